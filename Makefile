@@ -1,0 +1,64 @@
+# Thin wrapper around CMake.  The two commands a newcomer needs:
+#   make run    install what is missing, build, start burstqd on its defaults
+#   make test   install what is missing, build, run every test (ctest)
+# Others: make build, make test-sanitize (ASan+UBSan and TSan), make bench,
+# make clean.
+
+BUILD     ?= build
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+RUN_ARGS  ?=
+CTEST_ARGS ?=
+
+# Debian packages the build and the tests need (checked with dpkg).
+DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
+        libcmocka-dev sqlite3 netcat-openbsd procps
+
+.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing packages:$$missing"; \
+	    echo "run: sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/burstqd $(RUN_ARGS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# Sanitizer builds run the same suite.  A report makes the test fail.
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  BQ_SANITIZER=asan ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  BQ_SANITIZER=tsan ctest --test-dir build-tsan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-sanitize: test-asan test-tsan
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan build-bench

@@ -1,0 +1,64 @@
+/*
+ * frame.h -- the line framer: bytes in, messages out.
+ *
+ * Design: a pure state machine with no I/O and no threads, so it can be
+ * tested (and fuzzed) byte by byte.  One framer per connection, touched only
+ * by the thread that reads that connection (the event-loop thread).
+ *
+ * Rules (docs/protocol.md):
+ *  - a message is the bytes before a '\n'; one trailing '\r' is stripped;
+ *  - a message may arrive split over any number of feeds;
+ *  - at end of input, a non-empty unterminated remainder is a message;
+ *  - a line whose payload (after stripping) is longer than max bytes is
+ *    reported once as BQ_FRAME_TOO_LONG as soon as that is known, and the
+ *    rest of it, up to and including its '\n', is skipped; the next line is
+ *    framed normally.
+ *
+ * Memory: a framer holds at most max + 1 bytes of a pending partial line,
+ * allocated only while a line spans feeds.  A line that lies entirely
+ * within one feed is handed to the callback in place, without a copy.
+ */
+#ifndef BQ_FRAME_H
+#define BQ_FRAME_H
+
+#include <stddef.h>
+
+enum bq_frame_kind {
+  BQ_FRAME_MSG = 0,     /* data/len is one message payload */
+  BQ_FRAME_TOO_LONG = 1 /* a line was over the limit; data is NULL, len 0 */
+};
+
+/* Called once per framed message or rejected line, in input order.  data is
+ * valid only during the call.  Return 0 to go on, or a negative errno to stop
+ * framing; bq_framer_feed() then returns that value (the framer remains usable
+ * but the rest of that feed is dropped). */
+typedef int (*bq_frame_cb)(void *arg, int kind, const char *data, size_t len);
+
+struct bq_framer {
+  char *buf;    /* pending partial line, NULL when none is allocated */
+  size_t len;   /* bytes in buf */
+  size_t cap;   /* bytes allocated for buf */
+  size_t max;   /* largest accepted payload */
+  int skipping; /* inside an over-long line, dropping bytes until '\n' */
+};
+
+/* Initialise f for payloads of at most max bytes (max >= 1). */
+void bq_framer_init(struct bq_framer *f, size_t max);
+
+/* Free f's buffer.  f may be initialised again afterwards. */
+void bq_framer_free(struct bq_framer *f);
+
+/* Feed len bytes.  Returns 0, -ENOMEM if the partial-line buffer could not
+ * grow (nothing is lost: the caller may treat it as fatal for the
+ * connection), or the first negative value returned by cb. */
+int bq_framer_feed(struct bq_framer *f, const char *data, size_t len,
+                   bq_frame_cb cb, void *arg);
+
+/* End of input: emit the unterminated remainder, if any, as a message, then
+ * reset f to its initial state.  Returns 0 or cb's negative value. */
+int bq_framer_finish(struct bq_framer *f, bq_frame_cb cb, void *arg);
+
+/* Bytes of an unterminated line currently held (0 while skipping). */
+size_t bq_framer_pending(const struct bq_framer *f);
+
+#endif /* BQ_FRAME_H */

@@ -1,0 +1,240 @@
+/*
+ * config.c -- see config.h.  Main thread, start-up only.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "log.h"
+#include "store.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:7070"
+
+void bq_config_defaults(struct bq_config *c) {
+  memset(c, 0, sizeof(*c));
+  snprintf(c->listen, sizeof(c->listen), "%s", DEFAULT_LISTEN);
+  bq_addr_parse(DEFAULT_LISTEN, -1, &c->addr);
+  c->db_path = "burstq.db";
+  c->workers = 1;
+  c->queue_capacity = 65536;
+  c->queue_bytes = 64u << 20;
+  c->batch_max = 8192;
+  c->max_message = 65536;
+  c->max_connections = 10000;
+  c->sync = BQ_SYNC_FULL;
+  c->ack = 1;
+  c->log_level = BQ_LOG_INFO;
+}
+
+int bq_parse_size(const char *s, size_t min, size_t max, size_t *out) {
+  char *end;
+  unsigned long long v;
+  unsigned shift = 0;
+
+  if (s == NULL || *s < '0' || *s > '9') return -EINVAL;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0) return -ERANGE;
+  switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: return -EINVAL;
+  }
+  if (shift != 0 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+    end += strlen(end);
+  if (*end != '\0') return -EINVAL;
+  if (shift != 0 && v > (UINT64_MAX >> shift)) return -ERANGE;
+  v <<= shift;
+  if (v < min || v > max) return -ERANGE;
+  *out = (size_t)v;
+  return 0;
+}
+
+static void usage(FILE *out) {
+  fprintf(out,
+"Usage: burstqd [OPTION]...\n"
+"Take in newline-framed messages over TCP and store every one in SQLite.\n"
+"\n"
+"Each line a client sends is one message.  After the transaction holding a\n"
+"connection's messages commits, burstqd writes \"OK <n>\" to it: n of its\n"
+"messages are now stored.  SIGTERM or SIGINT stops intake, writes everything\n"
+"already received, and exits 0.\n"
+"\n"
+"Options (default in brackets):\n"
+"  -l, --listen HOST:PORT    address to listen on; port 0 picks a free one,\n"
+"                            IPv6 as [::1]:7070  [" DEFAULT_LISTEN "]\n"
+"  -d, --db PATH             SQLite database, created if missing  [burstq.db]\n"
+"  -w, --workers N           writer threads; one writes at a time, the others\n"
+"                            overlap their bookkeeping (1-64)  [1]\n"
+"  -q, --queue-capacity N    messages held between socket and disk before\n"
+"                            intake pauses  [65536]\n"
+"  -b, --queue-bytes N       bytes held likewise; K, M, G suffixes  [64M]\n"
+"  -B, --batch-max N         most messages in one transaction  [8192]\n"
+"  -s, --sync MODE           off, normal or full: SQLite synchronous; full\n"
+"                            survives power loss, normal survives a crash of\n"
+"                            burstqd, off neither  [full]\n"
+"  -a, --ack on|off          send \"OK <n>\" after each commit  [on]\n"
+"  -m, --max-message BYTES   longest message; longer lines get\n"
+"                            \"ERR too-long\" and are skipped  [65536]\n"
+"  -c, --max-connections N   connections served at once; more are refused\n"
+"                            with \"ERR too-many-connections\"  [10000]\n"
+"  -L, --log-level LEVEL     error, warn, info or debug  [info]\n"
+"  -h, --help                show this help and exit\n"
+"  -V, --version             show the version and exit\n"
+"\n"
+"Logs go to stderr.  Exit status: 0 after a clean drain, 1 when a second\n"
+"signal cut the drain short, 2 for bad usage or a database or address that\n"
+"cannot be used.\n"
+"\n"
+"Example:\n"
+"  burstqd --db /var/lib/burstq/burstq.db --sync normal\n"
+"  printf 'hello\\nworld\\n' | nc -N 127.0.0.1 7070     # prints OK 2\n"
+"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n");
+}
+
+static const struct option long_opts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"db", required_argument, NULL, 'd'},
+    {"workers", required_argument, NULL, 'w'},
+    {"queue-capacity", required_argument, NULL, 'q'},
+    {"queue-bytes", required_argument, NULL, 'b'},
+    {"batch-max", required_argument, NULL, 'B'},
+    {"sync", required_argument, NULL, 's'},
+    {"ack", required_argument, NULL, 'a'},
+    {"max-message", required_argument, NULL, 'm'},
+    {"max-connections", required_argument, NULL, 'c'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0}};
+
+/* Parse a numeric option; on error write "--name: ..." to err. */
+static int num_opt(const char *name, const char *arg, size_t min, size_t max,
+                   size_t *out, char *err, size_t errlen) {
+  int r = bq_parse_size(arg, min, max, out);
+  if (r == -ERANGE)
+    snprintf(err, errlen, "--%s: '%s' is out of range (%zu to %zu)", name,
+             arg, min, max);
+  else if (r < 0)
+    snprintf(err, errlen, "--%s: '%s' is not a number", name, arg);
+  return r;
+}
+
+int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
+                    char *err, size_t errlen) {
+  size_t v;
+  int opt;
+
+  optind = 0; /* glibc: full re-initialisation */
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":l:d:w:q:b:B:s:a:m:c:L:hV",
+                            long_opts, NULL)) != -1) {
+    switch (opt) {
+      case 'l':
+        if (strlen(optarg) >= sizeof(c->listen) ||
+            bq_addr_parse(optarg, -1, &c->addr) < 0) {
+          snprintf(err, errlen,
+                   "--listen: '%s' is not HOST:PORT (for example "
+                   "127.0.0.1:7070 or [::1]:0)",
+                   optarg);
+          return BQ_CONFIG_ERR;
+        }
+        snprintf(c->listen, sizeof(c->listen), "%s", optarg);
+        break;
+      case 'd':
+        if (*optarg == '\0') {
+          snprintf(err, errlen, "--db: the path is empty");
+          return BQ_CONFIG_ERR;
+        }
+        c->db_path = optarg;
+        break;
+      case 'w':
+        if (num_opt("workers", optarg, 1, 64, &v, err, errlen) < 0)
+          return BQ_CONFIG_ERR;
+        c->workers = (unsigned)v;
+        break;
+      case 'q':
+        if (num_opt("queue-capacity", optarg, 1, (size_t)1 << 32,
+                    &c->queue_capacity, err, errlen) < 0)
+          return BQ_CONFIG_ERR;
+        break;
+      case 'b':
+        if (num_opt("queue-bytes", optarg, 1024, (size_t)1 << 40,
+                    &c->queue_bytes, err, errlen) < 0)
+          return BQ_CONFIG_ERR;
+        break;
+      case 'B':
+        if (num_opt("batch-max", optarg, 1, 1000000, &c->batch_max, err,
+                    errlen) < 0)
+          return BQ_CONFIG_ERR;
+        break;
+      case 's':
+        if (strcmp(optarg, "off") == 0) c->sync = BQ_SYNC_OFF;
+        else if (strcmp(optarg, "normal") == 0) c->sync = BQ_SYNC_NORMAL;
+        else if (strcmp(optarg, "full") == 0) c->sync = BQ_SYNC_FULL;
+        else {
+          snprintf(err, errlen, "--sync: '%s' is not off, normal or full",
+                   optarg);
+          return BQ_CONFIG_ERR;
+        }
+        break;
+      case 'a':
+        if (strcmp(optarg, "on") == 0) c->ack = 1;
+        else if (strcmp(optarg, "off") == 0) c->ack = 0;
+        else {
+          snprintf(err, errlen, "--ack: '%s' is not on or off", optarg);
+          return BQ_CONFIG_ERR;
+        }
+        break;
+      case 'm':
+        /* A payload must fit a SQLite blob and the record's 32-bit length. */
+        if (num_opt("max-message", optarg, 1, (size_t)1 << 30,
+                    &c->max_message, err, errlen) < 0)
+          return BQ_CONFIG_ERR;
+        break;
+      case 'c':
+        if (num_opt("max-connections", optarg, 1, 1000000,
+                    &c->max_connections, err, errlen) < 0)
+          return BQ_CONFIG_ERR;
+        break;
+      case 'L':
+        if (bq_log_level_parse(optarg, &c->log_level) < 0) {
+          snprintf(err, errlen,
+                   "--log-level: '%s' is not error, warn, info or debug",
+                   optarg);
+          return BQ_CONFIG_ERR;
+        }
+        break;
+      case 'h':
+        usage(out);
+        return BQ_CONFIG_EXIT;
+      case 'V':
+        fprintf(out, "burstqd %s\n", BQ_VERSION);
+        return BQ_CONFIG_EXIT;
+      case ':':
+        snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
+        return BQ_CONFIG_ERR;
+      default:
+        if (optopt != 0)
+          snprintf(err, errlen, "unknown option -%c", optopt);
+        else
+          snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+        return BQ_CONFIG_ERR;
+    }
+  }
+  if (optind < argc) {
+    snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+    return BQ_CONFIG_ERR;
+  }
+  if (c->batch_max > c->queue_capacity) c->batch_max = c->queue_capacity;
+  return BQ_CONFIG_OK;
+}

@@ -1,0 +1,53 @@
+/*
+ * config.h -- burstqd's command line: defaults, parsing, --help.
+ *
+ * Design: parsing fills a plain struct and never exits or logs, so it can
+ * be unit-tested; main() decides what to do with the result.  Main thread
+ * only, at start-up (getopt_long keeps global state).
+ */
+#ifndef BQ_CONFIG_H
+#define BQ_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define BQ_VERSION "0.1.0"
+
+struct bq_config {
+  char listen[256];                /* --listen as given */
+  struct sockaddr_storage addr;    /* --listen parsed */
+  const char *db_path;             /* --db */
+  unsigned workers;                /* --workers */
+  size_t queue_capacity;           /* --queue-capacity (records) */
+  size_t queue_bytes;              /* --queue-bytes */
+  size_t batch_max;                /* --batch-max (records per transaction) */
+  size_t max_message;              /* --max-message (payload bytes) */
+  size_t max_connections;          /* --max-connections */
+  int sync;                        /* --sync: enum bq_sync */
+  int ack;                         /* --ack on|off */
+  int log_level;                   /* --log-level: enum bq_log_level */
+};
+
+enum {
+  BQ_CONFIG_OK = 0,   /* run the daemon */
+  BQ_CONFIG_EXIT = 1, /* --help or --version was printed: exit 0 */
+  BQ_CONFIG_ERR = 2   /* bad usage: err holds the message; exit 2 */
+};
+
+/* Fill c with the defaults. */
+void bq_config_defaults(struct bq_config *c);
+
+/* Parse argv into c (which holds the defaults).  --help and --version print
+ * to out.  Returns BQ_CONFIG_OK, BQ_CONFIG_EXIT, or BQ_CONFIG_ERR with a
+ * one-line message in err (size errlen).  Resets getopt's state, so it may be
+ * called more than once. */
+int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
+                    char *err, size_t errlen);
+
+/* Parse a size such as "65536", "64K", "64KiB", "16M", "1G" (powers of
+ * 1024) into *out, requiring min <= value <= max.  Returns 0 or -EINVAL /
+ * -ERANGE. */
+int bq_parse_size(const char *s, size_t min, size_t max, size_t *out);
+
+#endif /* BQ_CONFIG_H */

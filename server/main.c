@@ -1,0 +1,141 @@
+/*
+ * main.c -- burstqd: parse flags, open the database, start the workers,
+ * run the loop, then close the database and print the summary.
+ *
+ * Owns the top-level context (config, log, store, queue, pool, server) on
+ * the main thread, which becomes the loop thread.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "pool.h"
+#include "queue.h"
+#include "server.h"
+#include "store.h"
+
+static const char *const sync_names[] = {"off", "normal", "full"};
+
+/* Connections need descriptors: raise the soft limit to the hard one and
+ * say so if --max-connections still does not fit. */
+static void raise_nofile(const struct bq_log *log, size_t max_conns) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && max_conns + 32 > rl.rlim_cur)
+    bq_log_warn(log,
+                "--max-connections %zu exceeds the open-file limit %llu; "
+                "accepts will fail (and be retried) past about %llu "
+                "connections (raise it with ulimit -n or LimitNOFILE=)",
+                max_conns, (unsigned long long)rl.rlim_cur,
+                (unsigned long long)rl.rlim_cur - 32);
+}
+
+int main(int argc, char **argv) {
+  struct bq_config cfg;
+  struct bq_log log;
+  struct bq_store *store = NULL;
+  struct bq_store_opts sopts;
+  struct bq_queue queue;
+  struct bq_pool pool;
+  struct bq_server *srv;
+  uv_loop_t loop;
+  char err[512];
+  int r, status;
+
+  bq_config_defaults(&cfg);
+  r = bq_config_parse(&cfg, argc, argv, stdout, err, sizeof(err));
+  if (r == BQ_CONFIG_EXIT) return 0;
+  if (r == BQ_CONFIG_ERR) {
+    fprintf(stderr, "burstqd: %s\nTry 'burstqd --help' for more information.\n",
+            err);
+    return 2;
+  }
+  bq_log_init(&log, "burstqd", cfg.log_level, stderr);
+  /* A peer that goes away mid-write must be an error, not a signal. */
+  signal(SIGPIPE, SIG_IGN);
+
+  r = bq_store_sqlite_global_init();
+  if (r < 0) {
+    bq_log_error(&log, "cannot initialise SQLite (code %d)", -r);
+    return 2;
+  }
+  sopts.path = cfg.db_path;
+  sopts.sync = cfg.sync;
+  r = bq_store_open_sqlite(&store, &sopts, err, sizeof(err));
+  if (r < 0) {
+    bq_log_error(&log, "database %s: %s", cfg.db_path, err);
+    return 2;
+  }
+  raise_nofile(&log, cfg.max_connections);
+
+  r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);
+  srv = malloc(sizeof(*srv));
+  if (r < 0 || srv == NULL || uv_loop_init(&loop) != 0) {
+    bq_log_error(&log, "cannot set up: out of resources");
+    bq_store_close(store, err, sizeof(err));
+    return 2;
+  }
+  r = bq_server_init(srv, &loop, &cfg, &log, &queue, &pool,
+                     store->last_conn_id, err, sizeof(err));
+  if (r == 0) {
+    r = bq_pool_start(&pool, &queue, store, &log, &srv->wake, cfg.workers,
+                      cfg.batch_max);
+    if (r < 0)
+      snprintf(err, sizeof(err), "cannot start workers: %s", strerror(-r));
+  }
+  if (r != 0) {
+    bq_log_error(&log, "%s", err);
+    bq_server_abandon(srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    free(srv);
+    bq_queue_destroy(&queue);
+    bq_store_close(store, err, sizeof(err));
+    return 2;
+  }
+  bq_log_info(&log,
+              "burstqd %s: db %s, sync %s, %u worker%s, batch %zu, queue %zu "
+              "messages / %zu bytes, max message %zu bytes, acks %s",
+              BQ_VERSION, cfg.db_path, sync_names[cfg.sync], cfg.workers,
+              cfg.workers == 1 ? "" : "s", cfg.batch_max, cfg.queue_capacity,
+              cfg.queue_bytes, cfg.max_message, cfg.ack ? "on" : "off");
+  bq_log_info(&log, "listening on %s", srv->listen_addr);
+
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  /* The loop ends only after every worker left an empty queue. */
+  status = srv->exit_code;
+  if (srv->st.committed != srv->st.received) {
+    bq_log_error(&log, "%" PRIu64 " received messages were not committed",
+                 srv->st.received - srv->st.committed);
+    status = 1;
+  }
+  r = uv_loop_close(&loop);
+  if (r != 0) bq_log_warn(&log, "event loop closed with handles open");
+  bq_queue_destroy(&queue);
+  if (bq_store_close(store, err, sizeof(err)) != 0)
+    bq_log_warn(&log, "closing the database: %s (all commits are safe)", err);
+  bq_log_info(&log,
+              "stopped: received=%" PRIu64 " committed=%" PRIu64
+              " rejected=%" PRIu64 " connections=%" PRIu64
+              " refused=%" PRIu64 " pauses=%" PRIu64 " batches=%" PRIu64
+              " db_retries=%" PRIu64,
+              srv->st.received, srv->st.committed, srv->st.rejected,
+              srv->st.accepted, srv->st.refused, srv->st.pauses, pool.batches,
+              pool.failures);
+  free(srv);
+  return status;
+}

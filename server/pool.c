@@ -1,0 +1,198 @@
+/*
+ * pool.c -- see pool.h.  Worker threads only, except bq_pool_take_done()
+ * (loop thread) and start/join.
+ */
+
+#include "pool.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 1000
+
+static void post(struct bq_pool *p, struct bq_done *d) {
+  d->next = NULL;
+  pthread_mutex_lock(&p->mu);
+  *p->done_tailp = d;
+  p->done_tailp = &d->next;
+  pthread_mutex_unlock(&p->mu);
+  uv_async_send(p->wake);
+}
+
+struct bq_done *bq_pool_take_done(struct bq_pool *p) {
+  struct bq_done *d;
+  pthread_mutex_lock(&p->mu);
+  d = p->done_head;
+  p->done_head = NULL;
+  p->done_tailp = &p->done_head;
+  pthread_mutex_unlock(&p->mu);
+  return d;
+}
+
+/* Summarise a committed batch per connection.  Records of one connection
+ * usually come in runs (one run per socket read), so consecutive records of
+ * the same connection share an entry.  Returns NULL only when out of memory,
+ * in which case *bytes is still computed. */
+static struct bq_done *summarise(const struct bq_rec *batch, size_t *bytes) {
+  const struct bq_rec *r;
+  const struct bq_conn *last = NULL;
+  struct bq_done *d;
+  size_t runs = 0, i = 0;
+
+  *bytes = 0;
+  for (r = batch; r != NULL; r = r->next) {
+    if (r->conn != last) runs++;
+    last = r->conn;
+    *bytes += bq_rec_cost(r);
+  }
+  d = malloc(sizeof(*d) + runs * sizeof(d->e[0]));
+  if (d == NULL) return NULL;
+  d->exited = 0;
+  d->n = runs;
+  last = NULL;
+  for (r = batch; r != NULL; r = r->next) {
+    struct bq_done_entry *e;
+    if (r->conn != last) {
+      e = &d->e[i++];
+      e->conn = r->conn;
+      e->seq = 0;
+      e->nrec = 0;
+      e->nmsg = 0;
+      last = r->conn;
+    }
+    e = &d->e[i - 1];
+    e->nrec++;
+    if (r->type == BQ_REC_MSG) {
+      assert(r->seq > e->seq);
+      e->seq = r->seq;
+      e->nmsg++;
+    }
+  }
+  assert(i == runs);
+  return d;
+}
+
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* Write a batch, retrying until it is durable.  Runs with the writer
+ * token, so the store and the fields it touches are ours alone. */
+static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
+                        size_t n) {
+  char err[512];
+  unsigned backoff = BACKOFF_MIN_MS;
+  unsigned attempts = 0;
+  uint64_t suppressed;
+  uint64_t first_ms = 0;
+
+  while (bq_store_append(p->store, batch, err, sizeof(err)) != 0) {
+    attempts++;
+    p->failures++;
+    if (attempts == 1) first_ms = bq_now_ms();
+    if (bq_ratelimit_allow(&p->fail_rl, bq_now_ms(), &suppressed))
+      bq_log_warn(p->log,
+                  "commit of %zu records failed: %s; retrying in %u ms "
+                  "(attempt %u, %llu similar lines suppressed)",
+                  n, err, backoff, attempts, (unsigned long long)suppressed);
+    sleep_ms(backoff);
+    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+  }
+  if (attempts > 0)
+    bq_log_warn(p->log,
+                "database writable again: batch of %zu records committed "
+                "after %u failed attempts over %llu ms",
+                n, attempts, (unsigned long long)(bq_now_ms() - first_ms));
+  p->batches++;
+}
+
+static void *worker_main(void *arg) {
+  struct bq_pool *p = arg;
+  struct bq_done *d;
+
+  for (;;) {
+    struct bq_rec *batch, *r, *next;
+    size_t bytes;
+    size_t n = bq_queue_take(p->queue, p->batch_max, &batch);
+    if (n == 0) break;
+    write_batch(p, batch, n);
+    d = summarise(batch, &bytes);
+    bq_queue_finish(p->queue, n, bytes);
+    if (d == NULL) {
+      /* Cannot tell the loop; it would keep these connections forever.
+       * This is out-of-memory in a tiny allocation: stop hard. */
+      bq_log_error(p->log, "out of memory posting a completion; aborting");
+      abort();
+    }
+    post(p, d);
+    for (r = batch; r != NULL; r = next) {
+      next = r->next;
+      free(r);
+    }
+  }
+  d = malloc(sizeof(*d));
+  if (d == NULL) abort();
+  d->exited = 1;
+  d->n = 0;
+  post(p, d);
+  return NULL;
+}
+
+int bq_pool_start(struct bq_pool *p, struct bq_queue *queue,
+                  struct bq_store *store, const struct bq_log *log,
+                  uv_async_t *wake, unsigned nworkers, size_t batch_max) {
+  unsigned i;
+  int r;
+
+  assert(nworkers >= 1 && batch_max >= 1);
+  p->queue = queue;
+  p->store = store;
+  p->log = log;
+  p->wake = wake;
+  p->batch_max = batch_max;
+  p->nworkers = 0;
+  p->done_head = NULL;
+  p->done_tailp = &p->done_head;
+  p->batches = 0;
+  p->failures = 0;
+  bq_ratelimit_init(&p->fail_rl, 5000);
+  r = pthread_mutex_init(&p->mu, NULL);
+  if (r != 0) return -r;
+  p->threads = calloc(nworkers, sizeof(*p->threads));
+  if (p->threads == NULL) {
+    pthread_mutex_destroy(&p->mu);
+    return -ENOMEM;
+  }
+  for (i = 0; i < nworkers; i++) {
+    r = pthread_create(&p->threads[i], NULL, worker_main, p);
+    if (r != 0) break;
+    p->nworkers++;
+  }
+  if (i < nworkers) {
+    /* Let the ones that started drain an empty queue and leave. */
+    bq_queue_close(queue);
+    for (unsigned j = 0; j < p->nworkers; j++)
+      pthread_join(p->threads[j], NULL);
+    for (struct bq_done *d = bq_pool_take_done(p), *nx; d; d = nx) {
+      nx = d->next; /* only farewells: nothing was pushed yet */
+      free(d);
+    }
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    return -r;
+  }
+  return 0;
+}
+
+void bq_pool_join(struct bq_pool *p) {
+  for (unsigned i = 0; i < p->nworkers; i++)
+    pthread_join(p->threads[i], NULL);
+  free(p->threads);
+  p->threads = NULL;
+  pthread_mutex_destroy(&p->mu);
+}

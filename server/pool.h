@@ -1,0 +1,77 @@
+/*
+ * pool.h -- the consumers: a pool of worker threads that drain the queue
+ * into the store, and the completion list that tells the loop what is safe.
+ *
+ * Design: each worker repeatedly takes a batch (and with it the writer
+ * token, queue.h), appends it to the store in one transaction (group commit:
+ * a batch is whatever has accumulated, up to batch_max, so batches grow
+ * under load and a lone message is written at once), retries a failed
+ * transaction with backoff until it succeeds, returns the token and the
+ * capacity, and then -- while the next worker already writes -- summarises
+ * the batch per connection into a completion, posts it, wakes the loop with
+ * uv_async_send(), and frees the records.
+ *
+ * Threads: workers run the loop above.  The completion list is guarded by
+ * pool->mu; the loop thread takes the whole list at once
+ * (bq_pool_take_done).  Connection tokens in completions are never
+ * dereferenced here.
+ */
+#ifndef BQ_POOL_H
+#define BQ_POOL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "log.h"
+#include "queue.h"
+#include "store.h"
+
+/* What one batch did for one connection: records of conn up to seq (the
+ * highest message seq in the batch, or 0 if it held none) are durable. */
+struct bq_done_entry {
+  struct bq_conn *conn;
+  int64_t seq;   /* highest MSG seq of conn in the batch, 0 if none */
+  uint32_t nrec; /* records of conn in the batch */
+  uint32_t nmsg; /* of which messages */
+};
+
+/* A completion: one per committed batch, or a worker's farewell. */
+struct bq_done {
+  struct bq_done *next;
+  int exited;    /* 1: the worker has left its loop (n == 0) */
+  size_t n;      /* entries */
+  struct bq_done_entry e[];
+};
+
+struct bq_pool {
+  struct bq_queue *queue;
+  struct bq_store *store;
+  const struct bq_log *log;
+  uv_async_t *wake;        /* the loop's wake-up handle */
+  size_t batch_max;
+  unsigned nworkers;
+  pthread_t *threads;
+  pthread_mutex_t mu;      /* guards done_head/done_tailp */
+  struct bq_done *done_head, **done_tailp;
+  /* Touched only by the writer-token holder: */
+  struct bq_ratelimit fail_rl;
+  uint64_t batches, failures;
+};
+
+/* Start nworkers threads draining queue into store.  wake is signalled after
+ * every completion.  Returns 0 or a negative errno (no thread left running). */
+int bq_pool_start(struct bq_pool *p, struct bq_queue *queue,
+                  struct bq_store *store, const struct bq_log *log,
+                  uv_async_t *wake, unsigned nworkers, size_t batch_max);
+
+/* Detach and return every posted completion, oldest first (NULL if none).
+ * The caller frees each with free(). */
+struct bq_done *bq_pool_take_done(struct bq_pool *p);
+
+/* Join every worker (after each has posted its farewell) and free the
+ * pool's resources. */
+void bq_pool_join(struct bq_pool *p);
+
+#endif /* BQ_POOL_H */

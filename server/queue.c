@@ -1,0 +1,144 @@
+/*
+ * queue.c -- see queue.h.  Every field is guarded by q->mu; the loop thread
+ * pushes, worker threads take and finish.
+ */
+#include "queue.h"
+
+#include <assert.h>
+#include <errno.h>
+
+int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes) {
+  int r;
+  assert(cap_count >= 1 && cap_bytes >= 1);
+  r = pthread_mutex_init(&q->mu, NULL);
+  if (r != 0) return -r;
+  r = pthread_cond_init(&q->cv, NULL);
+  if (r != 0) {
+    pthread_mutex_destroy(&q->mu);
+    return -r;
+  }
+  q->head = NULL;
+  q->tailp = &q->head;
+  q->waiting = 0;
+  q->count = 0;
+  q->bytes = 0;
+  q->cap_count = cap_count;
+  q->cap_bytes = cap_bytes;
+  q->low_count = cap_count / 2;
+  q->low_bytes = cap_bytes / 2;
+  q->sleepers = 0;
+  q->writer_busy = 0;
+  q->closed = 0;
+  return 0;
+}
+
+void bq_queue_destroy(struct bq_queue *q) {
+  assert(q->count == 0 && q->head == NULL && !q->writer_busy);
+  pthread_cond_destroy(&q->cv);
+  pthread_mutex_destroy(&q->mu);
+}
+
+static int full_locked(const struct bq_queue *q) {
+  return q->count >= q->cap_count || q->bytes >= q->cap_bytes;
+}
+
+static int low_locked(const struct bq_queue *q) {
+  return q->count <= q->low_count && q->bytes <= q->low_bytes;
+}
+
+int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
+                  struct bq_rec *last, size_t n, size_t bytes) {
+  int full, wake;
+  assert(first != NULL && last != NULL && n >= 1);
+  assert(last->next == NULL);
+  pthread_mutex_lock(&q->mu);
+  *q->tailp = first;
+  q->tailp = &last->next;
+  q->waiting += n;
+  q->count += n;
+  q->bytes += bytes;
+  full = full_locked(q);
+  /* Only a consumer that could take now needs waking; the token holder
+   * re-checks for work when it finishes. */
+  wake = q->sleepers > 0 && !q->writer_busy;
+  pthread_mutex_unlock(&q->mu);
+  if (wake) pthread_cond_signal(&q->cv);
+  return full;
+}
+
+size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out) {
+  struct bq_rec *r, *prev = NULL;
+  size_t n = 0;
+  assert(max >= 1);
+  pthread_mutex_lock(&q->mu);
+  while (q->writer_busy || (q->waiting == 0 && !q->closed)) {
+    q->sleepers++;
+    pthread_cond_wait(&q->cv, &q->mu);
+    q->sleepers--;
+  }
+  if (q->waiting == 0) { /* closed and drained */
+    pthread_mutex_unlock(&q->mu);
+    pthread_cond_broadcast(&q->cv); /* let the other consumers see it */
+    *out = NULL;
+    return 0;
+  }
+  r = q->head;
+  *out = r;
+  while (r != NULL && n < max) {
+    prev = r;
+    r = r->next;
+    n++;
+  }
+  prev->next = NULL;
+  q->head = r;
+  if (r == NULL) q->tailp = &q->head;
+  q->waiting -= n;
+  q->writer_busy = 1;
+  pthread_mutex_unlock(&q->mu);
+  return n;
+}
+
+int bq_queue_finish(struct bq_queue *q, size_t n, size_t bytes) {
+  int low, wake;
+  pthread_mutex_lock(&q->mu);
+  assert(q->writer_busy);
+  assert(q->count >= n + q->waiting && q->bytes >= bytes);
+  q->writer_busy = 0;
+  q->count -= n;
+  q->bytes -= bytes;
+  low = low_locked(q);
+  wake = q->sleepers > 0 && (q->waiting > 0 || q->closed);
+  pthread_mutex_unlock(&q->mu);
+  if (wake) pthread_cond_signal(&q->cv);
+  return low;
+}
+
+int bq_queue_full(struct bq_queue *q) {
+  int r;
+  pthread_mutex_lock(&q->mu);
+  r = full_locked(q);
+  pthread_mutex_unlock(&q->mu);
+  return r;
+}
+
+int bq_queue_low(struct bq_queue *q) {
+  int r;
+  pthread_mutex_lock(&q->mu);
+  r = low_locked(q);
+  pthread_mutex_unlock(&q->mu);
+  return r;
+}
+
+void bq_queue_stats(struct bq_queue *q, size_t *count, size_t *bytes) {
+  pthread_mutex_lock(&q->mu);
+  if (count) *count = q->count;
+  if (bytes) *bytes = q->bytes;
+  pthread_mutex_unlock(&q->mu);
+}
+
+void bq_queue_close(struct bq_queue *q) {
+  pthread_mutex_lock(&q->mu);
+  q->closed = 1;
+  pthread_mutex_unlock(&q->mu);
+  pthread_cond_broadcast(&q->cv);
+}

@@ -1,0 +1,47 @@
+/*
+ * record.h -- the unit that travels from the event loop to the database.
+ *
+ * Design: a record is one malloc()ed block: this header followed by its
+ * bytes.  The loop thread creates records and links them into a chain; the
+ * queue hands chains to a worker, the storage backend writes them in order,
+ * and the worker frees them.  Records of one connection keep the order in
+ * which the loop created them all the way into the database.
+ *
+ * conn is an opaque token naming the connection on the loop thread.  No
+ * thread but the loop ever dereferences it; workers only compare it and hand
+ * it back in completions (pool.h).  The loop keeps the connection alive while
+ * any record points at it.
+ */
+#ifndef BQ_RECORD_H
+#define BQ_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bq_conn;
+
+enum bq_rec_type {
+  BQ_REC_MSG = 0,   /* a message: seq, ts_us = received_at, data = payload */
+  BQ_REC_OPEN = 1,  /* a connection opened: ts_us = opened_at, data = peer */
+  BQ_REC_CLOSE = 2  /* a connection closed: ts_us = closed_at, no data */
+};
+
+struct bq_rec {
+  struct bq_rec *next;   /* chain link, NULL at the end */
+  struct bq_conn *conn;  /* owner token, never NULL, loop thread only */
+  int64_t conn_id;       /* connections.id */
+  int64_t seq;           /* 1-based per connection for MSG, else 0 */
+  int64_t ts_us;         /* Unix microseconds */
+  uint32_t len;          /* bytes in data */
+  uint8_t type;          /* enum bq_rec_type */
+  char data[];           /* payload or peer address, not NUL-terminated */
+};
+
+/* Bytes a record is charged against the queue's byte bound: its header plus
+ * its data, so that many tiny messages are bounded as well as a few big
+ * ones. */
+static inline size_t bq_rec_cost(const struct bq_rec *r) {
+  return sizeof(*r) + r->len;
+}
+
+#endif /* BQ_RECORD_H */

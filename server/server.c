@@ -1,0 +1,243 @@
+/*
+ * server.c -- burstqd's event loop: listener, wake-ups from the workers,
+ * intake pause/resume, signals and the shutdown sequence.
+ *
+ * Owns struct bq_server (server.h) and every handle in it.  Loop thread
+ * only; the workers reach it solely through srv->wake.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+/* How long final acks and orderly closes may take once the queue is empty
+ * before the remaining connections are closed outright. */
+#define LINGER_MS 5000
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct bq_server *srv = h->data;
+  assert(srv->handles_open > 0);
+  srv->handles_open--;
+}
+
+static void close_handle(struct bq_server *srv, uv_handle_t *h) {
+  if (!uv_is_closing(h)) {
+    h->data = srv;
+    uv_close(h, on_handle_closed);
+  }
+}
+
+static void pause_intake(struct bq_server *srv) {
+  size_t count, bytes;
+  uint64_t supp;
+  assert(!srv->paused);
+  srv->paused = 1;
+  srv->paused_at_ms = bq_now_ms();
+  srv->st.pauses++;
+  for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
+    bq_conn_pause(c);
+  bq_queue_stats(srv->queue, &count, &bytes);
+  if (bq_ratelimit_allow(&srv->pause_rl, srv->paused_at_ms, &supp))
+    bq_log_info(srv->log,
+                "intake paused: queue full (%zu records, %zu bytes; limits "
+                "%zu, %zu); %" PRIu64 " pauses so far",
+                count, bytes, srv->cfg->queue_capacity, srv->cfg->queue_bytes,
+                srv->st.pauses);
+}
+
+static void resume_intake(struct bq_server *srv) {
+  uint64_t now = bq_now_ms();
+  assert(srv->paused);
+  srv->paused = 0;
+  /* Logged with the pause's limiter so that a pause line and its resume
+   * line appear together or not at all. */
+  if (now - srv->paused_at_ms >= 1000 || srv->pause_rl.suppressed == 0)
+    bq_log_debug(srv->log, "intake resumed after %" PRIu64 " ms",
+                 now - srv->paused_at_ms);
+  for (struct bq_conn *c = srv->conns, *next; c != NULL; c = next) {
+    next = c->next; /* resume may close c on error */
+    bq_conn_resume(c);
+  }
+}
+
+void bq_server_push(struct bq_server *srv, struct bq_rec *first,
+                    struct bq_rec *last, size_t n, size_t bytes) {
+  if (bq_queue_push(srv->queue, first, last, n, bytes) && !srv->paused &&
+      srv->state == BQ_RUNNING)
+    pause_intake(srv);
+}
+
+static void check_done(struct bq_server *srv) {
+  if (srv->state != BQ_CLOSING || srv->nconns > 0 || srv->nalive > 0) return;
+  srv->state = BQ_DONE;
+  close_handle(srv, (uv_handle_t *)&srv->linger);
+  close_handle(srv, (uv_handle_t *)&srv->sigint);
+  close_handle(srv, (uv_handle_t *)&srv->sigterm);
+}
+
+void bq_server_conn_freed(struct bq_server *srv) { check_done(srv); }
+
+static void on_linger(uv_timer_t *t) {
+  struct bq_server *srv = bq_container_of(t, struct bq_server, linger);
+  if (srv->nconns > 0)
+    bq_log_warn(srv->log,
+                "closing %zu connections that did not take their final ack "
+                "within %d ms",
+                srv->nconns, LINGER_MS);
+  bq_conn_abort_all(srv);
+}
+
+/* The queue is empty and every worker has left: final acks, then close. */
+static void begin_closing(struct bq_server *srv) {
+  assert(srv->state == BQ_DRAINING);
+  bq_pool_join(srv->pool);
+  close_handle(srv, (uv_handle_t *)&srv->wake);
+  srv->state = BQ_CLOSING;
+  bq_log_info(srv->log,
+              "drained: %" PRIu64 " messages committed; closing %zu "
+              "connections",
+              srv->st.committed, srv->nconns);
+  for (struct bq_conn *c = srv->conns, *next; c != NULL; c = next) {
+    next = c->next;
+    bq_conn_finish(c);
+  }
+  if (srv->nconns > 0) uv_timer_start(&srv->linger, on_linger, LINGER_MS, 0);
+  check_done(srv);
+}
+
+static void on_wake(uv_async_t *a) {
+  struct bq_server *srv = bq_container_of(a, struct bq_server, wake);
+  struct bq_done *d = bq_pool_take_done(srv->pool);
+  struct bq_conn *touched = NULL;
+
+  while (d != NULL) {
+    struct bq_done *next = d->next;
+    for (size_t i = 0; i < d->n; i++)
+      bq_conn_completed(d->e[i].conn, &d->e[i], &touched);
+    if (d->exited) srv->workers_exited++;
+    free(d);
+    d = next;
+  }
+  while (touched != NULL) {
+    struct bq_conn *c = touched;
+    touched = c->touched_next;
+    bq_conn_settle(c);
+  }
+  if (srv->state == BQ_RUNNING && srv->paused && bq_queue_low(srv->queue))
+    resume_intake(srv);
+  if (srv->state == BQ_DRAINING &&
+      srv->workers_exited == srv->pool->nworkers)
+    begin_closing(srv);
+}
+
+void bq_server_shutdown(struct bq_server *srv, const char *why) {
+  int64_t now = bq_unix_us();
+  size_t count, bytes;
+
+  if (srv->state != BQ_RUNNING) return;
+  bq_queue_stats(srv->queue, &count, &bytes);
+  bq_log_info(srv->log,
+              "%s: stopping intake; writing %" PRIu64 " messages still "
+              "queued",
+              why, srv->st.received - srv->st.committed);
+  close_handle(srv, (uv_handle_t *)&srv->listener);
+  for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
+    bq_conn_stop_intake(c, now);
+  srv->state = BQ_DRAINING;
+  srv->paused = 0;
+  bq_queue_close(srv->queue);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct bq_server *srv = h->data;
+  const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+  if (srv->state == BQ_RUNNING) {
+    bq_server_shutdown(srv, name);
+    return;
+  }
+  bq_log_error(srv->log,
+               "second signal (%s) during the drain: exiting now; %" PRIu64
+               " received messages were not written (none of them was "
+               "acknowledged)",
+               name, srv->st.received - srv->st.committed);
+  _exit(1);
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  struct bq_server *srv = bq_container_of(l, struct bq_server, listener);
+  uint64_t supp;
+  if (status < 0) {
+    /* EMFILE and friends: libuv's reserve descriptor keeps this from
+     * spinning; say so, but not for every attempt. */
+    if (bq_ratelimit_allow(&srv->accept_rl, bq_now_ms(), &supp))
+      bq_log_warn(srv->log, "accept failed: %s (%" PRIu64 " more suppressed)",
+                  uv_strerror(status), supp);
+    return;
+  }
+  if (srv->state != BQ_RUNNING) return;
+  bq_conn_accept(srv);
+}
+
+int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
+                   const struct bq_config *cfg, const struct bq_log *log,
+                   struct bq_queue *queue, struct bq_pool *pool,
+                   int64_t last_conn_id, char *err, size_t errlen) {
+  struct sockaddr_storage ss;
+  int len = (int)sizeof(ss);
+  int r;
+
+  memset(srv, 0, offsetof(struct bq_server, readbuf));
+  srv->loop = loop;
+  srv->cfg = cfg;
+  srv->log = log;
+  srv->queue = queue;
+  srv->pool = pool;
+  srv->next_conn_id = last_conn_id;
+  srv->state = BQ_RUNNING;
+  bq_ratelimit_init(&srv->pause_rl, 10000);
+  bq_ratelimit_init(&srv->accept_rl, 5000);
+  bq_ratelimit_init(&srv->refuse_rl, 5000);
+  bq_ratelimit_init(&srv->reject_rl, 5000);
+
+  uv_tcp_init(loop, &srv->listener);
+  uv_async_init(loop, &srv->wake, on_wake);
+  uv_signal_init(loop, &srv->sigint);
+  uv_signal_init(loop, &srv->sigterm);
+  uv_timer_init(loop, &srv->linger);
+  srv->handles_open = 5;
+  srv->sigint.data = srv;
+  srv->sigterm.data = srv;
+
+  r = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&cfg->addr, 0);
+  if (r == 0) r = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+  if (r == 0)
+    r = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+  if (r != 0) {
+    snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+             uv_strerror(r));
+    return r;
+  }
+  bq_addr_format((struct sockaddr *)&ss, srv->listen_addr,
+                 sizeof(srv->listen_addr));
+  r = uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  if (r == 0) r = uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+  if (r != 0) {
+    snprintf(err, errlen, "cannot handle signals: %s", uv_strerror(r));
+    return r;
+  }
+  return 0;
+}
+
+/* Close every handle after a failed start, so the loop can be closed. */
+void bq_server_abandon(struct bq_server *srv) {
+  close_handle(srv, (uv_handle_t *)&srv->listener);
+  close_handle(srv, (uv_handle_t *)&srv->wake);
+  close_handle(srv, (uv_handle_t *)&srv->sigint);
+  close_handle(srv, (uv_handle_t *)&srv->sigterm);
+  close_handle(srv, (uv_handle_t *)&srv->linger);
+}

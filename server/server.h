@@ -1,0 +1,171 @@
+/*
+ * server.h -- the producer: burstqd's event loop, its listener, its
+ * connections, and the paths by which commits come back as acks.
+ *
+ * Design: one libuv loop thread owns everything declared here.  Workers
+ * talk to it only through the queue (records in) and the pool's completion
+ * list plus the `wake` async handle (completions out).  Handles are embedded
+ * in their owning structs and recovered with container_of; memory is freed
+ * only in close callbacks.
+ *
+ * Life of a connection (conn.c): accepted -> OPEN record queued -> lines
+ * framed into MSG records and queued (reading stops whenever the queue is
+ * full) -> completions raise `committed` and an "OK n" is written (one write
+ * in flight at most; later acks coalesce) -> EOF or error -> CLOSE record
+ * queued -> final "OK n" after everything is committed -> closed -> freed
+ * once no record points at it.
+ *
+ * Shutdown (server.c): first SIGINT/SIGTERM: stop accepting and reading,
+ * queue CLOSE records, close the queue; workers drain it and leave; then
+ * final acks, orderly closes (bounded by a linger timer), loop ends.  A
+ * second signal exits at once with status 1.
+ */
+#ifndef BQ_SERVER_H
+#define BQ_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "pool.h"
+#include "queue.h"
+
+#define bq_container_of(ptr, type, member) \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Size of the loop's shared read buffer (one read at a time). */
+#define BQ_READ_BUF 65536
+
+enum bq_server_state {
+  BQ_RUNNING = 0,  /* accepting and reading */
+  BQ_DRAINING = 1, /* intake stopped; workers emptying the queue */
+  BQ_CLOSING = 2,  /* queue empty; final acks and closes in progress */
+  BQ_DONE = 3      /* every handle closed or closing */
+};
+
+struct bq_server;
+
+struct bq_conn {
+  uv_tcp_t tcp;              /* tcp.data unused: use container_of */
+  uv_write_t wreq;           /* the one write in flight */
+  uv_shutdown_t sreq;
+  struct bq_server *srv;
+  struct bq_conn *prev, *next;  /* srv->conns, while the handle is open */
+  struct bq_conn *touched_next; /* list built while applying completions */
+  struct bq_framer framer;
+  int64_t id;                /* connections.id */
+  int64_t seq;               /* last seq given to a message */
+  int64_t committed;         /* highest seq known durable */
+  int64_t acked;             /* last n written in an OK */
+  size_t inflight;           /* records queued and not yet completed */
+  uint64_t err_pending;      /* "ERR too-long" replies still owed */
+  unsigned reading : 1;      /* uv_read_start is in effect */
+  unsigned eof : 1;          /* the peer finished sending */
+  unsigned writing : 1;      /* wreq is in flight */
+  unsigned ending : 1;       /* shutdown begun: no more output */
+  unsigned closing : 1;      /* uv_close called */
+  unsigned closed : 1;       /* close callback ran */
+  unsigned close_recorded : 1; /* CLOSE record queued */
+  unsigned final_sent : 1;   /* the last OK has been written */
+  unsigned touched : 1;      /* on the touched list */
+  char wbuf[256];            /* bytes of the write in flight */
+  char peer[BQ_ADDR_STRLEN];
+};
+
+struct bq_server_stats {
+  uint64_t received;   /* messages framed and queued */
+  uint64_t committed;  /* messages durable */
+  uint64_t rejected;   /* lines refused as too long */
+  uint64_t accepted;   /* connections served */
+  uint64_t refused;    /* connections refused (max-connections) */
+  uint64_t pauses;     /* times intake paused */
+};
+
+struct bq_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  uv_async_t wake;         /* workers -> loop: completions posted */
+  uv_signal_t sigint, sigterm;
+  uv_timer_t linger;       /* bounds the final acks and closes */
+  const struct bq_config *cfg;
+  const struct bq_log *log;
+  struct bq_queue *queue;
+  struct bq_pool *pool;
+  struct bq_conn *conns;   /* open connections */
+  size_t nconns;
+  size_t nalive;           /* bq_conn structs not yet freed */
+  int64_t next_conn_id;
+  int state;               /* enum bq_server_state */
+  int paused;              /* intake paused: queue full */
+  uint64_t paused_at_ms;
+  unsigned workers_exited;
+  int exit_code;
+  int handles_open;        /* listener/wake/signals/linger not yet closed */
+  struct bq_ratelimit pause_rl, accept_rl, refuse_rl, reject_rl;
+  struct bq_server_stats st;
+  char listen_addr[BQ_ADDR_STRLEN]; /* the real bound address */
+  char readbuf[BQ_READ_BUF];
+};
+
+/* Set up the loop's handles and bind and listen on cfg->addr.  last_conn_id
+ * is the highest connection id already stored.  Returns 0, or a negative
+ * libuv error with a message in err (nothing is left to close then: the
+ * caller still runs the loop once to finish closing handles). */
+int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
+                   const struct bq_config *cfg, const struct bq_log *log,
+                   struct bq_queue *queue, struct bq_pool *pool,
+                   int64_t last_conn_id, char *err, size_t errlen);
+
+/* Close every handle after a failed start; then run the loop once so the
+ * closes complete. */
+void bq_server_abandon(struct bq_server *srv);
+
+/* Begin the shutdown sequence as if SIGTERM had arrived (loop thread). */
+void bq_server_shutdown(struct bq_server *srv, const char *why);
+
+/* --- conn.c, used by server.c --- */
+
+/* Accept one pending connection from the listener. */
+void bq_conn_accept(struct bq_server *srv);
+
+/* Apply a completion entry (loop thread); queues conn on *touched. */
+void bq_conn_completed(struct bq_conn *c, const struct bq_done_entry *e,
+                       struct bq_conn **touched);
+
+/* After a round of completions: free c if it is closed and nothing points
+ * at it any more, else write what it is owed. */
+void bq_conn_settle(struct bq_conn *c);
+
+/* Close every open connection now (linger timer expired). */
+void bq_conn_abort_all(struct bq_server *srv);
+
+/* Write whatever conn owes (errors, acks) and close it when it is done. */
+void bq_conn_flush(struct bq_conn *c);
+
+/* Stop reading because the queue is full / start again. */
+void bq_conn_pause(struct bq_conn *c);
+void bq_conn_resume(struct bq_conn *c);
+
+/* Shutdown step 1: stop intake on c for good and queue its CLOSE record. */
+void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us);
+
+/* Shutdown step 3: send c its final ack and close it gracefully. */
+void bq_conn_finish(struct bq_conn *c);
+
+/* Close c now, without further output. */
+void bq_conn_abort(struct bq_conn *c);
+
+/* --- server.c, used by conn.c --- */
+
+/* Queue records built by a connection; pauses intake when full. */
+void bq_server_push(struct bq_server *srv, struct bq_rec *first,
+                    struct bq_rec *last, size_t n, size_t bytes);
+
+/* A conn struct was freed; finishes shutdown when it was the last. */
+void bq_server_conn_freed(struct bq_server *srv);
+
+#endif /* BQ_SERVER_H */

@@ -1,0 +1,70 @@
+/*
+ * store.h -- the storage interface: open, append a batch, close.
+ *
+ * Design: a tiny vtable so that a second backend can sit beside SQLite
+ * (store_sqlite.c) without touching the workers.  A store is used by one
+ * thread at a time: the worker that holds the queue's writer token
+ * (queue.h), whose mutex orders those uses.  open and close run on the main
+ * thread before the workers start and after they have exited.
+ *
+ * append() is all-or-nothing: either every record of the batch is durable
+ * (to the level the sync mode promises) when it returns 0, or none is and
+ * the store is ready for the same batch to be retried.
+ */
+#ifndef BQ_STORE_H
+#define BQ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+enum bq_sync { BQ_SYNC_OFF = 0, BQ_SYNC_NORMAL = 1, BQ_SYNC_FULL = 2 };
+
+struct bq_store;
+
+struct bq_store_ops {
+  /* Write the chain batch (in order) in one transaction.  Returns 0, or a
+   * negative value with a message in err (size errlen) after rolling back. */
+  int (*append)(struct bq_store *s, const struct bq_rec *batch, char *err,
+                size_t errlen);
+  /* Flush, release and free s.  Returns 0, or a negative value with a
+   * message in err; s is freed either way. */
+  int (*close)(struct bq_store *s, char *err, size_t errlen);
+};
+
+struct bq_store {
+  const struct bq_store_ops *ops;
+  int64_t last_conn_id; /* highest connection id already stored */
+};
+
+struct bq_store_opts {
+  const char *path; /* database file */
+  int sync;         /* enum bq_sync */
+};
+
+/* Open (creating if needed) the SQLite database at opts->path: WAL mode,
+ * synchronous from opts->sync, schema created or checked by user_version.
+ * Returns 0 and *out, or a negative value with a message in err. */
+int bq_store_open_sqlite(struct bq_store **out,
+                         const struct bq_store_opts *opts, char *err,
+                         size_t errlen);
+
+/* Process-wide SQLite setup, called once before any other SQLite call and
+ * before threads start: memory statistics off (a global mutex on every
+ * allocation otherwise) and multi-thread mode (connections are never shared
+ * concurrently).  Returns 0 or a negative SQLite code. */
+int bq_store_sqlite_global_init(void);
+
+static inline int bq_store_append(struct bq_store *s,
+                                  const struct bq_rec *batch, char *err,
+                                  size_t errlen) {
+  return s->ops->append(s, batch, err, errlen);
+}
+
+static inline int bq_store_close(struct bq_store *s, char *err,
+                                 size_t errlen) {
+  return s->ops->close(s, err, errlen);
+}
+
+#endif /* BQ_STORE_H */

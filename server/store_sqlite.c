@@ -1,0 +1,310 @@
+/*
+ * store_sqlite.c -- the SQLite backend of store.h.
+ *
+ * Owns one sqlite3 connection and its prepared statements.  Threads: opened
+ * and closed on the main thread; append() runs on whichever worker holds the
+ * queue's writer token, one at a time, so the connection is opened with
+ * SQLITE_OPEN_NOMUTEX and the process runs SQLite in multi-thread mode.
+ *
+ * Schema (user_version 1):
+ *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
+ *               opened_at INTEGER NOT NULL, closed_at INTEGER)
+ *   messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,
+ *            seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
+ *            payload BLOB NOT NULL)
+ * messages.id is the rowid: each insert takes max(id) + 1, so ids grow in
+ * commit order, and batches commit in queue order (queue.h).
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEMA_VERSION 1
+
+/* How long SQLite itself sleeps-and-retries on a lock before reporting
+ * SQLITE_BUSY to the worker, which then backs off on its own terms. */
+#define BUSY_TIMEOUT_MS 100
+
+struct sqlite_store {
+  struct bq_store base; /* first: the generic handle */
+  sqlite3 *db;
+  sqlite3_stmt *begin, *commit, *rollback;
+  sqlite3_stmt *ins_msg, *ins_conn, *upd_conn;
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS connections("
+    " id INTEGER PRIMARY KEY,"
+    " peer TEXT NOT NULL,"
+    " opened_at INTEGER NOT NULL,"
+    " closed_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS messages("
+    " id INTEGER PRIMARY KEY,"
+    " conn_id INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " received_at INTEGER NOT NULL,"
+    " payload BLOB NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+static int fail(sqlite3 *db, int rc, const char *what, char *err,
+                size_t errlen) {
+  snprintf(err, errlen, "%s: %s (%s)", what,
+           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), sqlite3_errstr(rc));
+  return rc > 0 ? -rc : -1;
+}
+
+int bq_store_sqlite_global_init(void) {
+  int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+  if (rc == SQLITE_OK) rc = sqlite3_initialize();
+  return rc == SQLITE_OK ? 0 : -rc;
+}
+
+static int exec(sqlite3 *db, const char *sql, const char *what, char *err,
+                size_t errlen) {
+  int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) return fail(db, rc, what, err, errlen);
+  return 0;
+}
+
+/* Run a one-row, one-column query returning an integer or text into buf. */
+static int query1(sqlite3 *db, const char *sql, sqlite3_int64 *iv, char *buf,
+                  size_t buflen) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK) return rc;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (iv) *iv = sqlite3_column_int64(st, 0);
+    if (buf) {
+      const unsigned char *t = sqlite3_column_text(st, 0);
+      snprintf(buf, buflen, "%s", t ? (const char *)t : "");
+    }
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static void finalize_all(struct sqlite_store *s) {
+  sqlite3_finalize(s->begin);
+  sqlite3_finalize(s->commit);
+  sqlite3_finalize(s->rollback);
+  sqlite3_finalize(s->ins_msg);
+  sqlite3_finalize(s->ins_conn);
+  sqlite3_finalize(s->upd_conn);
+  s->begin = s->commit = s->rollback = NULL;
+  s->ins_msg = s->ins_conn = s->upd_conn = NULL;
+}
+
+static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
+                         char *err, size_t errlen);
+static int sqlite_close(struct bq_store *base, char *err, size_t errlen);
+
+static const struct bq_store_ops sqlite_ops = {sqlite_append, sqlite_close};
+
+/* Create the schema, or check that an existing one is ours. */
+static int setup_schema(struct sqlite_store *s, char *err, size_t errlen) {
+  sqlite3_int64 version = 0;
+  int rc, r;
+
+  r = exec(s->db, "BEGIN IMMEDIATE", "cannot lock the database", err, errlen);
+  if (r < 0) return r;
+  rc = query1(s->db, "PRAGMA user_version", &version, NULL, 0);
+  if (rc != SQLITE_OK) {
+    r = fail(s->db, rc, "cannot read the schema version", err, errlen);
+    goto rollback;
+  }
+  if (version > SCHEMA_VERSION) {
+    snprintf(err, errlen,
+             "database schema version %lld is newer than this burstqd "
+             "understands (%d)",
+             (long long)version, SCHEMA_VERSION);
+    r = -EPROTO;
+    goto rollback;
+  }
+  if (version == 0) {
+    sqlite3_int64 tables = 0;
+    rc = query1(s->db,
+                "SELECT count(*) FROM sqlite_schema WHERE type='table' AND "
+                "name NOT IN ('connections','messages')",
+                &tables, NULL, 0);
+    if (rc == SQLITE_OK && tables > 0) {
+      snprintf(err, errlen,
+               "database holds other tables and no burstq schema version; "
+               "refusing to use it");
+      r = -EPROTO;
+      goto rollback;
+    }
+    r = exec(s->db, schema_sql, "cannot create the schema", err, errlen);
+    if (r < 0) goto rollback;
+  }
+  r = exec(s->db, "COMMIT", "cannot commit the schema", err, errlen);
+  if (r < 0) goto rollback;
+  rc = query1(s->db, "SELECT coalesce(max(id), 0) FROM connections",
+              &version, NULL, 0);
+  if (rc != SQLITE_OK)
+    return fail(s->db, rc, "cannot read the connections table", err, errlen);
+  s->base.last_conn_id = (int64_t)version;
+  return 0;
+
+rollback:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return r;
+}
+
+int bq_store_open_sqlite(struct bq_store **out,
+                         const struct bq_store_opts *opts, char *err,
+                         size_t errlen) {
+  struct sqlite_store *s;
+  char mode[32] = "";
+  char sql[64];
+  int rc, r;
+
+  assert(opts->sync >= BQ_SYNC_OFF && opts->sync <= BQ_SYNC_FULL);
+  s = calloc(1, sizeof(*s));
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  s->base.ops = &sqlite_ops;
+  rc = sqlite3_open_v2(opts->path, &s->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                           SQLITE_OPEN_NOMUTEX,
+                       NULL);
+  if (rc != SQLITE_OK) {
+    r = fail(s->db, rc, "cannot open the database", err, errlen);
+    goto error;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  /* journal_mode is the first statement that touches the file, so an
+   * unreadable or non-database file is reported here. */
+  rc = query1(s->db, "PRAGMA journal_mode=WAL", NULL, mode, sizeof(mode));
+  if (rc != SQLITE_OK) {
+    r = fail(s->db, rc, "cannot open the database", err, errlen);
+    goto error;
+  }
+  if (strcmp(mode, "wal") != 0) {
+    snprintf(err, errlen,
+             "cannot switch the database to WAL mode (journal_mode is '%s')",
+             mode);
+    r = -ENOTSUP;
+    goto error;
+  }
+  snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", opts->sync);
+  r = exec(s->db, sql, "cannot set synchronous", err, errlen);
+  if (r < 0) goto error;
+  r = setup_schema(s, err, errlen);
+  if (r < 0) goto error;
+
+#define PREP(field, text)                                                 \
+  rc = sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT,     \
+                          &s->field, NULL);                               \
+  if (rc != SQLITE_OK) {                                                  \
+    r = fail(s->db, rc, "cannot prepare statements", err, errlen);        \
+    goto error;                                                           \
+  }
+  PREP(begin, "BEGIN IMMEDIATE")
+  PREP(commit, "COMMIT")
+  PREP(rollback, "ROLLBACK")
+  PREP(ins_msg,
+       "INSERT INTO messages(conn_id, seq, received_at, payload) "
+       "VALUES(?1, ?2, ?3, ?4)")
+  PREP(ins_conn,
+       "INSERT INTO connections(id, peer, opened_at) VALUES(?1, ?2, ?3)")
+  PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
+#undef PREP
+  *out = &s->base;
+  return 0;
+
+error:
+  finalize_all(s);
+  sqlite3_close(s->db);
+  free(s);
+  return r;
+}
+
+/* Step a statement that returns no row, then reset it. */
+static int step_reset(sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
+  sqlite3_stmt *st;
+  switch (r->type) {
+    case BQ_REC_MSG:
+      st = s->ins_msg;
+      sqlite3_bind_int64(st, 1, r->conn_id);
+      sqlite3_bind_int64(st, 2, r->seq);
+      sqlite3_bind_int64(st, 3, r->ts_us);
+      /* A zero-length blob must still be a blob, not NULL. */
+      sqlite3_bind_blob(st, 4, r->len ? (const void *)r->data : "", (int)r->len,
+                        SQLITE_STATIC);
+      break;
+    case BQ_REC_OPEN:
+      st = s->ins_conn;
+      sqlite3_bind_int64(st, 1, r->conn_id);
+      sqlite3_bind_text(st, 2, r->data, (int)r->len, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 3, r->ts_us);
+      break;
+    case BQ_REC_CLOSE:
+      st = s->upd_conn;
+      sqlite3_bind_int64(st, 1, r->conn_id);
+      sqlite3_bind_int64(st, 2, r->ts_us);
+      break;
+    default:
+      assert(!"unknown record type");
+      return SQLITE_MISUSE;
+  }
+  return step_reset(st);
+}
+
+static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
+                         char *err, size_t errlen) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  const char *what = "cannot begin a transaction";
+  int rc;
+
+  assert(batch != NULL);
+  rc = step_reset(s->begin);
+  if (rc == SQLITE_OK) {
+    what = "cannot insert";
+    for (const struct bq_rec *r = batch; r != NULL; r = r->next) {
+      rc = write_rec(s, r);
+      if (rc != SQLITE_OK) break;
+    }
+  }
+  if (rc == SQLITE_OK) {
+    what = "cannot commit";
+    rc = step_reset(s->commit);
+  }
+  if (rc == SQLITE_OK) return 0;
+  fail(s->db, rc, what, err, errlen);
+  if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
+  return rc > 0 ? -rc : -1;
+}
+
+static int sqlite_close(struct bq_store *base, char *err, size_t errlen) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  int r = 0, rc;
+
+  finalize_all(s);
+  /* Fold the WAL back into the database so that the file stands alone. */
+  rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                 NULL, NULL);
+  if (rc != SQLITE_OK) r = fail(s->db, rc, "checkpoint", err, errlen);
+  rc = sqlite3_close(s->db);
+  if (rc != SQLITE_OK && r == 0) r = fail(NULL, rc, "close", err, errlen);
+  free(s);
+  return r;
+}
