@@ -62,3 +62,9 @@ test-sanitize: test-asan test-tsan
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-bench
+
+# Benchmarks (not tests): a Release build, fresh daemons, a table on stdout.
+bench: deps
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
+	cmake --build build-bench -j $(JOBS)
+	tests/bench/pipeline.sh build-bench

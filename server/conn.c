@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "server.h"
 
@@ -361,6 +362,24 @@ static void on_refused_close(uv_handle_t *h) {
   bq_server_conn_freed(srv);
 }
 
+/* Tell a connection over the limit why it is refused.  Closing a socket
+ * with unread input makes the kernel send a reset, which can destroy the
+ * error line before the client reads it; so first discard what the client
+ * has already sent, then write, then send FIN.  The caller closes. */
+static void refuse(struct bq_conn *c) {
+  uv_buf_t b = uv_buf_init((char *)err_too_many, sizeof(err_too_many) - 1);
+  uv_os_fd_t fd;
+  char junk[4096];
+  int i;
+
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    for (i = 0; i < 16; i++)
+      if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0) break;
+  }
+  uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
+}
+
 void bq_conn_accept(struct bq_server *srv) {
   struct bq_conn *c;
   struct sockaddr_storage ss;
@@ -384,9 +403,8 @@ void bq_conn_accept(struct bq_server *srv) {
     return;
   }
   if (srv->nconns >= srv->cfg->max_connections) {
-    uv_buf_t b = uv_buf_init((char *)err_too_many, sizeof(err_too_many) - 1);
     srv->st.refused++;
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    refuse(c);
     if (bq_ratelimit_allow(&srv->refuse_rl, bq_now_ms(), &supp))
       bq_log_warn(srv->log,
                   "refused a connection: %zu open (--max-connections); "

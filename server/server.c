@@ -42,7 +42,9 @@ static void pause_intake(struct bq_server *srv) {
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_pause(c);
   bq_queue_stats(srv->queue, &count, &bytes);
-  if (bq_ratelimit_allow(&srv->pause_rl, srv->paused_at_ms, &supp))
+  srv->pause_logged =
+      bq_ratelimit_allow(&srv->pause_rl, srv->paused_at_ms, &supp);
+  if (srv->pause_logged)
     bq_log_info(srv->log,
                 "intake paused: queue full (%zu records, %zu bytes; limits "
                 "%zu, %zu); %" PRIu64 " pauses so far",
@@ -54,11 +56,11 @@ static void resume_intake(struct bq_server *srv) {
   uint64_t now = bq_now_ms();
   assert(srv->paused);
   srv->paused = 0;
-  /* Logged with the pause's limiter so that a pause line and its resume
-   * line appear together or not at all. */
-  if (now - srv->paused_at_ms >= 1000 || srv->pause_rl.suppressed == 0)
-    bq_log_debug(srv->log, "intake resumed after %" PRIu64 " ms",
-                 now - srv->paused_at_ms);
+  /* A resume line is printed exactly when its pause line was, so the
+   * log shows pairs at most once per rate-limit interval. */
+  if (srv->pause_logged)
+    bq_log_info(srv->log, "intake resumed after %" PRIu64 " ms",
+                now - srv->paused_at_ms);
   for (struct bq_conn *c = srv->conns, *next; c != NULL; c = next) {
     next = c->next; /* resume may close c on error */
     bq_conn_resume(c);

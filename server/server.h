@@ -102,6 +102,7 @@ struct bq_server {
   int state;               /* enum bq_server_state */
   int paused;              /* intake paused: queue full */
   uint64_t paused_at_ms;
+  int pause_logged;        /* the current pause was logged */
   unsigned workers_exited;
   int exit_code;
   int handles_open;        /* listener/wake/signals/linger not yet closed */

@@ -51,10 +51,16 @@ static const char schema_sql[] =
     " payload BLOB NOT NULL);"
     "PRAGMA user_version = 1;";
 
+/* Describe a failure as "what: message", adding SQLite's generic text for
+ * the code when the message is more specific.  Returns -rc. */
 static int fail(sqlite3 *db, int rc, const char *what, char *err,
                 size_t errlen) {
-  snprintf(err, errlen, "%s: %s (%s)", what,
-           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), sqlite3_errstr(rc));
+  const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const char *gen = sqlite3_errstr(rc);
+  if (strcmp(msg, gen) == 0)
+    snprintf(err, errlen, "%s: %s", what, msg);
+  else
+    snprintf(err, errlen, "%s: %s (%s)", what, msg, gen);
   return rc > 0 ? -rc : -1;
 }
 
