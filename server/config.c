@@ -223,12 +223,20 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
       case ':':
         snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
         return BQ_CONFIG_ERR;
-      default:
-        if (optopt != 0)
+      default: {
+        /* optopt is 0 for an unknown long option, and the short letter for
+         * a known long option given a value it does not take. */
+        const char *arg = argv[optind - 1];
+        if (optopt == 0) {
+          snprintf(err, errlen, "unknown option %s", arg);
+        } else if (strncmp(arg, "--", 2) == 0) {
+          int len = (int)strcspn(arg, "=");
+          snprintf(err, errlen, "option %.*s takes no value", len, arg);
+        } else {
           snprintf(err, errlen, "unknown option -%c", optopt);
-        else
-          snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+        }
         return BQ_CONFIG_ERR;
+      }
     }
   }
   if (optind < argc) {

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /*
  * raw_sqlite.c -- the ceiling: how fast can this machine insert burstq's
  * rows with burstq's pragmas, in one thread, with nothing else going on?

@@ -1,0 +1,716 @@
+/*
+ * test_config.c -- unit tests of the command line (server/config.h), of
+ * address parsing (common/addr.h) and of the logging helpers (common/log.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* Output of one parse: what went to the FILE and to err. */
+struct run {
+  int rc;
+  char err[512];
+  char *out;
+  size_t outlen;
+};
+
+/* Parse the NULL-terminated argument list (argv[0] is supplied). */
+static void parse_into(struct bq_config *c, struct run *run, ...) {
+  char *argv[64];
+  int argc = 0;
+  va_list ap;
+  FILE *out;
+  argv[argc++] = (char *)"burstqd";
+  va_start(ap, run);
+  for (;;) {
+    char *a = va_arg(ap, char *);
+    if (a == NULL) break;
+    assert_true(argc < 63);
+    argv[argc++] = a;
+  }
+  va_end(ap);
+  argv[argc] = NULL;
+  run->out = NULL;
+  run->outlen = 0;
+  memset(run->err, 0, sizeof(run->err));
+  out = open_memstream(&run->out, &run->outlen);
+  assert_non_null(out);
+  run->rc = bq_config_parse(c, argc, argv, out, run->err, sizeof(run->err));
+  assert_int_equal(fclose(out), 0);
+}
+
+static void run_free(struct run *run) {
+  free(run->out);
+  run->out = NULL;
+}
+
+#define PARSE(c, run, ...) parse_into((c), (run), __VA_ARGS__, (char *)NULL)
+
+static int port_of(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET)
+    return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+  if (ss->ss_family == AF_INET6)
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+  return -1;
+}
+
+static void fmt(const struct sockaddr_storage *ss, char *buf) {
+  assert_int_equal(bq_addr_format((const struct sockaddr *)ss, buf,
+                                  BQ_ADDR_STRLEN),
+                   0);
+}
+
+/* ---- defaults ---------------------------------------------------------------- */
+
+static void test_defaults(void **state) {
+  struct bq_config c;
+  char buf[BQ_ADDR_STRLEN];
+  (void)state;
+  memset(&c, 0xa5, sizeof(c));
+  bq_config_defaults(&c);
+  assert_string_equal(c.listen, "127.0.0.1:7070");
+  assert_int_equal(c.addr.ss_family, AF_INET);
+  assert_int_equal(port_of(&c.addr), 7070);
+  fmt(&c.addr, buf);
+  assert_string_equal(buf, "127.0.0.1:7070");
+  assert_string_equal(c.db_path, "burstq.db");
+  assert_int_equal(c.sync, BQ_SYNC_FULL);
+  assert_int_equal(c.ack, 1);
+  assert_int_equal(c.max_message, 65536);
+  assert_int_equal(c.workers, 1);
+  assert_int_equal(c.queue_capacity, 65536);
+  assert_int_equal(c.queue_bytes, (size_t)64 << 20);
+  assert_int_equal(c.batch_max, 8192);
+  assert_int_equal(c.max_connections, 10000);
+  assert_int_equal(c.log_level, BQ_LOG_INFO);
+}
+
+static void test_no_arguments(void **state) {
+  struct bq_config c, d;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  bq_config_defaults(&d);
+  parse_into(&c, &run, (char *)NULL);
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(run.outlen, 0);
+  assert_string_equal(c.listen, d.listen);
+  assert_int_equal(c.workers, d.workers);
+  assert_int_equal(c.batch_max, d.batch_max);
+  run_free(&run);
+}
+
+/* ---- every flag ------------------------------------------------------------ */
+
+static void check_all_set(const struct bq_config *c) {
+  char buf[BQ_ADDR_STRLEN];
+  assert_string_equal(c->listen, "[::1]:0");
+  assert_int_equal(c->addr.ss_family, AF_INET6);
+  assert_int_equal(port_of(&c->addr), 0);
+  fmt(&c->addr, buf);
+  assert_string_equal(buf, "[::1]:0");
+  assert_string_equal(c->db_path, "/some/where.db");
+  assert_int_equal(c->workers, 4);
+  assert_int_equal(c->queue_capacity, 1000);
+  assert_int_equal(c->queue_bytes, (size_t)16 << 20);
+  assert_int_equal(c->batch_max, 100);
+  assert_int_equal(c->sync, BQ_SYNC_NORMAL);
+  assert_int_equal(c->ack, 0);
+  assert_int_equal(c->max_message, 1024);
+  assert_int_equal(c->max_connections, 5);
+  assert_int_equal(c->log_level, BQ_LOG_DEBUG);
+}
+
+static void test_long_flags(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "[::1]:0", "--db", "/some/where.db",
+        "--workers", "4", "--queue-capacity", "1000", "--queue-bytes", "16M",
+        "--batch-max", "100", "--sync", "normal", "--ack", "off",
+        "--max-message", "1K", "--max-connections", "5", "--log-level",
+        "debug");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(run.outlen, 0);
+  check_all_set(&c);
+  run_free(&run);
+}
+
+static void test_long_flags_with_equals(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen=[::1]:0", "--db=/some/where.db", "--workers=4",
+        "--queue-capacity=1000", "--queue-bytes=16MiB", "--batch-max=100",
+        "--sync=normal", "--ack=off", "--max-message=1024",
+        "--max-connections=5", "--log-level=debug");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  check_all_set(&c);
+  run_free(&run);
+}
+
+static void test_short_flags(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "-l", "[::1]:0", "-d", "/some/where.db", "-w", "4", "-q",
+        "1000", "-b", "16M", "-B", "100", "-s", "normal", "-a", "off", "-m",
+        "1K", "-c", "5", "-L", "debug");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  check_all_set(&c);
+  run_free(&run);
+
+  /* attached values */
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "-l[::1]:0", "-d/some/where.db", "-w4", "-q1000", "-b16M",
+        "-B100", "-snormal", "-aoff", "-m1K", "-c5", "-Ldebug");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  check_all_set(&c);
+  run_free(&run);
+}
+
+static void test_other_values(void **state) {
+  struct bq_config c;
+  struct run run;
+  char buf[BQ_ADDR_STRLEN];
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--sync", "off", "--ack", "on", "--log-level", "error",
+        "--listen", ":9999", "--workers", "64", "--max-message", "1G");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.sync, BQ_SYNC_OFF);
+  assert_int_equal(c.ack, 1);
+  assert_int_equal(c.log_level, BQ_LOG_ERROR);
+  assert_int_equal(c.workers, 64);
+  assert_int_equal(c.max_message, (size_t)1 << 30);
+  fmt(&c.addr, buf);
+  assert_string_equal(buf, "0.0.0.0:9999");
+  run_free(&run);
+
+  PARSE(&c, &run, "-s", "full", "-a", "off", "-a", "on", "-L", "warn");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.sync, BQ_SYNC_FULL);
+  assert_int_equal(c.ack, 1); /* the last one wins */
+  assert_int_equal(c.log_level, BQ_LOG_WARN);
+  run_free(&run);
+}
+
+/* batch_max never exceeds the queue capacity. */
+static void test_batch_max_clamped(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "-q", "10", "-B", "100");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.queue_capacity, 10);
+  assert_true(c.batch_max <= 10);
+  run_free(&run);
+}
+
+/* ---- --help and --version ------------------------------------------------------ */
+
+static void test_help(void **state) {
+  static const char *flags[] = {
+      "--listen",      "--db",           "--workers",         "--queue-capacity",
+      "--queue-bytes", "--batch-max",    "--sync",            "--ack",
+      "--max-message", "--max-connections", "--log-level",    "--help",
+      "--version"};
+  static const char *forms[] = {"--help", "-h"};
+  (void)state;
+  for (size_t f = 0; f < 2; f++) {
+    struct bq_config c;
+    struct run run;
+    bq_config_defaults(&c);
+    PARSE(&c, &run, forms[f]);
+    assert_int_equal(run.rc, BQ_CONFIG_EXIT);
+    assert_non_null(run.out);
+    assert_non_null(strstr(run.out, "Usage: burstqd"));
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+      if (strstr(run.out, flags[i]) == NULL)
+        print_error("help lacks %s\n", flags[i]);
+      assert_non_null(strstr(run.out, flags[i]));
+    }
+    assert_true(run.outlen > 0 && run.out[run.outlen - 1] == '\n');
+    run_free(&run);
+  }
+}
+
+static void test_version(void **state) {
+  static const char *forms[] = {"--version", "-V"};
+  (void)state;
+  for (size_t f = 0; f < 2; f++) {
+    struct bq_config c;
+    struct run run;
+    bq_config_defaults(&c);
+    PARSE(&c, &run, forms[f]);
+    assert_int_equal(run.rc, BQ_CONFIG_EXIT);
+    assert_string_equal(run.out, "burstqd " BQ_VERSION "\n");
+    run_free(&run);
+  }
+  assert_string_equal(BQ_VERSION, "0.1.0");
+}
+
+/* --help wins over a later bad option, and a bad option before it wins. */
+static void test_help_order(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--help", "--workers", "0");
+  assert_int_equal(run.rc, BQ_CONFIG_EXIT);
+  run_free(&run);
+  PARSE(&c, &run, "--workers", "0", "--help");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_int_equal(run.outlen, 0);
+  run_free(&run);
+}
+
+/* ---- errors -------------------------------------------------------------------- */
+
+/* Expect BQ_CONFIG_ERR, nothing on out, a one-line err containing want. */
+static void expect_err(const struct run *run, const char *want) {
+  if (run->rc != BQ_CONFIG_ERR || strstr(run->err, want) == NULL)
+    print_error("rc %d err '%s', want '%s'\n", run->rc, run->err, want);
+  assert_int_equal(run->rc, BQ_CONFIG_ERR);
+  assert_non_null(strstr(run->err, want));
+  assert_null(strchr(run->err, '\n'));
+  assert_int_equal(run->outlen, 0);
+}
+
+#define EXPECT_ERR(want, ...)                 \
+  do {                                        \
+    struct bq_config c_;                      \
+    struct run r_;                            \
+    bq_config_defaults(&c_);                  \
+    PARSE(&c_, &r_, __VA_ARGS__);             \
+    expect_err(&r_, (want));                  \
+    run_free(&r_);                            \
+  } while (0)
+
+static void test_bad_values(void **state) {
+  (void)state;
+  EXPECT_ERR("--workers", "--workers", "0");
+  EXPECT_ERR("--workers", "-w", "0");
+  EXPECT_ERR("--workers", "--workers", "65");
+  EXPECT_ERR("--workers", "--workers", "many");
+  EXPECT_ERR("--workers", "--workers", "-1");
+  EXPECT_ERR("--workers", "--workers", "");
+  EXPECT_ERR("--sync", "--sync", "maybe");
+  EXPECT_ERR("--sync", "-s", "FULL");
+  EXPECT_ERR("--ack", "--ack", "yes");
+  EXPECT_ERR("--ack", "-a", "1");
+  EXPECT_ERR("--listen", "--listen", "nonsense");
+  EXPECT_ERR("--listen", "--listen", "1.2.3.4:70000");
+  EXPECT_ERR("--listen", "-l", "1.2.3.4:");
+  EXPECT_ERR("--listen", "--listen", "::1:80");
+  EXPECT_ERR("--listen", "--listen", "");
+  EXPECT_ERR("--queue-capacity", "--queue-capacity", "0");
+  EXPECT_ERR("--queue-bytes", "--queue-bytes", "1023");
+  EXPECT_ERR("--queue-bytes", "-b", "16X");
+  EXPECT_ERR("--batch-max", "--batch-max", "0");
+  EXPECT_ERR("--max-message", "--max-message", "0");
+  EXPECT_ERR("--max-message", "-m", "2G");
+  EXPECT_ERR("--max-connections", "--max-connections", "0");
+  EXPECT_ERR("--log-level", "--log-level", "loud");
+  EXPECT_ERR("--log-level", "-L", "INFO");
+  EXPECT_ERR("--db", "--db", "");
+}
+
+static void test_bad_usage(void **state) {
+  (void)state;
+  EXPECT_ERR("--bogus", "--bogus");
+  EXPECT_ERR("--bogus", "--bogus=1");
+  EXPECT_ERR("-x", "-x");
+  EXPECT_ERR("-x", "-w", "2", "-x");
+  /* a missing value names the flag */
+  EXPECT_ERR("--db", "--db");
+  EXPECT_ERR("-d", "-d");
+  EXPECT_ERR("--workers", "--sync", "off", "--workers");
+  EXPECT_ERR("-w", "-w");
+  /* stray arguments */
+  EXPECT_ERR("stray", "stray");
+  EXPECT_ERR("stray", "--workers", "2", "stray");
+  EXPECT_ERR("stray", "stray", "--workers", "2");
+  EXPECT_ERR("stray", "--", "stray");
+}
+
+/* A known long flag that takes no value, given one: the message must name
+ * the flag as written (getopt_long reports it as '?' with optopt set to the
+ * short letter, which once produced "unknown option -h"). */
+static void test_flag_without_value_given_one(void **state) {
+  (void)state;
+  EXPECT_ERR("--help", "--help=yes");
+  EXPECT_ERR("--version", "--version=1");
+  {
+    struct bq_config c;
+    struct run run;
+    bq_config_defaults(&c);
+    PARSE(&c, &run, "--help=yes");
+    assert_null(strstr(run.err, "unknown"));
+    run_free(&run);
+  }
+}
+
+/* Parsing twice (even after an error) starts afresh. */
+static void test_parse_again(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "-w", "2", "-x", "-w", "3");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "-w", "5");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.workers, 5);
+  run_free(&run);
+  PARSE(&c, &run, "-w", "6");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.workers, 6);
+  run_free(&run);
+}
+
+/* ---- bq_parse_size ------------------------------------------------------------- */
+
+static void size_ok(const char *s, size_t min, size_t max, size_t want) {
+  size_t v = 12345;
+  int r = bq_parse_size(s, min, max, &v);
+  if (r != 0 || v != want)
+    print_error("'%s': r %d v %zu want %zu\n", s, r, v, want);
+  assert_int_equal(r, 0);
+  assert_int_equal(v, want);
+}
+
+static void size_bad(const char *s, size_t min, size_t max, int want) {
+  size_t v = 12345;
+  int r = bq_parse_size(s, min, max, &v);
+  if (r != want) print_error("'%s': r %d want %d\n", s ? s : "NULL", r, want);
+  assert_int_equal(r, want);
+  assert_int_equal(v, 12345); /* untouched */
+}
+
+static void test_parse_size(void **state) {
+  const size_t big = SIZE_MAX;
+  (void)state;
+  size_ok("0", 0, big, 0);
+  size_ok("65536", 0, big, 65536);
+  size_ok("64K", 0, big, 65536);
+  size_ok("64k", 0, big, 65536);
+  size_ok("16M", 0, big, (size_t)16 << 20);
+  size_ok("16m", 0, big, (size_t)16 << 20);
+  size_ok("1G", 0, big, (size_t)1 << 30);
+  size_ok("3g", 0, big, (size_t)3 << 30);
+  size_ok("1KiB", 0, big, 1024);
+  size_ok("2MiB", 0, big, (size_t)2 << 20);
+  size_ok("1GiB", 0, big, (size_t)1 << 30);
+  size_ok("1KB", 0, big, 1024);
+  size_ok("0K", 0, big, 0);
+  size_ok("007", 0, big, 7);
+  /* bounds are inclusive */
+  size_ok("1", 1, 64, 1);
+  size_ok("64", 1, 64, 64);
+  size_ok("1K", 1024, 1024, 1024);
+  size_bad("0", 1, 64, -ERANGE);
+  size_bad("65", 1, 64, -ERANGE);
+  size_bad("1K", 1, 1023, -ERANGE);
+  size_bad("1023", 1024, 2048, -ERANGE);
+  size_bad("2049", 1024, 2048, -ERANGE);
+  /* overflow */
+  size_bad("18446744073709551616", 0, big, -ERANGE);
+  size_bad("99999999999999999999999", 0, big, -ERANGE);
+  size_bad("17179869184G", 0, big, -ERANGE); /* 2^64 */
+  size_bad("18014398509481984K", 0, big, -ERANGE); /* 2^64 */
+  /* junk */
+  size_bad(NULL, 0, big, -EINVAL);
+  size_bad("", 0, big, -EINVAL);
+  size_bad("K", 0, big, -EINVAL);
+  size_bad("abc", 0, big, -EINVAL);
+  size_bad("12x", 0, big, -EINVAL);
+  size_bad("-1", 0, big, -EINVAL);
+  size_bad("+1", 0, big, -EINVAL);
+  size_bad(" 1", 0, big, -EINVAL);
+  size_bad("1 ", 0, big, -EINVAL);
+  size_bad("1 K", 0, big, -EINVAL);
+  size_bad("1.5K", 0, big, -EINVAL);
+  size_bad("1Ki", 0, big, -EINVAL);
+  size_bad("1KiBx", 0, big, -EINVAL);
+  size_bad("1KK", 0, big, -EINVAL);
+  size_bad("1T", 0, big, -EINVAL);
+  size_bad("1iB", 0, big, -EINVAL);
+  size_bad("1B", 0, big, -EINVAL);
+  size_bad("0x10", 0, big, -EINVAL);
+}
+
+/* ---- addresses ------------------------------------------------------------------- */
+
+static void addr_ok(const char *s, int def, const char *want) {
+  struct sockaddr_storage ss;
+  char buf[BQ_ADDR_STRLEN];
+  int r;
+  memset(&ss, 0xee, sizeof(ss));
+  r = bq_addr_parse(s, def, &ss);
+  if (r != 0) print_error("'%s': %d\n", s, r);
+  assert_int_equal(r, 0);
+  fmt(&ss, buf);
+  assert_string_equal(buf, want);
+}
+
+static void addr_bad(const char *s, int def) {
+  struct sockaddr_storage ss;
+  int r = bq_addr_parse(s, def, &ss);
+  if (r != -EINVAL) print_error("'%s': %d, want -EINVAL\n", s ? s : "NULL", r);
+  assert_int_equal(r, -EINVAL);
+}
+
+static void test_addr_parse_format(void **state) {
+  struct sockaddr_storage ss;
+  char buf[BQ_ADDR_STRLEN];
+  (void)state;
+  addr_ok("127.0.0.1:7070", -1, "127.0.0.1:7070");
+  addr_ok("[::1]:0", -1, "[::1]:0");
+  addr_ok(":7070", -1, "0.0.0.0:7070");
+  addr_ok("0.0.0.0:65535", -1, "0.0.0.0:65535");
+  addr_ok("10.1.2.3:0", -1, "10.1.2.3:0");
+  addr_ok("[::]:80", -1, "[::]:80");
+  addr_ok("[2001:db8::7]:443", -1, "[2001:db8::7]:443");
+  addr_ok("[::ffff:1.2.3.4]:1", -1, "[::ffff:1.2.3.4]:1");
+  /* a default port */
+  addr_ok("127.0.0.1", 9, "127.0.0.1:9");
+  addr_ok("[::1]", 5, "[::1]:5");
+  addr_ok("127.0.0.1:8", 9, "127.0.0.1:8");
+
+  /* families and ports from the structure itself */
+  assert_int_equal(bq_addr_parse("[::1]:0", -1, &ss), 0);
+  assert_int_equal(ss.ss_family, AF_INET6);
+  assert_int_equal(port_of(&ss), 0);
+  assert_true(IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+  assert_int_equal(bq_addr_parse(":7070", -1, &ss), 0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(((struct sockaddr_in *)&ss)->sin_addr.s_addr,
+                   htonl(INADDR_ANY));
+  assert_int_equal(port_of(&ss), 7070);
+
+  /* a name (from /etc/hosts) */
+  assert_int_equal(bq_addr_parse("localhost:80", -1, &ss), 0);
+  assert_int_equal(port_of(&ss), 80);
+  fmt(&ss, buf);
+  assert_true(strcmp(buf, "127.0.0.1:80") == 0 ||
+              strcmp(buf, "[::1]:80") == 0);
+}
+
+static void test_addr_rejects(void **state) {
+  (void)state;
+  addr_bad("::1:80", -1);
+  addr_bad("::1", 80);
+  addr_bad("[::1", -1);
+  addr_bad("[::1]:", -1);
+  addr_bad("[::1]80", -1);
+  addr_bad("[]:80", -1);
+  addr_bad("[1.2.3.4]:80", -1);
+  addr_bad("1.2.3.4:", -1);
+  addr_bad("host:-1", -1);
+  addr_bad("1.2.3.4:65536", -1);
+  addr_bad("1.2.3.4:99999999999999999999", -1);
+  addr_bad("1.2.3.4:+80", -1);
+  addr_bad("1.2.3.4: 80", -1);
+  addr_bad("1.2.3.4:80 ", -1);
+  addr_bad("1.2.3.4:8x", -1);
+  addr_bad("1.2.3.4", -1); /* a port is required */
+  addr_bad("", -1);
+  addr_bad(NULL, -1);
+  addr_bad(":", -1);
+  addr_bad("bad_host:80", -1);
+  addr_bad("bad host:80", -1);
+}
+
+static void test_addr_format_other(void **state) {
+  struct sockaddr_un un;
+  struct sockaddr_in in4;
+  char buf[BQ_ADDR_STRLEN];
+  char small[6];
+  (void)state;
+  memset(&un, 0, sizeof(un));
+  un.sun_family = AF_UNIX;
+  assert_int_equal(bq_addr_format((struct sockaddr *)&un, buf, sizeof(buf)),
+                   -EAFNOSUPPORT);
+  assert_string_equal(buf, "?");
+
+  /* a small buffer is truncated, never overrun */
+  memset(&in4, 0, sizeof(in4));
+  in4.sin_family = AF_INET;
+  in4.sin_port = htons(7070);
+  in4.sin_addr.s_addr = htonl(0x7f000001);
+  memset(small, 'z', sizeof(small));
+  bq_addr_format((struct sockaddr *)&in4, small, 5);
+  assert_string_equal(small, "127.");
+  assert_int_equal(small[5], 'z');
+
+  /* the longest form fits BQ_ADDR_STRLEN */
+  {
+    struct sockaddr_storage ss;
+    const char *s = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:65535";
+    assert_int_equal(bq_addr_parse(s, -1, &ss), 0);
+    fmt(&ss, buf);
+    assert_string_equal(buf, s);
+  }
+}
+
+/* ---- logging ----------------------------------------------------------------- */
+
+static void test_log_level_parse(void **state) {
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  static const char *bad[] = {"", "ERROR", "Info", "warning", "debug ",
+                              "trace", "2", "errors"};
+  (void)state;
+  for (int i = 0; i < 4; i++) {
+    int level = -1;
+    assert_int_equal(bq_log_level_parse(names[i], &level), 0);
+    assert_int_equal(level, i);
+    assert_string_equal(bq_log_level_name(i), names[i]);
+  }
+  assert_int_equal(BQ_LOG_ERROR, 0);
+  assert_int_equal(BQ_LOG_DEBUG, 3);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int level = 77;
+    assert_int_equal(bq_log_level_parse(bad[i], &level), -EINVAL);
+    assert_int_equal(level, 77); /* untouched */
+  }
+  assert_string_equal(bq_log_level_name(-1), "?");
+  assert_string_equal(bq_log_level_name(4), "?");
+}
+
+static void test_logf(void **state) {
+  struct bq_log log;
+  char *buf = NULL;
+  size_t len = 0;
+  char want[64], big[3000];
+  FILE *out = open_memstream(&buf, &len);
+  (void)state;
+  assert_non_null(out);
+  bq_log_init(&log, "unit", BQ_LOG_INFO, out);
+  bq_log_debug(&log, "dropped %d", 1);
+  bq_log_info(&log, "hello %s %d", "world", 42);
+  bq_log_error(&log, "bad");
+  fflush(out);
+  /* "TIMESTAMP prog[pid] level: message\n", two lines */
+  snprintf(want, sizeof(want), " unit[%ld] info: hello world 42\n",
+           (long)getpid());
+  assert_non_null(strstr(buf, want));
+  snprintf(want, sizeof(want), " unit[%ld] error: bad\n", (long)getpid());
+  assert_non_null(strstr(buf, want));
+  assert_null(strstr(buf, "dropped"));
+  assert_int_equal(buf[len - 1], '\n');
+  {
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
+    assert_int_equal(lines, 2);
+  }
+  /* a line too long for the buffer is cut but still ends the line */
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  {
+    size_t before = len;
+    bq_log_warn(&log, "%s", big);
+    fflush(out);
+    assert_true(len > before);
+    assert_true(len - before <= 1024);
+    assert_int_equal(buf[len - 1], '\n');
+    assert_null(memchr(buf + before, '\n', len - before - 1));
+  }
+  /* NULL log: nothing happens */
+  bq_logf(NULL, BQ_LOG_ERROR, "nothing");
+  fclose(out);
+  free(buf);
+}
+
+static void test_ratelimit(void **state) {
+  struct bq_ratelimit rl;
+  uint64_t sup = 999;
+  (void)state;
+  bq_ratelimit_init(&rl, 1000);
+  assert_int_equal(bq_ratelimit_allow(&rl, 5000, &sup), 1); /* first one */
+  assert_int_equal(sup, 0);
+  sup = 999;
+  assert_int_equal(bq_ratelimit_allow(&rl, 5000, &sup), 0);
+  assert_int_equal(bq_ratelimit_allow(&rl, 5500, &sup), 0);
+  assert_int_equal(bq_ratelimit_allow(&rl, 5999, &sup), 0);
+  assert_int_equal(sup, 999); /* only written when allowed */
+  assert_int_equal(bq_ratelimit_allow(&rl, 6000, &sup), 1); /* interval on */
+  assert_int_equal(sup, 3);
+  assert_int_equal(bq_ratelimit_allow(&rl, 6001, &sup), 0);
+  assert_int_equal(bq_ratelimit_allow(&rl, 100000, &sup), 1); /* long gap */
+  assert_int_equal(sup, 1);
+  assert_int_equal(bq_ratelimit_allow(&rl, 100999, NULL), 0);
+  assert_int_equal(bq_ratelimit_allow(&rl, 101000, NULL), 1); /* NULL ok */
+  assert_int_equal(bq_ratelimit_allow(&rl, 101001, &sup), 0);
+  assert_int_equal(bq_ratelimit_allow(&rl, 102000, &sup), 1);
+  assert_int_equal(sup, 1); /* the NULL call reset the count */
+
+  /* time 0 is a valid first time */
+  bq_ratelimit_init(&rl, 10);
+  assert_int_equal(bq_ratelimit_allow(&rl, 0, &sup), 1);
+  assert_int_equal(bq_ratelimit_allow(&rl, 9, &sup), 0);
+  assert_int_equal(bq_ratelimit_allow(&rl, 10, &sup), 1);
+  assert_int_equal(sup, 1);
+
+  /* interval 0: everything passes */
+  bq_ratelimit_init(&rl, 0);
+  for (uint64_t t = 0; t < 5; t++) {
+    assert_int_equal(bq_ratelimit_allow(&rl, 42, &sup), 1);
+    assert_int_equal(sup, 0);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_no_arguments),
+      cmocka_unit_test(test_long_flags),
+      cmocka_unit_test(test_long_flags_with_equals),
+      cmocka_unit_test(test_short_flags),
+      cmocka_unit_test(test_other_values),
+      cmocka_unit_test(test_batch_max_clamped),
+      cmocka_unit_test(test_help),
+      cmocka_unit_test(test_version),
+      cmocka_unit_test(test_help_order),
+      cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_bad_usage),
+      cmocka_unit_test(test_flag_without_value_given_one), /* skipped */
+      cmocka_unit_test(test_parse_again),
+      cmocka_unit_test(test_parse_size),
+      cmocka_unit_test(test_addr_parse_format),
+      cmocka_unit_test(test_addr_rejects),
+      cmocka_unit_test(test_addr_format_other),
+      cmocka_unit_test(test_log_level_parse),
+      cmocka_unit_test(test_logf),
+      cmocka_unit_test(test_ratelimit),
+  };
+  /* BQ_UNIT_FILTER=test_x* runs only the matching tests. */
+  if (getenv("BQ_UNIT_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("BQ_UNIT_FILTER"));
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,666 @@
+/*
+ * test_store.c -- unit tests of the SQLite storage backend (server/store.h).
+ *
+ * Each test gets a fresh directory from mkdtemp() and removes it afterwards.
+ * What the store wrote is checked through a second, independent sqlite3
+ * connection.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "record.h"
+#include "store.h"
+
+static char dummy_conn_obj;
+#define DUMMY_CONN ((struct bq_conn *)(void *)&dummy_conn_obj)
+
+struct fixture {
+  char dir[256];
+  char path[300];
+};
+
+static int rm_entry(const char *p, const struct stat *sb, int flag,
+                    struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(p);
+}
+
+static int setup(void **state) {
+  struct fixture *fx = calloc(1, sizeof(*fx));
+  const char *tmp = getenv("TMPDIR");
+  if (fx == NULL) return -1;
+  snprintf(fx->dir, sizeof(fx->dir), "%s/burstq-unit-store-XXXXXX",
+           tmp && *tmp ? tmp : "/tmp");
+  if (mkdtemp(fx->dir) == NULL) {
+    free(fx);
+    return -1;
+  }
+  snprintf(fx->path, sizeof(fx->path), "%s/test.db", fx->dir);
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fixture *fx = *state;
+  int r = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(fx);
+  return r;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static struct bq_rec *mkrec(int type, int64_t conn_id, int64_t seq,
+                            int64_t ts, const void *data, size_t len) {
+  struct bq_rec *r = malloc(sizeof(*r) + len);
+  assert_non_null(r);
+  memset(r, 0, sizeof(*r));
+  r->conn = DUMMY_CONN;
+  r->type = (uint8_t)type;
+  r->conn_id = conn_id;
+  r->seq = seq;
+  r->ts_us = ts;
+  r->len = (uint32_t)len;
+  if (len) memcpy(r->data, data, len);
+  return r;
+}
+
+/* A batch under construction: an array for checking plus the chain. */
+struct batch {
+  struct bq_rec *v[64];
+  size_t n;
+};
+
+static void add(struct batch *b, struct bq_rec *r) {
+  assert_true(b->n < 64);
+  if (b->n > 0) b->v[b->n - 1]->next = r;
+  b->v[b->n++] = r;
+}
+
+static void add_open(struct batch *b, int64_t id, const char *peer,
+                     int64_t ts) {
+  add(b, mkrec(BQ_REC_OPEN, id, 0, ts, peer, strlen(peer)));
+}
+
+static void add_msg(struct batch *b, int64_t id, int64_t seq, int64_t ts,
+                    const void *data, size_t len) {
+  add(b, mkrec(BQ_REC_MSG, id, seq, ts, data, len));
+}
+
+static void add_close(struct batch *b, int64_t id, int64_t ts) {
+  add(b, mkrec(BQ_REC_CLOSE, id, 0, ts, NULL, 0));
+}
+
+static void batch_free(struct batch *b) {
+  for (size_t i = 0; i < b->n; i++) free(b->v[i]);
+  b->n = 0;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct bq_store *open_store(const char *path, int sync) {
+  struct bq_store_opts o = {path, sync};
+  struct bq_store *s = NULL;
+  char err[512] = "";
+  int r = bq_store_open_sqlite(&s, &o, err, sizeof(err));
+  if (r != 0) print_error("open %s: %d %s\n", path, r, err);
+  assert_int_equal(r, 0);
+  assert_non_null(s);
+  return s;
+}
+
+static void close_store(struct bq_store *s) {
+  char err[512] = "";
+  int r = bq_store_close(s, err, sizeof(err));
+  if (r != 0) print_error("close: %d %s\n", r, err);
+  assert_int_equal(r, 0);
+}
+
+static void append_ok(struct bq_store *s, const struct batch *b) {
+  char err[512] = "";
+  int r = bq_store_append(s, b->v[0], err, sizeof(err));
+  if (r != 0) print_error("append: %d %s\n", r, err);
+  assert_int_equal(r, 0);
+}
+
+static sqlite3 *peek_open(const char *path) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
+                   SQLITE_OK);
+  return db;
+}
+
+static void peek_close(sqlite3 *db) {
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t q_int(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *st;
+  int64_t v;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    print_error("%s: %s\n", sql, sqlite3_errmsg(db));
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static void q_text(sqlite3 *db, const char *sql, char *buf, size_t len) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+}
+
+static void exec_ok(sqlite3 *db, const char *sql) {
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) print_error("%s: %s\n", sql, msg ? msg : "?");
+  sqlite3_free(msg);
+  assert_int_equal(rc, SQLITE_OK);
+}
+
+static int file_exists(const char *p) {
+  struct stat sb;
+  return stat(p, &sb) == 0;
+}
+
+/* ---- schema -------------------------------------------------------------- */
+
+struct col {
+  const char *name, *type;
+  int notnull, pk;
+};
+
+static void check_columns(sqlite3 *db, const char *table,
+                          const struct col *want, size_t n) {
+  char sql[128];
+  sqlite3_stmt *st;
+  size_t i = 0;
+  snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", table);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    assert_true(i < n);
+    assert_int_equal(sqlite3_column_int(st, 0), (int)i);
+    assert_string_equal((const char *)sqlite3_column_text(st, 1),
+                        want[i].name);
+    assert_string_equal((const char *)sqlite3_column_text(st, 2),
+                        want[i].type);
+    assert_int_equal(sqlite3_column_int(st, 3), want[i].notnull);
+    assert_int_equal(sqlite3_column_int(st, 5), want[i].pk);
+    i++;
+  }
+  sqlite3_finalize(st);
+  assert_int_equal(i, n);
+}
+
+static void test_open_creates_schema(void **state) {
+  static const struct col conns[] = {{"id", "INTEGER", 0, 1},
+                                     {"peer", "TEXT", 1, 0},
+                                     {"opened_at", "INTEGER", 1, 0},
+                                     {"closed_at", "INTEGER", 0, 0}};
+  static const struct col msgs[] = {{"id", "INTEGER", 0, 1},
+                                    {"conn_id", "INTEGER", 1, 0},
+                                    {"seq", "INTEGER", 1, 0},
+                                    {"received_at", "INTEGER", 1, 0},
+                                    {"payload", "BLOB", 1, 0}};
+  struct fixture *fx = *state;
+  struct bq_store *s;
+  sqlite3 *db;
+  char mode[32];
+
+  assert_false(file_exists(fx->path));
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(s->last_conn_id, 0);
+  assert_true(file_exists(fx->path));
+
+  /* while the store is open */
+  db = peek_open(fx->path);
+  q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
+  assert_string_equal(mode, "wal");
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+  peek_close(db);
+  close_store(s);
+
+  /* and after it closed: all of it is in the file */
+  db = peek_open(fx->path);
+  q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
+  assert_string_equal(mode, "wal");
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
+                             "type = 'table'"),
+                   2);
+  check_columns(db, "connections", conns, sizeof(conns) / sizeof(conns[0]));
+  check_columns(db, "messages", msgs, sizeof(msgs) / sizeof(msgs[0]));
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 0);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 0);
+  peek_close(db);
+}
+
+static void test_open_every_sync_mode(void **state) {
+  struct fixture *fx = *state;
+  const int modes[] = {BQ_SYNC_OFF, BQ_SYNC_NORMAL, BQ_SYNC_FULL};
+  for (size_t i = 0; i < 3; i++) {
+    struct bq_store *s = open_store(fx->path, modes[i]);
+    struct batch b = {{0}, 0};
+    add_open(&b, (int64_t)i + 1, "p", 1);
+    append_ok(s, &b);
+    batch_free(&b);
+    close_store(s);
+  }
+  {
+    sqlite3 *db = peek_open(fx->path);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 3);
+    peek_close(db);
+  }
+}
+
+/* ---- append -------------------------------------------------------------- */
+
+static void test_append_batch(void **state) {
+  struct fixture *fx = *state;
+  static const char binary[] = "a\0b\xff\xfe\0\x01\xff";
+  static const char peer1[] = "127.0.0.1:5555";
+  static const char peer2[] = "[::1]:40000";
+  char *big = malloc(65536);
+  struct batch b = {{0}, 0};
+  struct bq_store *s;
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  size_t nmsg = 0, row = 0;
+  int64_t last_id = 0;
+
+  assert_non_null(big);
+  for (size_t i = 0; i < 65536; i++)
+    big[i] = (char)(unsigned char)((i * 131u + 7u) ^ (i >> 8));
+
+  add_open(&b, 1, peer1, 1700000000000001);
+  add_msg(&b, 1, 1, 1700000000000010, "hello", 5);
+  add_msg(&b, 1, 2, 1700000000000011, "", 0);
+  add_msg(&b, 1, 3, 1700000000000012, binary, sizeof(binary) - 1);
+  add_open(&b, 2, peer2, 1700000000000013);
+  add_msg(&b, 2, 1, 1700000000000014, "other", 5);
+  add_msg(&b, 1, 4, 1700000000000015, big, 65536);
+  add_msg(&b, 1, 5, 1700000000000016, "\n\r", 2);
+  add_close(&b, 1, 1700000000000099);
+
+  s = open_store(fx->path, BQ_SYNC_NORMAL);
+  append_ok(s, &b);
+
+  db = peek_open(fx->path);
+  /* messages: in batch order, ids increasing, byte-exact */
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT id, conn_id, seq, received_at, "
+                                      "payload, typeof(payload) FROM messages "
+                                      "ORDER BY id",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  for (size_t i = 0; i < b.n; i++) {
+    const struct bq_rec *r = b.v[i];
+    if (r->type != BQ_REC_MSG) continue;
+    nmsg++;
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    row++;
+    assert_true(sqlite3_column_int64(st, 0) > last_id);
+    last_id = sqlite3_column_int64(st, 0);
+    assert_int_equal(sqlite3_column_int64(st, 1), r->conn_id);
+    assert_int_equal(sqlite3_column_int64(st, 2), r->seq);
+    assert_int_equal(sqlite3_column_int64(st, 3), r->ts_us);
+    /* an empty payload is an empty BLOB, not NULL */
+    assert_string_equal((const char *)sqlite3_column_text(st, 5), "blob");
+    assert_int_equal(sqlite3_column_bytes(st, 4), (int)r->len);
+    if (r->len > 0)
+      assert_memory_equal(sqlite3_column_blob(st, 4), r->data, r->len);
+  }
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  assert_int_equal(row, 6);
+  assert_int_equal(nmsg, 6);
+
+  /* connections */
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 2);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT id, peer, typeof(peer), "
+                                      "opened_at, closed_at FROM connections "
+                                      "ORDER BY id",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int64(st, 0), 1);
+  assert_string_equal((const char *)sqlite3_column_text(st, 1), peer1);
+  assert_string_equal((const char *)sqlite3_column_text(st, 2), "text");
+  assert_int_equal(sqlite3_column_int64(st, 3), 1700000000000001);
+  assert_int_equal(sqlite3_column_type(st, 4), SQLITE_INTEGER);
+  assert_int_equal(sqlite3_column_int64(st, 4), 1700000000000099);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int64(st, 0), 2);
+  assert_string_equal((const char *)sqlite3_column_text(st, 1), peer2);
+  assert_int_equal(sqlite3_column_int64(st, 3), 1700000000000013);
+  assert_int_equal(sqlite3_column_type(st, 4), SQLITE_NULL); /* still open */
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  peek_close(db);
+
+  /* a second batch: ids keep growing, conn 2 gets closed */
+  batch_free(&b);
+  add_msg(&b, 2, 2, 1700000000000100, "x", 1);
+  add_close(&b, 2, 1700000000000101);
+  append_ok(s, &b);
+  close_store(s);
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 7);
+  assert_true(q_int(db, "SELECT id FROM messages WHERE conn_id = 2 AND "
+                        "seq = 2") > last_id);
+  assert_int_equal(q_int(db, "SELECT closed_at FROM connections WHERE id = 2"),
+                   1700000000000101);
+  peek_close(db);
+
+  /* reopen: last_conn_id comes from the file */
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(s->last_conn_id, 2);
+  close_store(s);
+  batch_free(&b);
+  free(big);
+}
+
+static void test_last_conn_id_is_max(void **state) {
+  struct fixture *fx = *state;
+  struct batch b = {{0}, 0};
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  sqlite3 *db;
+  add_open(&b, 7, "a", 1);
+  add_open(&b, 3, "", 2); /* an empty peer is '', not NULL */
+  add_close(&b, 7, 3);
+  append_ok(s, &b);
+  close_store(s);
+  batch_free(&b);
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(s->last_conn_id, 7);
+  close_store(s);
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT peer IS '' FROM connections WHERE id = 3"),
+                   1);
+  peek_close(db);
+}
+
+/* After close the database file stands alone: the WAL was folded in, even
+ * while another (idle) connection keeps the WAL file itself alive. */
+static void test_close_checkpoints(void **state) {
+  struct fixture *fx = *state;
+  char wal[320];
+  struct stat sb;
+  struct batch b = {{0}, 0};
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  sqlite3 *other;
+  add_open(&b, 1, "a", 1);
+  for (int i = 1; i <= 20; i++) add_msg(&b, 1, i, i, "payload", 7);
+  append_ok(s, &b);
+  other = peek_open(fx->path);
+  assert_int_equal(q_int(other, "SELECT count(*) FROM messages"), 20);
+  snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+  assert_int_equal(stat(wal, &sb), 0);
+  assert_true(sb.st_size > 0);
+  close_store(s);
+  batch_free(&b);
+  if (stat(wal, &sb) == 0) assert_int_equal(sb.st_size, 0);
+  peek_close(other);
+  if (stat(wal, &sb) == 0) assert_int_equal(sb.st_size, 0);
+  {
+    sqlite3 *db = peek_open(fx->path);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 20);
+    peek_close(db);
+  }
+}
+
+/* ---- all or nothing -------------------------------------------------------- */
+
+static void test_append_locked_then_retry(void **state) {
+  struct fixture *fx = *state;
+  struct batch b1 = {{0}, 0}, b2 = {{0}, 0};
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  sqlite3 *db;
+  char err[512];
+  int r;
+
+  add_open(&b1, 1, "first", 10);
+  add_msg(&b1, 1, 1, 11, "one", 3);
+  append_ok(s, &b1);
+
+  add_open(&b2, 2, "second", 20);
+  add_msg(&b2, 2, 1, 21, "two", 3);
+  add_msg(&b2, 1, 2, 22, "three", 5);
+  add_close(&b2, 1, 23);
+
+  db = peek_open(fx->path);
+  exec_ok(db, "BEGIN IMMEDIATE");
+  memset(err, 0, sizeof(err));
+  r = bq_store_append(s, b2.v[0], err, sizeof(err));
+  assert_true(r < 0);
+  if (strcasestr(err, "locked") == NULL && strcasestr(err, "busy") == NULL)
+    print_error("err: '%s'\n", err);
+  assert_true(strcasestr(err, "locked") != NULL ||
+              strcasestr(err, "busy") != NULL);
+  /* nothing of b2 is there (seen from inside the lock holder) */
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 1);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 1);
+  exec_ok(db, "ROLLBACK");
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 1);
+  assert_int_equal(q_int(db, "SELECT closed_at IS NULL FROM connections "
+                             "WHERE id = 1"),
+                   1);
+
+  /* the very same batch goes through once the lock is gone */
+  append_ok(s, &b2);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 3);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 2);
+  assert_int_equal(q_int(db, "SELECT closed_at FROM connections WHERE id = 1"),
+                   23);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE "
+                             "payload = CAST('three' AS BLOB) AND seq = 2"),
+                   1);
+  peek_close(db);
+  close_store(s);
+  batch_free(&b1);
+  batch_free(&b2);
+}
+
+/* A batch failing half-way (a duplicate connection id) leaves no rows, and
+ * the store keeps working. */
+static void test_append_fails_midway(void **state) {
+  struct fixture *fx = *state;
+  struct batch b1 = {{0}, 0}, b2 = {{0}, 0}, b3 = {{0}, 0};
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  sqlite3 *db;
+  char err[512] = "";
+  int r;
+
+  add_open(&b1, 1, "first", 10);
+  append_ok(s, &b1);
+
+  add_msg(&b2, 1, 1, 11, "m1", 2);
+  add_open(&b2, 2, "x", 12);
+  add_msg(&b2, 2, 1, 13, "m2", 2);
+  add_open(&b2, 1, "dup", 14); /* primary key violation */
+  add_msg(&b2, 1, 2, 15, "m3", 2);
+  r = bq_store_append(s, b2.v[0], err, sizeof(err));
+  assert_true(r < 0);
+  assert_true(err[0] != '\0');
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 0);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 1);
+
+  add_msg(&b3, 1, 1, 11, "m1", 2);
+  add_close(&b3, 1, 16);
+  append_ok(s, &b3);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 1);
+  assert_int_equal(q_int(db, "SELECT closed_at FROM connections WHERE id = 1"),
+                   16);
+  peek_close(db);
+  close_store(s);
+  batch_free(&b1);
+  batch_free(&b2);
+  batch_free(&b3);
+}
+
+/* ---- refusing to open ------------------------------------------------------ */
+
+static int open_fails(const char *path, char *err, size_t errlen) {
+  struct bq_store_opts o = {path, BQ_SYNC_FULL};
+  struct bq_store *s = NULL;
+  int r;
+  memset(err, 0, errlen);
+  r = bq_store_open_sqlite(&s, &o, err, errlen);
+  if (r == 0) bq_store_close(s, err, errlen);
+  assert_true(r < 0);
+  assert_true(err[0] != '\0');
+  return r;
+}
+
+static void test_open_not_a_database(void **state) {
+  struct fixture *fx = *state;
+  char content[8192], back[8192 + 1];
+  char err[512];
+  FILE *f;
+  for (size_t i = 0; i < sizeof(content); i++)
+    content[i] = "this is not a database\n"[i % 23];
+  f = fopen(fx->path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(content, 1, sizeof(content), f), sizeof(content));
+  assert_int_equal(fclose(f), 0);
+
+  open_fails(fx->path, err, sizeof(err));
+  assert_non_null(strstr(err, "database"));
+
+  /* and the file was left alone */
+  f = fopen(fx->path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fread(back, 1, sizeof(back), f), sizeof(content));
+  fclose(f);
+  assert_memory_equal(back, content, sizeof(content));
+}
+
+static void test_open_newer_schema(void **state) {
+  struct fixture *fx = *state;
+  char err[512];
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  exec_ok(db, "CREATE TABLE connections(id INTEGER PRIMARY KEY);"
+              "PRAGMA user_version = 99;");
+  peek_close(db);
+
+  open_fails(fx->path, err, sizeof(err));
+  assert_non_null(strstr(err, "99"));
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 99);
+  peek_close(db);
+}
+
+static void test_open_foreign_database(void **state) {
+  struct fixture *fx = *state;
+  char err[512];
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  exec_ok(db, "CREATE TABLE inventory(x); INSERT INTO inventory VALUES(1);");
+  peek_close(db);
+
+  open_fails(fx->path, err, sizeof(err));
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 0);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
+                             "name IN ('connections', 'messages')"),
+                   0);
+  peek_close(db);
+}
+
+static void test_open_missing_directory(void **state) {
+  struct fixture *fx = *state;
+  char path[400], sub[350];
+  char err[512];
+  snprintf(sub, sizeof(sub), "%s/no-such-dir", fx->dir);
+  snprintf(path, sizeof(path), "%s/deeper/x.db", sub);
+  open_fails(path, err, sizeof(err));
+  assert_false(file_exists(sub));
+}
+
+/* An existing burstq database is reopened as is and appended to. */
+static void test_reopen_keeps_data(void **state) {
+  struct fixture *fx = *state;
+  struct batch b = {{0}, 0};
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  sqlite3 *db;
+  add_open(&b, 1, "a", 1);
+  add_msg(&b, 1, 1, 2, "first", 5);
+  append_ok(s, &b);
+  close_store(s);
+  batch_free(&b);
+
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(s->last_conn_id, 1);
+  add_msg(&b, 1, 2, 3, "second", 6);
+  append_ok(s, &b);
+  close_store(s);
+  batch_free(&b);
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 2);
+  assert_int_equal(q_int(db, "SELECT seq FROM messages ORDER BY id DESC "
+                             "LIMIT 1"),
+                   2);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+  peek_close(db);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_open_creates_schema, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_open_every_sync_mode, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_append_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_last_conn_id_is_max, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_close_checkpoints, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_append_locked_then_retry, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_append_fails_midway, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_open_not_a_database, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_open_newer_schema, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_open_foreign_database, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_open_missing_directory, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
+                                      teardown),
+  };
+  if (bq_store_sqlite_global_init() != 0) {
+    fprintf(stderr, "bq_store_sqlite_global_init failed\n");
+    return 1;
+  }
+  /* BQ_UNIT_FILTER=test_x* runs only the matching tests. */
+  if (getenv("BQ_UNIT_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("BQ_UNIT_FILTER"));
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
