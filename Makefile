@@ -50,13 +50,13 @@ test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  BQ_SANITIZER=asan ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  BQ_SANITIZER=tsan ctest --test-dir build-tsan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 test-sanitize: test-asan test-tsan
 

@@ -259,7 +259,10 @@ void bq_conn_flush(struct bq_conn *c) {
     c->err_pending--;
   }
   done = c->err_pending == 0 && all_done(c);
-  if (cfg->ack && (c->committed > c->acked || (done && !c->final_sent))) {
+  /* The final ack repeats nothing: it is owed only if it says something
+   * new, or if the connection had no ack at all (then it is "OK 0"). */
+  if (cfg->ack && (c->committed > c->acked ||
+                   (done && !c->final_sent && c->acked == 0))) {
     int w = snprintf(c->wbuf + n, sizeof(c->wbuf) - n, "OK %" PRId64 "\n",
                      c->committed);
     assert(w > 0 && (size_t)w < sizeof(c->wbuf) - n);
