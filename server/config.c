@@ -196,7 +196,8 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
         }
         break;
       case 'm':
-        /* A payload must fit a SQLite blob and the record's 32-bit length. */
+        /* The record's length is 32 bits; main() also checks the limit of
+         * the database (SQLite's default is 1e9 bytes per row). */
         if (num_opt("max-message", optarg, 1, (size_t)1 << 30,
                     &c->max_message, err, errlen) < 0)
           return BQ_CONFIG_ERR;

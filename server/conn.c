@@ -77,9 +77,11 @@ static void push_event(struct bq_conn *c, int type, int64_t ts,
   bq_server_push(c->srv, r, r, 1, bq_rec_cost(r));
 }
 
+/* Queue c's CLOSE record once.  Shutdown records every connection's close
+ * before it closes the queue, so afterwards this is a no-op. */
 static void record_close(struct bq_conn *c, int64_t now_us) {
   if (c->close_recorded) return;
-  assert(c->srv->state == BQ_RUNNING);
+  assert(!c->srv->queue_closed);
   c->close_recorded = 1;
   push_event(c, BQ_REC_CLOSE, now_us, NULL, 0);
 }
@@ -217,10 +219,9 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 /* Everything is said: half-close our side, then close. */
 static void begin_end(struct bq_conn *c) {
-  struct bq_server *srv = c->srv;
   assert(!c->writing && !c->ending && !c->closing);
   c->ending = 1;
-  if (srv->state == BQ_RUNNING) record_close(c, bq_unix_us());
+  record_close(c, bq_unix_us());
   stop_reading(c);
   if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
     close_now(c);
@@ -342,7 +343,7 @@ static void close_now(struct bq_conn *c) {
 
 void bq_conn_abort(struct bq_conn *c) {
   if (c->closing) return;
-  if (c->srv->state == BQ_RUNNING) record_close(c, bq_unix_us());
+  record_close(c, bq_unix_us());
   close_now(c);
 }
 
@@ -426,7 +427,9 @@ void bq_conn_accept(struct bq_server *srv) {
   srv->conns = c;
   srv->nconns++;
   srv->st.accepted++;
-  uv_tcp_nodelay(&c->tcp, 1);
+  uv_tcp_nodelay(&c->tcp, 1); /* acks are tiny and wanted now */
+  /* Find peers that vanished without FIN or RST (a cable pulled). */
+  uv_tcp_keepalive(&c->tcp, 1, 60);
   bq_log_debug(srv->log, "conn %" PRId64 " from %s", c->id, c->peer);
   push_event(c, BQ_REC_OPEN, bq_unix_us(), c->peer, strlen(c->peer));
   if (!srv->paused) bq_conn_resume(c);

@@ -79,6 +79,14 @@ int main(int argc, char **argv) {
     bq_log_error(&log, "database %s: %s", cfg.db_path, err);
     return 2;
   }
+  if (cfg.max_message > store->max_payload) {
+    bq_log_error(&log,
+                 "--max-message %zu is larger than the database %s can "
+                 "store in one row (%zu bytes)",
+                 cfg.max_message, cfg.db_path, store->max_payload);
+    bq_store_close(store, err, sizeof(err));
+    return 2;
+  }
   raise_nofile(&log, cfg.max_connections);
 
   r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);

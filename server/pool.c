@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
@@ -34,19 +35,17 @@ struct bq_done *bq_pool_take_done(struct bq_pool *p) {
 
 /* Summarise a committed batch per connection.  Records of one connection
  * usually come in runs (one run per socket read), so consecutive records of
- * the same connection share an entry.  Returns NULL only when out of memory,
- * in which case *bytes is still computed. */
-static struct bq_done *summarise(const struct bq_rec *batch, size_t *bytes) {
+ * the same connection share an entry.  Returns NULL only when out of
+ * memory. */
+static struct bq_done *summarise(const struct bq_rec *batch) {
   const struct bq_rec *r;
   const struct bq_conn *last = NULL;
   struct bq_done *d;
   size_t runs = 0, i = 0;
 
-  *bytes = 0;
   for (r = batch; r != NULL; r = r->next) {
     if (r->conn != last) runs++;
     last = r->conn;
-    *bytes += bq_rec_cost(r);
   }
   d = malloc(sizeof(*d) + runs * sizeof(d->e[0]));
   if (d == NULL) return NULL;
@@ -81,8 +80,12 @@ static void sleep_ms(unsigned ms) {
   }
 }
 
-/* Write a batch, retrying until it is durable.  Runs with the writer
- * token, so the store and the fields it touches are ours alone. */
+/* Write a batch, retrying transient failures until it is durable.  Runs
+ * with the writer token, so the store and the fields it touches are ours
+ * alone.  A permanent failure (corrupt database, a constraint broken by
+ * rows someone else wrote) cannot be retried and must not be skipped, so
+ * the daemon stops at once, as a crash would: nothing in the queue was
+ * acknowledged, and the rolled-back transaction left no trace. */
 static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
                         size_t n) {
   char err[512];
@@ -90,8 +93,19 @@ static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
   unsigned attempts = 0;
   uint64_t suppressed;
   uint64_t first_ms = 0;
+  int r;
 
-  while (bq_store_append(p->store, batch, err, sizeof(err)) != 0) {
+  while ((r = bq_store_append(p->store, batch, err, sizeof(err))) != 0) {
+    if (r != -EAGAIN) {
+      size_t count;
+      bq_queue_stats(p->queue, &count, NULL);
+      bq_log_error(p->log,
+                   "commit of %zu records failed and cannot be retried: %s; "
+                   "exiting now with %zu queued records not written (none "
+                   "of them was acknowledged)",
+                   n, err, count);
+      _exit(1);
+    }
     attempts++;
     p->failures++;
     if (attempts == 1) first_ms = bq_now_ms();
@@ -118,11 +132,13 @@ static void *worker_main(void *arg) {
   for (;;) {
     struct bq_rec *batch, *r, *next;
     size_t bytes;
-    size_t n = bq_queue_take(p->queue, p->batch_max, &batch);
+    size_t n = bq_queue_take(p->queue, p->batch_max, &batch, &bytes);
     if (n == 0) break;
     write_batch(p, batch, n);
-    d = summarise(batch, &bytes);
+    /* Durable: hand the token to the next worker first, then do the
+     * bookkeeping while it writes. */
     bq_queue_finish(p->queue, n, bytes);
+    d = summarise(batch);
     if (d == NULL) {
       /* Cannot tell the loop; it would keep these connections forever.
        * This is out-of-memory in a tiny allocation: stop hard. */

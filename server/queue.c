@@ -20,6 +20,7 @@ int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes) {
   q->head = NULL;
   q->tailp = &q->head;
   q->waiting = 0;
+  q->waiting_bytes = 0;
   q->count = 0;
   q->bytes = 0;
   q->cap_count = cap_count;
@@ -55,6 +56,7 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
   *q->tailp = first;
   q->tailp = &last->next;
   q->waiting += n;
+  q->waiting_bytes += bytes;
   q->count += n;
   q->bytes += bytes;
   full = full_locked(q);
@@ -66,9 +68,10 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
   return full;
 }
 
-size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out) {
+size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
+                     size_t *bytes) {
   struct bq_rec *r, *prev = NULL;
-  size_t n = 0;
+  size_t n = 0, b = 0;
   assert(max >= 1);
   pthread_mutex_lock(&q->mu);
   while (q->writer_busy || (q->waiting == 0 && !q->closed)) {
@@ -80,21 +83,31 @@ size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out) {
     pthread_mutex_unlock(&q->mu);
     pthread_cond_broadcast(&q->cv); /* let the other consumers see it */
     *out = NULL;
+    *bytes = 0;
     return 0;
   }
-  r = q->head;
-  *out = r;
-  while (r != NULL && n < max) {
-    prev = r;
-    r = r->next;
-    n++;
+  *out = q->head;
+  if (q->waiting <= max) { /* the whole chain: no walk */
+    n = q->waiting;
+    b = q->waiting_bytes;
+    q->head = NULL;
+    q->tailp = &q->head;
+  } else {
+    r = q->head;
+    while (n < max) {
+      b += bq_rec_cost(r);
+      prev = r;
+      r = r->next;
+      n++;
+    }
+    prev->next = NULL;
+    q->head = r;
   }
-  prev->next = NULL;
-  q->head = r;
-  if (r == NULL) q->tailp = &q->head;
   q->waiting -= n;
+  q->waiting_bytes -= b;
   q->writer_busy = 1;
   pthread_mutex_unlock(&q->mu);
+  *bytes = b;
   return n;
 }
 

@@ -35,6 +35,7 @@ struct bq_queue {
   struct bq_rec *head;      /* oldest waiting record */
   struct bq_rec **tailp;    /* where the next record is linked */
   size_t waiting;           /* records in the chain */
+  size_t waiting_bytes;     /* bq_rec_cost() of the records in the chain */
   size_t count;             /* records held: waiting + taken, not finished */
   size_t bytes;             /* bq_rec_cost() of the records held */
   size_t cap_count, cap_bytes;
@@ -60,10 +61,13 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
                   struct bq_rec *last, size_t n, size_t bytes);
 
 /* Wait for work and the writer token, then detach up to max (>= 1) of the
- * oldest records into *out.  Returns how many were taken (>= 1), or 0 when the
- * queue is closed and empty (the caller should exit; *out is NULL).
- * The caller must call bq_queue_finish() for every non-zero take. */
-size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out);
+ * oldest records into *out and their total cost into *bytes.  Returns how
+ * many were taken (>= 1), or 0 when the queue is closed and empty (the
+ * caller should exit; *out is NULL).  Taking everything waiting is O(1);
+ * otherwise the chain is walked up to max records.  The caller must call
+ * bq_queue_finish() for every non-zero take. */
+size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
+                     size_t *bytes);
 
 /* Return the writer token and release the capacity of a taken batch (n
  * records, cost bytes) once it is durable (or abandoned).  Returns 1 if the

@@ -61,8 +61,11 @@ static void resume_intake(struct bq_server *srv) {
   if (srv->pause_logged)
     bq_log_info(srv->log, "intake resumed after %" PRIu64 " ms",
                 now - srv->paused_at_ms);
-  for (struct bq_conn *c = srv->conns, *next; c != NULL; c = next) {
-    next = c->next; /* resume may close c on error */
+  /* A failed resume closes its connection, whose CLOSE record may fill
+   * the queue again: then the rest stay paused. */
+  for (struct bq_conn *c = srv->conns, *next; c != NULL && !srv->paused;
+       c = next) {
+    next = c->next;
     bq_conn_resume(c);
   }
 }
@@ -147,11 +150,14 @@ void bq_server_shutdown(struct bq_server *srv, const char *why) {
               "%s: stopping intake; writing %" PRIu64 " messages still "
               "queued",
               why, srv->st.received - srv->st.committed);
+  /* DRAINING first, so that the CLOSE records below cannot count as a
+   * queue-full pause. */
+  srv->state = BQ_DRAINING;
+  srv->paused = 0;
   close_handle(srv, (uv_handle_t *)&srv->listener);
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_stop_intake(c, now);
-  srv->state = BQ_DRAINING;
-  srv->paused = 0;
+  srv->queue_closed = 1;
   bq_queue_close(srv->queue);
 }
 

@@ -5,15 +5,17 @@
  * Design: one libuv loop thread owns everything declared here.  Workers
  * talk to it only through the queue (records in) and the pool's completion
  * list plus the `wake` async handle (completions out).  Handles are embedded
- * in their owning structs and recovered with container_of; memory is freed
- * only in close callbacks.
+ * in their owning structs and recovered with container_of.  A connection is
+ * freed in its close callback, or later, when the last completion naming it
+ * arrives (on_wake): never while libuv or a record still refers to it.
  *
  * Life of a connection (conn.c): accepted -> OPEN record queued -> lines
  * framed into MSG records and queued (reading stops whenever the queue is
  * full) -> completions raise `committed` and an "OK n" is written (one write
- * in flight at most; later acks coalesce) -> EOF or error -> CLOSE record
- * queued -> final "OK n" after everything is committed -> closed -> freed
- * once no record points at it.
+ * in flight at most; later acks coalesce) -> EOF -> final "OK n" once
+ * everything is committed -> CLOSE record queued, our side shut down ->
+ * closed -> freed once no record points at it.  (A read or write error
+ * queues the CLOSE record and closes at once.)
  *
  * Shutdown (server.c): first SIGINT/SIGTERM: stop accepting and reading,
  * queue CLOSE records, close the queue; workers drain it and leave; then
@@ -101,6 +103,7 @@ struct bq_server {
   int64_t next_conn_id;
   int state;               /* enum bq_server_state */
   int paused;              /* intake paused: queue full */
+  int queue_closed;        /* bq_queue_close() called: nothing more pushed */
   uint64_t paused_at_ms;
   int pause_logged;        /* the current pause was logged */
   unsigned workers_exited;

@@ -8,8 +8,10 @@
  * thread before the workers start and after they have exited.
  *
  * append() is all-or-nothing: either every record of the batch is durable
- * (to the level the sync mode promises) when it returns 0, or none is and
- * the store is ready for the same batch to be retried.
+ * (to the level the sync mode promises) when it returns 0, or none is.  A
+ * failure says whether retrying the same batch later can succeed
+ * (-EAGAIN: locked, disk full, I/O error) or not (any other value: a
+ * corrupt database, a constraint broken by someone else's rows).
  */
 #ifndef BQ_STORE_H
 #define BQ_STORE_H
@@ -24,8 +26,10 @@ enum bq_sync { BQ_SYNC_OFF = 0, BQ_SYNC_NORMAL = 1, BQ_SYNC_FULL = 2 };
 struct bq_store;
 
 struct bq_store_ops {
-  /* Write the chain batch (in order) in one transaction.  Returns 0, or a
-   * negative value with a message in err (size errlen) after rolling back. */
+  /* Write the chain batch (in order) in one transaction.  Returns 0; or,
+   * after rolling back, -EAGAIN when the same batch may be retried, or
+   * another negative value when retrying cannot help; err (size errlen)
+   * then holds the reason. */
   int (*append)(struct bq_store *s, const struct bq_rec *batch, char *err,
                 size_t errlen);
   /* Flush, release and free s.  Returns 0, or a negative value with a
@@ -36,6 +40,7 @@ struct bq_store_ops {
 struct bq_store {
   const struct bq_store_ops *ops;
   int64_t last_conn_id; /* highest connection id already stored */
+  size_t max_payload;   /* largest payload the backend can store */
 };
 
 struct bq_store_opts {
@@ -44,8 +49,11 @@ struct bq_store_opts {
 };
 
 /* Open (creating if needed) the SQLite database at opts->path: WAL mode,
- * synchronous from opts->sync, schema created or checked by user_version.
- * Returns 0 and *out, or a negative value with a message in err. */
+ * synchronous from opts->sync, schema created or checked by user_version,
+ * and an exclusive flock() on the file for as long as the store is open, so
+ * that a second burstqd on the same database is refused (-EBUSY) instead of
+ * fighting over connection ids.  Returns 0 and *out, or a negative value
+ * with a message in err. */
 int bq_store_open_sqlite(struct bq_store **out,
                          const struct bq_store_opts *opts, char *err,
                          size_t errlen);

@@ -19,10 +19,13 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 1
 
@@ -33,6 +36,7 @@
 struct sqlite_store {
   struct bq_store base; /* first: the generic handle */
   sqlite3 *db;
+  int lock_fd;          /* holds the flock(); closed after the database */
   sqlite3_stmt *begin, *commit, *rollback;
   sqlite3_stmt *ins_msg, *ins_conn, *upd_conn;
 };
@@ -181,6 +185,7 @@ int bq_store_open_sqlite(struct bq_store **out,
     return -ENOMEM;
   }
   s->base.ops = &sqlite_ops;
+  s->lock_fd = -1;
   rc = sqlite3_open_v2(opts->path, &s->db,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                            SQLITE_OPEN_NOMUTEX,
@@ -203,6 +208,22 @@ int bq_store_open_sqlite(struct bq_store **out,
              "cannot switch the database to WAL mode (journal_mode is '%s')",
              mode);
     r = -ENOTSUP;
+    goto error;
+  }
+  /* One writer per database file.  flock() locks are separate from the
+   * POSIX locks SQLite uses, and this descriptor is closed only after
+   * sqlite3_close(), so it cannot disturb them. */
+  s->lock_fd = open(opts->path, O_RDONLY | O_CLOEXEC);
+  if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    if (e == EWOULDBLOCK)
+      snprintf(err, errlen,
+               "the database is in use by another burstqd (one daemon per "
+               "database file)");
+    else
+      snprintf(err, errlen, "cannot lock the database file: %s",
+               strerror(e));
+    r = e == EWOULDBLOCK ? -EBUSY : -e;
     goto error;
   }
   snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", opts->sync);
@@ -228,14 +249,38 @@ int bq_store_open_sqlite(struct bq_store **out,
        "INSERT INTO connections(id, peer, opened_at) VALUES(?1, ?2, ?3)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
 #undef PREP
+  /* A payload shares the row with a few integers; leave them room. */
+  {
+    int lim = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
+    s->base.max_payload = lim > 1024 ? (size_t)lim - 1024 : 0;
+  }
   *out = &s->base;
   return 0;
 
 error:
   finalize_all(s);
   sqlite3_close(s->db);
+  if (s->lock_fd >= 0) close(s->lock_fd);
   free(s);
   return r;
+}
+
+/* Whether retrying the same batch can succeed once conditions change. */
+static int transient(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:     /* another process holds the write lock */
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:     /* disk or quota full */
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN: /* e.g. out of descriptors for the WAL */
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY: /* permissions changed under us */
+    case SQLITE_INTERRUPT:
+      return 1;
+    default:              /* CORRUPT, NOTADB, CONSTRAINT, TOOBIG, ... */
+      return 0;
+  }
 }
 
 /* Step a statement that returns no row, then reset it. */
@@ -245,33 +290,39 @@ static int step_reset(sqlite3_stmt *st) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Bind a record's values and insert it.  Every bind is checked: a failed
+ * bind leaves the parameter NULL, which must never be stored. */
 static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
   sqlite3_stmt *st;
+  int rc;
   switch (r->type) {
     case BQ_REC_MSG:
       st = s->ins_msg;
-      sqlite3_bind_int64(st, 1, r->conn_id);
-      sqlite3_bind_int64(st, 2, r->seq);
-      sqlite3_bind_int64(st, 3, r->ts_us);
+      rc = sqlite3_bind_int64(st, 1, r->conn_id);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->seq);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, r->ts_us);
       /* A zero-length blob must still be a blob, not NULL. */
-      sqlite3_bind_blob(st, 4, r->len ? (const void *)r->data : "", (int)r->len,
-                        SQLITE_STATIC);
+      if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 4, r->len ? (const void *)r->data : "",
+                               (int)r->len, SQLITE_STATIC);
       break;
     case BQ_REC_OPEN:
       st = s->ins_conn;
-      sqlite3_bind_int64(st, 1, r->conn_id);
-      sqlite3_bind_text(st, 2, r->data, (int)r->len, SQLITE_STATIC);
-      sqlite3_bind_int64(st, 3, r->ts_us);
+      rc = sqlite3_bind_int64(st, 1, r->conn_id);
+      if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, r->data, (int)r->len, SQLITE_STATIC);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, r->ts_us);
       break;
     case BQ_REC_CLOSE:
       st = s->upd_conn;
-      sqlite3_bind_int64(st, 1, r->conn_id);
-      sqlite3_bind_int64(st, 2, r->ts_us);
+      rc = sqlite3_bind_int64(st, 1, r->conn_id);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->ts_us);
       break;
     default:
       assert(!"unknown record type");
       return SQLITE_MISUSE;
   }
+  if (rc != SQLITE_OK) return rc;
   return step_reset(st);
 }
 
@@ -297,7 +348,7 @@ static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
   if (rc == SQLITE_OK) return 0;
   fail(s->db, rc, what, err, errlen);
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
-  return rc > 0 ? -rc : -1;
+  return transient(rc) ? -EAGAIN : -EIO;
 }
 
 static int sqlite_close(struct bq_store *base, char *err, size_t errlen) {
@@ -311,6 +362,7 @@ static int sqlite_close(struct bq_store *base, char *err, size_t errlen) {
   if (rc != SQLITE_OK) r = fail(s->db, rc, "checkpoint", err, errlen);
   rc = sqlite3_close(s->db);
   if (rc != SQLITE_OK && r == 0) r = fail(NULL, rc, "close", err, errlen);
+  if (s->lock_fd >= 0) close(s->lock_fd);
   free(s);
   return r;
 }

@@ -113,6 +113,16 @@ check_eq "no WAL left after a clean stop" \
 start_daemon
 printf 'again\n' | send out.again
 check_acks out.again 1 "reply after restart"
+
+# One daemon per database: a second one on the same file is refused before
+# it listens (two writers would hand out the same connection ids), and the
+# first one is not disturbed.
+timeout $((30 * BQ_SLOW)) "$BQ_BIN" --listen 127.0.0.1:0 --db "$BQ_DB" \
+  >second.out 2>second.err
+check_eq "second daemon on the same database: exit status" "$?" 2
+check_grep "second daemon: says why" second.err 'in use by another burstqd'
+check_no_grep "second daemon: does not listen" second.err 'listening on'
+check_sanitizer_log second.err
 stop_daemon INT
 check_eq "exit status after SIGINT" "$BQ_RC" 0
 check_eq "rows after restart" "$(msg_count)" 12
@@ -179,10 +189,10 @@ check_eq "no database created by bad invocations" \
 
 # A database that cannot be opened: exit 2 before listening, with the path
 # and the reason in the log.
-db_unusable() { # WHAT PATH ERE
+db_unusable() { # WHAT PATH ERE [ARGS...]
   n=$((n + 1))
   timeout $((30 * BQ_SLOW)) "$BQ_BIN" --listen 127.0.0.1:0 --db "$2" \
-    >"bad$n.out" 2>"bad$n.err"
+    "${@:4}" >"bad$n.out" 2>"bad$n.err"
   local rc=$?
   check_eq "$1: exit status" "$rc" 2
   check_grep "$1: error names the database" "bad$n.err" "$(printf '%s' "$2" | sed 's/[.[\*^$]/\\&/g')"
@@ -190,6 +200,10 @@ db_unusable() { # WHAT PATH ERE
   check_no_grep "$1: does not listen" "bad$n.err" 'listening on'
   check_sanitizer_log "bad$n.err"
 }
+# A --max-message the database cannot hold in a row is refused up front
+# (SQLite stores at most 1e9 bytes per row by default).
+db_unusable "--max-message over the database's row limit" "$BQ_T/big.db" \
+  'max-message .* larger than the database .* can store' --max-message 1G
 db_unusable "db in a missing directory" "$BQ_T/no/such/dir/x.db" \
   'cannot open|unable to open'
 printf 'this is not a database, just some text long enough to matter\n%.0s' \

@@ -121,3 +121,31 @@ check_eq "stored lines" \
   "$(sql "SELECT group_concat(CAST(payload AS TEXT), ',') FROM
           (SELECT payload FROM messages ORDER BY CAST(payload AS TEXT))")" \
   "A-1,A-2,B-1,B-2,B-3,C-1"
+
+# Shutdown with idle connections and a tiny queue: the CLOSE records queued
+# at shutdown are not a "queue full" pause, and every idle connection gets
+# its final "OK 0" before the daemon exits 0.
+rm -f "$BQ_DB"*
+start_daemon --queue-capacity 4
+IDLE=6
+for ((k = 1; k <= IDLE; k++)); do
+  mkfifo "idle.$k"
+  bq_spawn "idle.$k" "out.idle.$k" /dev/null nc 127.0.0.1 "$BQ_PORT"
+  IDLE_PID[$k]=$BQ_SPAWNED
+  open_fifo_writer "idle.$k" IDLE_FD
+  IDLE_FDS[$k]=$IDLE_FD
+done
+# All six are open once the daemon has recorded them.
+poll $((30 * BQ_SLOW)) test "$(sql 'SELECT count(*) FROM connections')" = "$IDLE" ||
+  fail "the idle connections were not all recorded"
+stop_daemon
+check_eq "exit status (idle connections, tiny queue)" "$BQ_RC" 0
+check_eq "no pause at shutdown" "$(summary pauses)" 0
+check_no_grep "no 'intake paused' at shutdown" "$BQ_LOG" 'intake paused'
+for ((k = 1; k <= IDLE; k++)); do
+  close_fd "${IDLE_FDS[$k]}"
+  reap_or_kill "${IDLE_PID[$k]}" $((30 * BQ_SLOW)) "idle client $k (nc)"
+  check_eq "idle client $k: final ack" "$(cat "out.idle.$k")" "OK 0"
+done
+check_eq "idle connections closed in the database" \
+  "$(sql 'SELECT count(*) FROM connections WHERE closed_at IS NULL')" 0

@@ -97,13 +97,14 @@ static int take_check_finish(struct bq_queue *q, size_t max, size_t want,
                              int64_t idx0) {
   struct bq_rec *b = NULL;
   size_t n, k;
-  size_t bytes;
+  size_t bytes, taken_bytes;
   int64_t idx = idx0;
-  n = bq_queue_take(q, max, &b);
+  n = bq_queue_take(q, max, &b, &taken_bytes);
   assert_int_equal(n, want);
   assert_non_null(b);
   bytes = chain_cost(b, &k);
   assert_int_equal(k, n); /* the chain is cut after n records */
+  assert_int_equal(taken_bytes, bytes); /* take reports the batch's cost */
   for (const struct bq_rec *r = b; r != NULL; r = r->next) {
     assert_int_equal(r->ts_us, idx);
     assert_true(data_ok(r));
@@ -264,13 +265,14 @@ static void test_low_hysteresis(void **state) {
 
 /* take() does not release capacity; only finish() does. */
 static void test_capacity_returned_by_finish(void **state) {
+  size_t tb = 0; /* cost of the batch taken */
   struct bq_queue q;
   struct bq_rec *b;
   size_t count, bytes, n, cost, k;
   (void)state;
   assert_int_equal(bq_queue_init(&q, 4, 1u << 30), 0);
   assert_int_equal(push_chain(&q, 0, 4, 7), 1);
-  n = bq_queue_take(&q, 10, &b);
+  n = bq_queue_take(&q, 10, &b, &tb);
   assert_int_equal(n, 4);
   cost = chain_cost(b, &k);
   assert_int_equal(k, 4);
@@ -321,6 +323,7 @@ struct taker {
   size_t max;
   size_t n;
   struct bq_rec *out;
+  size_t out_bytes;
   atomic_int *flag;     /* read right after take() returns */
   int flag_seen;
   atomic_int returned;
@@ -328,7 +331,7 @@ struct taker {
 
 static void *taker_main(void *arg) {
   struct taker *t = arg;
-  t->n = bq_queue_take(t->q, t->max, &t->out);
+  t->n = bq_queue_take(t->q, t->max, &t->out, &t->out_bytes);
   t->flag_seen = t->flag ? atomic_load(t->flag) : -1;
   atomic_store(&t->returned, 1);
   return NULL;
@@ -350,6 +353,7 @@ static void taker_join(struct taker *t) {
 
 /* A second consumer waits for the writer token even though work is there. */
 static void test_take_waits_for_token(void **state) {
+  size_t tb = 0; /* cost of the batch taken */
   struct bq_queue q;
   struct bq_rec *b;
   struct taker t;
@@ -359,7 +363,7 @@ static void test_take_waits_for_token(void **state) {
   atomic_init(&first_done, 0);
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
   assert_int_equal(push_chain(&q, 0, 2, 4), 0);
-  assert_int_equal(bq_queue_take(&q, 1, &b), 1); /* holds the token */
+  assert_int_equal(bq_queue_take(&q, 1, &b, &tb), 1); /* holds the token */
   assert_int_equal(b->ts_us, 0);
 
   taker_start(&t, &q, 10, &first_done);
@@ -390,6 +394,7 @@ static void test_take_waits_for_token(void **state) {
 
 /* Several consumers queue up behind the token; each finish lets one in. */
 static void test_token_chain_of_consumers(void **state) {
+  size_t tb = 0; /* cost of the batch taken */
   enum { N = 3 };
   struct bq_queue q;
   struct bq_rec *b;
@@ -399,7 +404,7 @@ static void test_token_chain_of_consumers(void **state) {
   (void)state;
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
   assert_int_equal(push_chain(&q, 0, N + 1, 1), 0);
-  assert_int_equal(bq_queue_take(&q, 1, &b), 1);
+  assert_int_equal(bq_queue_take(&q, 1, &b, &tb), 1);
   for (int i = 0; i < N; i++) taker_start(&t[i], &q, 1, NULL);
   wait_sleepers(&q, N);
   assert_int_equal(bq_queue_finish(&q, 1, chain_cost(b, NULL)), 1);
@@ -452,6 +457,7 @@ static void test_take_wakes_on_push(void **state) {
 static struct bq_rec sentinel_rec;
 
 static void test_close_drains(void **state) {
+  size_t tb = 0; /* cost of the batch taken */
   struct bq_queue q;
   struct bq_rec *b = &sentinel_rec;
   (void)state;
@@ -462,14 +468,14 @@ static void test_close_drains(void **state) {
   /* pushed after close: still handed out */
   assert_int_equal(push_chain(&q, 3, 2, 2), 0);
   assert_int_equal(take_check_finish(&q, 10, 3, 2), 1);
-  assert_int_equal(bq_queue_take(&q, 10, &b), 0);
+  assert_int_equal(bq_queue_take(&q, 10, &b, &tb), 0);
   assert_null(b);
   b = &sentinel_rec;
-  assert_int_equal(bq_queue_take(&q, 1, &b), 0); /* and again */
+  assert_int_equal(bq_queue_take(&q, 1, &b, &tb), 0); /* and again */
   assert_null(b);
   assert_int_equal(push1(&q, 5, 0), 0);
   assert_int_equal(take_check_finish(&q, 10, 1, 5), 1);
-  assert_int_equal(bq_queue_take(&q, 10, &b), 0);
+  assert_int_equal(bq_queue_take(&q, 10, &b, &tb), 0);
   bq_queue_destroy(&q);
 }
 
@@ -493,6 +499,7 @@ static void test_close_wakes_waiting_consumers(void **state) {
 /* Closing while a batch is out: the waiting consumer still waits for the
  * token, and gets 0 once the holder finishes. */
 static void test_close_while_token_held(void **state) {
+  size_t tb = 0; /* cost of the batch taken */
   enum { N = 2 };
   struct bq_queue q;
   struct bq_rec *b;
@@ -502,7 +509,7 @@ static void test_close_while_token_held(void **state) {
   atomic_init(&first_done, 0);
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
   assert_int_equal(push1(&q, 0, 1), 0);
-  assert_int_equal(bq_queue_take(&q, 10, &b), 1);
+  assert_int_equal(bq_queue_take(&q, 10, &b, &tb), 1);
   for (int i = 0; i < N; i++) taker_start(&t[i], &q, 10, &first_done);
   wait_sleepers(&q, N);
   bq_queue_close(&q);
@@ -521,6 +528,7 @@ static void test_close_while_token_held(void **state) {
 
 /* Close with records left and consumers waiting: they drain, then all end. */
 static void test_close_with_backlog_and_waiters(void **state) {
+  size_t tb = 0; /* cost of the batch taken */
   enum { N = 3 };
   struct bq_queue q;
   struct bq_rec *b;
@@ -530,7 +538,7 @@ static void test_close_with_backlog_and_waiters(void **state) {
   (void)state;
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
   assert_int_equal(push_chain(&q, 0, 5, 1), 0);
-  assert_int_equal(bq_queue_take(&q, 1, &b), 1);
+  assert_int_equal(bq_queue_take(&q, 1, &b, &tb), 1);
   for (int i = 0; i < N; i++) taker_start(&t[i], &q, 2, NULL);
   wait_sleepers(&q, N);
   bq_queue_close(&q);
@@ -555,7 +563,7 @@ static void test_close_with_backlog_and_waiters(void **state) {
   /* 4 records were left with max 2 each: exactly two batches of 2 and one
    * consumer that saw the end */
   assert_int_equal(got, 4);
-  assert_int_equal(bq_queue_take(&q, 10, &b), 0);
+  assert_int_equal(bq_queue_take(&q, 10, &b, &tb), 0);
   bq_queue_destroy(&q);
 }
 
@@ -620,11 +628,12 @@ static void *producer_main(void *arg) {
 }
 
 static void *consumer_main(void *arg) {
+  size_t tb = 0; /* cost of the batch taken, as take() reports it */
   struct consumer *c = arg;
   struct stress *st = c->st;
   for (;;) {
     struct bq_rec *b = NULL;
-    size_t n = bq_queue_take(&st->q, c->max, &b), k = 0, bytes = 0;
+    size_t n = bq_queue_take(&st->q, c->max, &b, &tb), k = 0, bytes = 0;
     if (n == 0) {
       if (b != NULL) {
         pthread_mutex_lock(&st->log_mu);
@@ -649,7 +658,7 @@ static void *consumer_main(void *arg) {
       if (r->seq != st->last_seq[r->conn_id] + 1) st->errors++;
       st->last_seq[r->conn_id] = r->seq;
     }
-    if (k != n || n > c->max) st->errors++;
+    if (k != n || n > c->max || tb != bytes) st->errors++;
     st->batches++;
     pthread_mutex_unlock(&st->log_mu);
     c->taken += n;

@@ -451,7 +451,7 @@ static void test_append_locked_then_retry(void **state) {
   exec_ok(db, "BEGIN IMMEDIATE");
   memset(err, 0, sizeof(err));
   r = bq_store_append(s, b2.v[0], err, sizeof(err));
-  assert_true(r < 0);
+  assert_int_equal(r, -EAGAIN); /* a lock clears: retry the same batch */
   if (strcasestr(err, "locked") == NULL && strcasestr(err, "busy") == NULL)
     print_error("err: '%s'\n", err);
   assert_true(strcasestr(err, "locked") != NULL ||
@@ -500,6 +500,7 @@ static void test_append_fails_midway(void **state) {
   add_msg(&b2, 1, 2, 15, "m3", 2);
   r = bq_store_append(s, b2.v[0], err, sizeof(err));
   assert_true(r < 0);
+  assert_int_not_equal(r, -EAGAIN); /* retrying cannot help */
   assert_true(err[0] != '\0');
 
   db = peek_open(fx->path);
@@ -601,6 +602,20 @@ static void test_open_missing_directory(void **state) {
   assert_false(file_exists(sub));
 }
 
+/* One daemon per database: a second store on the same file is refused
+ * while the first is open, and allowed once it has closed. */
+static void test_second_writer_refused(void **state) {
+  struct fixture *fx = *state;
+  char err[512];
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(open_fails(fx->path, err, sizeof(err)), -EBUSY);
+  assert_non_null(strstr(err, "another burstqd"));
+  assert_true(s->max_payload >= 65536);
+  close_store(s);
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  close_store(s);
+}
+
 /* An existing burstq database is reopened as is and appended to. */
 static void test_reopen_keeps_data(void **state) {
   struct fixture *fx = *state;
@@ -651,6 +666,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_foreign_database, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_open_missing_directory, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_second_writer_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                       teardown),
