@@ -14,9 +14,11 @@
  *    rest of it, up to and including its '\n', is skipped; the next line is
  *    framed normally.
  *
- * Memory: a framer holds at most max + 1 bytes of a pending partial line,
- * allocated only while a line spans feeds.  A line that lies entirely
- * within one feed is handed to the callback in place, without a copy.
+ * Memory: a framer holds at most max + 1 bytes of a pending partial line.
+ * The buffer is allocated when a line first spans feeds; once that line is
+ * done it is kept if it is at most 4 KiB (the common case of lines split by
+ * reads), else freed.  A line that lies entirely within one feed is handed
+ * to the callback in place, without a copy.
  */
 #ifndef BQ_FRAME_H
 #define BQ_FRAME_H
@@ -49,8 +51,9 @@ void bq_framer_init(struct bq_framer *f, size_t max);
 void bq_framer_free(struct bq_framer *f);
 
 /* Feed len bytes.  Returns 0, -ENOMEM if the partial-line buffer could not
- * grow (nothing is lost: the caller may treat it as fatal for the
- * connection), or the first negative value returned by cb. */
+ * grow (the messages before it were delivered; the unterminated tail that
+ * did not fit is dropped, so the caller should close the connection), or
+ * the first negative value returned by cb. */
 int bq_framer_feed(struct bq_framer *f, const char *data, size_t len,
                    bq_frame_cb cb, void *arg);
 

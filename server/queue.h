@@ -9,7 +9,9 @@
  * Never blocking the producer: push always succeeds; it only reports that
  * the queue is now at or over a bound, and the loop then stops reading its
  * sockets until the queue falls to the low-water mark (half of each bound).
- * The overshoot is therefore at most what the loop framed from one read.
+ * The overshoot is therefore what the loop framed from one read, plus the
+ * OPEN/CLOSE records of connections that come and go while intake is paused
+ * (at most two per connection).
  *
  * Capacity is returned only when a worker calls bq_queue_finish() after the
  * batch is durable, so the bounds cover every record between the socket and
