@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# test_nc_send.sh BURSTQD -- client/netcat/nc-send.sh sends a file or stdin,
+# prints the daemon's acks, and exits 0 only when the last ack counts every
+# line it sent.
+NC_SEND=$(realpath "$(dirname "$0")/../../client/netcat/nc-send.sh")
+. "$(dirname "$0")/lib.sh" "$@"
+
+sh "$NC_SEND" -h >help.out 2>&1
+check_eq "nc-send.sh -h: exit status" "$?" 0
+check_grep "nc-send.sh -h: usage line" help.out '^usage: nc-send\.sh'
+
+start_daemon --max-message 50
+gen_lines 1 1000 40 >file.in
+sh "$NC_SEND" 127.0.0.1 "$BQ_PORT" file.in >file.out 2>file.err
+check_eq "file: exit status" "$?" 0
+check_acks file.out 1000 "file"
+check_grep "file: summary on stderr" file.err '^sent 1000, committed 1000$'
+
+printf 'a\nb\nc' | sh "$NC_SEND" 127.0.0.1 "$BQ_PORT" >stdin.out 2>stdin.err
+check_eq "stdin (unterminated last line): exit status" "$?" 0
+check_grep "stdin: summary" stdin.err '^sent 3, committed 3$'
+
+# A rejected line means not everything was committed: exit 1, and say so.
+{ echo short; head -c 200 /dev/zero | tr '\0' x; echo; echo after; } |
+  sh "$NC_SEND" 127.0.0.1 "$BQ_PORT" >long.out 2>long.err
+check_eq "with a rejected line: exit status" "$?" 1
+check_grep "with a rejected line: the daemon's error is shown" long.out '^ERR too-long$'
+check_grep "with a rejected line: summary" long.err '^sent 3, committed 2: not all'
+
+stop_daemon
+check_eq "exit status" "$BQ_RC" 0
+check_eq "rows" "$(msg_count)" 1005
