@@ -136,7 +136,8 @@ for ((k = 1; k <= IDLE; k++)); do
   IDLE_FDS[$k]=$IDLE_FD
 done
 # All six are open once the daemon has recorded them.
-poll $((30 * BQ_SLOW)) test "$(sql 'SELECT count(*) FROM connections')" = "$IDLE" ||
+idle_recorded() { [ "$(sql 'SELECT count(*) FROM connections')" = "$IDLE" ]; }
+poll $((30 * BQ_SLOW)) idle_recorded ||
   fail "the idle connections were not all recorded"
 stop_daemon
 check_eq "exit status (idle connections, tiny queue)" "$BQ_RC" 0
