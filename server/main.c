@@ -74,6 +74,7 @@ int main(int argc, char **argv) {
   }
   sopts.path = cfg.db_path;
   sopts.sync = cfg.sync;
+  sopts.log = &log;
   r = bq_store_open_sqlite(&store, &sopts, err, sizeof(err));
   if (r < 0) {
     bq_log_error(&log, "database %s: %s", cfg.db_path, err);

@@ -43,9 +43,12 @@ struct bq_store {
   size_t max_payload;   /* largest payload the backend can store */
 };
 
+struct bq_log;
+
 struct bq_store_opts {
-  const char *path; /* database file */
-  int sync;         /* enum bq_sync */
+  const char *path;          /* database file */
+  int sync;                  /* enum bq_sync */
+  const struct bq_log *log;  /* for background warnings; may be NULL */
 };
 
 /* Open (creating if needed) the SQLite database at opts->path: WAL mode,

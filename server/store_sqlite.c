@@ -27,6 +27,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
+
 #define SCHEMA_VERSION 1
 
 /* How long SQLite itself sleeps-and-retries on a lock before reporting
@@ -39,6 +41,9 @@ struct sqlite_store {
   int lock_fd;          /* holds the flock(); closed after the database */
   sqlite3_stmt *begin, *commit, *rollback;
   sqlite3_stmt *ins_msg, *ins_conn, *upd_conn;
+  const struct bq_log *log; /* may be NULL */
+  struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
+  int ckpt_running;     /* ckpt started and not yet stopped */
 };
 
 static const char schema_sql[] =
@@ -120,6 +125,22 @@ static int sqlite_close(struct bq_store *base, char *err, size_t errlen);
 
 static const struct bq_store_ops sqlite_ops = {sqlite_append, sqlite_close};
 
+/* SQLite's wal hook on the writing connection: runs after each commit with
+ * the number of pages now in the WAL.  Hands checkpoints to the
+ * checkpointer; past the hard bound, checkpoints here (checkpoint.h says
+ * why).  A failure of that inline checkpoint is not the commit's failure:
+ * the WAL only grows until the next one succeeds. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
+                         int pages) {
+  struct sqlite_store *s = arg;
+  (void)name;
+  if (pages >= BQ_CKPT_HARD_PAGES)
+    bq_ckpt_inline(&s->ckpt, db);
+  else if (pages >= BQ_CKPT_PAGES)
+    bq_ckpt_kick(&s->ckpt);
+  return SQLITE_OK;
+}
+
 /* Create the schema, or check that an existing one is ours. */
 static int setup_schema(struct sqlite_store *s, char *err, size_t errlen) {
   sqlite3_int64 version = 0;
@@ -185,6 +206,7 @@ int bq_store_open_sqlite(struct bq_store **out,
     return -ENOMEM;
   }
   s->base.ops = &sqlite_ops;
+  s->log = opts->log;
   s->lock_fd = -1;
   rc = sqlite3_open_v2(opts->path, &s->db,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -231,6 +253,10 @@ int bq_store_open_sqlite(struct bq_store **out,
   if (r < 0) goto error;
   r = setup_schema(s, err, errlen);
   if (r < 0) goto error;
+  r = bq_ckpt_start(&s->ckpt, opts->path, opts->log, err, errlen);
+  if (r < 0) goto error;
+  s->ckpt_running = 1;
+  sqlite3_wal_hook(s->db, on_wal_commit, s); /* replaces auto-checkpoint */
 
 #define PREP(field, text)                                                 \
   rc = sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT,     \
@@ -258,6 +284,7 @@ int bq_store_open_sqlite(struct bq_store **out,
   return 0;
 
 error:
+  if (s->ckpt_running) bq_ckpt_stop(&s->ckpt);
   finalize_all(s);
   sqlite3_close(s->db);
   if (s->lock_fd >= 0) close(s->lock_fd);
@@ -355,6 +382,18 @@ static int sqlite_close(struct bq_store *base, char *err, size_t errlen) {
   struct sqlite_store *s = (struct sqlite_store *)base;
   int r = 0, rc;
 
+  if (s->ckpt_running) {
+    uint64_t runs, inl, fails;
+    bq_ckpt_stats(&s->ckpt, &runs, &inl, &fails);
+    if (s->log)
+      bq_log_debug(s->log,
+                   "checkpoints: %llu in the background (%llu failed), %llu "
+                   "by the writer",
+                   (unsigned long long)runs, (unsigned long long)fails,
+                   (unsigned long long)inl);
+    bq_ckpt_stop(&s->ckpt);
+  }
+  s->ckpt_running = 0;
   finalize_all(s);
   /* Fold the WAL back into the database so that the file stands alone. */
   rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "checkpoint.h"
 #include "record.h"
 #include "store.h"
 
@@ -113,7 +114,7 @@ static void batch_free(struct batch *b) {
 /* ---- helpers ------------------------------------------------------------- */
 
 static struct bq_store *open_store(const char *path, int sync) {
-  struct bq_store_opts o = {path, sync};
+  struct bq_store_opts o = {path, sync, NULL};
   struct bq_store *s = NULL;
   char err[512] = "";
   int r = bq_store_open_sqlite(&s, &o, err, sizeof(err));
@@ -523,7 +524,7 @@ static void test_append_fails_midway(void **state) {
 /* ---- refusing to open ------------------------------------------------------ */
 
 static int open_fails(const char *path, char *err, size_t errlen) {
-  struct bq_store_opts o = {path, BQ_SYNC_FULL};
+  struct bq_store_opts o = {path, BQ_SYNC_FULL, NULL};
   struct bq_store *s = NULL;
   int r;
   memset(err, 0, errlen);
@@ -644,6 +645,55 @@ static void test_reopen_keeps_data(void **state) {
   peek_close(db);
 }
 
+/* Background checkpoints (checkpoint.h): while a store stays open under a
+ * steady stream of commits, the database file itself grows (someone is
+ * copying the WAL into it) and the WAL stays within its hard bound instead
+ * of holding every page ever written. */
+static void test_wal_stays_bounded(void **state) {
+  struct fixture *fx = *state;
+  enum { NREC = 1000, ROUNDS = 300, PAYLOAD = 200 };
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_NORMAL);
+  struct bq_rec **v = calloc(NREC, sizeof(*v));
+  char payload[PAYLOAD], wal[320], err[512];
+  off_t max_wal = 0, per_batch, bound;
+  struct stat st;
+  sqlite3 *peek;
+  memset(payload, 'p', sizeof(payload));
+  assert_non_null(v);
+  for (int i = 0; i < NREC; i++) {
+    v[i] = mkrec(BQ_REC_MSG, 1, i + 1, 1000, payload, sizeof(payload));
+    if (i > 0) v[i - 1]->next = v[i];
+  }
+  snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+  for (int round = 0; round < ROUNDS; round++) {
+    int r = bq_store_append(s, v[0], err, sizeof(err));
+    if (r != 0) print_error("append: %d %s\n", r, err);
+    assert_int_equal(r, 0);
+    assert_int_equal(stat(wal, &st), 0);
+    if (st.st_size > max_wal) max_wal = st.st_size;
+  }
+  /* Pages per batch, generously: rows of ~230 bytes, 4 KiB pages, plus
+   * interior pages and the WAL header. */
+  per_batch = (off_t)NREC * (PAYLOAD + 64) / 4096 + 16;
+  bound = ((off_t)BQ_CKPT_HARD_PAGES + 2 * per_batch) * (4096 + 24) +
+          32;
+  if (max_wal > bound)
+    print_error("WAL reached %lld bytes, bound %lld\n", (long long)max_wal,
+                (long long)bound);
+  assert_true(max_wal <= bound);
+  /* The rows are in the database file, not only in the WAL, before any
+   * close-time checkpoint: at least half of what was written. */
+  assert_int_equal(stat(fx->path, &st), 0);
+  assert_true(st.st_size >= (off_t)ROUNDS * NREC * PAYLOAD / 2);
+  close_store(s);
+  peek = peek_open(fx->path);
+  assert_int_equal(q_int(peek, "SELECT count(*) FROM messages"),
+                   ROUNDS * NREC);
+  peek_close(peek);
+  for (int i = 0; i < NREC; i++) free(v[i]);
+  free(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_creates_schema, setup,
@@ -668,6 +718,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_missing_directory, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_second_writer_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                       teardown),

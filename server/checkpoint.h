@@ -1,0 +1,90 @@
+/*
+ * checkpoint.h -- a background WAL checkpointer for one SQLite database.
+ *
+ * Why: in WAL mode every committed page is written twice, once appended to
+ * the WAL by the commit and once copied into the database file by a
+ * checkpoint.  SQLite's default runs that copy (and its fsyncs) inside the
+ * commit that crosses 1000 WAL pages, on the writer's thread, which
+ * measured here is a third of the writer's time.  burstq's writer is the
+ * pipeline's bottleneck, so the copy moves to a thread of its own.
+ *
+ * Design: the store turns SQLite's auto-checkpoint off on its writing
+ * connection and, after each commit (from its wal hook), calls
+ * bq_ckpt_kick().  The checkpointer thread owns a second connection to the
+ * same file and runs PASSIVE checkpoints, which never block the writer or
+ * readers; kicks that arrive while one runs coalesce into one more run.
+ *
+ * A passive checkpoint running beside a busy writer rarely finds the WAL
+ * fully copied at the moment the writer starts its next transaction, and
+ * only then can SQLite rewind the WAL to its start.  So the writer itself
+ * checkpoints when the WAL passes a hard bound (BQ_CKPT_HARD_PAGES): by then
+ * the checkpointer has copied nearly everything, so the writer copies only
+ * the last few batches, the WAL rewinds, and its size stays bounded.
+ *
+ * Threads: start/stop on the main thread; kick and inline on the writer;
+ * the counters are read with bq_ckpt_stats() from any thread.
+ */
+#ifndef BQ_CHECKPOINT_H
+#define BQ_CHECKPOINT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/* WAL pages after which a commit asks for a background checkpoint
+ * (SQLite's own default auto-checkpoint threshold). */
+#define BQ_CKPT_PAGES 1000
+/* WAL pages after which the writer checkpoints inline (see above). */
+#define BQ_CKPT_HARD_PAGES 8000
+
+struct sqlite3;
+
+struct bq_ckpt {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct sqlite3 *db;        /* the checkpointer's own connection */
+  const struct bq_log *log;  /* may be NULL */
+  struct bq_ratelimit rl;    /* failure log lines; checkpointer thread */
+  pthread_cond_t idle;       /* signalled when a background run ends */
+  int wanted;                /* a kick arrived since the last run began */
+  int running;               /* a background run is in progress */
+  int writer_busy;           /* the writer is checkpointing inline */
+  int stopping;              /* stop() called: leave after this run */
+  uint64_t runs;             /* checkpoints attempted (under mu) */
+  uint64_t inline_runs;      /* checkpoints run by the writer (under mu) */
+  uint64_t failures;         /* background runs that failed (under mu) */
+};
+
+/* Open a second connection to the WAL database at path and start the
+ * checkpointer thread.  Returns 0, or a negative errno / -SQLite code with a
+ * message in err; nothing is left to stop then. */
+int bq_ckpt_start(struct bq_ckpt *k, const char *path,
+                  const struct bq_log *log, char *err, size_t errlen);
+
+/* Ask for a checkpoint soon.  Cheap (a mutex and a signal); never blocks
+ * on the checkpoint itself. */
+void bq_ckpt_kick(struct bq_ckpt *k);
+
+/* Writer thread, after a commit that left the WAL at or past
+ * BQ_CKPT_HARD_PAGES: wait for a background run in progress to end (it is
+ * short: it copies what the last few commits added), hold further ones
+ * off, and run a PASSIVE checkpoint on the writer's own connection, so
+ * that the writer's next transaction finds the WAL fully copied and
+ * rewinds it.  Readers still holding old snapshots are never waited for
+ * (the checkpoint then stops short and the WAL keeps growing until they
+ * finish, as with SQLite's own auto-checkpoint).  Returns 0 or -SQLite
+ * code (SQLITE_BUSY: another process is checkpointing). */
+int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer);
+
+/* Finish the checkpoint in progress, if any, join the thread and close its
+ * connection.  The caller checkpoints what is left (the writer's close
+ * does a TRUNCATE checkpoint). */
+void bq_ckpt_stop(struct bq_ckpt *k);
+
+/* Snapshot of the counters (any pointer may be NULL); before stop only. */
+void bq_ckpt_stats(struct bq_ckpt *k, uint64_t *runs, uint64_t *inline_runs,
+                   uint64_t *failures);
+
+#endif /* BQ_CHECKPOINT_H */
