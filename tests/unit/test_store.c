@@ -645,6 +645,64 @@ static void test_reopen_keeps_data(void **state) {
   peek_close(db);
 }
 
+/* Multi-row INSERTs (32 messages per statement) keep chain order: a batch
+ * whose messages are split by connection events into runs longer and
+ * shorter than 32 stores every message once, with ids in chain order and
+ * each payload (including an empty one) intact. */
+static void test_append_multi_row_order(void **state) {
+  struct fixture *fx = *state;
+  enum { N = 150 };
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_NORMAL);
+  struct bq_rec *v[N + 3];
+  size_t n = 0;
+  char buf[32];
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  int64_t seq = 0;
+
+  v[n++] = mkrec(BQ_REC_OPEN, 7, 0, 1, "peer", 4);
+  for (int i = 1; i <= N; i++) {
+    int len = snprintf(buf, sizeof(buf), "msg-%d", i);
+    if (i == 40) len = 0; /* an empty message inside a multi-row run */
+    v[n++] = mkrec(BQ_REC_MSG, 7, i, 100 + i, buf, (size_t)len);
+    if (i == 70) v[n++] = mkrec(BQ_REC_OPEN, 8, 0, 2, "other", 5);
+  }
+  v[n++] = mkrec(BQ_REC_CLOSE, 7, 0, 999, NULL, 0);
+  for (size_t i = 1; i < n; i++) v[i - 1]->next = v[i];
+  {
+    char err[512] = "";
+    int r = bq_store_append(s, v[0], err, sizeof(err));
+    if (r != 0) print_error("append: %d %s\n", r, err);
+    assert_int_equal(r, 0);
+  }
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), N);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 2);
+  assert_int_equal(q_int(db, "SELECT closed_at FROM connections WHERE id=7"),
+                   999);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT seq, received_at, payload, "
+                                      "typeof(payload) FROM messages "
+                                      "ORDER BY id",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    int len;
+    seq++;
+    assert_int_equal(sqlite3_column_int64(st, 0), seq);
+    assert_int_equal(sqlite3_column_int64(st, 1), 100 + seq);
+    assert_string_equal((const char *)sqlite3_column_text(st, 3), "blob");
+    len = seq == 40 ? 0 : snprintf(buf, sizeof(buf), "msg-%d", (int)seq);
+    assert_int_equal(sqlite3_column_bytes(st, 2), len);
+    if (len) assert_memory_equal(sqlite3_column_blob(st, 2), buf, (size_t)len);
+  }
+  assert_int_equal(seq, N);
+  sqlite3_finalize(st);
+  peek_close(db);
+  close_store(s);
+  for (size_t i = 0; i < n; i++) free(v[i]);
+}
+
 /* Background checkpoints (checkpoint.h): while a store stays open under a
  * steady stream of commits, the database file itself grows (someone is
  * copying the WAL into it) and the WAL stays within its hard bound instead
@@ -718,6 +776,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_missing_directory, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_second_writer_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_append_multi_row_order, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup,
                                       teardown),
