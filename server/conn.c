@@ -50,7 +50,7 @@ static void unlink_conn(struct bq_conn *c) {
 
 static struct bq_rec *new_rec(struct bq_conn *c, int type, int64_t ts,
                               const char *data, size_t len) {
-  struct bq_rec *r = malloc(sizeof(*r) + len);
+  struct bq_rec *r = bq_rec_alloc(&c->srv->slabs, len);
   if (r == NULL) return NULL;
   r->next = NULL;
   r->conn = c;

@@ -110,6 +110,7 @@ int main(int argc, char **argv) {
     bq_server_abandon(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    bq_slab_pool_destroy(&srv->slabs);
     free(srv);
     bq_queue_destroy(&queue);
     bq_store_close(store, err, sizeof(err));
@@ -145,6 +146,7 @@ int main(int argc, char **argv) {
               srv->st.received, srv->st.committed, srv->st.rejected,
               srv->st.accepted, srv->st.refused, srv->st.pauses, pool.batches,
               pool.failures);
+  bq_slab_pool_destroy(&srv->slabs);
   free(srv);
   return status;
 }

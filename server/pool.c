@@ -4,6 +4,7 @@
  */
 
 #include "pool.h"
+#include "slab.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -130,7 +131,7 @@ static void *worker_main(void *arg) {
   struct bq_done *d;
 
   for (;;) {
-    struct bq_rec *batch, *r, *next;
+    struct bq_rec *batch;
     size_t bytes;
     size_t n = bq_queue_take(p->queue, p->batch_max, &batch, &bytes);
     if (n == 0) break;
@@ -146,10 +147,7 @@ static void *worker_main(void *arg) {
       abort();
     }
     post(p, d);
-    for (r = batch; r != NULL; r = next) {
-      next = r->next;
-      free(r);
-    }
+    bq_rec_free_chain(batch);
   }
   d = malloc(sizeof(*d));
   if (d == NULL) abort();

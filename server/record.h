@@ -1,10 +1,11 @@
 /*
  * record.h -- the unit that travels from the event loop to the database.
  *
- * Design: a record is one malloc()ed block: this header followed by its
- * bytes.  The loop thread creates records and links them into a chain; the
- * queue hands chains to a worker, the storage backend writes them in order,
- * and the worker frees them.  Records of one connection keep the order in
+ * Design: a record is this header followed by its bytes, carved out of a
+ * shared block by slab.h (or, in tests, malloc()ed).  The loop thread
+ * creates records and links them into a chain; the queue hands chains to a
+ * worker, the storage backend writes them in order, and the worker releases
+ * them (bq_rec_free_chain).  Records of one connection keep the order in
  * which the loop created them all the way into the database.
  *
  * conn is an opaque token naming the connection on the loop thread.  No
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 struct bq_conn;
+struct bq_slab;
 
 enum bq_rec_type {
   BQ_REC_MSG = 0,   /* a message: seq, ts_us = received_at, data = payload */
@@ -29,6 +31,8 @@ enum bq_rec_type {
 struct bq_rec {
   struct bq_rec *next;   /* chain link, NULL at the end */
   struct bq_conn *conn;  /* owner token, never NULL, loop thread only */
+  struct bq_slab *slab;  /* the block it was carved from (slab.h), or NULL
+                            when it is a malloc() of its own */
   int64_t conn_id;       /* connections.id */
   int64_t seq;           /* 1-based per connection for MSG, else 0 */
   int64_t ts_us;         /* Unix microseconds */

@@ -200,6 +200,7 @@ int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
   int r;
 
   memset(srv, 0, offsetof(struct bq_server, readbuf));
+  bq_slab_pool_init(&srv->slabs);
   srv->loop = loop;
   srv->cfg = cfg;
   srv->log = log;

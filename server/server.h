@@ -35,6 +35,7 @@
 #include "log.h"
 #include "pool.h"
 #include "queue.h"
+#include "slab.h"
 
 #define bq_container_of(ptr, type, member) \
   ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -110,6 +111,7 @@ struct bq_server {
   int exit_code;
   int handles_open;        /* listener/wake/signals/linger not yet closed */
   struct bq_ratelimit pause_rl, accept_rl, refuse_rl, reject_rl;
+  struct bq_slab_pool slabs; /* where records come from (slab.h) */
   struct bq_server_stats st;
   char listen_addr[BQ_ADDR_STRLEN]; /* the real bound address */
   char readbuf[BQ_READ_BUF];

@@ -29,7 +29,7 @@ BQ_TEST=$(basename "$0" .sh)
 BQ_SAN=${BQ_SANITIZER:-}
 case "$BQ_SAN" in
   "") BQ_DIV=1; BQ_SLOW=1 ;;
-  asan|tsan) BQ_DIV=10; BQ_SLOW=10 ;;
+  asan|tsan) BQ_DIV=2; BQ_SLOW=10 ;;
   *) echo "BQ_SANITIZER must be asan, tsan or empty (got '$BQ_SAN')" >&2
      exit 1 ;;
 esac
