@@ -1,26 +1,69 @@
-# burstqd in a container: built on Debian bookworm, run as a non-root user,
-# database on the /data volume.
-#   docker build -t burstq . && docker run -p 7070:7070 -v burstq:/data burstq
-FROM debian:bookworm-slim AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
-      libuv1-dev libsqlite3-dev \
+# burstqd in a container: built and unit-tested with the same make targets
+# as CI, run as a non-root user with only the runtime libraries.
+#
+#   docker build -t burstq .
+#   docker run -d --name burstq -p 7070:7070 -p 127.0.0.1:9070:9070 \
+#     -v burstq-data:/data --stop-timeout 120 burstq
+#
+# Inside the container burstqd listens on 0.0.0.0:7070 (messages) and
+# 0.0.0.0:9070 (HTTP: /metrics, /healthz, /readyz); the database is
+# /data/burstq.db on the /data volume.  Arguments after the image name are
+# appended to burstqd's (e.g. `--sync normal --log-format json`; later
+# flags override earlier ones).  See docs/operations.md.
+#
+# Without a registry (as in tests/docker/test_docker.sh) pass the base
+# image: --build-arg BASE=localhost/debian:bookworm-slim.
+ARG BASE=debian:bookworm-slim
+
+# --- build: the CI targets (make deps, make test with the unit tests) ------
+FROM ${BASE} AS build
+ARG CTEST_ARGS="-L unit"
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The Makefile first: `make deps` installs the Debian packages it lists, and
+# this layer is cached until the Makefile changes.
+COPY Makefile ./
+RUN make deps && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
- && cmake --build build -j"$(nproc)"
+RUN make test CTEST_ARGS="$CTEST_ARGS" JOBS="$(nproc)" \
+ && cmake --install build --prefix /stage/usr --strip \
+ && mkdir -p /stage/usr/bin \
+ && sh docker/runtime-packages.sh /stage/usr/sbin/burstqd \
+      $(ls /stage/usr/bin/burstq 2>/dev/null) >/stage/runtime-packages \
+ && echo "runtime packages:" $(cat /stage/runtime-packages)
 
-FROM debian:bookworm-slim
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libuv1 libsqlite3-0 \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home-dir /data burstq \
- && mkdir -p /data && chown burstq:burstq /data
-COPY --from=build /src/build/burstqd /usr/local/bin/burstqd
-USER burstq
+# --- runtime: the binaries, their libraries, a non-root user ----------------
+FROM ${BASE}
+ENV DEBIAN_FRONTEND=noninteractive
+COPY --from=build /stage/runtime-packages /tmp/runtime-packages
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends $(cat /tmp/runtime-packages) \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/runtime-packages \
+ && groupadd --system --gid 10070 burstq \
+ && useradd --system --uid 10070 --gid burstq --home-dir /data \
+      --no-create-home --shell /usr/sbin/nologin burstq \
+ && mkdir -p /data && chown burstq:burstq /data && chmod 0750 /data
+COPY --from=build /stage/usr/sbin/ /usr/sbin/
+COPY --from=build /stage/usr/bin/ /usr/bin/
+COPY docker/healthcheck.sh /usr/bin/burstq-healthcheck
+# Fails the build if a library is missing (ldd prints "not found").
+RUN ! ldd /usr/sbin/burstqd $(ls /usr/bin/burstq 2>/dev/null) | grep 'not found' \
+ && burstqd --version
+USER 10070:10070
+WORKDIR /data
 VOLUME /data
-EXPOSE 7070
-# SIGTERM drains the queue into the database before exiting.
+EXPOSE 7070 9070
+ENV BQ_METRICS_PORT=9070
+HEALTHCHECK --interval=15s --timeout=10s --start-period=10s --retries=3 \
+  CMD ["/usr/bin/burstq-healthcheck"]
+# burstqd is PID 1 and handles SIGTERM itself (libuv signal handler): stop
+# intake, write everything received, final acks, exit 0.  Give it time:
+# docker stop -t 120 / --stop-timeout 120 (the default 10 s may cut a
+# large drain short; SIGKILL loses nothing acknowledged).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/burstqd", "--listen", "0.0.0.0:7070", "--db", "/data/burstq.db"]
+ENTRYPOINT ["/usr/sbin/burstqd", "--listen", "0.0.0.0:7070", \
+            "--metrics", "0.0.0.0:9070", "--db", "/data/burstq.db"]
+CMD []

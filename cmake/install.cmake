@@ -1,0 +1,74 @@
+# install.cmake -- `cmake --install` layout and the Debian package (CPack).
+#
+# Included from the top-level CMakeLists.txt after the targets exist.
+# Layout (GNUInstallDirs, prefix /usr in the .deb, /usr/local by default):
+#   sbin/burstqd                         the daemon (sbin: a system service an
+#                                        administrator starts, not a user tool;
+#                                        burstqd(8) is in section 8 likewise)
+#   bin/burstq                           the client (when the target exists)
+#   share/man/man8/burstqd.8, man1/burstq.1
+#   lib/systemd/system/burstqd.service   the unit (BQ_SYSTEMD_UNIT_DIR)
+#   share/doc/burstq/                    README, docs/*.md, the nc client
+#
+#   cmake --install build --prefix /usr/local
+#   cpack --config build/CPackConfig.cmake -B build/pkg     (or: make package)
+include(GNUInstallDirs)
+
+install(TARGETS burstqd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+# The client is built by client/ (target burstq).  Decide at the end of the
+# top-level CMakeLists.txt, so the order of include() and add_subdirectory()
+# there does not matter.
+function(bq_install_client)
+  if(TARGET burstq)
+    install(TARGETS burstq RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  else()
+    message(STATUS "burstq client target not found: not installed")
+  endif()
+endfunction()
+if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
+  cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL bq_install_client)
+else()
+  bq_install_client()
+endif()
+
+install(FILES docs/man/burstqd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES docs/man/burstq.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+
+# systemd looks for vendor units in /lib/systemd/system on Debian bookworm
+# (/usr/lib/systemd/system works too with merged /usr).  Relative paths are
+# under the prefix, so a /usr/local install puts it in
+# /usr/local/lib/systemd/system, which systemd also reads.
+set(BQ_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
+    "Where burstqd.service is installed (relative to the prefix, or absolute)")
+install(FILES docs/burstqd.service DESTINATION ${BQ_SYSTEMD_UNIT_DIR})
+
+install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
+        FILES_MATCHING PATTERN "*.md")
+install(PROGRAMS client/netcat/nc-send.sh
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+# --- Debian package --------------------------------------------------------
+# Runtime dependencies come from dpkg-shlibdeps on the installed binaries
+# (libuv1, libsqlite3-0, libc6, and libsystemd0 when built with it), so they
+# are right for whatever the build linked.
+set(CPACK_GENERATOR "DEB")
+set(CPACK_PACKAGE_NAME "burstq")
+set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+set(CPACK_PACKAGE_CONTACT "burstq maintainers <burstq@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "message-ingest daemon: newline messages over TCP into SQLite")
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "burstqd takes newline-framed messages over plain TCP, holds them in a
+ bounded queue and writes them into a SQLite database with group commit,
+ acknowledging each connection once its messages are on disk.  SIGTERM
+ drains everything received.  Includes the burstq client, man pages and a
+ hardened systemd unit (not enabled by default).")
+set(CPACK_DEBIAN_PACKAGE_SECTION "net")
+set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "sqlite3, netcat-openbsd")
+set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
+set(CPACK_STRIP_FILES ON)
+include(CPack)
