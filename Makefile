@@ -12,8 +12,14 @@ CTEST_ARGS ?=
 # Debian packages the build and the tests need (checked with dpkg).
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps
+# ops: dpkg-shlibdeps for the .deb's Depends (install.deb), man for the
+# man-page tests.  (systemd-analyze, from systemd, is used when present.)
+DEPS += dpkg-dev man-db
+# make test-docker only (not make test): podman, its runtime, a base image.
+DOCKER_DEPS := podman runc debootstrap curl sqlite3 netcat-openbsd python3
 
-.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
+.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean \
+        test-docker package
 
 all: build
 
@@ -62,6 +68,16 @@ test-sanitize: test-asan test-tsan
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-bench
+
+# The container image, built and run for real with podman (see
+# tests/docker/test_docker.sh); skips only where podman cannot run at all.
+test-docker:
+	@$(MAKE) --no-print-directory deps DEPS="$(DOCKER_DEPS)"
+	bash tests/docker/test_docker.sh
+
+# The Debian package: $(BUILD)/pkg/burstq_VERSION_ARCH.deb.
+package: build
+	cpack --config $(BUILD)/CPackConfig.cmake -B $(BUILD)/pkg -G DEB
 
 # Benchmarks (not tests): a Release build, fresh daemons, a table on stdout.
 bench: deps

@@ -7,7 +7,8 @@
 #                                        burstqd(8) is in section 8 likewise)
 #   bin/burstq                           the client (when the target exists)
 #   share/man/man8/burstqd.8, man1/burstq.1
-#   lib/systemd/system/burstqd.service   the unit (BQ_SYSTEMD_UNIT_DIR)
+#   lib/systemd/system/burstqd.service   the unit (BQ_SYSTEMD_UNIT_DIR;
+#                                        /usr/lib/systemd/system in the .deb)
 #   share/doc/burstq/                    README, docs/*.md, the nc client
 #
 #   cmake --install build --prefix /usr/local
@@ -31,13 +32,30 @@ else()
   bq_install_client()
 endif()
 
-install(FILES docs/man/burstqd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
-install(FILES docs/man/burstq.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+# Man pages, gzipped as Debian policy wants (-n: no name or time stamp, so
+# the package is reproducible).
+find_program(BQ_GZIP gzip REQUIRED)
+set(bq_man_gz "")
+foreach(page burstqd.8 burstq.1)
+  add_custom_command(
+    OUTPUT ${CMAKE_BINARY_DIR}/man/${page}.gz
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/man
+    COMMAND ${BQ_GZIP} -n -9 -c ${CMAKE_SOURCE_DIR}/docs/man/${page}
+            > ${CMAKE_BINARY_DIR}/man/${page}.gz
+    DEPENDS ${CMAKE_SOURCE_DIR}/docs/man/${page}
+    COMMENT "gzip ${page}")
+  list(APPEND bq_man_gz ${CMAKE_BINARY_DIR}/man/${page}.gz)
+endforeach()
+add_custom_target(bq_man ALL DEPENDS ${bq_man_gz})
+install(FILES ${CMAKE_BINARY_DIR}/man/burstqd.8.gz
+        DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES ${CMAKE_BINARY_DIR}/man/burstq.1.gz
+        DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
-# systemd looks for vendor units in /lib/systemd/system on Debian bookworm
-# (/usr/lib/systemd/system works too with merged /usr).  Relative paths are
-# under the prefix, so a /usr/local install puts it in
-# /usr/local/lib/systemd/system, which systemd also reads.
+# Relative to the prefix: /usr/lib/systemd/system in the .deb (systemd's
+# vendor unit directory; the same directory as /lib/systemd/system on
+# bookworm's merged /usr), /usr/local/lib/systemd/system for a /usr/local
+# install, which systemd reads as well.
 set(BQ_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
     "Where burstqd.service is installed (relative to the prefix, or absolute)")
 install(FILES docs/burstqd.service DESTINATION ${BQ_SYSTEMD_UNIT_DIR})

@@ -40,9 +40,25 @@ debootstrap --variant=minbase bookworm "$dir" "$mirror" >"$dir.log" 2>&1 || {
   exit 1
 }
 rm -f "$dir.log"
-# Like the official slim image: no apt lists, no caches.
-rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin \
-       "$dir"/var/cache/apt/archives/*.deb
+# Like the official slim image: no documentation, man pages or translations
+# (now, and for packages installed later: dpkg path excludes), no apt lists,
+# no caches.
+cat >"$dir/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+CFG
+find "$dir/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+find "$dir/usr/share/doc" -mindepth 1 -type d -empty -delete
+rm -rf "$dir"/usr/share/man/* "$dir"/usr/share/groff/* "$dir"/usr/share/info/* \
+       "$dir"/usr/share/lintian/* "$dir"/usr/share/linda/* "$dir"/usr/share/locale/* \
+       "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin \
+       "$dir"/var/cache/apt/archives/*.deb "$dir"/var/log/*.log
 tar -C "$dir" -c . | podman import \
   --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   - "$IMAGE" >/dev/null

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test_deb.sh BUILD-DIR VERSION -- build the .deb with CPack, unpack it into
+# a temp root (dpkg -x) and check what an operator gets: the binaries run,
+# the Depends cover every shared library they link, the unit points at the
+# installed daemon, the man pages are there and render.
+set -u -o pipefail
+build=$(realpath "$1")
+version=$2
+src=$(cd "$(dirname "$0")/../.." && pwd)
+fails=0
+T=$(mktemp -d "${TMPDIR:-/tmp}/bq-deb.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+note() { echo "[deb] $*"; }
+fail() { fails=$((fails + 1)); echo "FAIL [deb]: $*" >&2; }
+check_eq() {
+  if [ "$2" == "$3" ]; then note "ok: $1 = $2"; else fail "$1: got '$2', expected '$3'"; fi
+}
+for t in cpack dpkg-deb dpkg-shlibdeps; do
+  command -v "$t" >/dev/null || { echo "FAIL: $t is missing (dpkg-dev, cmake)" >&2; exit 1; }
+done
+
+if ! cpack --config "$build/CPackConfig.cmake" -B "$T/pkg" -G DEB >"$T/cpack.log" 2>&1; then
+  cat "$T/cpack.log" >&2
+  echo "FAIL: cpack" >&2
+  exit 1
+fi
+deb=$(ls "$T"/pkg/*.deb 2>/dev/null | head -n1)
+[ -f "$deb" ] || { cat "$T/cpack.log" >&2; echo "FAIL: no .deb made" >&2; exit 1; }
+note "built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
+
+check_eq "Package" "$(dpkg-deb -f "$deb" Package)" burstq
+check_eq "Version" "$(dpkg-deb -f "$deb" Version)" "$version"
+check_eq "Architecture" "$(dpkg-deb -f "$deb" Architecture)" "$(dpkg --print-architecture)"
+depends=$(dpkg-deb -f "$deb" Depends)
+note "Depends: $depends"
+
+root=$T/root
+dpkg -x "$deb" "$root" || { echo "FAIL: dpkg -x" >&2; exit 1; }
+for f in usr/sbin/burstqd usr/share/man/man8/burstqd.8.gz usr/share/man/man1/burstq.1.gz \
+         usr/lib/systemd/system/burstqd.service usr/share/doc/burstq/README.md \
+         usr/share/doc/burstq/operations.md usr/share/doc/burstq/protocol.md; do
+  [ -e "$root/$f" ] && note "ok: /$f" || fail "/$f missing from the package"
+done
+check_eq "installed burstqd --version" "$("$root/usr/sbin/burstqd" --version)" "burstqd $version"
+bins=("$root/usr/sbin/burstqd")
+if [ -e "$root/usr/bin/burstq" ]; then
+  bins+=("$root/usr/bin/burstq")
+  "$root/usr/bin/burstq" --version >/dev/null || fail "installed burstq --version failed"
+fi
+# Stripped (CPACK_STRIP_FILES), and no build-tree path baked in (RPATH).
+for b in "${bins[@]}"; do
+  file_out=$(readelf -S "$b" | grep -c '\.debug_info' || true)
+  check_eq "$(basename "$b"): .debug_info sections" "$file_out" 0
+  rp=$(readelf -d "$b" | grep -E 'RPATH|RUNPATH' || true)
+  check_eq "$(basename "$b"): RPATH/RUNPATH" "$rp" ""
+done
+
+# Every library the binaries need belongs to a package named in Depends.
+pkgs=$(sh "$src/docker/runtime-packages.sh" "${bins[@]}") || fail "runtime-packages.sh failed"
+for p in $pkgs; do
+  if echo ", $depends," | grep -Eq "[ ,]$p( \\(|,)"; then
+    note "ok: Depends names $p"
+  else
+    fail "the binaries link a library of $p but Depends does not name it ($depends)"
+  fi
+done
+
+# The unit runs the daemon where the package put it.
+exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$root/usr/lib/systemd/system/burstqd.service")
+check_eq "ExecStart binary is in the package" "$([ -n "$exe" ] && [ -f "$root$exe" ] && [ -x "$root$exe" ] && echo yes)" yes
+
+# Man pages are gzipped (Debian policy) and render without warnings.
+for m in man8/burstqd.8.gz man1/burstq.1.gz; do
+  warn=$(MANWIDTH=80 man --warnings -l "$root/usr/share/man/$m" 2>&1 >/dev/null)
+  check_eq "man $m warnings" "$warn" ""
+done
+
+if [ "$fails" -gt 0 ]; then echo "test_deb: $fails failure(s)" >&2; exit 1; fi
+echo "test_deb: PASS"

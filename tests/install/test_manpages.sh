@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test_manpages.sh MANDIR BURSTQD [BURSTQ] -- every long option that
+# `burstqd --help` (and `burstq --help` and `burstq help COMMAND` for each
+# command it lists) prints is documented in burstqd.8 (burstq.1), and both
+# pages render without warnings.
+set -u -o pipefail
+mandir=$1 burstqd=$2 burstq=${3:-}
+fails=0
+fail() { fails=$((fails + 1)); echo "FAIL [man]: $*" >&2; }
+
+# Long options in help text: "--name" at the start of a help line or after
+# "-x, " (not those inside prose).
+options_in_help() {
+  sed -n 's/^ *\(-[A-Za-z0-9], \)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\2/p' | sort -u
+}
+# Options documented in a page: roff escapes "-" as "\-".
+page_text() { sed 's/\\-/-/g; s/\\f[BIRP]//g' "$1"; }
+
+check_page() { # PAGE HELP-FILE WHAT
+  local opt n=0
+  page_text "$1" >"$1.txt"
+  for opt in $(options_in_help <"$2"); do
+    n=$((n + 1))
+    grep -q -- "$opt\\b" "$1.txt" || fail "$3 option $opt is not in $(basename "$1")"
+  done
+  [ "$n" -gt 0 ] || fail "$3: no options found in its help (parser broken?)"
+  echo "ok: $3: $n long options, all in $(basename "$1")"
+}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/bq-man.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+"$burstqd" --help >"$T/burstqd.help" || fail "burstqd --help failed"
+cp "$mandir/burstqd.8" "$mandir/burstq.1" "$T/"
+check_page "$T/burstqd.8" "$T/burstqd.help" "burstqd --help"
+if [ -n "$burstq" ]; then
+  "$burstq" --help >"$T/burstq.help" || fail "burstq --help failed"
+  check_page "$T/burstq.1" "$T/burstq.help" "burstq --help"
+  # Commands: the indented words under "Commands:".
+  for cmd in $(sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' "$T/burstq.help"); do
+    grep -q "burstq $cmd\|^\.B $cmd$" "$T/burstq.1.txt" ||
+      fail "burstq command $cmd is not in burstq.1"
+    "$burstq" help "$cmd" >"$T/$cmd.help" 2>&1 || fail "burstq help $cmd failed"
+    check_page "$T/burstq.1" "$T/$cmd.help" "burstq help $cmd"
+  done
+else
+  echo "note: burstq client not built; burstq.1 checked for rendering only"
+fi
+for p in "$mandir/burstqd.8" "$mandir/burstq.1"; do
+  w=$(MANWIDTH=80 man --warnings -l "$p" 2>&1 >/dev/null)
+  [ -z "$w" ] || fail "$(basename "$p") renders with warnings: $w"
+done
+[ "$fails" = 0 ] || { echo "test_manpages: $fails failure(s)" >&2; exit 1; }
+echo "test_manpages: PASS"
