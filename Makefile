@@ -12,14 +12,8 @@ CTEST_ARGS ?=
 # Debian packages the build and the tests need (checked with dpkg).
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps
-# ops: dpkg-shlibdeps for the .deb's Depends (install.deb), man for the
-# man-page tests.  (systemd-analyze, from systemd, is used when present.)
-DEPS += dpkg-dev man-db
-# make test-docker only (not make test): podman, its runtime, a base image.
-DOCKER_DEPS := podman runc debootstrap curl sqlite3 netcat-openbsd python3
 
-.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean \
-        test-docker package
+.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
 
 all: build
 
@@ -69,6 +63,21 @@ test-sanitize: test-asan test-tsan
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-bench
 
+# Benchmarks (not tests): a Release build, fresh daemons, a table on stdout.
+bench: deps
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
+	cmake --build build-bench -j $(JOBS)
+	tests/bench/pipeline.sh build-bench
+
+# --- ops: packaging and the container image ---------------------------------
+# dpkg-shlibdeps for the .deb's Depends (install.deb), man for the man-page
+# tests.  (systemd-analyze, from systemd, is used when present.)
+DEPS += dpkg-dev man-db
+# make test-docker only (not make test): podman, its runtime, a base image.
+DOCKER_DEPS := podman runc debootstrap curl sqlite3 netcat-openbsd python3
+
+.PHONY: test-docker package
+
 # The container image, built and run for real with podman (see
 # tests/docker/test_docker.sh); skips only where podman cannot run at all.
 test-docker:
@@ -78,9 +87,3 @@ test-docker:
 # The Debian package: $(BUILD)/pkg/burstq_VERSION_ARCH.deb.
 package: build
 	cpack --config $(BUILD)/CPackConfig.cmake -B $(BUILD)/pkg -G DEB
-
-# Benchmarks (not tests): a Release build, fresh daemons, a table on stdout.
-bench: deps
-	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
-	cmake --build build-bench -j $(JOBS)
-	tests/bench/pipeline.sh build-bench
