@@ -69,6 +69,16 @@ done
 exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$root/usr/lib/systemd/system/burstqd.service")
 check_eq "ExecStart binary is in the package" "$([ -n "$exe" ] && [ -f "$root$exe" ] && [ -x "$root$exe" ] && echo yes)" yes
 
+# Type=notify needs sd_notify: a burstqd without libsystemd would never
+# send READY=1 and systemd would kill it after TimeoutStartSec.
+if grep -q '^Type=notify' "$root/usr/lib/systemd/system/burstqd.service"; then
+  if readelf -d "$root/usr/sbin/burstqd" | grep -q 'NEEDED.*libsystemd'; then
+    note "ok: Type=notify unit, burstqd links libsystemd"
+  else
+    fail "the unit is Type=notify but burstqd was built without libsystemd (BQ_SYSTEMD)"
+  fi
+fi
+
 # Man pages are gzipped (Debian policy) and render without warnings.
 for m in man8/burstqd.8.gz man1/burstq.1.gz; do
   warn=$(MANWIDTH=80 man --warnings -l "$root/usr/share/man/$m" 2>&1 >/dev/null)
