@@ -88,9 +88,13 @@ s=$SECONDS
 # The build stage is tagged too ($IMAGE-build), so its layers (compilers,
 # -dev packages) stay cached under a name instead of as a dangling image;
 # the second build reuses them.
+# BQ_CTEST_ARGS replaces the build stage's ctest selection ("-L unit"),
+# e.g. BQ_CTEST_ARGS=" " runs the whole suite inside the build.
+ctest_arg=()
+[ -n "${BQ_CTEST_ARGS:-}" ] && ctest_arg=(--build-arg "CTEST_ARGS=$BQ_CTEST_ARGS")
 build() {
   podman build --network host --format docker --pull=never \
-    --build-arg BASE="$BASE" -f "$src/Dockerfile" "$@" "$src" \
+    --build-arg BASE="$BASE" "${ctest_arg[@]}" -f "$src/Dockerfile" "$@" "$src" \
     >>"$T/build.log" 2>&1 || { tail -n 60 "$T/build.log" >&2; die "podman build $* failed"; }
 }
 build --target build -t "$IMAGE-build"
