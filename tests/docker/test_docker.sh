@@ -221,7 +221,7 @@ check_eq "held-open client acked before the stop" "$(last_ack "$T/out.9")" 1000
 
 # Stop: SIGTERM to PID 1 (podman stop), generous timeout before SIGKILL.
 s=$SECONDS
-podman stop -t 120 "$c1" >/dev/null || fail "podman stop failed"
+podman stop -t 120 "$c1" >/dev/null 2>"$T/stop.err" || fail "podman stop failed: $(cat "$T/stop.err")"
 note "podman stop took $((SECONDS - s)) s"
 exec {holdfd}>&-
 wait "$holdpid" 2>/dev/null
@@ -262,7 +262,7 @@ c2=$tag-2
 start_container "$c2"
 printf 'after-restart\n' | timeout 60 nc -N 127.0.0.1 "$PORT" >"$T/out.r"
 check_eq "ack after restart" "$(cat "$T/out.r")" "OK 1"
-podman stop -t 120 "$c2" >/dev/null
+podman stop -t 120 "$c2" >/dev/null 2>"$T/stop2.err"
 check_eq "second container exit code" "$(podman inspect --format '{{.State.ExitCode}}' "$c2")" 0
 check_eq "rows after restart" "$(sql 'SELECT count(*) FROM messages')" $((total + 1))
 check_eq "new connection id continues" \
