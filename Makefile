@@ -70,9 +70,10 @@ bench: deps
 	tests/bench/pipeline.sh build-bench
 
 # --- ops: packaging and the container image ---------------------------------
-# dpkg-shlibdeps for the .deb's Depends (install.deb), man for the man-page
-# tests.  (systemd-analyze, from systemd, is used when present.)
-DEPS += dpkg-dev man-db
+# dpkg-shlibdeps (dpkg-dev) and file, which CPack's SHLIBDEPS needs, for the
+# .deb's Depends (install.deb); man for the man-page tests.  (systemd-analyze,
+# from systemd, is used when present.)
+DEPS += dpkg-dev file man-db
 # make test-docker only (not make test): podman, its runtime, a base image.
 DOCKER_DEPS := podman runc debootstrap curl sqlite3 netcat-openbsd python3
 
