@@ -224,7 +224,8 @@ check_eq "held-open client acked before the stop" "$(last_ack "$T/out.9")" 1000
 # on end of input), as a client does when its sender is done; the daemon
 # then closes it without waiting out its 5 s linger.
 s=$SECONDS
-podman stop -t 120 "$c1" >/dev/null 2>"$T/stop.err" &
+# (The background podman must not inherit the fifo's write end.)
+( exec {holdfd}>&-; exec podman --runtime runc stop -t 120 "$c1" >/dev/null 2>"$T/stop.err" ) &
 stoppid=$!
 for ((i = 0; i < 600; i++)); do
   podman logs "$c1" 2>&1 | grep -q 'SIGTERM' && break
@@ -322,14 +323,22 @@ else
   sx systemctl show burstqd -p Type -p DynamicUser -p StatusText -p MainPID >"$T/show"
   check_eq "unit Type" "$(sed -n 's/^Type=//p' "$T/show")" notify
   check_eq "unit DynamicUser" "$(sed -n 's/^DynamicUser=//p' "$T/show")" yes
-  grep -q '^StatusText=.*msg/s' "$T/show" &&
-    note "ok: $(grep '^StatusText=' "$T/show")" || fail "no STATUS= from burstqd: $(cat "$T/show")"
+  grep -q '^StatusText=accepting on 127.0.0.1:7070' "$T/show" &&
+    note "ok: READY=1 with $(grep '^StatusText=' "$T/show")" || fail "no STATUS= from burstqd: $(cat "$T/show")"
   pid=$(sed -n 's/^MainPID=//p' "$T/show")
   user=$(sx ps -o user= -p "$pid" | tr -d ' ')
   note "burstqd runs as '$user' (pid $pid)"
   [ -n "$user" ] && [ "$user" != root ] || fail "burstqd runs as '$user', not a dynamic user"
   sx sh -c 'seq 1 5000 | nc -N 127.0.0.1 7070 | tail -n 1' >"$T/sd.out" 2>&1
   check_eq "ack under systemd" "$(cat "$T/sd.out")" "OK 5000"
+  # STATUS= with the rates replaces the first one every few seconds.
+  for ((i = 0; i < 600; i++)); do
+    sx systemctl show burstqd -p StatusText | grep -q 'msg/s' && break
+    sleep 0.1
+  done
+  sx systemctl show burstqd -p StatusText >"$T/status"
+  grep -q 'msg/s' "$T/status" && note "ok: $(cat "$T/status")" ||
+    fail "no STATUS= with rates after 60 s: $(cat "$T/status")"
   check_eq "/healthz under systemd" \
     "$(sx curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://127.0.0.1:9070/healthz)" 200
   # Writes outside StateDirectory are refused by the sandbox.
