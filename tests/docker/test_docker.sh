@@ -354,5 +354,25 @@ else
     fail "no 'stopped: received=5000 committed=5000' in the journal: $(tail -n 5 "$T/journal")"
   check_eq "rows in /var/lib/burstq/burstq.db" \
     "$(sx sqlite3 /var/lib/burstq/burstq.db 'SELECT count(*) FROM messages')" 5000
+  # Watchdog and Restart=on-failure: with WatchdogSec=2 (a drop-in), a
+  # stopped (SIGSTOP) burstqd misses its WATCHDOG=1 and systemd restarts it.
+  sx sh -c 'mkdir -p /etc/systemd/system/burstqd.service.d &&
+    printf "[Service]\nWatchdogSec=2\n" >/etc/systemd/system/burstqd.service.d/wd.conf &&
+    systemctl daemon-reload && systemctl start burstqd'
+  pid=$(sx systemctl show burstqd -p MainPID --value)
+  sx kill -STOP "$pid"
+  for ((i = 0; i < 300; i++)); do
+    newpid=$(sx systemctl show burstqd -p MainPID --value)
+    [ "$newpid" != "$pid" ] && [ "$newpid" != 0 ] &&
+      [ "$(sx systemctl is-active burstqd)" = active ] && break
+    sleep 0.1
+  done
+  sx journalctl -u burstqd --no-pager -o cat >"$T/journal2"
+  grep -q 'Watchdog timeout' "$T/journal2" && note "ok: journal: $(grep -m1 'Watchdog timeout' "$T/journal2")" ||
+    fail "no watchdog timeout after SIGSTOP"
+  check_eq "restarted after the watchdog (new MainPID, active)" \
+    "$([ "$newpid" != "$pid" ] && [ "$newpid" != 0 ] && sx systemctl is-active burstqd)" active
+  check_eq "rows kept across the watchdog restart" \
+    "$(sx sqlite3 /var/lib/burstq/burstq.db 'SELECT count(*) FROM messages')" 5000
 fi
 podman stop -t 30 "$c3" >/dev/null 2>&1
