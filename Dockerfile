@@ -17,6 +17,8 @@ ARG BASE=debian:bookworm-slim
 
 # --- build: the CI targets (make deps, make test with the unit tests) ------
 FROM ${BASE} AS build
+# tests/docker/test_docker.sh prunes old untagged images by this label.
+LABEL io.burstq.image="build"
 ARG CTEST_ARGS="-L unit"
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
@@ -37,6 +39,9 @@ RUN make test CTEST_ARGS="$CTEST_ARGS" JOBS="$(nproc)" \
 
 # --- runtime: the binaries, their libraries, a non-root user ----------------
 FROM ${BASE}
+LABEL io.burstq.image="runtime" \
+      org.opencontainers.image.title="burstq" \
+      org.opencontainers.image.description="burstqd: newline messages over TCP into SQLite"
 ENV DEBIAN_FRONTEND=noninteractive
 COPY --from=build /stage/runtime-packages /tmp/runtime-packages
 RUN apt-get update -qq \
