@@ -79,6 +79,43 @@ if grep -q '^Type=notify' "$root/usr/lib/systemd/system/burstqd.service"; then
   fi
 fi
 
+# Maintainer scripts are there and executable.
+dpkg-deb -e "$deb" "$T/control"
+for f in postinst prerm postrm; do
+  [ -x "$T/control/$f" ] && note "ok: $f" || fail "$f missing or not executable"
+done
+
+# The unpacked daemon runs for real: listens, stores, drains on SIGTERM.
+"$root/usr/sbin/burstqd" --listen 127.0.0.1:0 --db "$T/run.db" >"$T/run.log" 2>&1 &
+pid=$!
+port=
+for ((i = 0; i < 600; i++)); do
+  port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/run.log")
+  [ -n "$port" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+if [ -z "$port" ]; then
+  fail "the installed burstqd did not start: $(cat "$T/run.log")"
+else
+  check_eq "ack from the installed burstqd" \
+    "$(printf 'one\ntwo\n' | timeout 60 nc -N 127.0.0.1 "$port")" "OK 2"
+  if [ -x "$root/usr/bin/burstq" ]; then
+    check_eq "installed burstq send" \
+      "$(timeout 60 "$root/usr/bin/burstq" send -H "127.0.0.1:$port" three 2>&1)" "sent 1, committed 1"
+  fi
+fi
+kill -TERM "$pid" 2>/dev/null
+for ((i = 0; i < 1200; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$pid" 2>/dev/null; then
+  kill -KILL "$pid"
+  fail "installed burstqd did not exit after SIGTERM"
+fi
+wait "$pid"
+check_eq "installed burstqd exit status after SIGTERM" "$?" 0
+[ -n "$port" ] && check_eq "rows stored by the installed burstqd" \
+  "$(sqlite3 "$T/run.db" 'SELECT count(*) FROM messages')" "$([ -x "$root/usr/bin/burstq" ] && echo 3 || echo 2)"
+
 # Man pages are gzipped (Debian policy) and render without warnings.
 for m in man8/burstqd.8.gz man1/burstq.1.gz; do
   warn=$(MANWIDTH=80 man --warnings -l "$root/usr/share/man/$m" 2>&1 >/dev/null)
