@@ -222,6 +222,11 @@ if podman exec "$c1" test -x /usr/bin/burstq; then
   else
     fail "burstq stats in the container: $(head -c 400 "$T/stats.out")"
   fi
+  if podman exec "$c1" burstq help stats 2>/dev/null | grep -q -- '--health'; then
+    podman exec "$c1" burstq stats --health -H 127.0.0.1:9070 >"$T/h.out" 2>&1 &&
+      note "ok: burstq stats --health: $(head -n1 "$T/h.out")" ||
+      fail "burstq stats --health: $(cat "$T/h.out")"
+  fi
 else
   note "burstq client not in this build: 'burstq stats' not checked"
 fi
