@@ -58,7 +58,24 @@ install(FILES ${CMAKE_BINARY_DIR}/man/burstq.1.gz
 # install, which systemd reads as well.
 set(BQ_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
     "Where burstqd.service is installed (relative to the prefix, or absolute)")
-install(FILES docs/burstqd.service DESTINATION ${BQ_SYSTEMD_UNIT_DIR})
+# The unit names the daemon and the docs by path: written at install time
+# with the prefix of that install (/usr for the .deb, so unchanged there;
+# /usr/local/sbin/burstqd for a /usr/local install).
+install(CODE "
+  set(_prefix \"\${CMAKE_INSTALL_PREFIX}\")
+  set(_dir \"${BQ_SYSTEMD_UNIT_DIR}\")
+  if(NOT IS_ABSOLUTE \"\${_dir}\")
+    set(_dir \"\${_prefix}/\${_dir}\")
+  endif()
+  file(READ \"${CMAKE_CURRENT_SOURCE_DIR}/docs/burstqd.service\" _unit)
+  string(REPLACE \"/usr/sbin/burstqd\"
+         \"\${_prefix}/${CMAKE_INSTALL_SBINDIR}/burstqd\" _unit \"\${_unit}\")
+  string(REPLACE \"file:///usr/share/doc/burstq/\"
+         \"file://\${_prefix}/${CMAKE_INSTALL_DOCDIR}/\" _unit \"\${_unit}\")
+  message(STATUS \"Installing: \$ENV{DESTDIR}\${_dir}/burstqd.service\")
+  file(MAKE_DIRECTORY \"\$ENV{DESTDIR}\${_dir}\")
+  file(WRITE \"\$ENV{DESTDIR}\${_dir}/burstqd.service\" \"\${_unit}\")
+")
 
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}

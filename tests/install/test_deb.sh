@@ -65,7 +65,11 @@ for p in $pkgs; do
   fi
 done
 
-# The unit runs the daemon where the package put it.
+# The unit is docs/burstqd.service (its paths already name /usr), and runs
+# the daemon where the package put it.
+cmp -s "$root/usr/lib/systemd/system/burstqd.service" "$src/docs/burstqd.service" &&
+  note "ok: packaged unit = docs/burstqd.service" ||
+  fail "packaged unit differs from docs/burstqd.service"
 exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$root/usr/lib/systemd/system/burstqd.service")
 check_eq "ExecStart binary is in the package" "$([ -n "$exe" ] && [ -f "$root$exe" ] && [ -x "$root$exe" ] && echo yes)" yes
 
