@@ -116,6 +116,7 @@ struct bconn {
   uint64_t sent;        /* messages whose write completed */
   uint64_t acked;       /* newest OK n */
   uint64_t lat_done;    /* messages whose latency is recorded */
+  uint64_t rejected;    /* its lines the daemon rejected (ERR too-long) */
   uint64_t wmsgs;       /* messages in the write in flight */
   uint64_t burst_left;  /* of the current burst */
   uint64_t burst_at_ns; /* next burst starts */
@@ -246,6 +247,7 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
       break;
     case BQ_REPLY_TOO_LONG:
       b->rejected++;
+      c->rejected++;
       break;
     case BQ_REPLY_ERR:
       if (b->refused++ == 0)
@@ -275,8 +277,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0) return;
   if (nread == UV_EOF) bq_framer_finish(&c->framer, on_reply, c);
-  /* The daemon closed: done, and lost unless all was sent and acked. */
-  conn_finish(c, !(nread == UV_EOF && c->shut && c->acked == c->sent &&
+  /* The daemon closed: done, and lost unless all was sent and answered
+   * (acked, or rejected as too long). */
+  conn_finish(c, !(nread == UV_EOF && c->shut &&
+                   c->acked + c->rejected == c->sent &&
                    c->sent == c->next_seq - 1));
 }
 
