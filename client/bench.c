@@ -152,6 +152,7 @@ struct bench {
   struct bconn *c;
   struct bq_hist lat;
   uint64_t t0, t_sent, t_committed, last_activity, last_progress;
+  uint64_t progress_acked; /* acked at the last progress line */
   uint64_t sent, acked, bytes_sent;
   uint32_t ndone, nconnected, nsent_all;
   uint64_t connect_errors, refused, lost, rejected, bad_replies;
@@ -405,18 +406,26 @@ static void fmt_count(char *out, size_t n, double v) {
   else snprintf(out, n, "%.0f", v);
 }
 
+/* One progress line (terminals only): elapsed time, sent, acked, the
+ * committed rate over the last interval, messages in flight. */
 static void show_progress(struct bench *b, uint64_t now) {
   static const char *const spin = "|/-\\";
   char s[16], a[16], r[16], f[16];
   double el = (double)(now - b->t0) / 1e9;
+  double dt = (double)(now - b->last_progress) / 1e9;
   fmt_count(s, sizeof(s), (double)b->sent);
   fmt_count(a, sizeof(a), (double)b->acked);
-  fmt_count(r, sizeof(r), el > 0 ? (double)b->acked / el : 0);
-  fmt_count(f, sizeof(f), (double)(b->sent - (b->acked < b->sent ? b->acked : b->sent)));
-  printf("\r%c %5.1fs  sent %-8s acked %-8s %s msgs/s  in flight %-8s conns %u/%u \033[K",
-         spin[(now / PROGRESS_NS) % 4], el, s, a, r, f, b->nconnected - 0u,
+  fmt_count(r, sizeof(r),
+            dt > 0 ? (double)(b->acked - b->progress_acked) / dt : 0);
+  fmt_count(f, sizeof(f),
+            (double)(b->sent - (b->acked < b->sent ? b->acked : b->sent)));
+  printf("\r%c %5.1fs  sent %-8s acked %-8s %s msgs/s  in flight %-8s "
+         "conns %u/%u \033[K",
+         spin[(now / PROGRESS_NS) % 4], el, s, a, r, f, b->nconnected,
          b->o.conns);
   fflush(stdout);
+  b->progress_acked = b->acked;
+  b->last_progress = now;
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -433,10 +442,8 @@ static void on_tick(uv_timer_t *t) {
     return;
   }
   for (i = 0; i < b->o.conns; i++) pump(&b->c[i]);
-  if (b->progress && now - b->last_progress >= PROGRESS_NS) {
-    b->last_progress = now;
+  if (b->progress && now - b->last_progress >= PROGRESS_NS)
     show_progress(b, now);
-  }
 }
 
 /* ---- options ----------------------------------------------------------- */

@@ -16,6 +16,7 @@ bq_bench() {
   timeout $((240 * BQ_SLOW)) "$BQ_CLIENT" bench "$@" </dev/null \
     >"$name.out" 2>"$name.err"
   RC=$?
+  check_sanitizer_log "$name.err" || true
   tail -n 1 "$name.out" >"$name.json"
 }
 

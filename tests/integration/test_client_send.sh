@@ -17,6 +17,7 @@ bq_send() {
   shift
   timeout $((120 * BQ_SLOW)) "$BQ_CLIENT" send "$@" >"$out.out" 2>"$out.err"
   RC=$?
+  check_sanitizer_log "$out.err" || true
 }
 
 # --- usage (2) ------------------------------------------------------------
@@ -88,6 +89,7 @@ wait_log 'end of input after 7 messages' ||
 kill -KILL "$BQ_PID"
 wait_daemon_exit $((60 * BQ_SLOW))
 reap_or_kill "$lost_pid" $((60 * BQ_SLOW)) "burstq send (lost)"
+check_sanitizer_log lost.err || true
 check_eq "daemon killed before the commit: exit status" "$BQ_RC" 6
 check_eq "daemon killed: summary" "$(cat lost.out)" "sent 7, committed 0"
 check_grep "daemon killed: says lost" lost.err 'lost before everything was committed: 0 of 7'
