@@ -128,8 +128,31 @@ bq_bench toolong -H "127.0.0.1:$BQ_PORT" -c 2 -n 100 -s 1000 --json
 check_eq "messages over --max-message: exit status" "$RC" 1
 check_eq "messages over --max-message: rejected" "$(jget toolong.json '["errors"]["rejected"]')" 100
 check_eq "messages over --max-message: committed" "$(jget toolong.json '["committed"]')" 0
+# The database locked by another program: no ack can come.
+lock_db
+bq_bench locked -H "127.0.0.1:$BQ_PORT" -c 1 -n 10 --timeout 1 --json
+check_eq "locked database, --timeout 1: exit status" "$RC" 5
+check_eq "locked database: timeout reported" "$(jget locked.json '["errors"]["timeout"]')" true
+check_eq "locked database: nothing committed" "$(jget locked.json '["committed"]')" 0
+unlock_db
 port=$BQ_PORT
 stop_daemon
+
+# More connections than the daemon serves: the others are refused.
+start_daemon --max-connections 2 --log-level debug
+mkfifo hold.fifo
+bq_spawn hold.fifo hold.out hold.err timeout $((120 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT"
+hold_pid=$BQ_SPAWNED
+open_fifo_writer hold.fifo hold_fd
+wait_log 'conn [0-9]+ from' || fail "the holding connection was not accepted"
+bq_bench refused -H "127.0.0.1:$BQ_PORT" -c 3 -n 300 --json
+check_eq "over --max-connections: exit status" "$RC" 4
+check_num "over --max-connections: refusals counted" "$(jget refused.json '["errors"]["refused"]')" -ge 2
+check_grep "over --max-connections: the daemon's reason" refused.out 'ERR too-many-connections'
+close_fd "$hold_fd"
+reap_or_kill "$hold_pid" $((60 * BQ_SLOW)) "holding nc"
+stop_daemon
+
 bq_bench noconn -H "127.0.0.1:$port" -c 2 -n 10 --json
 check_eq "nothing listening: exit status" "$RC" 3
 check_grep "nothing listening: says why" noconn.out "cannot connect to 127\.0\.0\.1:$port"
