@@ -101,12 +101,13 @@ med() { cut -d' ' -f1 <<<"$1"; }
 # start_daemon ARGS...: a fresh burstqd on a free port with a fresh database.
 start_daemon() {
   local i
-  rm -f "$dir"/b.db* "$dir/daemon.log"
+  rm -f "$dir"/b.db*
+  : >"$dir/daemon.log"
   "$burstqd" --listen 127.0.0.1:0 --db "$dir/b.db" "$@" 2>"$dir/daemon.log" &
   daemon=$!
   port=
   for i in $(seq 400); do
-    port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/daemon.log")
+    port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/daemon.log" || true)
     [ -n "$port" ] && break
     kill -0 "$daemon" 2>/dev/null || break
     sleep 0.05
