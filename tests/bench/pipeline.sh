@@ -270,11 +270,10 @@ report() {
   echo "- command: \`${BENCH_CMD:-make bench}\` with BENCH_N=$N BENCH_RUNS=$RUNS BENCH_CONNS=\"$CONNS\" BENCH_SYNCS=\"$SYNCS\" BENCH_LAT_S=$LAT_S BENCH_BURST_S=$BURST_S"
   echo
   if awk -v l="${LOAD0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-    echo
     echo "**The machine was busy when this ran** (load average ${LOAD0%% *} on $(nproc) cores):"
     echo "the figures are noisy and low; re-run \`make bench\` on an idle machine."
+    echo
   fi
-  echo
   echo "## Throughput: committed messages per second (100-byte messages, $N per run)"
   echo
   echo "The raw ceiling is the issue's: one row per INSERT statement, transactions"
