@@ -124,7 +124,7 @@ struct bconn {
   size_t rcap, rhead, rlen;
   char *wbuf;
   size_t wcap;
-  int connected, writing, shut, done, closing;
+  int connected, writing, shut, done, closing, write_failed;
   struct bq_framer framer;
   char rbuf[4096];
 };
@@ -291,8 +291,8 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
     conn_finish(c, status < 0 && status != UV_ECANCELED);
     return;
   }
-  if (status < 0 && status != UV_ECANCELED) conn_finish(c, 1);
-  /* else: wait for the final ack and the daemon's EOF in on_read */
+  /* Wait for the final ack (or the reason of a failure) and the daemon's
+   * EOF, or a read error, in on_read. */
 }
 
 static void pump(struct bconn *c);
@@ -303,7 +303,9 @@ static void on_write(uv_write_t *req, int status) {
   uint64_t now = uv_hrtime();
   c->writing = 0;
   if (status < 0) {
-    if (status != UV_ECANCELED) conn_finish(c, 1);
+    /* The daemon went away or refused us: keep reading, its reason (an
+     * ERR line) may still be on the way; the read side ends the conn. */
+    c->write_failed = 1;
     return;
   }
   c->sent += c->wmsgs;
@@ -347,12 +349,13 @@ static void pump(struct bconn *c) {
   uint64_t now, n, i, cap;
   uv_buf_t buf;
   int r;
-  if (c->writing || c->shut || c->done || !c->connected) return;
+  if (c->writing || c->shut || c->done || !c->connected || c->write_failed)
+    return;
   if (b->stop || c->next_seq - 1 == c->target) {
     c->shut = 1;
     if (++b->nsent_all == b->o.conns) b->t_sent = uv_hrtime();
     r = uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown);
-    if (r < 0) conn_finish(c, 1);
+    if (r < 0) c->write_failed = 1; /* the read side ends the conn */
     return;
   }
   now = uv_hrtime();
@@ -374,7 +377,7 @@ static void pump(struct bconn *c) {
   r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
   if (r < 0) {
     c->writing = 0;
-    conn_finish(c, 1);
+    c->write_failed = 1; /* the read side ends the conn */
   }
 }
 
