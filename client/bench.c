@@ -54,6 +54,11 @@ static const char bench_help[] =
     "percentiles, errors, and whether sent == committed.  On a terminal a\n"
     "progress line shows sent, acked, rate and messages in flight.\n"
     "\n"
+    "Ack latency is the time from handing a message to the socket (with\n"
+    "--rate: from when it was due, so a stall cannot hide) to the first\n"
+    "\"OK n\" that covers it.  Unpaced, it is mostly time spent queued:\n"
+    "use --rate for the latency at a given load.\n"
+    "\n"
     "Options:\n"
     "  -H, --host HOST:PORT  the daemon  [$BURSTQ_HOST, else 127.0.0.1:7070]\n"
     "  -c, --conns N         parallel connections  [4]\n"
@@ -97,9 +102,13 @@ static const char bench_help[] =
     "3 cannot connect; 4 refused by the daemon; 5 timeout; 6 connection\n"
     "lost.\n";
 
+/* One uv_write's messages, first_seq..last_seq.  Message seq's latency
+ * starts at t_ns (handed to uv_write) or, paced (step_ns > 0), at its due
+ * time due0_ns + (seq - first_seq) * step_ns if that is earlier. */
 struct batch {
-  uint64_t last_seq; /* last message of the batch */
-  uint64_t t_ns;     /* handed to uv_write */
+  uint64_t first_seq, last_seq;
+  uint64_t t_ns;
+  uint64_t due0_ns, step_ns;
 };
 
 struct bench;
@@ -195,7 +204,7 @@ static void conn_finish(struct bconn *c, int lost) {
   all_done_check(b);
 }
 
-static int ring_push(struct bconn *c, uint64_t last_seq, uint64_t t) {
+static int ring_push(struct bconn *c, const struct batch *bt) {
   if (c->rlen == c->rcap) {
     size_t ncap = c->rcap ? c->rcap * 2 : 64, i;
     struct batch *nr = malloc(ncap * sizeof(*nr));
@@ -206,8 +215,7 @@ static int ring_push(struct bconn *c, uint64_t last_seq, uint64_t t) {
     c->rcap = ncap;
     c->rhead = 0;
   }
-  c->ring[(c->rhead + c->rlen) % c->rcap].last_seq = last_seq;
-  c->ring[(c->rhead + c->rlen) % c->rcap].t_ns = t;
+  c->ring[(c->rhead + c->rlen) % c->rcap] = *bt;
   c->rlen++;
   return 0;
 }
@@ -222,10 +230,17 @@ static void acked_upto(struct bconn *c, uint64_t n, uint64_t now) {
   while (c->rlen > 0 && c->lat_done < n) {
     struct batch *bt = &c->ring[c->rhead];
     uint64_t upto = bt->last_seq < n ? bt->last_seq : n;
-    if (upto > c->lat_done) {
+    if (upto > c->lat_done && bt->step_ns == 0) {
+      /* unpaced: one start time for the whole batch, one add */
       bq_hist_add(&b->lat, now > bt->t_ns ? now - bt->t_ns : 0,
                   upto - c->lat_done);
       c->lat_done = upto;
+    }
+    for (; c->lat_done < upto; c->lat_done++) { /* paced: per message */
+      uint64_t seq = c->lat_done + 1;
+      uint64_t t0 = bt->due0_ns + (seq - bt->first_seq) * bt->step_ns;
+      if (t0 > bt->t_ns) t0 = bt->t_ns;
+      bq_hist_add(&b->lat, now > t0 ? now - t0 : 0, 1);
     }
     if (upto == bt->last_seq) {
       c->rhead = (c->rhead + 1) % c->rcap;
@@ -347,6 +362,7 @@ static uint64_t allowance(struct bconn *c, uint64_t now) {
 static void pump(struct bconn *c) {
   struct bench *b = c->b;
   uint64_t now, n, i, cap;
+  struct batch bt;
   uv_buf_t buf;
   int r;
   if (c->writing || c->shut || c->done || !c->connected || c->write_failed)
@@ -363,12 +379,26 @@ static void pump(struct bconn *c) {
   if (n == 0) return; /* the timer will call again */
   cap = c->wcap / (b->o.size + 1);
   if (n > cap) n = cap;
+  bt.first_seq = c->next_seq;
+  bt.last_seq = c->next_seq + n - 1;
+  bt.t_ns = now;
+  bt.due0_ns = now;
+  bt.step_ns = 0;
+  if (b->o.rate) {
+    /* Latency counts from when each message was due, not from when it
+     * could be written: a stall that holds the sender back shows up in
+     * the latency (no coordinated omission). */
+    double per_conn = (double)b->o.rate / (double)b->o.conns;
+    bt.due0_ns = b->t0 + (uint64_t)((double)(c->next_seq - 1) / per_conn * 1e9);
+    bt.step_ns = (uint64_t)(1e9 / per_conn);
+    if (bt.step_ns == 0) bt.step_ns = 1;
+  }
   for (i = 0; i < n; i++)
     bq_benchmsg_format(c->wbuf + i * (b->o.size + 1), b->o.size, b->o.run,
                        c->id, c->next_seq + i);
   c->next_seq += n;
   c->wmsgs = n;
-  if (!b->o.sink && ring_push(c, c->next_seq - 1, now) < 0) {
+  if (!b->o.sink && ring_push(c, &bt) < 0) {
     fprintf(stderr, "burstq bench: out of memory\n");
     abort();
   }
@@ -737,6 +767,9 @@ int bq_cmd_bench(int argc, char **argv) {
            (double)bq_hist_quantile(&b->lat, 0.999) / ms,
            (double)b->lat.max / ms, b->lat.count);
   }
+  if (!b->o.sink && !b->o.rate && !b->o.burst)
+    printf("(unpaced: latency is mostly queueing; --rate measures it at a "
+           "set load)\n");
   printf("errors: %" PRIu64 " (connect %" PRIu64 ", refused %" PRIu64
          ", rejected lines %" PRIu64 ", lost connections %" PRIu64
          ", bad replies %" PRIu64 ", timeout %d)%s%s\n",
