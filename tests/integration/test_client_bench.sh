@@ -79,6 +79,17 @@ check_eq "sqlite3: connections of the run" \
 check_eq "sqlite3: payload sizes" \
   "$(sql "SELECT DISTINCT length(payload) FROM messages WHERE substr(CAST(payload AS TEXT), 1, 12) = 'bq:$run:'")" 100
 
+# On a terminal (script(1) gives it one) a progress line is redrawn with
+# "\r"; the paced run lasts at least a second, the line comes every 0.5 s.
+if command -v script >/dev/null; then
+  timeout $((120 * BQ_SLOW)) script -qec "$BQ_CLIENT bench -H 127.0.0.1:$BQ_PORT -c 1 -n 2000 --rate 2000" \
+    /dev/null </dev/null >tty.out 2>&1
+  check_eq "on a terminal: exit status" "$?" 0
+  check_grep "on a terminal: a progress line" tty.out $'\r[-|/\\\\] +[0-9.]+s  sent [0-9.kM]+ +acked [0-9.kM]+ +[0-9.kM]+ msgs/s  in flight'
+else
+  note "skipped: no script(1) for a terminal"
+fi
+
 # --- the check fails when a row goes missing or repeats --------------------------------
 bq_bench recheck --check-only --run-id "$run" -c 4 -n "$N" -s 100 --db "$BQ_DB" --json
 check_eq "re-check of the untouched run: exit status" "$RC" 0

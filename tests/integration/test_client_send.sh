@@ -36,6 +36,22 @@ check_eq "burstq help send: exit status" "$?" 0
 check_grep "burstq help send: usage and examples" help.out '^usage: burstq send'
 check_grep "burstq help send: documents the exit codes" help.out '5 timeout'
 
+"$BQ_CLIENT" --version >version.out 2>&1
+check_eq "burstq --version" "$?" 0
+check_grep "burstq --version: names the program" version.out '^burstq [0-9]+\.[0-9]+\.[0-9]+$'
+"$BQ_CLIENT" --help >mainhelp.out 2>&1
+check_eq "burstq --help: exit status" "$?" 0
+check_grep "burstq --help: lists send" mainhelp.out '^  send +'
+check_grep "burstq --help: lists bench" mainhelp.out '^  bench +'
+check_grep "burstq --help: examples" mainhelp.out '^Examples:'
+"$BQ_CLIENT" </dev/null >noargs.out 2>&1
+check_eq "burstq without a command: exit status" "$?" 2
+"$BQ_CLIENT" nosuch >nosuch.out 2>&1
+check_eq "burstq nosuch: exit status" "$?" 2
+check_grep "burstq nosuch: says so" nosuch.out "'nosuch' is not a command"
+"$BQ_CLIENT" help nosuch >helpnosuch.out 2>&1
+check_eq "burstq help nosuch: exit status" "$?" 2
+
 # --- ok (0) ---------------------------------------------------------------
 start_daemon --max-message 50 --log-level debug
 port=$BQ_PORT
