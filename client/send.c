@@ -50,7 +50,7 @@ static const char send_help[] =
     "\n"
     "Examples:\n"
     "  burstq send 'disk full on db1' 'disk ok on db1'\n"
-    "  tail -n 1000 app.log | burstq send -H 10.0.0.5:7070\n"
+    "  tail -n 1000 app.log | burstq send -H ingest.example.com:7070\n"
     "  burstq send --timeout 5 < events.txt && rm events.txt\n"
     "\n"
     "Exit status: 0 every message committed; 1 the daemon rejected lines\n"
