@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -685,6 +686,23 @@ int bq_cmd_bench(int argc, char **argv) {
     goto check;
   }
 
+  {
+    /* Many connections need descriptors: raise the soft limit as far as
+     * the hard one allows, and say so if it still falls short. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)b->o.conns + 32 > rl.rlim_cur) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+      getrlimit(RLIMIT_NOFILE, &rl);
+      if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)b->o.conns + 32 > rl.rlim_cur)
+        fprintf(stderr,
+                "burstq bench: warning: -c %u exceeds the open-file limit "
+                "%llu (raise it with ulimit -n); connections past it will "
+                "fail\n",
+                b->o.conns, (unsigned long long)rl.rlim_cur);
+    }
+  }
   bq_hist_init(&b->lat);
   uv_loop_init(&b->loop);
   uv_timer_init(&b->loop, &b->tick);
