@@ -33,6 +33,7 @@
 #include "log.h"
 #include "opts.h"
 #include "reply.h"
+#include "verdict.h"
 
 #define WBUF_BYTES (256u * 1024u) /* one write: ~2500 lines of 100 bytes */
 #define TICK_PACED_MS 1
@@ -660,6 +661,7 @@ static double rate_of(uint64_t n, uint64_t ns) {
 int bq_cmd_bench(int argc, char **argv) {
   struct bench *b;
   struct bq_dbcheck chk;
+  struct bq_bench_outcome vo;
   uint64_t *sent_per = NULL, committed = 0, t_end;
   double send_s = 0, commit_s = 0;
   char err[256];
@@ -667,6 +669,7 @@ int bq_cmd_bench(int argc, char **argv) {
   uint32_t i;
   const double ms = 1e6;
 
+  memset(&vo, 0, sizeof(vo));
   b = calloc(1, sizeof(*b));
   if (b == NULL) return BQ_EXIT_USAGE;
   r = parse_opts(&b->o, argc, argv);
@@ -799,20 +802,23 @@ int bq_cmd_bench(int argc, char **argv) {
     printf("sent == committed: %s\n",
            b->sent == committed ? "yes" : "NO");
 
-  if (b->connect_errors) status = BQ_EXIT_CONNECT;
-  else if (b->refused) status = BQ_EXIT_REFUSED;
-  else if (b->timed_out) status = BQ_EXIT_TIMEOUT;
-  else if (b->lost || b->bad_replies) status = BQ_EXIT_LOST;
-  else if (!b->o.sink && (b->sent != committed || b->rejected))
-    status = BQ_EXIT_REJECTED;
+  vo.sent = b->sent;
+  vo.committed = committed;
+  vo.rejected = b->rejected;
+  vo.connect_errors = b->connect_errors;
+  vo.refused = b->refused;
+  vo.lost = b->lost;
+  vo.bad_replies = b->bad_replies;
+  vo.timed_out = b->timed_out;
+  vo.sink = b->o.sink;
 
 check:
   if (b->o.db) {
     r = bq_dbcheck_run(b->o.db, b->o.run, b->o.conns, sent_per, b->o.size,
                        &chk, err, sizeof(err));
+    vo.db_checked = 1;
     if (r < 0) {
       fprintf(stderr, "burstq bench: cannot check the database: %s\n", err);
-      if (status == BQ_EXIT_OK) status = BQ_EXIT_REJECTED;
     } else {
       checked = 1;
       printf("db check (%s): %s: %" PRIu64 " of %" PRIu64
@@ -823,9 +829,10 @@ check:
              chk.missing, chk.duplicates, chk.misordered, chk.split,
              chk.seq_mismatch, chk.foreign, chk.gaps[0] ? "; missing: " : "",
              chk.gaps);
-      if (!chk.ok && status == BQ_EXIT_OK) status = BQ_EXIT_REJECTED;
+      vo.db_ok = chk.ok;
     }
   }
+  status = bq_bench_verdict(&vo);
 
   if (b->o.json) {
     printf("{\"run\":\"%08x\",\"host\":\"%s\",\"conns\":%u,\"size\":%zu,",

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "opts.h"
 #include "reply.h"
+#include "verdict.h"
 
 #define SEND_BUF (256u * 1024u)
 
@@ -242,10 +243,11 @@ int bq_cmd_send(int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   struct sockaddr_storage ss;
   struct send_ctx c;
+  struct bq_send_outcome out;
   const char *host = NULL;
   char err[256], where[BQ_ADDR_STRLEN];
   double timeout_s = 60.0;
-  int opt, r, i, timeout_ms;
+  int opt, r, i, timeout_ms, v;
 
   optind = 0; /* each command parses from scratch (GNU getopt) */
   opterr = 0;
@@ -339,40 +341,38 @@ int bq_cmd_send(int argc, char **argv) {
     c.sent++;
 
   printf("sent %" PRIu64 ", committed %" PRIu64 "\n", c.sent, c.committed);
-  if (c.refused) {
+  out.sent = c.sent;
+  out.committed = c.committed;
+  out.rejected = c.rejected;
+  out.refused = c.refused;
+  out.bad_reply = c.bad_reply;
+  out.timed_out = r == -ETIMEDOUT;
+  out.io_error = (r < 0 && r != -ETIMEDOUT) || c.reset || c.write_failed;
+  out.all_sent = c.in_eof && c.shut && !c.write_failed;
+  out.got_ok = c.got_ok;
+  v = bq_send_verdict(&out);
+  if (v == BQ_EXIT_REFUSED)
     fprintf(stderr, "burstq send: refused by the daemon at %s: %s\n", where,
             c.reason);
-    return BQ_EXIT_REFUSED;
-  }
-  if (c.bad_reply) {
+  else if (v == BQ_EXIT_LOST && c.bad_reply)
     fprintf(stderr,
             "burstq send: %s does not speak the burstq protocol (it said "
             "'%s')\n", where, c.reason);
-    return BQ_EXIT_LOST;
-  }
-  if (r == -ETIMEDOUT) {
+  else if (v == BQ_EXIT_TIMEOUT)
     fprintf(stderr,
             "burstq send: timeout: no progress from the daemon for %g s; "
             "%" PRIu64 " of %" PRIu64 " messages committed\n",
             timeout_s, c.committed, c.sent);
-    return BQ_EXIT_TIMEOUT;
-  }
-  if (r < 0 || c.reset || c.write_failed || !c.in_eof || !c.got_ok ||
-      c.committed + c.rejected < c.sent) {
+  else if (v == BQ_EXIT_LOST)
     fprintf(stderr,
             "burstq send: connection to %s lost before everything was "
             "committed: %" PRIu64 " of %" PRIu64 " messages committed%s\n",
             where, c.committed, c.sent,
-            c.write_failed || !c.in_eof ? " (the rest of the input was not sent)"
-                                        : "");
-    return BQ_EXIT_LOST;
-  }
-  if (c.rejected > 0) {
+            out.all_sent ? "" : " (the rest of the input was not sent)");
+  else if (v == BQ_EXIT_REJECTED)
     fprintf(stderr,
             "burstq send: %" PRIu64 " line%s rejected by the daemon (ERR "
             "too-long: longer than its --max-message)\n",
             c.rejected, c.rejected == 1 ? "" : "s");
-    return BQ_EXIT_REJECTED;
-  }
-  return BQ_EXIT_OK;
+  return v;
 }

@@ -19,9 +19,11 @@
 #include <sqlite3.h>
 
 #include "benchmsg.h"
+#include "commands.h"
 #include "dbcheck.h"
 #include "opts.h"
 #include "reply.h"
+#include "verdict.h"
 
 static int parse(const char *s, struct bq_reply *r) {
   return bq_reply_parse(s, strlen(s), r);
@@ -252,6 +254,77 @@ static void test_dbcheck(void **state) {
   assert_non_null(strstr(err, "/nonexistent/dir/x.db"));
 }
 
+/* --- exit statuses ------------------------------------------------------ */
+
+static struct bq_send_outcome send_ok(void) {
+  struct bq_send_outcome o;
+  memset(&o, 0, sizeof(o));
+  o.sent = o.committed = 10;
+  o.all_sent = o.got_ok = 1;
+  return o;
+}
+
+static void test_send_verdict(void **state) {
+  struct bq_send_outcome o = send_ok();
+  (void)state;
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_OK);
+  o.sent = o.committed = 0; /* no input: the daemon's "OK 0" */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_OK);
+  o = send_ok();
+  o.got_ok = 0; /* EOF without any ack */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o = send_ok();
+  o.committed = 9; /* final ack short of what was sent */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o.rejected = 1; /* ... accounted for by one rejected line */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_REJECTED);
+  o = send_ok();
+  o.all_sent = 0; /* the daemon stopped; some input never went out */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o = send_ok();
+  o.io_error = 1; /* all acked, but a reset: still not a clean end */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o = send_ok();
+  o.committed = 0;
+  o.timed_out = 1;
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_TIMEOUT);
+  o.refused = 1; /* the daemon's reason wins over what followed */
+  o.io_error = 1;
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_REFUSED);
+  o = send_ok();
+  o.bad_reply = 1; /* not burstqd: whatever it acked means nothing */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+}
+
+static void test_bench_verdict(void **state) {
+  struct bq_bench_outcome o;
+  (void)state;
+  memset(&o, 0, sizeof(o));
+  o.sent = o.committed = 1000;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_OK);
+  o.db_checked = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REJECTED); /* check failed */
+  o.db_ok = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_OK);
+  o.committed = 999;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REJECTED);
+  o.sink = 1; /* a sink acks nothing: not a failure */
+  o.committed = 0;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_OK);
+  o.sink = 0;
+  o.committed = 1000;
+  o.rejected = 3;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REJECTED);
+  o.lost = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_LOST);
+  o.timed_out = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_TIMEOUT);
+  o.refused = 2;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REFUSED);
+  o.connect_errors = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_CONNECT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reply_ok),
@@ -262,6 +335,8 @@ int main(void) {
       cmocka_unit_test(test_opt_host),
       cmocka_unit_test(test_benchmsg_roundtrip),
       cmocka_unit_test(test_dbcheck),
+      cmocka_unit_test(test_send_verdict),
+      cmocka_unit_test(test_bench_verdict),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
