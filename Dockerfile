@@ -18,8 +18,6 @@ RUN apt-get update \
  && useradd --system --home-dir /data burstq \
  && mkdir -p /data && chown burstq:burstq /data
 COPY --from=build /src/build/burstqd /usr/local/bin/burstqd
-# The client, for `docker exec CONTAINER burstq send ...` and bench.
-COPY --from=build /src/build/client/burstq /usr/local/bin/burstq
 USER burstq
 VOLUME /data
 EXPOSE 7070
