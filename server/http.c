@@ -27,6 +27,8 @@ struct bq_http_conn {
   struct bq_http_conn *prev, *next;
   http_parser parser;
   size_t req_bytes;          /* bytes of the current request so far */
+  size_t head_bytes;         /* of which URL and header names and values */
+  size_t body_bytes;         /* of which body */
   size_t urllen;
   size_t npending;           /* pipelined bytes at the start of inbuf */
   int handles;               /* handles not yet closed: tcp, timer */
@@ -149,6 +151,8 @@ static void end_conn(struct bq_http_conn *c) {
 static void next_request(struct bq_http_conn *c) {
   size_t n = c->npending;
   c->req_bytes = 0;
+  c->head_bytes = 0;
+  c->body_bytes = 0;
   c->urllen = 0;
   c->headers_done = 0;
   c->err_status = 0;
@@ -283,7 +287,9 @@ static int feed(struct bq_http_conn *c, size_t len) {
     send_error(c, c->err_status ? c->err_status : 400, 0);
     return 1;
   }
-  if (c->req_bytes > BQ_HTTP_MAX_REQUEST) {
+  /* The callbacks bound the content; this bounds the framing around it
+   * (CRLFs, blank padding) as well. */
+  if (c->req_bytes > 2 * BQ_HTTP_MAX_REQUEST) {
     send_error(c, c->headers_done ? 413 : 431, 0);
     return 1;
   }
@@ -307,14 +313,44 @@ static struct bq_http_conn *pconn(http_parser *p) {
   return conn_of(p, parser);
 }
 
+static int count_head(http_parser *p, size_t len);
+
 static int cb_url(http_parser *p, const char *at, size_t len) {
   struct bq_http_conn *c = pconn(p);
+  if (count_head(p, len) != 0) return 1;
   if (c->urllen + len > URL_MAX) {
     c->err_status = 414;
     return 1;
   }
   memcpy(c->url + c->urllen, at, len);
   c->urllen += len;
+  return 0;
+}
+
+/* Bytes of request line and headers, and of the body, each bounded. */
+static int count_head(http_parser *p, size_t len) {
+  struct bq_http_conn *c = pconn(p);
+  c->head_bytes += len;
+  if (c->head_bytes > BQ_HTTP_MAX_REQUEST) {
+    c->err_status = 431;
+    return 1;
+  }
+  return 0;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t len) {
+  (void)at;
+  return count_head(p, len);
+}
+
+static int cb_body(http_parser *p, const char *at, size_t len) {
+  struct bq_http_conn *c = pconn(p);
+  (void)at;
+  c->body_bytes += len;
+  if (c->head_bytes + c->body_bytes > BQ_HTTP_MAX_REQUEST) {
+    c->err_status = 413;
+    return 1;
+  }
   return 0;
 }
 
@@ -421,6 +457,9 @@ int bq_http_start(struct bq_http *h, uv_loop_t *loop,
   h->arg = arg;
   http_parser_settings_init(&h->settings);
   h->settings.on_url = cb_url;
+  h->settings.on_header_field = cb_header_field;
+  h->settings.on_header_value = cb_header_field;
+  h->settings.on_body = cb_body;
   h->settings.on_headers_complete = cb_headers_complete;
   h->settings.on_message_complete = cb_message_complete;
   uv_tcp_init(loop, &h->listener);
