@@ -92,8 +92,7 @@ void bq_metrics_db_error(struct bq_metrics *m, int code, const char *msg) {
   pthread_mutex_lock(&m->reason_mu);
   snprintf(m->reason, sizeof(m->reason), "%s", msg ? msg : "");
   pthread_mutex_unlock(&m->reason_mu);
-  atomic_store_explicit(&m->db_code, code > 0 ? code : OTHER_CODE,
-                        memory_order_release);
+  atomic_store_explicit(&m->db_code, slot, memory_order_release);
 }
 
 int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len) {
