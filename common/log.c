@@ -142,6 +142,7 @@ static void put_json(char *line, size_t cap, size_t *n, const char *s,
  * FIELD_MAX escaped bytes each. */
 #define MAX_FIELDS 16
 #define FIELD_MAX 512
+#define TEXT_LINE_MAX 1024
 
 static void vlog(const struct bq_log *log, int level,
                  const struct bq_log_field *f, size_t nf, const char *fmt,
@@ -182,11 +183,12 @@ static void vlog(const struct bq_log *log, int level,
     put(line, cap, &n, "}}");
     assert(n < cap); /* the bounds above hold */
   } else {
+    cap = TEXT_LINE_MAX - 1; /* text lines, \n included, stay this short */
     put(line, cap, &n, "%s %s[%ld] %s: %s", ts, log->prog, (long)getpid(),
         bq_log_level_name(level), msg);
     for (i = 0; i < nf; i++) {
       if (f[i].str != NULL)
-        put(line, cap, &n, " %s=%.*s", f[i].key, FIELD_MAX, f[i].str);
+        put(line, cap, &n, " %s=%s", f[i].key, f[i].str);
       else
         put(line, cap, &n, " %s=%" PRId64, f[i].key, f[i].num);
     }
