@@ -265,6 +265,7 @@ static const char *bytes(char *buf, size_t len, double v) {
 
 static const char *dur(char *buf, size_t len, double s) {
   if (!isfinite(s)) snprintf(buf, len, "-");
+  else if (s == 0) snprintf(buf, len, "0 s");
   else if (s < 0.001) snprintf(buf, len, "%.0f us", s * 1e6);
   else if (s < 1) snprintf(buf, len, "%.1f ms", s * 1e3);
   else snprintf(buf, len, "%.2f s", s);
@@ -353,12 +354,12 @@ static void show(FILE *out, const char *where, const struct scrape *cur,
           bi && bq_prom_label(bi, "sqlite") ? bq_prom_label(bi, "sqlite") : "?",
           bi && bq_prom_label(bi, "libuv") ? bq_prom_label(bi, "libuv") : "?",
           uptime(a, sizeof(a), now - get(cur, "burstq_start_time_seconds")));
-  fprintf(out, "state        %s; %s; database %s\n",
+  fprintf(out, "state        %s; %s; %s\n",
           get(cur, "burstq_draining") ? "DRAINING (shutting down)"
                                       : "accepting",
           get(cur, "burstq_intake_paused") ? "intake PAUSED (queue full)"
                                            : "intake running",
-          cur->healthy ? "ok" : cur->health);
+          cur->healthy ? "database ok" : cur->health);
   by_label(lst, sizeof(lst), cur, "burstq_messages_rejected_total", "reason");
   fprintf(out, "messages     received %s%s, committed %s%s, in flight %s\n",
           num(a, sizeof(a), received),
