@@ -27,8 +27,6 @@ struct bq_http_conn {
   struct bq_http_conn *prev, *next;
   http_parser parser;
   size_t req_bytes;          /* bytes of the current request so far */
-  size_t head_bytes;         /* of which URL and header names and values */
-  size_t body_bytes;         /* of which body */
   size_t urllen;
   size_t npending;           /* pipelined bytes at the start of inbuf */
   int handles;               /* handles not yet closed: tcp, timer */
@@ -151,8 +149,6 @@ static void end_conn(struct bq_http_conn *c) {
 static void next_request(struct bq_http_conn *c) {
   size_t n = c->npending;
   c->req_bytes = 0;
-  c->head_bytes = 0;
-  c->body_bytes = 0;
   c->urllen = 0;
   c->headers_done = 0;
   c->err_status = 0;
@@ -287,9 +283,9 @@ static int feed(struct bq_http_conn *c, size_t len) {
     send_error(c, c->err_status ? c->err_status : 400, 0);
     return 1;
   }
-  /* The callbacks bound the content; this bounds the framing around it
-   * (CRLFs, blank padding) as well. */
-  if (c->req_bytes > 2 * BQ_HTTP_MAX_REQUEST) {
+  /* The callbacks bound everything up to the last header value or body
+   * byte; this covers the final CRLFs and stray blank lines. */
+  if (c->req_bytes > BQ_HTTP_MAX_REQUEST + 4) {
     send_error(c, c->headers_done ? 413 : 431, 0);
     return 1;
   }
@@ -313,11 +309,11 @@ static struct bq_http_conn *pconn(http_parser *p) {
   return conn_of(p, parser);
 }
 
-static int count_head(http_parser *p, size_t len);
+static int bounded(http_parser *p, const char *at, size_t len);
 
 static int cb_url(http_parser *p, const char *at, size_t len) {
   struct bq_http_conn *c = pconn(p);
-  if (count_head(p, len) != 0) return 1;
+  if (bounded(p, at, len) != 0) return 1;
   if (c->urllen + len > URL_MAX) {
     c->err_status = 414;
     return 1;
@@ -327,31 +323,25 @@ static int cb_url(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
-/* Bytes of request line and headers, and of the body, each bounded. */
-static int count_head(http_parser *p, size_t len) {
+/* Bound the request: at is inside the buffer being parsed (always
+ * c->inbuf), so at + len - inbuf is how far this execute has come, and
+ * req_bytes what earlier ones parsed of the same request. */
+static int bounded(http_parser *p, const char *at, size_t len) {
   struct bq_http_conn *c = pconn(p);
-  c->head_bytes += len;
-  if (c->head_bytes > BQ_HTTP_MAX_REQUEST) {
-    c->err_status = 431;
+  size_t upto = c->req_bytes + (size_t)(at + len - c->inbuf);
+  if (upto > BQ_HTTP_MAX_REQUEST) {
+    c->err_status = c->headers_done ? 413 : 431;
     return 1;
   }
   return 0;
 }
 
 static int cb_header_field(http_parser *p, const char *at, size_t len) {
-  (void)at;
-  return count_head(p, len);
+  return bounded(p, at, len);
 }
 
 static int cb_body(http_parser *p, const char *at, size_t len) {
-  struct bq_http_conn *c = pconn(p);
-  (void)at;
-  c->body_bytes += len;
-  if (c->head_bytes + c->body_bytes > BQ_HTTP_MAX_REQUEST) {
-    c->err_status = 413;
-    return 1;
-  }
-  return 0;
+  return bounded(p, at, len);
 }
 
 static int cb_headers_complete(http_parser *p) {

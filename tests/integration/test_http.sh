@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# test_http.sh BURSTQD -- the --metrics HTTP server's protocol handling and
+# bounds (http_probe.py: keep-alive, Connection: close, HTTP/1.0,
+# pipelining, trickled requests, HEAD, 405/413/414/431, the 64-connection
+# limit, the 10 s request timeout), while a client sends messages on the
+# main port: intake is unharmed and the HTTP refusals are not counted as
+# client connections.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh" "$@"
+. "$HERE/metrics_lib.sh"
+command -v python3 >/dev/null || die "python3 is needed (apt-get install python3)"
+
+start_daemon --metrics 127.0.0.1:0
+BQ_MPORT=$(metrics_port)
+[ -n "$BQ_MPORT" ] || die "no 'metrics on' line in the log"
+LINES=$((20000 / BQ_DIV))
+start_client 1 "$LINES" 30
+timeout $((300 * BQ_SLOW)) python3 "$HERE/http_probe.py" "$BQ_MPORT" "$BQ_SLOW" >probe.txt 2>&1
+rc=$?
+cat probe.txt
+check_eq "http_probe.py exit status" "$rc" 0
+check_num "probe checks passed" "$(grep -c '^ok: ' probe.txt)" -ge 20
+wait_clients 1
+check_acks out.1 "$LINES" "client 1"
+check_eq "/metrics still served" "$(scrape m.txt)" 200
+check_eq "client connections: only the real one" \
+  "$(metric m.txt burstq_connections_accepted_total)" 1
+check_eq "refused client connections" \
+  "$(metric m.txt burstq_connections_refused_total 'reason="max_connections"')" 0
+stop_daemon
+check_eq "exit status" "$BQ_RC" 0
+check_streams 1 "$LINES" 30
