@@ -122,8 +122,13 @@ static void notify(struct bq_observe *obs, const char *msg) {
   int r;
   if (!obs->notify) return;
   r = sd_notify(0, msg);
-  if (r < 0)
-    bq_log_warn(obs->log, "sd_notify failed: %s", strerror(-r));
+  if (r < 0 && !obs->notify_failed) {
+    obs->notify_failed = 1;
+    bq_log_warn(obs->log,
+                "sd_notify to NOTIFY_SOCKET=%s failed: %s (further failures "
+                "are not logged)",
+                getenv("NOTIFY_SOCKET"), strerror(-r));
+  }
 #else
   (void)obs;
   (void)msg;

@@ -45,6 +45,7 @@ struct bq_observe {
   uv_timer_t watchdog_timer;   /* WATCHDOG=1 (notify and WATCHDOG_USEC) */
   int timers_on;               /* both timers initialised */
   int notify;                  /* NOTIFY_SOCKET set and libsystemd built */
+  int notify_failed;           /* a failure was logged (once is enough) */
   int closed;
   uint64_t watchdog_usec;
   double start_time;           /* Unix seconds */

@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
 #include "buf.h"
+#include "config.h"
+#include "log.h"
 #include "metrics.h"
 
 /* The line of text starting with prefix in s, as a new string. */
@@ -269,12 +272,59 @@ static void test_buf(void **state) {
   assert_int_equal(b.len, 0);
 }
 
+/* --metrics and --log-format on the command line (server/config.h). */
+static int parse(struct bq_config *c, char *err, size_t errlen, ...) {
+  char *argv[16];
+  int argc = 0, r;
+  va_list ap;
+  FILE *out = fopen("/dev/null", "w");
+  argv[argc++] = (char *)"burstqd";
+  va_start(ap, errlen);
+  for (char *a; (a = va_arg(ap, char *)) != NULL;) argv[argc++] = a;
+  va_end(ap);
+  argv[argc] = NULL;
+  bq_config_defaults(c);
+  err[0] = '\0';
+  r = bq_config_parse(c, argc, argv, out, err, errlen);
+  fclose(out);
+  return r;
+}
+
+static void test_config_options(void **state) {
+  struct bq_config c;
+  char err[256];
+  (void)state;
+  assert_int_equal(parse(&c, err, sizeof(err), NULL), BQ_CONFIG_OK);
+  assert_string_equal(c.metrics, ""); /* off by default */
+  assert_int_equal(c.log_format, BQ_LOG_TEXT);
+  assert_int_equal(parse(&c, err, sizeof(err), "--metrics", "127.0.0.1:9070",
+                         "--log-format", "json", NULL),
+                   BQ_CONFIG_OK);
+  assert_string_equal(c.metrics, "127.0.0.1:9070");
+  assert_int_equal(c.metrics_addr.ss_family, AF_INET);
+  assert_int_equal(c.log_format, BQ_LOG_JSON);
+  assert_int_equal(parse(&c, err, sizeof(err), "--metrics=[::1]:0", NULL),
+                   BQ_CONFIG_OK);
+  assert_int_equal(c.metrics_addr.ss_family, AF_INET6);
+  assert_int_equal(parse(&c, err, sizeof(err), "--metrics", "9070", NULL),
+                   BQ_CONFIG_ERR);
+  assert_string_equal(err, "--metrics: '9070' is not HOST:PORT (for example "
+                           "127.0.0.1:9070)");
+  assert_int_equal(parse(&c, err, sizeof(err), "--log-format", "xml", NULL),
+                   BQ_CONFIG_ERR);
+  assert_string_equal(err, "--log-format: 'xml' is not text or json");
+  assert_int_equal(parse(&c, err, sizeof(err), "--metrics", NULL),
+                   BQ_CONFIG_ERR);
+  assert_string_equal(err, "--metrics needs a value");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_render_counters),
       cmocka_unit_test(test_histograms),
       cmocka_unit_test(test_db_health),
       cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_config_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
