@@ -190,6 +190,7 @@ static void send_response(struct bq_http_conn *c, int status,
 
   assert(!c->writing);
   stop_reading(c);
+  arm_timer(c, BQ_HTTP_TIMEOUT_MS); /* the response gets a full period */
   c->h->st.requests++;
   if (status >= 400 && status != 404 && status != 503) c->h->st.bad++;
   c->keep_alive = keep_alive ? 1 : 0;

@@ -231,6 +231,8 @@ int bq_metrics_render(struct bq_metrics *m,
   by_reason(b, "burstq_connections_refused_total",
             "Client connections refused, by reason.", s->refused,
             s->nrefused);
+  for (size_t i = 0; i < s->nextra; i++)
+    u64(b, s->extra[i].name, "counter", s->extra[i].help, s->extra[i].value);
 
   u64(b, "burstq_queue_records", "gauge",
       "Records (messages and connection events) between the sockets and "

@@ -96,6 +96,13 @@ struct bq_metrics_lv {
   uint64_t value;
 };
 
+/* A plain counter rendered as it is (name, help, value). */
+struct bq_metrics_counter {
+  const char *name;
+  const char *help;
+  uint64_t value;
+};
+
 /* Everything the loop thread knows, copied at scrape time (observe.c). */
 struct bq_metrics_snapshot {
   const char *version, *sqlite_version, *libuv_version;
@@ -109,6 +116,8 @@ struct bq_metrics_snapshot {
   uint64_t open;
   struct bq_metrics_lv refused[BQ_METRICS_REASONS];
   size_t nrefused;
+  struct bq_metrics_counter extra[BQ_METRICS_REASONS]; /* more counters */
+  size_t nextra;
   uint64_t queue_records, queue_bytes;
   uint64_t queue_limit_records, queue_limit_bytes;
   int paused;                      /* intake paused now */

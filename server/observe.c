@@ -34,6 +34,17 @@ static const struct reason_field refused_reasons[] = {
     {"max_connections", offsetof(struct bq_server_stats, refused)},
 };
 
+/* More plain counters of struct bq_server_stats, rendered as they are: one
+ * line each, before the {NULL} that ends the table. */
+struct counter_field {
+  const char *name; /* burstq_..._total */
+  const char *help;
+  size_t offset;
+};
+
+static const struct counter_field extra_counters[] = {
+    {NULL, NULL, 0}};
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static size_t fill_reasons(const struct bq_server_stats *st,
@@ -68,6 +79,14 @@ void bq_observe_snapshot(struct bq_observe *obs,
   s->open = srv->nconns;
   s->nrefused = fill_reasons(&srv->st, refused_reasons,
                              NELEM(refused_reasons), s->refused);
+  for (size_t i = 0; extra_counters[i].name != NULL; i++) {
+    assert(i < BQ_METRICS_REASONS);
+    s->extra[i].name = extra_counters[i].name;
+    s->extra[i].help = extra_counters[i].help;
+    s->extra[i].value = *(const uint64_t *)((const char *)&srv->st +
+                                            extra_counters[i].offset);
+    s->nextra = i + 1;
+  }
   bq_queue_stats(srv->queue, &count, &bytes);
   s->queue_records = count;
   s->queue_bytes = bytes;

@@ -95,6 +95,9 @@ static void fill_snapshot(struct bq_metrics_snapshot *s) {
   s->refused[0] = (struct bq_metrics_lv){"max_connections", 5};
   s->refused[1] = (struct bq_metrics_lv){"denied", 6};
   s->nrefused = 2;
+  s->extra[0] = (struct bq_metrics_counter){
+      "burstq_connections_idle_closed_total", "Closed for idleness.", 8};
+  s->nextra = 1;
   s->queue_records = 10;
   s->queue_bytes = 2048;
   s->queue_limit_records = 65536;
@@ -132,6 +135,9 @@ static void test_render_counters(void **state) {
   assert_line(b.data,
               "burstq_connections_refused_total{reason=\"max_connections\"} 5");
   assert_line(b.data, "burstq_connections_refused_total{reason=\"denied\"} 6");
+  assert_line(b.data, "# HELP burstq_connections_idle_closed_total Closed for idleness.");
+  assert_line(b.data, "# TYPE burstq_connections_idle_closed_total counter");
+  assert_line(b.data, "burstq_connections_idle_closed_total 8");
   assert_line(b.data, "burstq_queue_records 10");
   assert_line(b.data, "burstq_queue_bytes 2048");
   assert_line(b.data, "burstq_queue_limit_records 65536");
