@@ -99,10 +99,12 @@ int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len) {
   int code = atomic_load_explicit(&m->db_code, memory_order_acquire);
   if (code == 0) return 1;
   pthread_mutex_lock(&m->reason_mu);
-  snprintf(reason, len, "%s: %s", bq_metrics_db_code_name(code)
-                                      ? bq_metrics_db_code_name(code)
-                                      : "error",
-           m->reason);
+  if (snprintf(reason, len, "%s: %s",
+               bq_metrics_db_code_name(code) ? bq_metrics_db_code_name(code)
+                                             : "error",
+               m->reason) >= (int)len) {
+    /* cut to the caller's buffer: the code name comes first */
+  }
   pthread_mutex_unlock(&m->reason_mu);
   return 0;
 }
@@ -191,7 +193,7 @@ static void db_errors(struct bq_buf *b, struct bq_metrics *m) {
 
 int bq_metrics_render(struct bq_metrics *m,
                       const struct bq_metrics_snapshot *s, struct bq_buf *b) {
-  char reason[8];
+  int writable = atomic_load_explicit(&m->db_code, memory_order_acquire) == 0;
 
   head(b, "burstq_build_info", "gauge",
        "Always 1; the labels name the versions burstqd runs with.");
@@ -264,6 +266,6 @@ int bq_metrics_render(struct bq_metrics *m,
   u64(b, "burstq_db_writable", "gauge",
       "1 if the last commit attempt succeeded (or none was made yet), 0 "
       "while commits fail.",
-      (uint64_t)bq_metrics_db_ok(m, reason, sizeof(reason)));
+      (uint64_t)writable);
   return b->failed ? -ENOMEM : 0;
 }
