@@ -173,12 +173,21 @@ static void send_status(struct bq_observe *obs) {
   obs->last_received = srv->st.received;
   obs->last_committed = srv->st.committed;
   bq_queue_stats(srv->queue, &count, &bytes);
-  snprintf(msg, sizeof(msg),
-           "STATUS=%.0f msg/s in, %.0f msg/s committed; %zu connections; "
-           "queue %zu/%zu%s; %s%s",
-           in, out, srv->nconns, count, srv->cfg->queue_capacity,
-           srv->paused ? " (intake paused)" : "",
-           ok ? "database ok" : "database not writable: ", ok ? "" : reason);
+  if (srv->state != BQ_RUNNING)
+    snprintf(msg, sizeof(msg),
+             "STATUS=draining: %" PRIu64 " messages left to write, %.0f "
+             "msg/s committed; %s%s",
+             srv->st.received - srv->st.committed, out,
+             ok ? "database ok" : "database not writable: ",
+             ok ? "" : reason);
+  else
+    snprintf(msg, sizeof(msg),
+             "STATUS=%.0f msg/s in, %.0f msg/s committed; %zu connections; "
+             "queue %zu/%zu%s; %s%s",
+             in, out, srv->nconns, count, srv->cfg->queue_capacity,
+             srv->paused ? " (intake paused)" : "",
+             ok ? "database ok" : "database not writable: ",
+             ok ? "" : reason);
   for (char *p = msg; *p; p++)
     if (*p == '\n') *p = ' ';
   notify(obs, msg);
@@ -264,7 +273,7 @@ void bq_observe_draining(struct bq_observe *obs) {
   char msg[200];
   struct bq_server *srv = obs->srv;
   if (!obs->notify) return;
-  uv_timer_stop(&obs->status_timer);
+  /* The STATUS= timer goes on: a long drain reports its progress. */
   snprintf(msg, sizeof(msg),
            "STOPPING=1\nSTATUS=draining: writing %" PRIu64
            " queued messages",

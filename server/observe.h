@@ -16,8 +16,8 @@
  * shutdown began).
  *
  * systemd (built with libsystemd, -DBQ_SYSTEMD): READY=1 once listening and
- * the workers run; STATUS= with rates every BQ_STATUS_MS; STOPPING=1 when
- * the drain begins; WATCHDOG=1 every half of WATCHDOG_USEC when systemd
+ * the workers run; STATUS= with rates every BQ_STATUS_MS (during the drain:
+ * what is left to write); STOPPING=1 when the drain begins; WATCHDOG=1 every half of WATCHDOG_USEC when systemd
  * asks for it (WatchdogSec=).  Without NOTIFY_SOCKET all of it is skipped.
  */
 #ifndef BQ_OBSERVE_H

@@ -38,14 +38,24 @@ many_pings() { [ "$(grep -c '^WATCHDOG=1$' notify.txt)" -ge 3 ]; }
 poll $((30 * BQ_SLOW)) many_pings || fail "fewer than 3 WATCHDOG=1"
 check_grep "the watchdog interval is logged" "$BQ_LOG" 'systemd watchdog: pinging every 200 ms'
 
-stop_daemon
-check_eq "exit status" "$BQ_RC" 0
+# A drain held up by a locked database reports its progress.
+lock_db
+start_client 1 3 10
+wait_log 'commit of [0-9]+ records failed' || fail "no failed commit while locked"
+kill -TERM "$BQ_PID"
 has_stopping() { grep -q '^STOPPING=1' notify.txt; }
 poll $((10 * BQ_SLOW)) has_stopping || fail "no STOPPING=1"
-check_grep "STOPPING=1 says what is left" notify.txt '^STOPPING=1\|STATUS=draining: writing [0-9]+ queued messages$'
+check_grep "STOPPING=1 says what is left" notify.txt '^STOPPING=1\|STATUS=draining: writing 3 queued messages$'
+has_progress() { grep -q '^STATUS=draining: 3 messages left to write, 0 msg/s committed; database not writable: SQLITE_BUSY' notify.txt; }
+poll $((30 * BQ_SLOW)) has_progress || fail "no STATUS= progress during the drain"
+unlock_db
+wait_daemon_exit $((120 * BQ_SLOW))
+check_eq "exit status" "$BQ_RC" 0
+wait_clients 1
+check_acks out.1 3 "client 1"
 
 # Order: READY=1 first of all; a periodic STATUS= after it; STOPPING=1
-# after that; nothing but WATCHDOG=1 after STOPPING=1.
+# after that; after STOPPING=1 only watchdog pings and drain progress.
 first_line() { grep -n -m1 -E "$1" notify.txt | cut -d: -f1; }
 r=$(first_line '^READY=1')
 s=$(first_line '^STATUS=.* msg/s in')
@@ -54,5 +64,6 @@ note "READY at line $r, first periodic STATUS at $s, STOPPING at $p of $(wc -l <
 check_eq "READY=1 is the first message" "$r" 1
 check_num "STATUS= after READY=1" "${s:-0}" -gt "${r:-0}"
 check_num "STOPPING=1 after STATUS=" "${p:-0}" -gt "${s:-0}"
-check_eq "after STOPPING=1, only watchdog pings" \
-  "$(tail -n +$((${p:-1} + 1)) notify.txt | grep -vc '^WATCHDOG=1$')" 0
+check_eq "after STOPPING=1, only watchdog pings and drain progress" \
+  "$(tail -n +$((${p:-1} + 1)) notify.txt |
+     grep -Evc '^(WATCHDOG=1|STATUS=draining: [0-9]+ messages left to write, .*)$')" 0
