@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define URL_MAX 2048
 #define LINGER_MS 2000 /* after our half-close, for the peer to close */
@@ -405,9 +406,20 @@ static void on_connection(uv_stream_t *l, int status) {
         "too many metrics connections\n";
     uv_tcp_t *t = malloc(sizeof(*t));
     uv_buf_t b = uv_buf_init((char *)busy, sizeof(busy) - 1);
+    uv_os_fd_t fd;
     if (t == NULL) return;
     uv_tcp_init(h->loop, t);
-    if (uv_accept(l, (uv_stream_t *)t) == 0) uv_try_write((uv_stream_t *)t, &b, 1);
+    if (uv_accept(l, (uv_stream_t *)t) == 0) {
+      /* As conn.c does: read what is already there, so that closing does
+       * not reset the connection before the 503 is read; then FIN. */
+      if (uv_fileno((uv_handle_t *)t, &fd) == 0) {
+        char junk[4096];
+        for (int i = 0; i < 4; i++)
+          if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0) break;
+      }
+      uv_try_write((uv_stream_t *)t, &b, 1);
+      if (uv_fileno((uv_handle_t *)t, &fd) == 0) shutdown(fd, SHUT_WR);
+    }
     h->st.refused++;
     uv_close((uv_handle_t *)t, on_refused_closed);
     return;

@@ -44,6 +44,7 @@
 #define BQ_HIST_MAX 16   /* finite buckets of a histogram, at most */
 #define BQ_DB_CODES 32   /* SQLite primary result codes 0..31 */
 #define BQ_METRICS_REASONS 8 /* label values of a by-reason counter */
+#define BQ_METRICS_EXTRA 16  /* plain counters beyond the fixed ones */
 
 /* A fixed-bucket histogram of non-negative integers (records, microseconds),
  * rendered in its own unit times scale (records, seconds). */
@@ -116,7 +117,7 @@ struct bq_metrics_snapshot {
   uint64_t open;
   struct bq_metrics_lv refused[BQ_METRICS_REASONS];
   size_t nrefused;
-  struct bq_metrics_counter extra[BQ_METRICS_REASONS]; /* more counters */
+  struct bq_metrics_counter extra[BQ_METRICS_EXTRA]; /* more counters */
   size_t nextra;
   uint64_t queue_records, queue_bytes;
   uint64_t queue_limit_records, queue_limit_bytes;

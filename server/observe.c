@@ -80,12 +80,29 @@ void bq_observe_snapshot(struct bq_observe *obs,
   s->nrefused = fill_reasons(&srv->st, refused_reasons,
                              NELEM(refused_reasons), s->refused);
   for (size_t i = 0; extra_counters[i].name != NULL; i++) {
-    assert(i < BQ_METRICS_REASONS);
-    s->extra[i].name = extra_counters[i].name;
-    s->extra[i].help = extra_counters[i].help;
-    s->extra[i].value = *(const uint64_t *)((const char *)&srv->st +
-                                            extra_counters[i].offset);
-    s->nextra = i + 1;
+    assert(s->nextra < BQ_METRICS_EXTRA);
+    s->extra[s->nextra].name = extra_counters[i].name;
+    s->extra[s->nextra].help = extra_counters[i].help;
+    s->extra[s->nextra].value = *(const uint64_t *)((const char *)&srv->st +
+                                                    extra_counters[i].offset);
+    s->nextra++;
+  }
+  /* The metrics server's own traffic (this scrape not yet counted). */
+  if (obs->http_on) {
+    const struct bq_metrics_counter http[] = {
+        {"burstq_http_requests_total",
+         "Requests answered by the --metrics server, any status.",
+         obs->http.st.requests},
+        {"burstq_http_bad_requests_total",
+         "Requests answered 400, 405, 408, 413, 414 or 431.",
+         obs->http.st.bad},
+        {"burstq_http_refused_total",
+         "--metrics connections refused over the connection limit.",
+         obs->http.st.refused}};
+    for (size_t i = 0; i < NELEM(http); i++) {
+      assert(s->nextra < BQ_METRICS_EXTRA);
+      s->extra[s->nextra++] = http[i];
+    }
   }
   bq_queue_stats(srv->queue, &count, &bytes);
   s->queue_records = count;
