@@ -86,7 +86,8 @@ static int wait_fd(int fd, short ev, double deadline) {
 }
 
 /* GET path from addr; status code into *status, body into body.  Returns 0
- * or a negative errno (-EPROTO: not an HTTP response). */
+ * or a negative errno (-EPROTO: not an HTTP response; -EBADMSG: an answer
+ * in burstq's ingest protocol, "OK n" or "ERR ..."). */
 static int http_get(const struct sockaddr_storage *ss, const char *hostname,
                     const char *path, double timeout_s, int *status,
                     struct bq_buf *body) {
@@ -149,6 +150,11 @@ static int http_get(const struct sockaddr_storage *ss, const char *hostname,
         r = -EMSGSIZE;
         break;
       }
+      /* A message port acks and waits for more: no EOF will come. */
+      if ((strncmp(resp.data, "OK ", 3) == 0 ||
+           strncmp(resp.data, "ERR ", 4) == 0) &&
+          memchr(resp.data, '\n', resp.len) != NULL)
+        break;
       continue;
     }
     if (got == 0) break;
@@ -159,8 +165,12 @@ static int http_get(const struct sockaddr_storage *ss, const char *hostname,
     if ((r = wait_fd(fd, POLLIN, deadline)) < 0) break;
   }
   close(fd);
-  if (r == 0 && (resp.len < 12 || strncmp(resp.data, "HTTP/1.", 7) != 0 ||
-                 (hdr_end = strstr(resp.data, "\r\n\r\n")) == NULL))
+  if (r == 0 && resp.len >= 3 &&
+      (strncmp(resp.data, "OK ", 3) == 0 || strncmp(resp.data, "ERR ", 4) == 0))
+    r = -EBADMSG;
+  else if (r == 0 &&
+           (resp.len < 12 || strncmp(resp.data, "HTTP/1.", 7) != 0 ||
+            (hdr_end = strstr(resp.data, "\r\n\r\n")) == NULL))
     r = -EPROTO;
   if (r == 0) {
     *status = atoi(resp.data + 9);
@@ -182,9 +192,21 @@ static int take(const struct sockaddr_storage *ss, const char *where,
   memset(sc, 0, sizeof(*sc));
   bq_buf_init(&body);
   r = http_get(ss, where, "/metrics", timeout_s, &status, &body);
+  if (r == -EBADMSG) {
+    fprintf(stderr,
+            "burstq stats: %s is a burstqd message port, not its --metrics "
+            "address; it took the request's lines as messages (give -H the "
+            "address of burstqd --metrics HOST:PORT)\n",
+            where);
+    bq_buf_free(&body);
+    return BQ_EXIT_REJECTED;
+  }
   if (r < 0) {
-    fprintf(stderr, "burstq stats: %s/metrics: %s\n", where,
-            r == -EPROTO ? "not an HTTP response" : strerror(-r));
+    fprintf(stderr, "burstq stats: %s/metrics: %s%s\n", where,
+            r == -EPROTO ? "not an HTTP response" : strerror(-r),
+            r == -ECONNREFUSED
+                ? " (is burstqd running with --metrics at that address?)"
+                : "");
     bq_buf_free(&body);
     return BQ_EXIT_CONNECT;
   }

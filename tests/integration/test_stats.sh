@@ -72,13 +72,27 @@ check_eq "--watch=SEC form" "$(grep -c '^burstqd ' w1.txt)" 1
 wait_clients 4
 
 # Errors.
-stats -H "127.0.0.1:$BQ_PORT" --timeout 2 >/dev/null 2>e1.txt
-rc=$?
-check_num "a non-HTTP port: exit 1 or 3" "$rc" -ge 1
-check_grep "a non-HTTP port: says so" e1.txt 'burstq stats: 127\.0\.0\.1:[0-9]+/metrics'
+stats -H "127.0.0.1:$BQ_PORT" --timeout 10 >/dev/null 2>e1.txt
+check_eq "the message port instead: exit 1" "$?" 1
+check_grep "the message port instead: says so" e1.txt \
+  "burstq stats: 127\\.0\\.0\\.1:$BQ_PORT is a burstqd message port, not its --metrics address"
+# An HTTP server that is not burstqd (python3 -m http.server: 404).
+python3 -m http.server --help >/dev/null 2>&1 && {
+  bq_spawn /dev/null web.out web.err python3 -m http.server --bind 127.0.0.1 0
+  WEB_PID=$BQ_SPAWNED
+  webport() { sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' web.out web.err | head -n1; }
+  poll $((30 * BQ_SLOW)) bash -c '[ -n "$(sed -n "s/.*port \([0-9][0-9]*\).*/\1/p" web.out web.err)" ]' || true
+  WP=$(webport)
+  if [ -n "$WP" ]; then
+    stats -H "127.0.0.1:$WP" >/dev/null 2>e5.txt
+    check_eq "an HTTP server without /metrics: exit 1" "$?" 1
+    check_grep "an HTTP server without /metrics: says so" e5.txt 'HTTP status 404'
+  fi
+  kill -TERM "$WEB_PID"; reap "$WEB_PID" 10 || true
+}
 stats -H 127.0.0.1:1 >/dev/null 2>e2.txt
 check_eq "nothing listening: exit 3" "$?" 3
-check_grep "nothing listening: says so" e2.txt 'Connection refused'
+check_grep "nothing listening: says so" e2.txt 'Connection refused \(is burstqd running with --metrics at that address\?\)'
 stats --count 2 >/dev/null 2>e3.txt
 check_eq "--count without --watch: exit 2" "$?" 2
 stats --bogus >/dev/null 2>e4.txt
