@@ -78,11 +78,12 @@ check_grep "the message port instead: says so" e1.txt \
   "burstq stats: 127\\.0\\.0\\.1:$BQ_PORT is a burstqd message port, not its --metrics address"
 # An HTTP server that is not burstqd (python3 -m http.server: 404).
 python3 -m http.server --help >/dev/null 2>&1 && {
-  bq_spawn /dev/null web.out web.err python3 -m http.server --bind 127.0.0.1 0
+  bq_spawn /dev/null web.out web.err python3 -u -m http.server --bind 127.0.0.1 0
   WEB_PID=$BQ_SPAWNED
   webport() { sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' web.out web.err | head -n1; }
   poll $((30 * BQ_SLOW)) bash -c '[ -n "$(sed -n "s/.*port \([0-9][0-9]*\).*/\1/p" web.out web.err)" ]' || true
   WP=$(webport)
+  [ -n "$WP" ] || fail "python3 -m http.server did not say its port"
   if [ -n "$WP" ]; then
     stats -H "127.0.0.1:$WP" >/dev/null 2>e5.txt
     check_eq "an HTTP server without /metrics: exit 1" "$?" 1
