@@ -27,7 +27,9 @@ check_eq "client connections: only the real one" \
   "$(metric m.txt burstq_connections_accepted_total)" 1
 check_num "HTTP requests counted" "$(metric m.txt burstq_http_requests_total)" -ge 250
 check_num "bad HTTP requests counted" "$(metric m.txt burstq_http_bad_requests_total)" -ge 100
-check_eq "HTTP connections refused" "$(metric m.txt burstq_http_refused_total)" 1
+# At least the 65th; a retry while the server had not yet seen a close
+# may be refused too.
+check_num "HTTP connections refused" "$(metric m.txt burstq_http_refused_total)" -ge 1
 check_eq "refused client connections" \
   "$(metric m.txt burstq_connections_refused_total 'reason="max_connections"')" 0
 stop_daemon
