@@ -14,7 +14,7 @@ WIDTH=60
 TOTAL=$((CLIENTS * LINES))
 
 # A small queue, so intake pauses under this load.
-start_daemon --metrics 127.0.0.1:0 --queue-capacity 500 --queue-bytes 64K
+start_daemon --metrics 127.0.0.1:0 --queue-capacity 500 --queue-bytes 16K
 BQ_MPORT=$(metrics_port)
 [ -n "$BQ_MPORT" ] || die "no 'metrics on' line in the log"
 note "metrics on port $BQ_MPORT"
@@ -23,7 +23,7 @@ check_eq "GET /metrics before any load" "$(scrape m0.txt)" 200
 check_eq "received before load" "$(metric m0.txt burstq_messages_received_total)" 0
 check_eq "db writable" "$(metric m0.txt burstq_db_writable)" 1
 check_eq "queue limit" "$(metric m0.txt burstq_queue_limit_records)" 500
-check_eq "queue byte limit" "$(metric m0.txt burstq_queue_limit_bytes)" 65536
+check_eq "queue byte limit" "$(metric m0.txt burstq_queue_limit_bytes)" 16384
 check_grep "build info" m0.txt '^burstq_build_info\{version="[0-9.]+",sqlite="[0-9.]+",libuv="[0-9.]+"\} 1$'
 # Every sample has HELP and TYPE lines, and every line is a comment or a
 # sample "name{labels} value".
