@@ -35,6 +35,7 @@
 
 static const char stats_help[] =
     "usage: burstq stats [-H METRICS_HOST:PORT] [--watch [SEC]] [--count N]\n"
+    "       burstq stats [-H METRICS_HOST:PORT] --health | --ready\n"
     "\n"
     "Show what a burstqd is doing, from the HTTP endpoints it serves with\n"
     "--metrics HOST:PORT: messages received, committed and rejected,\n"
@@ -49,6 +50,11 @@ static const char stats_help[] =
     "                        interrupted  [2]\n"
     "  -n, --count N         with --watch: stop after N summaries\n"
     "  -t, --timeout S       give up on a scrape after S seconds  [5]\n"
+    "      --health          only ask /healthz: print its line, exit 0 if the\n"
+    "                        database takes writes, 1 if not (a probe for\n"
+    "                        HEALTHCHECK or monitoring, no curl needed)\n"
+    "      --ready           likewise /readyz: exit 0 if accepting, 1 if\n"
+    "                        draining\n"
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
@@ -57,8 +63,9 @@ static const char stats_help[] =
     "  burstq stats --watch 1            rates every second\n"
     "  curl -s 127.0.0.1:9070/metrics    the raw numbers, for Prometheus\n"
     "\n"
-    "Exit status: 0 shown; 1 the answer was not burstqd metrics; 2 usage;\n"
-    "3 cannot connect, or no answer within the timeout.\n";
+    "Exit status: 0 shown (--health, --ready: healthy, ready); 1 the answer\n"
+    "was not burstqd metrics (--health: not writable; --ready: draining);\n"
+    "2 usage; 3 cannot connect, or no answer within the timeout.\n";
 
 struct scrape {
   struct bq_prom m;
@@ -435,6 +442,32 @@ static void show(FILE *out, const char *where, const struct scrape *cur,
   fprintf(out, "db errors    %s\n", lst[0] ? lst : "none");
 }
 
+/* --health / --ready: one GET, its line on stdout, 0 for 200, 1 for 503. */
+static int run_probe(const struct sockaddr_storage *ss, const char *where,
+                     const char *path, double timeout_s) {
+  struct bq_buf body;
+  int status = 0, r;
+  bq_buf_init(&body);
+  r = http_get(ss, where, path, timeout_s, &status, &body);
+  if (r < 0) {
+    fprintf(stderr, "burstq stats: %s%s: %s\n", where, path,
+            r == -EPROTO    ? "not an HTTP response"
+            : r == -EBADMSG ? "a burstqd message port, not its --metrics "
+                              "address"
+                            : strerror(-r));
+    bq_buf_free(&body);
+    return r == -EPROTO || r == -EBADMSG ? BQ_EXIT_REJECTED : BQ_EXIT_CONNECT;
+  }
+  printf("%.*s", (int)body.len, body.data ? body.data : "");
+  if (body.len == 0 || body.data[body.len - 1] != '\n') printf("\n");
+  bq_buf_free(&body);
+  if (status == 200) return BQ_EXIT_OK;
+  if (status != 503)
+    fprintf(stderr, "burstq stats: %s%s: HTTP status %d\n", where, path,
+            status);
+  return BQ_EXIT_REJECTED;
+}
+
 int bq_cmd_stats(int argc, char **argv) {
   static const struct option longopts[] = {
       {"host", required_argument, NULL, 'H'},
@@ -442,9 +475,12 @@ int bq_cmd_stats(int argc, char **argv) {
       {"count", required_argument, NULL, 'n'},
       {"timeout", required_argument, NULL, 't'},
       {"help", no_argument, NULL, 'h'},
+      {"health", no_argument, NULL, 'Z'},
+      {"ready", no_argument, NULL, 'R'},
       {NULL, 0, NULL, 0}};
   struct sockaddr_storage ss;
   struct scrape cur, prev;
+  const char *probe = NULL; /* --health or --ready: that path only */
   const char *host = NULL;
   char err[256], where[BQ_ADDR_STRLEN];
   double every = 0, timeout_s = 5;
@@ -490,6 +526,14 @@ int bq_cmd_stats(int argc, char **argv) {
       case 'h':
         fputs(stats_help, stdout);
         return BQ_EXIT_OK;
+      case 'Z':
+      case 'R':
+        if (probe != NULL) {
+          fprintf(stderr, "burstq stats: --health and --ready exclude each other\n");
+          return BQ_EXIT_USAGE;
+        }
+        probe = opt == 'Z' ? "/healthz" : "/readyz";
+        break;
       default:
         if (optopt && strchr("Hnt", optopt))
           fprintf(stderr, "burstq stats: -%c needs a value\n", optopt);
@@ -505,6 +549,11 @@ int bq_cmd_stats(int argc, char **argv) {
             argv[optind]);
     return BQ_EXIT_USAGE;
   }
+  if (probe != NULL && every > 0) {
+    fprintf(stderr, "burstq stats: --%s does not go with --watch\n",
+            probe[1] == 'h' ? "health" : "ready");
+    return BQ_EXIT_USAGE;
+  }
   if (count > 0 && every == 0) {
     fprintf(stderr, "burstq stats: --count needs --watch\n");
     return BQ_EXIT_USAGE;
@@ -517,6 +566,7 @@ int bq_cmd_stats(int argc, char **argv) {
     return r == -ENOENT ? BQ_EXIT_CONNECT : BQ_EXIT_USAGE;
   }
   bq_addr_format((struct sockaddr *)&ss, where, sizeof(where));
+  if (probe != NULL) return run_probe(&ss, where, probe, timeout_s);
 
   for (;;) {
     r = take(&ss, where, timeout_s, &cur);

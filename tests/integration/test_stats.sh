@@ -56,8 +56,18 @@ cat s2.txt
 check_grep "state shows the database error" s2.txt \
   '^state +accepting; intake running; database not writable: SQLITE_BUSY: .*locked'
 check_grep "db errors counted" s2.txt '^db errors +SQLITE_BUSY [1-9][0-9]*$'
+stats -H "$M" --health >p1.txt
+check_eq "--health while locked: exit 1" "$?" 1
+check_grep "--health prints the reason" p1.txt '^database not writable: SQLITE_BUSY: '
+stats -H "$M" --ready >p2.txt
+check_eq "--ready while locked (still accepting): exit 0" "$?" 0
+check_eq "--ready prints" "$(cat p2.txt)" ready
 unlock_db
 wait_clients 3
+
+stats -H "$M" --health >p3.txt
+check_eq "--health after the lock: exit 0" "$?" 0
+check_eq "--health prints ok" "$(cat p3.txt)" ok
 
 # --watch: two summaries, the second with rates, separated by a blank line.
 start_client 4 "$LINES" 40
@@ -96,6 +106,10 @@ check_eq "nothing listening: exit 3" "$?" 3
 check_grep "nothing listening: says so" e2.txt 'Connection refused \(is burstqd running with --metrics at that address\?\)'
 stats --count 2 >/dev/null 2>e3.txt
 check_eq "--count without --watch: exit 2" "$?" 2
+stats -H 127.0.0.1:1 --health >/dev/null 2>e6.txt
+check_eq "--health, nothing listening: exit 3" "$?" 3
+stats --health --ready >/dev/null 2>e7.txt
+check_eq "--health with --ready: exit 2" "$?" 2
 stats --bogus >/dev/null 2>e4.txt
 check_eq "unknown option: exit 2" "$?" 2
 BURSTQ_METRICS=$M stats >env.txt
