@@ -263,6 +263,20 @@ int bq_metrics_render(struct bq_metrics *m,
        "Time from BEGIN to a durable COMMIT per batch, retries included.",
        &m->commit);
   db_errors(b, m);
+  if (s->have_process) {
+    dbl(b, "process_cpu_seconds_total", "counter",
+        "User and system CPU time spent, in seconds.", s->cpu_seconds);
+    u64(b, "process_resident_memory_bytes", "gauge",
+        "Resident memory size in bytes.", s->rss_bytes);
+    u64(b, "process_virtual_memory_bytes", "gauge",
+        "Virtual memory size in bytes.", s->vsize_bytes);
+    u64(b, "process_open_fds", "gauge", "Open file descriptors.",
+        s->open_fds);
+    u64(b, "process_max_fds", "gauge",
+        "The soft limit on open file descriptors.", s->max_fds);
+    dbl(b, "process_start_time_seconds", "gauge",
+        "Start time of the process, in Unix seconds.", s->start_time);
+  }
   u64(b, "burstq_db_writable", "gauge",
       "1 if the last commit attempt succeeded (or none was made yet), 0 "
       "while commits fail.",

@@ -126,6 +126,12 @@ struct bq_metrics_snapshot {
   uint64_t pauses;
   int draining;                    /* shutdown has begun */
   unsigned workers;
+  /* The process, under the standard names (process_*) that Prometheus
+   * client libraries and dashboards use; rendered when have_process. */
+  int have_process;
+  double cpu_seconds;              /* user + system */
+  uint64_t rss_bytes, vsize_bytes;
+  uint64_t open_fds, max_fds;
 };
 
 /* Append the Prometheus text exposition (version 0.0.4) of m and s to out.

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef BQ_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -56,6 +59,44 @@ static size_t fill_reasons(const struct bq_server_stats *st,
     out[i].value = *(const uint64_t *)((const char *)st + rf[i].offset);
   }
   return n;
+}
+
+/* process_* numbers from getrusage(), getrlimit() and /proc (Linux);
+ * returns 0 if /proc is not there. */
+static int process_stats(struct bq_metrics_snapshot *s) {
+  struct rusage ru;
+  struct rlimit rl;
+  unsigned long long vsize = 0, rss_pages = 0;
+  FILE *f;
+  DIR *d;
+  struct dirent *e;
+
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    s->cpu_seconds = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                     ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) /
+                         1e6;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+    s->max_fds = rl.rlim_cur == RLIM_INFINITY ? 0 : (uint64_t)rl.rlim_cur;
+  f = fopen("/proc/self/statm", "r");
+  if (f == NULL) return 0;
+  if (fscanf(f, "%llu %llu", &vsize, &rss_pages) != 2) vsize = rss_pages = 0;
+  fclose(f);
+  {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page > 0) {
+      s->vsize_bytes = vsize * (uint64_t)page;
+      s->rss_bytes = rss_pages * (uint64_t)page;
+    }
+  }
+  d = opendir("/proc/self/fd");
+  if (d != NULL) {
+    uint64_t n = 0;
+    while ((e = readdir(d)) != NULL)
+      if (e->d_name[0] != '.') n++;
+    closedir(d);
+    s->open_fds = n > 0 ? n - 1 : 0; /* not the one opendir() holds */
+  }
+  return 1;
 }
 
 void bq_observe_snapshot(struct bq_observe *obs,
@@ -115,6 +156,7 @@ void bq_observe_snapshot(struct bq_observe *obs,
   s->pauses = srv->st.pauses;
   s->draining = srv->state != BQ_RUNNING;
   s->workers = srv->cfg->workers;
+  s->have_process = process_stats(s);
 }
 
 /* ---- HTTP -------------------------------------------------------------- */

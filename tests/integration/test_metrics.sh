@@ -28,8 +28,16 @@ check_grep "build info" m0.txt '^burstq_build_info\{version="[0-9.]+",sqlite="[0
 # Every sample has HELP and TYPE lines, and every line is a comment or a
 # sample "name{labels} value".
 check_eq "lines that are neither comment nor sample" \
-  "$(grep -Evc '^(# (HELP|TYPE) burstq_[a-z_]+ .+|burstq_[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? [0-9.e+-]+)$' m0.txt)" 0
-for name in $(sed -n 's/^\(burstq_[a-z_]*\)[{ ].*/\1/p' m0.txt |
+  "$(grep -Evc '^(# (HELP|TYPE) (burstq|process)_[a-z_]+ .+|(burstq|process)_[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? [0-9.e+-]+)$' m0.txt)" 0
+# process_* numbers are this daemon's own.
+RSS_KB=$(( $(metric m0.txt process_resident_memory_bytes) / 1024 ))
+VMRSS_KB=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$BQ_PID/status")
+check_num "process RSS (KiB) at least half of VmRSS" $((RSS_KB * 2)) -ge "$VMRSS_KB"
+check_num "process RSS (KiB) at most twice VmRSS" "$RSS_KB" -le $((VMRSS_KB * 2))
+check_num "process open fds" "$(metric m0.txt process_open_fds)" -ge 5
+check_eq "process max fds" "$(metric m0.txt process_max_fds)" \
+  "$(awk '/^Max open files/ { print $4 }' "/proc/$BQ_PID/limits")"
+for name in $(sed -n 's/^\(\(burstq\|process\)_[a-z_]*\)[{ ].*/\1/p' m0.txt |
               sed 's/_\(bucket\|sum\|count\)$//' | sort -u); do
   grep -q "^# TYPE $name " m0.txt || fail "no TYPE line for $name"
 done

@@ -108,6 +108,12 @@ static void fill_snapshot(struct bq_metrics_snapshot *s) {
   s->pauses = 4;
   s->draining = 0;
   s->workers = 2;
+  s->have_process = 1;
+  s->cpu_seconds = 12.5;
+  s->rss_bytes = 6 << 20;
+  s->vsize_bytes = 100 << 20;
+  s->open_fds = 17;
+  s->max_fds = 1024;
 }
 
 static void test_render_counters(void **state) {
@@ -150,6 +156,13 @@ static void test_render_counters(void **state) {
   assert_line(b.data, "burstq_workers 2");
   assert_line(b.data, "burstq_draining 0");
   assert_line(b.data, "burstq_db_writable 1");
+  assert_line(b.data, "process_cpu_seconds_total 12.500");
+  assert_line(b.data, "# TYPE process_cpu_seconds_total counter");
+  assert_line(b.data, "process_resident_memory_bytes 6291456");
+  assert_line(b.data, "process_virtual_memory_bytes 104857600");
+  assert_line(b.data, "process_open_fds 17");
+  assert_line(b.data, "process_max_fds 1024");
+  assert_line(b.data, "process_start_time_seconds 1700000000.250");
   /* Zero errors: only the always-present codes. */
   assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_BUSY\"} 0");
   assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_FULL\"} 0");
