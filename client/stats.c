@@ -440,6 +440,19 @@ static void show(FILE *out, const char *where, const struct scrape *cur,
   }
   by_label(lst, sizeof(lst), cur, "burstq_db_errors_total", "code");
   fprintf(out, "db errors    %s\n", lst[0] ? lst : "none");
+  if (bq_prom_get(&cur->m, "process_resident_memory_bytes", NULL, NULL, &v) ==
+      0) {
+    double cpu = get(cur, "process_cpu_seconds_total");
+    r1[0] = '\0';
+    if (prev != NULL && cur->at > prev->at)
+      snprintf(r1, sizeof(r1), " (%.0f%% of a core)",
+               100.0 * (cpu - get(prev, "process_cpu_seconds_total")) /
+                   (cur->at - prev->at));
+    fprintf(out, "process      memory %s, CPU %s%s, descriptors %s / %s\n",
+            bytes(a, sizeof(a), v), dur(b, sizeof(b), cpu), r1,
+            num(c, sizeof(c), get(cur, "process_open_fds")),
+            num(d, sizeof(d), get(cur, "process_max_fds")));
+  }
 }
 
 /* --health / --ready: one GET, its line on stdout, 0 for 200, 1 for 503. */

@@ -45,6 +45,7 @@ check_eq "connections" "$(field s1.txt connections)" \
 check_grep "queue empty" s1.txt '^queue +0 / 65,536 records \(0%\), 0 B / 64.0 MiB$'
 check_grep "commits line" s1.txt '^commits +[0-9,]+ batches, [0-9,]+ records each on average; latency p50 [0-9.]+ [mu]?s, p99 [0-9.]+ [mu]?s$'
 check_eq "db errors" "$(field s1.txt 'db errors')" none
+check_grep "process line" s1.txt '^process +memory [0-9.]+ (KiB|MiB), CPU [0-9.]+ m?s, descriptors [0-9]+ / [0-9,]+$'
 
 # The database locked with a message pending: the state line says why.
 lock_db
@@ -77,6 +78,7 @@ check_eq "two summaries" "$(grep -c '^burstqd ' w.txt)" 2
 check_eq "one blank line between them" "$(grep -c '^$' w.txt)" 1
 check_grep "rates in the second" w.txt '^messages +received [0-9,]+ \([0-9,]+/s\), committed [0-9,]+ \([0-9,]+/s\)'
 check_grep "per-scrape commits in the second" w.txt 'batches since the last scrape'
+check_grep "CPU share in the second" w.txt '^process +memory .*% of a core\)'
 stats -H "$M" --watch=0.2 -n 1 >w1.txt
 check_eq "--watch=SEC form" "$(grep -c '^burstqd ' w1.txt)" 1
 wait_clients 4
