@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define URL_MAX 2048
 #define LINGER_MS 2000 /* after our half-close, for the peer to close */
@@ -188,6 +189,9 @@ static void send_response(struct bq_http_conn *c, int status,
   uv_buf_t bufs[2];
   unsigned nb = 1;
   int n;
+  char date[64];
+  time_t now = time(NULL);
+  struct tm tm;
 
   assert(!c->writing);
   stop_reading(c);
@@ -197,14 +201,18 @@ static void send_response(struct bq_http_conn *c, int status,
   c->keep_alive = keep_alive ? 1 : 0;
   c->body = *body;
   bq_buf_init(body);
+  /* RFC 9110: a server with a clock sends Date (IMF-fixdate, C locale). */
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   n = snprintf(c->hdr, sizeof(c->hdr),
                "HTTP/1.1 %d %s\r\n"
+               "Date: %s\r\n"
                "Content-Type: %s\r\n"
                "Content-Length: %zu\r\n"
                "Cache-Control: no-store\r\n"
                "%s"
                "Connection: %s\r\n\r\n",
-               status, bq_http_reason(status), ctype, c->body.len,
+               status, bq_http_reason(status), date, ctype, c->body.len,
                status == 405 ? "Allow: GET, HEAD\r\n" : "",
                keep_alive ? "keep-alive" : "close");
   assert(n > 0 && (size_t)n < sizeof(c->hdr));

@@ -75,6 +75,9 @@ for i in range(3):
     ok = ok and r is not None and r[0] == 200 and r[2] == b"ok\n" and \
         r[1].get("connection") == "keep-alive"
 check(ok, "three requests on one keep-alive connection")
+import email.utils
+check(r is not None and email.utils.parsedate_to_datetime(r[1]["date"]) is not None
+      and r[1]["date"].endswith(" GMT"), "a Date header in IMF-fixdate")
 # b. Connection: close ends it
 s.sendall(get("/readyz", "Connection: close\r\n"))
 r = read_response(s)
