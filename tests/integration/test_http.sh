@@ -35,3 +35,22 @@ check_eq "refused client connections" \
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 check_streams 1 "$LINES" 30
+
+# IPv6: --metrics [::1]:0 (skipped where the machine has no ::1).
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
+  rm -f "$BQ_DB"*
+  start_daemon --metrics '[::1]:0'
+  V6PORT=$(sed -n 's/.* metrics on http:\/\/\[::1\]:\([0-9][0-9]*\)\/metrics .*/\1/p' "$BQ_LOG")
+  check_num "IPv6 metrics port" "${V6PORT:-0}" -gt 0
+  check_eq "GET /healthz over IPv6" \
+    "$(curl -s -g --max-time $((10 * BQ_SLOW)) "http://[::1]:$V6PORT/healthz")" ok
+  if [ -n "${BQ_CLIENT:-}" ]; then
+    need_client
+    check_eq "burstq stats --health over IPv6" \
+      "$(timeout 60 "$BQ_CLIENT" stats -H "[::1]:$V6PORT" --health)" ok
+  fi
+  stop_daemon
+  check_eq "exit status (IPv6)" "$BQ_RC" 0
+else
+  note "no IPv6 loopback here: IPv6 part skipped"
+fi
