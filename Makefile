@@ -12,7 +12,7 @@ CTEST_ARGS ?=
 # Debian packages the build and the tests need (checked with dpkg).
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps \
-        python3
+        libhttp-parser-dev libsystemd-dev curl python3
 
 .PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
 

@@ -32,5 +32,6 @@ struct bq_cmd {
 
 int bq_cmd_send(int argc, char **argv);
 int bq_cmd_bench(int argc, char **argv);
+int bq_cmd_stats(int argc, char **argv);
 
 #endif /* BQ_COMMANDS_H */

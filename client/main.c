@@ -15,6 +15,7 @@
 static const struct bq_cmd cmds[] = {
     {"send", "send messages, wait until each one is committed", bq_cmd_send},
     {"bench", "load-test the daemon and prove nothing was lost", bq_cmd_bench},
+    {"stats", "summarise a burstqd's metrics (its --metrics address)", bq_cmd_stats},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
