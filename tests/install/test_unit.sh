@@ -41,18 +41,12 @@ done
 stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' "$unit")
 [ "${stop:-0}" -ge 120 ] || { echo "FAIL: TimeoutStopSec=$stop < 120" >&2; fails=$((fails + 1)); }
 
-# Every option in ExecStart is one the daemon accepts.  A build from before
-# the metrics branch (no --metrics in its --help at all) cannot run this
-# unit: that is reported as a skip (77) once everything else passed, never
-# as a pass; any other unknown option fails.
+# Every option in ExecStart is one the daemon accepts.
 "$bin" --help >"$T/help"
-premetrics=
-grep -q -- '--metrics' "$T/help" || premetrics=1
 args=$(sed -n 's/^ExecStart=[^ ]* //p' "$unit" | sed 's#%S#/var/lib#g')
 # shellcheck disable=SC2086
 for opt in $args; do
   case "$opt" in
-    --metrics) [ -n "$premetrics" ] && continue ;;&
     --*) grep -Eq -- "^ +(-[A-Za-z], )?$opt( |=|$)" "$T/help" ||
            { echo "FAIL: ExecStart option $opt is not in burstqd --help" >&2; fails=$((fails + 1)); } ;;
   esac
@@ -68,9 +62,4 @@ if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
   fi
 fi
 [ "$fails" = 0 ] || exit 1
-if [ -n "$premetrics" ]; then
-  echo "SKIP: this burstqd has no --metrics (built without the metrics branch):" \
-       "the unit's ExecStart cannot run with it; every other check passed"
-  exit 77
-fi
 echo "test_unit: PASS"
