@@ -19,8 +19,8 @@ Modes:
   noread     one connection, tiny receive buffer, sends --lines lines and
              never reads until all are sent; then half-closes and reads.
              Out: "last_ack N" and "bytes_sent N".
-  hold       opens N connections and sends nothing; records what each
-             receives.  Out: "K STATE FIRST_LINE SECONDS" per connection,
+  hold       opens N connections and sends nothing (or the bytes of --data,
+             then nothing); records what each receives.  Out: "K STATE FIRST_LINE SECONDS" per connection,
              STATE open|eof|reset|refused-connect; ends when --stop exists.
   rst        sends the bytes of --data then resets the connection (SO_LINGER
              0) without reading.
@@ -196,6 +196,10 @@ def mode_slowloris(a):
         rounds += 1
         if rounds == 2:
             open(a.ready, "w").close()
+        if a.progress:
+            with open(a.progress + ".tmp", "w") as f:
+                f.write("%d\n" % rounds)
+            os.replace(a.progress + ".tmp", a.progress)
         while True:
             left = a.interval - (time.monotonic() - t)
             if left <= 0:
@@ -261,6 +265,16 @@ def mode_hold(a):
             continue
         conns.append(c)
         sel.register(c.sock, selectors.EVENT_READ, c)
+    if a.data:
+        data = open(a.data, "rb").read()
+        for c in conns:
+            if c.sock:
+                try:
+                    c.sock.setblocking(True)
+                    c.sock.sendall(data)
+                    c.sock.setblocking(False)
+                except OSError:
+                    pass
     open(a.ready, "w").close()
     deadline = time.monotonic() + a.timeout
     while not os.path.exists(a.stop) and time.monotonic() < deadline:
