@@ -52,7 +52,8 @@ static void unlink_conn(struct bq_conn *c) {
 }
 
 /* The idle list: every open connection, least recently active first, so
- * that the sweep looks only at connections that may have expired. */
+ * that the sweep looks only at connections that may have expired, and a
+ * resume after a pause reads the longest-waiting ones first. */
 static void idle_unlink(struct bq_conn *c) {
   struct bq_server *srv = c->srv;
   if (c->idle_prev) c->idle_prev->idle_next = c->idle_next;
@@ -396,12 +397,21 @@ void bq_conn_pause(struct bq_conn *c) { stop_reading(c); }
 void bq_conn_resume(struct bq_conn *c) {
   if (c->reading || c->eof || c->ending || c->closing) return;
   if (c->srv->state != BQ_RUNNING) return;
-  /* Time spent paused by us is not the client's silence. */
-  idle_touch(c, bq_now_ms());
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
   else
     bq_conn_abort(c);
+}
+
+void bq_conn_resume_all(struct bq_server *srv) {
+  /* The idle list is ordered by the last read.  A failed resume closes its
+   * connection (unlinking only it), whose CLOSE record may fill the queue
+   * again: then the rest stay paused. */
+  for (struct bq_conn *c = srv->idle_head, *next; c != NULL && !srv->paused;
+       c = next) {
+    next = c->idle_next;
+    bq_conn_resume(c);
+  }
 }
 
 void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us) {
@@ -482,7 +492,11 @@ void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms) {
   uint64_t limit = (uint64_t)srv->cfg->idle_timeout * 1000;
   while (srv->idle_head != NULL) {
     struct bq_conn *c = srv->idle_head;
-    if (now_ms - c->active_ms < limit) break; /* the rest are younger */
+    /* Time spent paused by us is not the client's silence: nobody is idle
+     * for longer than since the last pause ended. */
+    uint64_t since = c->active_ms > srv->resumed_ms ? c->active_ms
+                                                    : srv->resumed_ms;
+    if (now_ms - since < limit) break; /* the rest are younger */
     if (c->ending) { /* final ack sent, waiting for the peer to close */
       close_now(c);
       continue;

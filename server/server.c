@@ -61,13 +61,8 @@ static void resume_intake(struct bq_server *srv) {
   if (srv->pause_logged)
     bq_log_info(srv->log, "intake resumed after %" PRIu64 " ms",
                 now - srv->paused_at_ms);
-  /* A failed resume closes its connection, whose CLOSE record may fill
-   * the queue again: then the rest stay paused. */
-  for (struct bq_conn *c = srv->conns, *next; c != NULL && !srv->paused;
-       c = next) {
-    next = c->next;
-    bq_conn_resume(c);
-  }
+  srv->resumed_ms = now;
+  bq_conn_resume_all(srv);
 }
 
 void bq_server_push(struct bq_server *srv, struct bq_rec *first,

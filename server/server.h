@@ -135,6 +135,7 @@ struct bq_server {
   struct bq_conn *idle_head, *idle_tail; /* open conns, least recently
                                             active first */
   struct bq_ratelimit deny_rl, auth_rl;
+  uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
   char readbuf[BQ_READ_BUF];
 };
 
@@ -180,6 +181,13 @@ void bq_conn_flush(struct bq_conn *c);
 /* Stop reading because the queue is full / start again. */
 void bq_conn_pause(struct bq_conn *c);
 void bq_conn_resume(struct bq_conn *c);
+
+/* End of a pause: resume every connection, least recently read first, so
+ * that the connections that waited longest are read first (the kernel
+ * reports them ready in the order reading was restarted; always resuming
+ * in one fixed order starved the connections at its end when the queue
+ * refills after a read or two). */
+void bq_conn_resume_all(struct bq_server *srv);
 
 /* Shutdown step 1: stop intake on c for good and queue its CLOSE record. */
 void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us);
