@@ -11,6 +11,7 @@ shell test checks; nothing here decides pass or fail except setup errors
 Modes:
   stream     K=1..N stream lines until the daemon closes them; --ready is
              created once every connection has been acked at least once.
+             With --gate FILE each sends one line, then waits for FILE.
              Out: "K LAST_ACK LINES_FULLY_SENT HOW_IT_ENDED" per connection.
   slowloris  N connections each trickle one byte per --interval seconds of
              lines "sK-SEQ"; when --stop exists each finishes its current
@@ -96,9 +97,19 @@ def mode_stream(a):
         sel.register(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
     alive = len(conns)
     ready_done = False
+    gate_open = not a.gate
     deadline = time.monotonic() + a.timeout
     while alive and time.monotonic() < deadline:
-        for key, ev in sel.select(timeout=0.5):
+        if not gate_open and os.path.exists(a.gate):
+            gate_open = True
+            for c in conns:
+                if c.end == "" and c.sock.fileno() >= 0:
+                    try:
+                        sel.modify(c.sock, selectors.EVENT_READ |
+                                   selectors.EVENT_WRITE, c)
+                    except (KeyError, ValueError):
+                        pass
+        for key, ev in sel.select(timeout=0.2):
             c = key.data
             if ev & selectors.EVENT_READ:
                 try:
@@ -119,12 +130,17 @@ def mode_stream(a):
                 alive -= 1
                 continue
             if ev & selectors.EVENT_WRITE:
+                if not gate_open and c.seq >= 1 and not c.out:
+                    # Before the gate: one line each, then wait.
+                    sel.modify(c.sock, selectors.EVENT_READ, c)
+                    continue
                 if len(c.out) < 8192:
+                    burst = a.burst if gate_open else 1
                     chunk = b"".join(line("c", c.k, c.seq + i + 1, a.width)
-                                     for i in range(a.burst))
-                    c.seq += a.burst
+                                     for i in range(burst))
+                    c.seq += burst
                     c.out += chunk
-                    for i in range(a.burst):
+                    for i in range(burst):
                         c.gen_bytes += a.width + 1
                         c.pending_nl.append(c.gen_bytes)
                 try:
@@ -331,6 +347,7 @@ def main():
     p.add_argument("--out", default="/dev/null")
     p.add_argument("--ready", default="/dev/null")
     p.add_argument("--stop", default="")
+    p.add_argument("--gate", default="")
     p.add_argument("--progress", default="")
     p.add_argument("--data", default="")
     a = p.parse_args()

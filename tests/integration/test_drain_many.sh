@@ -18,18 +18,23 @@ start_daemon --queue-capacity "$CAP" --queue-bytes 1M --batch-max 500 \
 
 bq_spawn /dev/null sockets.log "&1" timeout $((300 * BQ_SLOW)) \
   python3 "$HERE/sockets.py" stream --port "$BQ_PORT" --conns "$CONNS" \
-  --width "$WIDTH" --out conns.out --ready ready --timeout $((280 * BQ_SLOW))
+  --width "$WIDTH" --out conns.out --ready ready --gate gate \
+  --timeout $((280 * BQ_SLOW))
 SOCK_PID=$BQ_SPAWNED
 ready_or_dead() { [ -e ready ] || ! bq_is_running_child "$SOCK_PID"; }
 poll $((120 * BQ_SLOW)) ready_or_dead && [ -e ready ] ||
   die "not every connection was acked at least once: $(cat sockets.log)"
-note "$CONNS connections streaming, each acked at least once"
+note "$CONNS connections open, each acked for its first line"
+bq_log_has 'intake paused' && die "setup: the queue filled before the lock was taken"
 
-# Stall the writer: the queue fills while all connections keep sending.
+# Stall the writer, then let every connection stream: the queue fills (the
+# first pause, so its log line is not rate-limited away) while all of them
+# keep sending.
 lock_db
+touch gate
+wait_log 'intake paused' || fail "the daemon never logged 'intake paused'"
 wait_log 'commit of [0-9]+ records failed' ||
   fail "no failed commit logged while the database was locked"
-sleep 3
 locked_rows=$(msg_count)
 
 kill -TERM "$BQ_PID"
