@@ -22,16 +22,14 @@ poll $((120 * BQ_SLOW)) ready_or_dead
 if [ -e ready ]; then
   note "ok: all $CONNS streaming connections were acknowledged"
 else
-  fail "not every streaming connection was acknowledged (starved): $(sql "
-    SELECT count(*) FROM connections c WHERE NOT EXISTS
-      (SELECT 1 FROM messages m WHERE m.conn_id = c.id)") of $CONNS have no rows"
+  fail "not every streaming connection was acknowledged: some are starved"
 fi
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 reap_or_kill "$SOCK_PID" $((120 * BQ_SLOW)) "sockets.py stream"
 check_num "summary pauses (the queue kept filling)" "$(summary pauses)" -ge 10
-check_eq "connections without rows" "$(sql "SELECT count(*) FROM connections c
-  WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.conn_id = c.id)")" 0
+check_eq "connections without rows" "$(sql "SELECT count(*) FROM connections
+  WHERE id NOT IN (SELECT DISTINCT conn_id FROM messages)")" 0
 sort -n conns.out >acks.txt
 sql "SELECT substr(CAST(payload AS TEXT), 2, instr(CAST(payload AS TEXT), '-') - 2),
             count(*) FROM messages GROUP BY 1" | tr '|' ' ' | sort -n >rows.txt
