@@ -28,6 +28,9 @@ static const char err_denied[] = "ERR denied\n";
 static const char err_auth[] = "ERR auth\n";
 static const char err_idle[] = "ERR idle\n";
 
+/* Most bytes read and dropped after our half-close before closing anyway. */
+#define DISCARD_MAX ((uint64_t)1 << 20)
+
 static void on_close(uv_handle_t *h);
 static void close_now(struct bq_conn *c);
 
@@ -197,6 +200,8 @@ static void drop_partial(struct bq_conn *c, const char *why) {
 }
 
 static void say_and_close(struct bq_conn *c, const char *line, size_t len);
+static void on_write(uv_write_t *req, int status);
+static void stop_reading(struct bq_conn *c);
 
 /* The first line was not "AUTH <token>": "ERR auth", then close.  The
  * line itself is never logged (it may hold a near-miss of the token). */
@@ -210,7 +215,22 @@ static void auth_failed(struct bq_conn *c, const char *why) {
                 "%" PRIu64 " failed in all",
                 c->id, c->peer, why, srv->st.auth_failed);
   bq_framer_free(&c->framer);
-  say_and_close(c, err_auth, sizeof(err_auth) - 1);
+  stop_reading(c);
+  if (c->writing || c->ending || c->closing) {
+    say_and_close(c, err_auth, sizeof(err_auth) - 1);
+    return;
+  }
+  /* An orderly close, so that the client reads the line even if it is
+   * still sending: write it, then half-close and discard what follows
+   * (bounded by DISCARD_MAX) until the client closes. */
+  c->rejected = 1;
+  memcpy(c->wbuf, err_auth, sizeof(err_auth) - 1);
+  uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)(sizeof(err_auth) - 1));
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    bq_conn_abort(c);
+    return;
+  }
+  c->writing = 1;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -285,7 +305,10 @@ static void on_read_discard(uv_stream_t *s, ssize_t nread,
                             const uv_buf_t *buf) {
   struct bq_conn *c = bq_container_of(s, struct bq_conn, tcp);
   (void)buf;
-  if (nread < 0) close_now(c);
+  if (nread > 0) c->discarded += (uint64_t)nread;
+  /* A peer that keeps sending after we said our last word gets a reset
+   * once it has sent DISCARD_MAX more bytes. */
+  if (nread < 0 || c->discarded > DISCARD_MAX) close_now(c);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -328,7 +351,7 @@ static void on_write(uv_write_t *req, int status) {
 
 /* 1 when nothing more will be framed for c and all of it is durable. */
 static int all_done(const struct bq_conn *c) {
-  if (c->srv->state >= BQ_CLOSING) return 1;
+  if (c->srv->state >= BQ_CLOSING || c->rejected) return 1;
   return c->eof && c->committed == c->seq;
 }
 

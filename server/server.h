@@ -81,6 +81,8 @@ struct bq_conn {
   unsigned opened : 1;       /* OPEN record queued (only once authed) */
   struct bq_conn *idle_prev, *idle_next; /* srv->idle_*, oldest first */
   uint64_t active_ms;        /* last time it sent us a byte (bq_now_ms) */
+  unsigned rejected : 1;     /* ERR auth owed or sent: then close */
+  uint64_t discarded;        /* bytes read and dropped after our shutdown */
   char wbuf[256];            /* bytes of the write in flight */
   char peer[BQ_ADDR_STRLEN];
 };
