@@ -12,7 +12,8 @@ CTEST_ARGS ?=
 # Debian packages the build and the tests need (checked with dpkg).
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps \
-        python3 stunnel4 openssl
+        libhttp-parser-dev libsystemd-dev curl python3 \
+        stunnel4 openssl
 
 .PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
 
@@ -68,4 +69,4 @@ clean:
 bench: deps
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-bench -j $(JOBS)
-	tests/bench/pipeline.sh build-bench
+	BENCH_CMD="make bench" tests/bench/pipeline.sh build-bench

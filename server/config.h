@@ -33,6 +33,10 @@ struct bq_config {
   struct bq_acl allow;             /* --allow CIDR (repeatable); empty = all */
   const char *auth_token_file;     /* --auth-token-file; NULL = no AUTH */
   unsigned idle_timeout;           /* --idle-timeout SEC; 0 = never */
+  /* Observability (metrics branch): HTTP metrics/health, log format. */
+  char metrics[256];               /* --metrics HOST:PORT; "" when off */
+  struct sockaddr_storage metrics_addr; /* --metrics parsed */
+  int log_format;                  /* --log-format: enum bq_log_format */
 };
 
 enum {

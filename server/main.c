@@ -19,6 +19,8 @@
 #include "auth.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "observe.h"
 #include "pool.h"
 #include "queue.h"
 #include "server.h"
@@ -57,6 +59,8 @@ int main(int argc, char **argv) {
   struct bq_pool pool;
   struct bq_server *srv;
   struct bq_auth auth;
+  struct bq_metrics metrics;
+  struct bq_observe obs;
   uv_loop_t loop;
   char err[512];
   int r, status;
@@ -70,6 +74,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   bq_log_init(&log, "burstqd", cfg.log_level, stderr);
+  bq_log_set_format(&log, cfg.log_format);
   /* A peer that goes away mid-write must be an error, not a signal. */
   signal(SIGPIPE, SIG_IGN);
 
@@ -107,6 +112,7 @@ int main(int argc, char **argv) {
 
   r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);
   srv = malloc(sizeof(*srv));
+  if (r == 0) r = bq_metrics_init(&metrics);
   if (r < 0 || srv == NULL || uv_loop_init(&loop) != 0) {
     bq_log_error(&log, "cannot set up: out of resources");
     bq_store_close(store, err, sizeof(err));
@@ -115,6 +121,11 @@ int main(int argc, char **argv) {
   r = bq_server_init(srv, &loop, &cfg, &log, &queue, &pool,
                      store->last_conn_id, err, sizeof(err));
   if (r == 0) {
+    srv->obs = &obs;
+    r = bq_observe_start(&obs, srv, &metrics, err, sizeof(err));
+  }
+  if (r == 0) {
+    pool.metrics = &metrics;
     r = bq_pool_start(&pool, &queue, store, &log, &srv->wake, cfg.workers,
                       cfg.batch_max);
     if (r < 0)
@@ -128,6 +139,7 @@ int main(int argc, char **argv) {
     bq_slab_pool_destroy(&srv->slabs);
     free(srv);
     bq_queue_destroy(&queue);
+    bq_metrics_destroy(&metrics);
     bq_store_close(store, err, sizeof(err));
     return 2;
   }
@@ -149,6 +161,7 @@ int main(int argc, char **argv) {
   if (cfg.idle_timeout > 0)
     bq_log_info(&log, "closing connections idle for %u s", cfg.idle_timeout);
   bq_log_info(&log, "listening on %s", srv->listen_addr);
+  bq_observe_ready(&obs);
 
   uv_run(&loop, UV_RUN_DEFAULT);
 
@@ -181,5 +194,6 @@ int main(int argc, char **argv) {
   bq_auth_clear(&auth);
   bq_slab_pool_destroy(&srv->slabs);
   free(srv);
+  bq_metrics_destroy(&metrics);
   return status;
 }

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "observe.h"
 #include "pool.h"
 #include "queue.h"
 #include "slab.h"
@@ -103,6 +104,10 @@ struct bq_server_stats {
                                shutdown): never messages, never acked */
   uint64_t conn_errors;     /* connections ended by a read or write error
                                (a reset, a peer gone while we wrote) */
+  /* Observability (metrics branch): */
+  uint64_t received_bytes; /* payload bytes of received messages */
+  uint64_t acks;       /* "OK n" lines written */
+  uint64_t paused_ms;  /* time spent paused, finished pauses only */
 };
 
 struct bq_server {
@@ -138,6 +143,9 @@ struct bq_server {
                                             active first */
   struct bq_ratelimit deny_rl, auth_rl;
   uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
+  /* Observability (metrics branch): told when the drain begins and when
+   * the server is done (observe.h); NULL for none.  Set after init. */
+  struct bq_observe *obs;
   char readbuf[BQ_READ_BUF];
 };
 

@@ -425,6 +425,7 @@ static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
   }
   if (rc == SQLITE_OK) return 0;
   fail(s->db, rc, what, err, errlen);
+  s->base.last_code = rc & 0xff;
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
   return transient(rc) ? -EAGAIN : -EIO;
 }
