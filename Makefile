@@ -12,7 +12,8 @@ CTEST_ARGS ?=
 # Debian packages the build and the tests need (checked with dpkg).
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps \
-        libhttp-parser-dev libsystemd-dev curl python3
+        libhttp-parser-dev libsystemd-dev curl python3 \
+        stunnel4 openssl
 
 .PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean
 

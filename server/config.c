@@ -99,6 +99,21 @@ static void usage(FILE *out) {
 "      --log-format FORMAT   text (for people) or json (one object per line,\n"
 "                            for log collectors)  [text]\n"
 "\n"
+"Hardening (docs/security.md):\n"
+"      --allow CIDR          accept connections only from these peers, e.g.\n"
+"                            10.0.0.0/8, 192.0.2.7, fd00::/8 or ::1;\n"
+"                            repeatable; others get \"ERR denied\" and are\n"
+"                            closed  [any peer; the default listener is\n"
+"                            loopback only]\n"
+"      --auth-token-file FILE  require \"AUTH <token>\" as the first line of\n"
+"                            every connection, the token being FILE's first\n"
+"                            line; a wrong or missing one gets \"ERR auth\"\n"
+"                            and is closed.  FILE must not be readable by\n"
+"                            group or others  [no authentication]\n"
+"      --idle-timeout SEC    close a connection that sent nothing for SEC\n"
+"                            seconds and is owed nothing (\"ERR idle\"\n"
+"                            first); 0 turns it off  [0]\n"
+"\n"
 "Logs go to stderr.  Exit status: 0 after a clean drain, 1 when a second\n"
 "signal cut the drain short, 2 for bad usage or a database or address that\n"
 "cannot be used.\n"
@@ -111,6 +126,12 @@ static void usage(FILE *out) {
 
 /* Values of the long options that have no short letter. */
 enum { OPT_METRICS = 0x100, OPT_LOG_FORMAT };
+/* Hardening: long-only options. */
+enum {
+  BQ_OPT_ALLOW = 1000,
+  BQ_OPT_AUTH_TOKEN_FILE = 1001,
+  BQ_OPT_IDLE_TIMEOUT = 1002
+};
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -129,6 +150,10 @@ static const struct option long_opts[] = {
     /* Observability (metrics branch): long options only. */
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    /* hardening */
+    {"allow", required_argument, NULL, BQ_OPT_ALLOW},
+    {"auth-token-file", required_argument, NULL, BQ_OPT_AUTH_TOKEN_FILE},
+    {"idle-timeout", required_argument, NULL, BQ_OPT_IDLE_TIMEOUT},
     {NULL, 0, NULL, 0}};
 
 /* Parse a numeric option; on error write "--name: ..." to err. */
@@ -247,6 +272,36 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
                    optarg);
           return BQ_CONFIG_ERR;
         }
+        break;
+      /* Hardening. */
+      case BQ_OPT_ALLOW: {
+        int r = bq_acl_add(&c->allow, optarg);
+        if (r == -ENOSPC) {
+          snprintf(err, errlen, "--allow: more than %d rules", BQ_ACL_MAX);
+          return BQ_CONFIG_ERR;
+        }
+        if (r < 0) {
+          snprintf(err, errlen,
+                   "--allow: '%s' is not an IPv4 or IPv6 address or CIDR "
+                   "without host bits (for example 10.0.0.0/8, 192.0.2.7, "
+                   "fd00::/8)",
+                   optarg);
+          return BQ_CONFIG_ERR;
+        }
+        break;
+      }
+      case BQ_OPT_AUTH_TOKEN_FILE:
+        if (*optarg == '\0') {
+          snprintf(err, errlen, "--auth-token-file: the path is empty");
+          return BQ_CONFIG_ERR;
+        }
+        c->auth_token_file = optarg;
+        break;
+      case BQ_OPT_IDLE_TIMEOUT:
+        if (num_opt("idle-timeout", optarg, 0, 86400 * 365, &v, err,
+                    errlen) < 0)
+          return BQ_CONFIG_ERR;
+        c->idle_timeout = (unsigned)v;
         break;
       case 'h':
         usage(out);

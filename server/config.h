@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "acl.h"
+
 #define BQ_VERSION "0.1.0"
 
 struct bq_config {
@@ -27,6 +29,10 @@ struct bq_config {
   int sync;                        /* --sync: enum bq_sync */
   int ack;                         /* --ack on|off */
   int log_level;                   /* --log-level: enum bq_log_level */
+  /* --- hardening: who may connect, authentication, idle connections --- */
+  struct bq_acl allow;             /* --allow CIDR (repeatable); empty = all */
+  const char *auth_token_file;     /* --auth-token-file; NULL = no AUTH */
+  unsigned idle_timeout;           /* --idle-timeout SEC; 0 = never */
   /* Observability (metrics branch): HTTP metrics/health, log format. */
   char metrics[256];               /* --metrics HOST:PORT; "" when off */
   struct sockaddr_storage metrics_addr; /* --metrics parsed */

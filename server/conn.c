@@ -24,6 +24,12 @@
 
 static const char err_too_long[] = "ERR too-long\n";
 static const char err_too_many[] = "ERR too-many-connections\n";
+static const char err_denied[] = "ERR denied\n";
+static const char err_auth[] = "ERR auth\n";
+static const char err_idle[] = "ERR idle\n";
+
+/* Most bytes read and dropped after our half-close before closing anyway. */
+#define DISCARD_MAX ((uint64_t)1 << 20)
 
 static void on_close(uv_handle_t *h);
 static void close_now(struct bq_conn *c);
@@ -46,6 +52,31 @@ static void unlink_conn(struct bq_conn *c) {
   c->prev = c->next = NULL;
   assert(srv->nconns > 0);
   srv->nconns--;
+}
+
+/* The idle list: every open connection, least recently active first, so
+ * that the sweep looks only at connections that may have expired, and a
+ * resume after a pause reads the longest-waiting ones first. */
+static void idle_unlink(struct bq_conn *c) {
+  struct bq_server *srv = c->srv;
+  if (c->idle_prev) c->idle_prev->idle_next = c->idle_next;
+  else if (srv->idle_head == c) srv->idle_head = c->idle_next;
+  else return; /* not on the list */
+  if (c->idle_next) c->idle_next->idle_prev = c->idle_prev;
+  else srv->idle_tail = c->idle_prev;
+  c->idle_prev = c->idle_next = NULL;
+}
+
+/* c showed a sign of life at now_ms: move it to the tail. */
+static void idle_touch(struct bq_conn *c, uint64_t now_ms) {
+  struct bq_server *srv = c->srv;
+  c->active_ms = now_ms;
+  if (srv->idle_tail == c) return;
+  idle_unlink(c);
+  c->idle_prev = srv->idle_tail;
+  if (srv->idle_tail) srv->idle_tail->idle_next = c;
+  else srv->idle_head = c;
+  srv->idle_tail = c;
 }
 
 static struct bq_rec *new_rec(struct bq_conn *c, int type, int64_t ts,
@@ -80,7 +111,8 @@ static void push_event(struct bq_conn *c, int type, int64_t ts,
 /* Queue c's CLOSE record once.  Shutdown records every connection's close
  * before it closes the queue, so afterwards this is a no-op. */
 static void record_close(struct bq_conn *c, int64_t now_us) {
-  if (c->close_recorded) return;
+  /* A connection that never passed AUTH was never recorded as open. */
+  if (c->close_recorded || !c->opened) return;
   assert(!c->srv->queue_closed);
   c->close_recorded = 1;
   push_event(c, BQ_REC_CLOSE, now_us, NULL, 0);
@@ -96,9 +128,24 @@ struct build {
   uint64_t payload; /* bytes of the messages' payloads */
 };
 
+/* Queue c's OPEN record: it exists in the database from here on. */
+static void record_open(struct bq_conn *c) {
+  assert(!c->opened);
+  c->opened = 1;
+  push_event(c, BQ_REC_OPEN, bq_unix_us(), c->peer, strlen(c->peer));
+}
+
 static int on_frame(void *arg, int kind, const char *data, size_t len) {
   struct build *b = arg;
   struct bq_rec *r;
+  if (!b->c->authed) {
+    /* The first line must be "AUTH <token>"; it is not a message. */
+    if (kind != BQ_FRAME_MSG || !bq_auth_check(b->c->srv->auth, data, len))
+      return -EACCES;
+    b->c->authed = 1;
+    record_open(b->c);
+    return 0;
+  }
   if (kind == BQ_FRAME_TOO_LONG) {
     b->too_long++;
     return 0;
@@ -143,6 +190,52 @@ static void build_push(struct build *b) {
   }
 }
 
+/* Count (and at debug level report) an unterminated line that will never
+ * be a message because the connection ends without finishing it. */
+static void drop_partial(struct bq_conn *c, const char *why) {
+  size_t n = bq_framer_pending(&c->framer);
+  if (n == 0) return;
+  c->srv->st.partial_dropped++;
+  bq_log_debug(c->srv->log,
+               "conn %" PRId64 " (%s): dropping %zu bytes of an "
+               "unterminated line (%s)",
+               c->id, c->peer, n, why);
+}
+
+static void say_and_close(struct bq_conn *c, const char *line, size_t len);
+static void on_write(uv_write_t *req, int status);
+static void stop_reading(struct bq_conn *c);
+
+/* The first line was not "AUTH <token>": "ERR auth", then close.  The
+ * line itself is never logged (it may hold a near-miss of the token). */
+static void auth_failed(struct bq_conn *c, const char *why) {
+  struct bq_server *srv = c->srv;
+  uint64_t supp;
+  srv->st.auth_failed++;
+  if (bq_ratelimit_allow(&srv->auth_rl, bq_now_ms(), &supp))
+    bq_log_warn(srv->log,
+                "conn %" PRId64 " (%s): authentication failed (%s); "
+                "%" PRIu64 " failed in all",
+                c->id, c->peer, why, srv->st.auth_failed);
+  bq_framer_free(&c->framer);
+  stop_reading(c);
+  if (c->writing || c->ending || c->closing) {
+    say_and_close(c, err_auth, sizeof(err_auth) - 1);
+    return;
+  }
+  /* An orderly close, so that the client reads the line even if it is
+   * still sending: write it, then half-close and discard what follows
+   * (bounded by DISCARD_MAX) until the client closes. */
+  c->rejected = 1;
+  memcpy(c->wbuf, err_auth, sizeof(err_auth) - 1);
+  uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)(sizeof(err_auth) - 1));
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    bq_conn_abort(c);
+    return;
+  }
+  c->writing = 1;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct bq_conn *c = bq_container_of(h, struct bq_conn, tcp);
   (void)suggested;
@@ -165,9 +258,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
   if (nread == 0) return;
   if (nread > 0) {
+    idle_touch(c, bq_now_ms());
     build_init(&b, c);
     r = bq_framer_feed(&c->framer, buf->base, (size_t)nread, on_frame, &b);
     build_push(&b);
+    if (r == -EACCES) {
+      auth_failed(c, "wrong AUTH line");
+      return;
+    }
     if (r < 0) {
       bq_log_error(c->srv->log,
                    "conn %" PRId64 " (%s): out of memory framing; closing it",
@@ -180,6 +278,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     build_init(&b, c);
     r = bq_framer_finish(&c->framer, on_frame, &b);
     build_push(&b);
+    if (r == -EACCES || !c->authed) {
+      auth_failed(c, r == -EACCES ? "wrong AUTH line" : "no AUTH line");
+      return;
+    }
     stop_reading(c);
     c->eof = 1;
     bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): end of input after %"
@@ -195,6 +297,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
    * a message (the client never finished it). */
   bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): read error: %s", c->id,
                c->peer, uv_strerror((int)nread));
+  c->srv->st.conn_errors++;
+  drop_partial(c, "connection reset");
   bq_conn_abort(c);
 }
 
@@ -204,7 +308,10 @@ static void on_read_discard(uv_stream_t *s, ssize_t nread,
                             const uv_buf_t *buf) {
   struct bq_conn *c = bq_container_of(s, struct bq_conn, tcp);
   (void)buf;
-  if (nread < 0) close_now(c);
+  if (nread > 0) c->discarded += (uint64_t)nread;
+  /* A peer that keeps sending after we said our last word gets a reset
+   * once it has sent DISCARD_MAX more bytes. */
+  if (nread < 0 || c->discarded > DISCARD_MAX) close_now(c);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -237,6 +344,8 @@ static void on_write(uv_write_t *req, int status) {
   if (status < 0) {
     bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): write failed: %s",
                  c->id, c->peer, uv_strerror(status));
+    c->srv->st.conn_errors++;
+    drop_partial(c, "write failed");
     bq_conn_abort(c);
     return;
   }
@@ -245,7 +354,7 @@ static void on_write(uv_write_t *req, int status) {
 
 /* 1 when nothing more will be framed for c and all of it is durable. */
 static int all_done(const struct bq_conn *c) {
-  if (c->srv->state >= BQ_CLOSING) return 1;
+  if (c->srv->state >= BQ_CLOSING || c->rejected) return 1;
   return c->eof && c->committed == c->seq;
 }
 
@@ -265,7 +374,7 @@ void bq_conn_flush(struct bq_conn *c) {
   done = c->err_pending == 0 && all_done(c);
   /* The final ack repeats nothing: it is owed only if it says something
    * new, or if the connection had no ack at all (then it is "OK 0"). */
-  if (cfg->ack && (c->committed > c->acked ||
+  if (cfg->ack && c->authed && (c->committed > c->acked ||
                    (done && !c->final_sent && c->acked == 0))) {
     int w = snprintf(c->wbuf + n, sizeof(c->wbuf) - n, "OK %" PRId64 "\n",
                      c->committed);
@@ -321,13 +430,20 @@ void bq_conn_resume(struct bq_conn *c) {
     bq_conn_abort(c);
 }
 
+void bq_conn_resume_all(struct bq_server *srv) {
+  /* The idle list is ordered by the last read.  A failed resume closes its
+   * connection (unlinking only it), whose CLOSE record may fill the queue
+   * again: then the rest stay paused. */
+  for (struct bq_conn *c = srv->idle_head, *next; c != NULL && !srv->paused;
+       c = next) {
+    next = c->idle_next;
+    bq_conn_resume(c);
+  }
+}
+
 void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us) {
   stop_reading(c);
-  if (bq_framer_pending(&c->framer) > 0)
-    bq_log_debug(c->srv->log,
-                 "conn %" PRId64 " (%s): dropping %zu bytes of an "
-                 "unterminated line at shutdown",
-                 c->id, c->peer, bq_framer_pending(&c->framer));
+  drop_partial(c, "shutdown");
   bq_framer_free(&c->framer);
   record_close(c, now_us);
 }
@@ -342,6 +458,7 @@ static void close_now(struct bq_conn *c) {
   c->closing = 1;
   stop_reading(c);
   unlink_conn(c);
+  idle_unlink(c);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -370,12 +487,14 @@ static void on_refused_close(uv_handle_t *h) {
   bq_server_conn_freed(srv);
 }
 
-/* Tell a connection over the limit why it is refused.  Closing a socket
- * with unread input makes the kernel send a reset, which can destroy the
- * error line before the client reads it; so first discard what the client
- * has already sent, then write, then send FIN.  The caller closes. */
-static void refuse(struct bq_conn *c) {
-  uv_buf_t b = uv_buf_init((char *)err_too_many, sizeof(err_too_many) - 1);
+/* Tell a connection why it is being closed (one ERR line).  Closing a
+ * socket with unread input makes the kernel send a reset, which can destroy
+ * the error line before the client reads it; so first discard what the
+ * client has already sent, then write, then send FIN.  The caller closes.
+ * Best effort: a write already in flight, or a full send buffer, means the
+ * line is not sent. */
+static void refuse_with(struct bq_conn *c, const char *line, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)line, (unsigned)len);
   uv_os_fd_t fd;
   char junk[4096];
   int i;
@@ -384,8 +503,43 @@ static void refuse(struct bq_conn *c) {
     for (i = 0; i < 16; i++)
       if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0) break;
   }
-  uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (!c->writing) uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
+}
+
+/* An open connection: its ERR line, then close it now (any partial line is
+ * dropped; its CLOSE record is queued if it was recorded as open). */
+static void say_and_close(struct bq_conn *c, const char *line, size_t len) {
+  if (c->closing) return;
+  refuse_with(c, line, len);
+  bq_conn_abort(c);
+}
+
+void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms) {
+  uint64_t limit = (uint64_t)srv->cfg->idle_timeout * 1000;
+  while (srv->idle_head != NULL) {
+    struct bq_conn *c = srv->idle_head;
+    /* Time spent paused by us is not the client's silence: nobody is idle
+     * for longer than since the last pause ended. */
+    uint64_t since = c->active_ms > srv->resumed_ms ? c->active_ms
+                                                    : srv->resumed_ms;
+    if (now_ms - since < limit) break; /* the rest are younger */
+    if (c->ending) { /* final ack sent, waiting for the peer to close */
+      close_now(c);
+      continue;
+    }
+    if (c->eof || c->inflight > 0 || c->committed < c->seq) {
+      /* Waiting for us (commits, acks): not idle.  Look again later. */
+      idle_touch(c, now_ms);
+      continue;
+    }
+    srv->st.idle_closed++;
+    bq_log_debug(srv->log,
+                 "conn %" PRId64 " (%s): idle for %u s; closing it",
+                 c->id, c->peer, srv->cfg->idle_timeout);
+    drop_partial(c, "idle timeout");
+    say_and_close(c, err_idle, sizeof(err_idle) - 1);
+  }
 }
 
 void bq_conn_accept(struct bq_server *srv) {
@@ -405,14 +559,30 @@ void bq_conn_accept(struct bq_server *srv) {
   srv->nalive++;
   r = uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp);
   if (r != 0) {
+    srv->st.accept_errors++;
     if (bq_ratelimit_allow(&srv->accept_rl, bq_now_ms(), &supp))
       bq_log_warn(srv->log, "accept failed: %s", uv_strerror(r));
     uv_close((uv_handle_t *)&c->tcp, on_refused_close);
     return;
   }
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0 ||
+      bq_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer)) != 0)
+    snprintf(c->peer, sizeof(c->peer), "?");
+  if (srv->cfg->allow.n > 0 &&
+      (len <= 0 || !bq_acl_allows(&srv->cfg->allow, (struct sockaddr *)&ss))) {
+    srv->st.denied++;
+    refuse_with(c, err_denied, sizeof(err_denied) - 1);
+    if (bq_ratelimit_allow(&srv->deny_rl, bq_now_ms(), &supp))
+      bq_log_warn(srv->log,
+                  "denied a connection from %s (not in --allow); "
+                  "%" PRIu64 " denied in all",
+                  c->peer, srv->st.denied);
+    uv_close((uv_handle_t *)&c->tcp, on_refused_close);
+    return;
+  }
   if (srv->nconns >= srv->cfg->max_connections) {
     srv->st.refused++;
-    refuse(c);
+    refuse_with(c, err_too_many, sizeof(err_too_many) - 1);
     if (bq_ratelimit_allow(&srv->refuse_rl, bq_now_ms(), &supp))
       bq_log_warn(srv->log,
                   "refused a connection: %zu open (--max-connections); "
@@ -421,9 +591,6 @@ void bq_conn_accept(struct bq_server *srv) {
     uv_close((uv_handle_t *)&c->tcp, on_refused_close);
     return;
   }
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0 ||
-      bq_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer)) != 0)
-    snprintf(c->peer, sizeof(c->peer), "?");
   c->id = ++srv->next_conn_id;
   bq_framer_init(&c->framer, srv->cfg->max_message);
   c->next = srv->conns;
@@ -435,6 +602,10 @@ void bq_conn_accept(struct bq_server *srv) {
   /* Find peers that vanished without FIN or RST (a cable pulled). */
   uv_tcp_keepalive(&c->tcp, 1, 60);
   bq_log_debug(srv->log, "conn %" PRId64 " from %s", c->id, c->peer);
-  push_event(c, BQ_REC_OPEN, bq_unix_us(), c->peer, strlen(c->peer));
+  idle_touch(c, bq_now_ms());
+  /* With --auth-token-file the connection is recorded only once its AUTH
+   * line passed (on_frame). */
+  c->authed = srv->auth == NULL;
+  if (c->authed) record_open(c);
   if (!srv->paused) bq_conn_resume(c);
 }

@@ -15,6 +15,8 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "acl.h"
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,8 +34,11 @@ static void raise_nofile(const struct bq_log *log, size_t max_conns) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
   if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t was = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+      bq_log_info(log, "open-file limit raised from %llu to the hard limit %llu",
+                  (unsigned long long)was, (unsigned long long)rl.rlim_max);
     getrlimit(RLIMIT_NOFILE, &rl);
   }
   if (rl.rlim_cur != RLIM_INFINITY && max_conns + 32 > rl.rlim_cur)
@@ -53,6 +58,7 @@ int main(int argc, char **argv) {
   struct bq_queue queue;
   struct bq_pool pool;
   struct bq_server *srv;
+  struct bq_auth auth;
   struct bq_metrics metrics;
   struct bq_observe obs;
   uv_loop_t loop;
@@ -71,6 +77,15 @@ int main(int argc, char **argv) {
   bq_log_set_format(&log, cfg.log_format);
   /* A peer that goes away mid-write must be an error, not a signal. */
   signal(SIGPIPE, SIG_IGN);
+
+  /* Before the database: a bad token file is bad usage (exit 2), and it
+   * must not leave a database behind. */
+  memset(&auth, 0, sizeof(auth));
+  if (cfg.auth_token_file != NULL &&
+      bq_auth_load(&auth, cfg.auth_token_file, err, sizeof(err)) < 0) {
+    bq_log_error(&log, "--auth-token-file: %s", err);
+    return 2;
+  }
 
   r = bq_store_sqlite_global_init();
   if (r < 0) {
@@ -134,6 +149,17 @@ int main(int argc, char **argv) {
               BQ_VERSION, cfg.db_path, sync_names[cfg.sync], cfg.workers,
               cfg.workers == 1 ? "" : "s", cfg.batch_max, cfg.queue_capacity,
               cfg.queue_bytes, cfg.max_message, cfg.ack ? "on" : "off");
+  bq_server_set_auth(srv, &auth);
+  if (auth.len > 0)
+    bq_log_info(&log, "authentication: first line must be AUTH <token> "
+                "(token from %s, %zu bytes)", cfg.auth_token_file, auth.len);
+  for (size_t i = 0; i < cfg.allow.n; i++) {
+    char rule[80];
+    if (bq_acl_format(&cfg.allow, i, rule, sizeof(rule)) == 0)
+      bq_log_info(&log, "allowing connections from %s", rule);
+  }
+  if (cfg.idle_timeout > 0)
+    bq_log_info(&log, "closing connections idle for %u s", cfg.idle_timeout);
   bq_log_info(&log, "listening on %s", srv->listen_addr);
   bq_observe_ready(&obs);
 
@@ -155,10 +181,17 @@ int main(int argc, char **argv) {
               "stopped: received=%" PRIu64 " committed=%" PRIu64
               " rejected=%" PRIu64 " connections=%" PRIu64
               " refused=%" PRIu64 " pauses=%" PRIu64 " batches=%" PRIu64
-              " db_retries=%" PRIu64,
+              " db_retries=%" PRIu64
+              /* hardening counters */
+              " denied=%" PRIu64 " auth_failed=%" PRIu64
+              " idle_closed=%" PRIu64 " accept_errors=%" PRIu64
+              " partial_dropped=%" PRIu64 " conn_errors=%" PRIu64,
               srv->st.received, srv->st.committed, srv->st.rejected,
               srv->st.accepted, srv->st.refused, srv->st.pauses, pool.batches,
-              pool.failures);
+              pool.failures, srv->st.denied, srv->st.auth_failed,
+              srv->st.idle_closed, srv->st.accept_errors,
+              srv->st.partial_dropped, srv->st.conn_errors);
+  bq_auth_clear(&auth);
   bq_slab_pool_destroy(&srv->slabs);
   free(srv);
   bq_metrics_destroy(&metrics);

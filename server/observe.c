@@ -35,6 +35,7 @@ static const struct reason_field rejected_reasons[] = {
 
 static const struct reason_field refused_reasons[] = {
     {"max_connections", offsetof(struct bq_server_stats, refused)},
+    {"not_allowed", offsetof(struct bq_server_stats, denied)}, /* --allow */
 };
 
 /* More plain counters of struct bq_server_stats, rendered as they are: one
@@ -46,6 +47,25 @@ struct counter_field {
 };
 
 static const struct counter_field extra_counters[] = {
+    /* hardening (docs/security.md) */
+    {"burstq_auth_failures_total",
+     "Connections closed with ERR auth: missing or wrong AUTH line "
+     "(--auth-token-file).",
+     offsetof(struct bq_server_stats, auth_failed)},
+    {"burstq_connections_idle_closed_total",
+     "Connections closed with ERR idle (--idle-timeout).",
+     offsetof(struct bq_server_stats, idle_closed)},
+    {"burstq_accept_errors_total",
+     "accept() failures reported to the daemon (libuv handles EMFILE "
+     "itself).",
+     offsetof(struct bq_server_stats, accept_errors)},
+    {"burstq_partial_lines_dropped_total",
+     "Unterminated lines dropped (connection reset, idle timeout or "
+     "shutdown); never messages, never acknowledged.",
+     offsetof(struct bq_server_stats, partial_dropped)},
+    {"burstq_connection_errors_total",
+     "Connections ended by a reset or a failed write.",
+     offsetof(struct bq_server_stats, conn_errors)},
     {NULL, NULL, 0}};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))

@@ -62,13 +62,8 @@ static void resume_intake(struct bq_server *srv) {
   if (srv->pause_logged)
     bq_log_info(srv->log, "intake resumed after %" PRIu64 " ms",
                 now - srv->paused_at_ms);
-  /* A failed resume closes its connection, whose CLOSE record may fill
-   * the queue again: then the rest stay paused. */
-  for (struct bq_conn *c = srv->conns, *next; c != NULL && !srv->paused;
-       c = next) {
-    next = c->next;
-    bq_conn_resume(c);
-  }
+  srv->resumed_ms = now;
+  bq_conn_resume_all(srv);
 }
 
 void bq_server_push(struct bq_server *srv, struct bq_rec *first,
@@ -83,6 +78,7 @@ static void check_done(struct bq_server *srv) {
   srv->state = BQ_DONE;
   if (srv->obs) bq_observe_close(srv->obs);
   close_handle(srv, (uv_handle_t *)&srv->linger);
+  close_handle(srv, (uv_handle_t *)&srv->idle_timer);
   close_handle(srv, (uv_handle_t *)&srv->sigint);
   close_handle(srv, (uv_handle_t *)&srv->sigterm);
 }
@@ -159,6 +155,7 @@ void bq_server_shutdown(struct bq_server *srv, const char *why) {
   srv->paused = 0;
   if (srv->obs) bq_observe_draining(srv->obs);
   close_handle(srv, (uv_handle_t *)&srv->listener);
+  close_handle(srv, (uv_handle_t *)&srv->idle_timer);
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_stop_intake(c, now);
   srv->queue_closed = 1;
@@ -185,7 +182,10 @@ static void on_connection(uv_stream_t *l, int status) {
   uint64_t supp;
   if (status < 0) {
     /* EMFILE and friends: libuv's reserve descriptor keeps this from
-     * spinning; say so, but not for every attempt. */
+     * spinning (it accepts and closes the pending connections, so their
+     * clients see the connection closed); say so, but not for every
+     * attempt. */
+    srv->st.accept_errors++;
     if (bq_ratelimit_allow(&srv->accept_rl, bq_now_ms(), &supp))
       bq_log_warn(srv->log, "accept failed: %s (%" PRIu64 " more suppressed)",
                   uv_strerror(status), supp);
@@ -193,6 +193,17 @@ static void on_connection(uv_stream_t *l, int status) {
   }
   if (srv->state != BQ_RUNNING) return;
   bq_conn_accept(srv);
+}
+
+static void on_idle_tick(uv_timer_t *t) {
+  struct bq_server *srv = bq_container_of(t, struct bq_server, idle_timer);
+  /* While intake is paused nobody can be blamed for silence. */
+  if (srv->state != BQ_RUNNING || srv->paused) return;
+  bq_conn_sweep_idle(srv, bq_now_ms());
+}
+
+void bq_server_set_auth(struct bq_server *srv, const struct bq_auth *auth) {
+  srv->auth = auth != NULL && auth->len > 0 ? auth : NULL;
 }
 
 int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
@@ -216,13 +227,16 @@ int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
   bq_ratelimit_init(&srv->accept_rl, 5000);
   bq_ratelimit_init(&srv->refuse_rl, 5000);
   bq_ratelimit_init(&srv->reject_rl, 5000);
+  bq_ratelimit_init(&srv->deny_rl, 5000);
+  bq_ratelimit_init(&srv->auth_rl, 5000);
 
   uv_tcp_init(loop, &srv->listener);
   uv_async_init(loop, &srv->wake, on_wake);
   uv_signal_init(loop, &srv->sigint);
   uv_signal_init(loop, &srv->sigterm);
   uv_timer_init(loop, &srv->linger);
-  srv->handles_open = 5;
+  uv_timer_init(loop, &srv->idle_timer);
+  srv->handles_open = 6;
   srv->sigint.data = srv;
   srv->sigterm.data = srv;
 
@@ -237,6 +251,12 @@ int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
   }
   bq_addr_format((struct sockaddr *)&ss, srv->listen_addr,
                  sizeof(srv->listen_addr));
+  if (cfg->idle_timeout > 0) {
+    /* A connection is closed between idle_timeout and idle_timeout plus
+     * one tick after its last byte. */
+    uint64_t tick = cfg->idle_timeout >= 4 ? 1000 : 250;
+    uv_timer_start(&srv->idle_timer, on_idle_tick, tick, tick);
+  }
   r = uv_signal_start(&srv->sigint, on_signal, SIGINT);
   if (r == 0) r = uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   if (r != 0) {
@@ -254,4 +274,5 @@ void bq_server_abandon(struct bq_server *srv) {
   close_handle(srv, (uv_handle_t *)&srv->sigint);
   close_handle(srv, (uv_handle_t *)&srv->sigterm);
   close_handle(srv, (uv_handle_t *)&srv->linger);
+  close_handle(srv, (uv_handle_t *)&srv->idle_timer);
 }

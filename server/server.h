@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "config.h"
 #include "frame.h"
 #include "log.h"
@@ -76,6 +77,13 @@ struct bq_conn {
   unsigned close_recorded : 1; /* CLOSE record queued */
   unsigned final_sent : 1;   /* the last OK has been written */
   unsigned touched : 1;      /* on the touched list */
+  /* --- hardening: authentication and the idle list --- */
+  unsigned authed : 1;       /* AUTH passed, or no token required */
+  unsigned opened : 1;       /* OPEN record queued (only once authed) */
+  struct bq_conn *idle_prev, *idle_next; /* srv->idle_*, oldest first */
+  uint64_t active_ms;        /* last time it sent us a byte (bq_now_ms) */
+  unsigned rejected : 1;     /* ERR auth owed or sent: then close */
+  uint64_t discarded;        /* bytes read and dropped after our shutdown */
   char wbuf[256];            /* bytes of the write in flight */
   char peer[BQ_ADDR_STRLEN];
 };
@@ -87,6 +95,15 @@ struct bq_server_stats {
   uint64_t accepted;   /* connections served */
   uint64_t refused;    /* connections refused (max-connections) */
   uint64_t pauses;     /* times intake paused */
+  /* --- hardening counters (docs/security.md, docs/protocol.md) --- */
+  uint64_t denied;          /* connections refused by --allow */
+  uint64_t auth_failed;     /* connections closed: missing or wrong AUTH */
+  uint64_t idle_closed;     /* connections closed by --idle-timeout */
+  uint64_t accept_errors;   /* accept() failures (EMFILE, ENFILE, ...) */
+  uint64_t partial_dropped; /* unterminated lines dropped (reset, idle,
+                               shutdown): never messages, never acked */
+  uint64_t conn_errors;     /* connections ended by a read or write error
+                               (a reset, a peer gone while we wrote) */
   /* Observability (metrics branch): */
   uint64_t received_bytes; /* payload bytes of received messages */
   uint64_t acks;       /* "OK n" lines written */
@@ -119,6 +136,13 @@ struct bq_server {
   struct bq_slab_pool slabs; /* where records come from (slab.h) */
   struct bq_server_stats st;
   char listen_addr[BQ_ADDR_STRLEN]; /* the real bound address */
+  /* --- hardening: authentication, idle connections, refusals --- */
+  const struct bq_auth *auth;  /* NULL or len 0: no AUTH line required */
+  uv_timer_t idle_timer;       /* sweeps idle_head when --idle-timeout */
+  struct bq_conn *idle_head, *idle_tail; /* open conns, least recently
+                                            active first */
+  struct bq_ratelimit deny_rl, auth_rl;
+  uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
   /* Observability (metrics branch): told when the drain begins and when
    * the server is done (observe.h); NULL for none.  Set after init. */
   struct bq_observe *obs;
@@ -133,6 +157,10 @@ int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
                    const struct bq_config *cfg, const struct bq_log *log,
                    struct bq_queue *queue, struct bq_pool *pool,
                    int64_t last_conn_id, char *err, size_t errlen);
+
+/* Require "AUTH <token>" on new connections (auth must outlive srv); call
+ * after bq_server_init, before the loop runs.  NULL turns it off. */
+void bq_server_set_auth(struct bq_server *srv, const struct bq_auth *auth);
 
 /* Close every handle after a failed start; then run the loop once so the
  * closes complete. */
@@ -164,6 +192,13 @@ void bq_conn_flush(struct bq_conn *c);
 void bq_conn_pause(struct bq_conn *c);
 void bq_conn_resume(struct bq_conn *c);
 
+/* End of a pause: resume every connection, least recently read first, so
+ * that the connections that waited longest are read first (the kernel
+ * reports them ready in the order reading was restarted; always resuming
+ * in one fixed order starved the connections at its end when the queue
+ * refills after a read or two). */
+void bq_conn_resume_all(struct bq_server *srv);
+
 /* Shutdown step 1: stop intake on c for good and queue its CLOSE record. */
 void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us);
 
@@ -172,6 +207,10 @@ void bq_conn_finish(struct bq_conn *c);
 
 /* Close c now, without further output. */
 void bq_conn_abort(struct bq_conn *c);
+
+/* --idle-timeout: close connections silent for longer than it (and owed
+ * nothing) with "ERR idle"; called by the server's idle timer. */
+void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms);
 
 /* --- server.c, used by conn.c --- */
 

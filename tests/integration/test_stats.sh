@@ -41,7 +41,7 @@ check_eq "messages" "$(field s1.txt messages)" \
   "received $(group "$ROWS"), committed $(group "$ROWS"), in flight 0"
 check_eq "rejected" "$(field s1.txt rejected)" "1 (too_long 1)"
 check_eq "connections" "$(field s1.txt connections)" \
-  "open 0, accepted 3, refused 0 (max_connections 0)"
+  "open 0, accepted 3, refused 0 (max_connections 0, not_allowed 0)"
 check_grep "queue empty" s1.txt '^queue +0 / 65,536 records \(0%\), 0 B / 64.0 MiB$'
 check_grep "commits line" s1.txt '^commits +[0-9,]+ batches, [0-9,]+ records each on average; latency p50 [0-9.]+ [mu]?s, p99 [0-9.]+ [mu]?s$'
 check_eq "db errors" "$(field s1.txt 'db errors')" none

@@ -1,0 +1,44 @@
+/*
+ * auth.h -- the shared-secret handshake (--auth-token-file).
+ *
+ * Design: the token is read once at start-up from a file that only its
+ * owner may read, kept in this struct (owned by main, read-only after
+ * loading) and compared on the loop thread against each connection's first
+ * line, "AUTH <token>", in time that does not depend on where the first
+ * differing byte is.  The token is never printed: nothing here logs, and
+ * error messages name the file, never its contents.
+ *
+ * Token file format: the first line is the token (a trailing "\n" or
+ * "\r\n" is removed; anything after the first line is ignored).  It must
+ * hold 1..BQ_AUTH_MAX printable ASCII bytes without spaces.
+ */
+#ifndef BQ_AUTH_H
+#define BQ_AUTH_H
+
+#include <stddef.h>
+
+#define BQ_AUTH_MAX 1024
+
+struct bq_auth {
+  size_t len;                  /* token bytes; 0 = authentication off */
+  char token[BQ_AUTH_MAX];     /* not NUL-terminated on purpose */
+};
+
+/* Load the token from path.  Refuses (returns a negative errno, with a
+ * one-line reason in err that never contains the token) a file that cannot
+ * be opened, is not a regular file, is readable or writable by group or
+ * others (-EPERM), is empty or has an empty first line (-EINVAL), or whose
+ * token is too long or holds spaces or control bytes (-EINVAL). */
+int bq_auth_load(struct bq_auth *a, const char *path, char *err,
+                 size_t errlen);
+
+/* 1 when line (len bytes, the connection's first message with its line
+ * terminator already removed) is exactly "AUTH " followed by the token,
+ * else 0.  The time taken depends only on a->len and len, never on the
+ * contents.  With authentication off (a->len == 0) returns 1. */
+int bq_auth_check(const struct bq_auth *a, const char *line, size_t len);
+
+/* Forget the token (overwrite it). */
+void bq_auth_clear(struct bq_auth *a);
+
+#endif /* BQ_AUTH_H */
