@@ -82,6 +82,8 @@ install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
         FILES_MATCHING PATTERN "*.md")
 install(PROGRAMS client/netcat/nc-send.sh
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# docs/examples/ (e.g. the stunnel configuration operations.md links to).
+install(DIRECTORY docs/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # --- Debian package --------------------------------------------------------
 # Runtime dependencies come from dpkg-shlibdeps on the installed binaries

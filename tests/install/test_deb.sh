@@ -38,7 +38,9 @@ root=$T/root
 dpkg -x "$deb" "$root" || { echo "FAIL: dpkg -x" >&2; exit 1; }
 for f in usr/sbin/burstqd usr/share/man/man8/burstqd.8.gz usr/share/man/man1/burstq.1.gz \
          usr/lib/systemd/system/burstqd.service usr/share/doc/burstq/README.md \
-         usr/share/doc/burstq/operations.md usr/share/doc/burstq/protocol.md; do
+         usr/share/doc/burstq/operations.md usr/share/doc/burstq/protocol.md \
+         usr/share/doc/burstq/metrics.md usr/share/doc/burstq/security.md \
+         usr/share/doc/burstq/examples/stunnel-burstq.conf; do
   [ -e "$root/$f" ] && note "ok: /$f" || fail "/$f missing from the package"
 done
 check_eq "installed burstqd --version" "$("$root/usr/sbin/burstqd" --version)" "burstqd $version"
