@@ -17,6 +17,9 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:7070"
 
+/* fault: long-only options get values above any short option letter. */
+enum { OPT_MAX_DB_SIZE = 0x4601 };
+
 void bq_config_defaults(struct bq_config *c) {
   memset(c, 0, sizeof(*c));
   snprintf(c->listen, sizeof(c->listen), "%s", DEFAULT_LISTEN);
@@ -31,6 +34,7 @@ void bq_config_defaults(struct bq_config *c) {
   c->sync = BQ_SYNC_FULL;
   c->ack = 1;
   c->log_level = BQ_LOG_INFO;
+  c->max_db_size = 0;
 }
 
 int bq_parse_size(const char *s, size_t min, size_t max, size_t *out) {
@@ -90,6 +94,12 @@ static void usage(FILE *out) {
 "  -L, --log-level LEVEL     error, warn, info or debug  [info]\n"
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n"
+"      --max-db-size SIZE    cap the database file (SQLite max_page_count);\n"
+"                            K, M, G suffixes, 0 for none.  At the cap, as on\n"
+"                            a full disk, commits are retried, intake pauses\n"
+"                            and nothing is acked until space is freed\n"
+"                            (delete rows, or restart with a larger cap); the\n"
+"                            WAL beside it (up to ~32M) is not counted  [0]\n"
 "\n"
 "Logs go to stderr.  Exit status: 0 after a clean drain, 1 when a second\n"
 "signal cut the drain short, 2 for bad usage or a database or address that\n"
@@ -115,6 +125,8 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    /* fault: disk-full handling */
+    {"max-db-size", required_argument, NULL, OPT_MAX_DB_SIZE},
     {NULL, 0, NULL, 0}};
 
 /* Parse a numeric option; on error write "--name: ..." to err. */
@@ -212,6 +224,15 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
           snprintf(err, errlen,
                    "--log-level: '%s' is not error, warn, info or debug",
                    optarg);
+          return BQ_CONFIG_ERR;
+        }
+        break;
+      case OPT_MAX_DB_SIZE: /* fault: disk-full handling */
+        if (strcmp(optarg, "0") == 0) {
+          c->max_db_size = 0;
+        } else if (num_opt("max-db-size", optarg, 64 * 1024,
+                           (size_t)1 << 50, &c->max_db_size, err,
+                           errlen) < 0) {
           return BQ_CONFIG_ERR;
         }
         break;

@@ -27,6 +27,8 @@ struct bq_config {
   int sync;                        /* --sync: enum bq_sync */
   int ack;                         /* --ack on|off */
   int log_level;                   /* --log-level: enum bq_log_level */
+  /* fault: disk-full handling (issue 4, promise 3) */
+  size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
 };
 
 enum {

@@ -75,6 +75,7 @@ int main(int argc, char **argv) {
   sopts.path = cfg.db_path;
   sopts.sync = cfg.sync;
   sopts.log = &log;
+  sopts.max_db_bytes = cfg.max_db_size; /* fault: disk-full handling */
   r = bq_store_open_sqlite(&store, &sopts, err, sizeof(err));
   if (r < 0) {
     bq_log_error(&log, "database %s: %s", cfg.db_path, err);
@@ -122,6 +123,9 @@ int main(int argc, char **argv) {
               BQ_VERSION, cfg.db_path, sync_names[cfg.sync], cfg.workers,
               cfg.workers == 1 ? "" : "s", cfg.batch_max, cfg.queue_capacity,
               cfg.queue_bytes, cfg.max_message, cfg.ack ? "on" : "off");
+  if (cfg.max_db_size > 0) /* fault: disk-full handling */
+    bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
+                cfg.max_db_size);
   bq_log_info(&log, "listening on %s", srv->listen_addr);
 
   uv_run(&loop, UV_RUN_DEFAULT);
