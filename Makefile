@@ -75,8 +75,13 @@ bench: deps
 
 # fault (issue 4): the long fault tests, registered for the ctest
 # configuration "soak" only, so make test never runs them (tests/soak/).
+# Prints each test's SUMMARY line; the whole output is in $(BUILD)/soak.log.
 soak: build
-	ctest --test-dir $(BUILD) --output-on-failure -C soak -L soak $(CTEST_ARGS)
+	@rc=0; echo "soak: running (full log: $(BUILD)/soak.log)"; \
+	ctest --test-dir $(BUILD) -V -C soak -L soak $(CTEST_ARGS) \
+	  >$(BUILD)/soak.log 2>&1 || rc=$$?; \
+	grep -E 'SUMMARY|FAIL|tests passed|tests failed' $(BUILD)/soak.log; \
+	if [ $$rc != 0 ]; then tail -n 100 $(BUILD)/soak.log; fi; exit $$rc
 
 # fault (issue 4): each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS,
 # built with clang, ASan and UBSan in build-fuzz.  Failing inputs land in
