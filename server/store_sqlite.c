@@ -52,6 +52,7 @@ struct sqlite_store {
   const struct bq_log *log; /* may be NULL */
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
   int ckpt_running;     /* ckpt started and not yet stopped */
+  uint64_t max_db_bytes; /* fault: --max-db-size, 0 for none */
 };
 
 static const char schema_sql[] =
@@ -213,6 +214,7 @@ static int set_max_size(struct sqlite_store *s, uint64_t max_bytes,
   char sql[64];
   int rc;
 
+  s->max_db_bytes = max_bytes;
   if (max_bytes == 0) return 0;
   rc = query1(s->db, "PRAGMA page_size", &page_size, NULL, 0);
   if (rc == SQLITE_OK) rc = query1(s->db, "PRAGMA page_count", &pages, NULL, 0);
@@ -462,6 +464,14 @@ static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
   }
   if (rc == SQLITE_OK) return 0;
   fail(s->db, rc, what, err, errlen);
+  if ((rc & 0xff) == SQLITE_FULL && s->max_db_bytes > 0) {
+    /* fault: tell the operator which of the two limits may be the one */
+    size_t l = strlen(err);
+    snprintf(err + l, errlen - l,
+             " [full disk, or the --max-db-size cap of %llu bytes: delete "
+             "rows or free space]",
+             (unsigned long long)s->max_db_bytes);
+  }
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
   return transient(rc) ? -EAGAIN : -EIO;
 }

@@ -369,6 +369,7 @@ int main(int argc, char **argv) {
   {
     uint64_t sent = 0, acked = 0;
     long complete = 0, broken = 0;
+    int rc = 0;
     FILE *rep = o.report ? fopen(o.report, "w") : NULL;
     if (o.report && rep == NULL) {
       perror("loadgen: report");
@@ -390,8 +391,11 @@ int main(int argc, char **argv) {
            "protocol_errors=%llu\n",
            o.conns, complete, broken, (unsigned long long)sent,
            (unsigned long long)acked, (unsigned long long)protocol_errors);
-    if (protocol_errors > 0) return 1;
-    if (!o.lossy && broken > 0) return 1;
+    if (protocol_errors > 0 || (!o.lossy && broken > 0)) rc = 1;
+    free(cs);
+    free(pfd);
+    free(idx);
+    free(scratch);
+    return rc;
   }
-  return 0;
 }

@@ -229,6 +229,7 @@ static void test_cap_full_then_delete_frees(void **state) {
   assert_true(ok > 0);
   if (strcasestr(err, "full") == NULL) print_error("err: '%s'\n", err);
   assert_non_null(strcasestr(err, "full"));
+  assert_non_null(strstr(err, "--max-db-size cap of 524288 bytes"));
 
   db = peek_open(fx->path);
   /* exactly the committed batches, nothing of the failed one */
