@@ -2,7 +2,10 @@
 # run.sh BUILD-DIR SECONDS -- run each libFuzzer target (built with
 # -DBQ_FUZZ=ON in BUILD-DIR) for SECONDS, starting from the seed corpus in
 # tests/fuzz/corpus/NAME.  New interesting inputs go to
-# BUILD-DIR/fuzz-corpus/NAME (copy the useful ones into the seed corpus);
+# BUILD-DIR/fuzz-corpus/NAME; to keep the ones that add coverage, run
+#   BUILD-DIR/tests/fuzz/fuzz_NAME -merge=1 tests/fuzz/corpus/NAME \
+#     BUILD-DIR/fuzz-corpus/NAME
+# (that is where the files named by a SHA-1 in the seed corpus come from);
 # a failing input is saved as BUILD-DIR/fuzz-artifacts/NAME-crash-...:
 # fix the bug, then add the input to tests/fuzz/corpus/NAME so that the
 # replay test (fuzz.replay.NAME in make test) keeps it fixed.
