@@ -23,11 +23,15 @@ command -v python3 >/dev/null || die "python3 is needed"
 CONNS=$((10000 / BQ_DIV))
 MSGS=3
 WIDTH=40
-# Both processes need a descriptor per connection (plus a few).
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
+# Both processes need a descriptor per connection (plus a few): raise the
+# soft limit, and as root the hard one too when it is lower.
+want=$((CONNS + 500))
 nofile=$(ulimit -n)
-[ "$nofile" = unlimited ] || [ "$nofile" -ge $((CONNS + 200)) ] ||
-  die "open-file limit $nofile is too low for $CONNS connections (hard limit $(ulimit -Hn))"
+if [ "$nofile" != unlimited ] && [ "$nofile" -lt "$want" ]; then
+  ulimit -S -n "$want" 2>/dev/null || ulimit -n "$want" 2>/dev/null ||
+    die "open-file limit $nofile (hard $(ulimit -Hn)) is too low for $CONNS connections and cannot be raised: run as root or raise it (ulimit -Hn $want)"
+fi
+note "open-file limit: $(ulimit -n)"
 
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status"; }
 sockets() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l; }

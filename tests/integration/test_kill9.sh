@@ -9,9 +9,10 @@
 # daemon recovers the database; then check_rows.py checks the rows of the
 # killed round: every acked message is there exactly once, each
 # connection's rows are a gap-free prefix of what it sent, every payload is
-# byte-exact, and PRAGMA integrity_check is ok.  The round before that is
-# checked a second time (it has survived two crashes by then), then deleted
-# except its last row, which keeps the database small over many rounds.
+# byte-exact, and PRAGMA integrity_check is ok.  After the next kill the
+# round's rows are checked again by fingerprint (count, payload bytes, last
+# id: unchanged by the second crash), then deleted except the last row,
+# which keeps the database small over many rounds.
 #
 # Rounds: BQ_KILL9_ROUNDS (default 5; 3 under sanitizers).  `make soak`
 # runs 50 (tests/soak/).  Sync modes and worker counts alternate.
