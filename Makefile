@@ -14,7 +14,8 @@ FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (checked with dpkg).
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps \
-        python3 clang
+        libhttp-parser-dev libsystemd-dev curl python3 \
+        clang
 
 .PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean \
         soak fuzz
@@ -71,7 +72,7 @@ clean:
 bench: deps
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-bench -j $(JOBS)
-	tests/bench/pipeline.sh build-bench
+	BENCH_CMD="make bench" tests/bench/pipeline.sh build-bench
 
 # fault (issue 4): the long fault tests, registered for the ctest
 # configuration "soak" only, so make test never runs them (tests/soak/).

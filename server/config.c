@@ -34,6 +34,7 @@ void bq_config_defaults(struct bq_config *c) {
   c->sync = BQ_SYNC_FULL;
   c->ack = 1;
   c->log_level = BQ_LOG_INFO;
+  c->log_format = BQ_LOG_TEXT; /* metrics is "" (off) */
   c->max_db_size = 0;
 }
 
@@ -94,6 +95,13 @@ static void usage(FILE *out) {
 "  -L, --log-level LEVEL     error, warn, info or debug  [info]\n"
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n"
+"      --metrics HOST:PORT   serve HTTP there: GET /metrics (Prometheus text),\n"
+"                            /healthz (200 while the database takes writes,\n"
+"                            503 and the reason when not), /readyz (200 while\n"
+"                            accepting, 503 while draining); keep it on\n"
+"                            loopback or a private network  [off]\n"
+"      --log-format FORMAT   text (for people) or json (one object per line,\n"
+"                            for log collectors)  [text]\n"
 "      --max-db-size SIZE    cap the database file (SQLite max_page_count);\n"
 "                            K, M, G suffixes, 0 for none.  At the cap, as on\n"
 "                            a full disk, commits are retried, intake pauses\n"
@@ -111,6 +119,9 @@ static void usage(FILE *out) {
 "  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n");
 }
 
+/* Values of the long options that have no short letter. */
+enum { OPT_METRICS = 0x100, OPT_LOG_FORMAT };
+
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"db", required_argument, NULL, 'd'},
@@ -125,6 +136,9 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    /* Observability (metrics branch): long options only. */
+    {"metrics", required_argument, NULL, OPT_METRICS},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     /* fault: disk-full handling */
     {"max-db-size", required_argument, NULL, OPT_MAX_DB_SIZE},
     {NULL, 0, NULL, 0}};
@@ -223,6 +237,25 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
         if (bq_log_level_parse(optarg, &c->log_level) < 0) {
           snprintf(err, errlen,
                    "--log-level: '%s' is not error, warn, info or debug",
+                   optarg);
+          return BQ_CONFIG_ERR;
+        }
+        break;
+      /* Observability (metrics branch). */
+      case OPT_METRICS:
+        if (strlen(optarg) >= sizeof(c->metrics) ||
+            bq_addr_parse(optarg, -1, &c->metrics_addr) < 0) {
+          snprintf(err, errlen,
+                   "--metrics: '%s' is not HOST:PORT (for example "
+                   "127.0.0.1:9070)",
+                   optarg);
+          return BQ_CONFIG_ERR;
+        }
+        snprintf(c->metrics, sizeof(c->metrics), "%s", optarg);
+        break;
+      case OPT_LOG_FORMAT:
+        if (bq_log_format_parse(optarg, &c->log_format) < 0) {
+          snprintf(err, errlen, "--log-format: '%s' is not text or json",
                    optarg);
           return BQ_CONFIG_ERR;
         }

@@ -27,6 +27,10 @@ struct bq_config {
   int sync;                        /* --sync: enum bq_sync */
   int ack;                         /* --ack on|off */
   int log_level;                   /* --log-level: enum bq_log_level */
+  /* Observability (metrics branch): HTTP metrics/health, log format. */
+  char metrics[256];               /* --metrics HOST:PORT; "" when off */
+  struct sockaddr_storage metrics_addr; /* --metrics parsed */
+  int log_format;                  /* --log-format: enum bq_log_format */
   /* fault: disk-full handling (issue 4, promise 3) */
   size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
 };

@@ -93,6 +93,7 @@ struct build {
   size_t n, bytes;
   int64_t ts;
   uint64_t too_long;
+  uint64_t payload; /* bytes of the messages' payloads */
 };
 
 static int on_frame(void *arg, int kind, const char *data, size_t len) {
@@ -110,6 +111,7 @@ static int on_frame(void *arg, int kind, const char *data, size_t len) {
   b->last = r;
   b->n++;
   b->bytes += bq_rec_cost(r);
+  b->payload += len;
   return 0;
 }
 
@@ -125,6 +127,7 @@ static void build_push(struct build *b) {
   if (b->n > 0) {
     c->inflight += b->n;
     srv->st.received += b->n;
+    srv->st.received_bytes += b->payload;
     bq_server_push(srv, b->first, b->last, b->n, b->bytes);
   }
   if (b->too_long > 0) {
@@ -269,6 +272,7 @@ void bq_conn_flush(struct bq_conn *c) {
     assert(w > 0 && (size_t)w < sizeof(c->wbuf) - n);
     n += (size_t)w;
     c->acked = c->committed;
+    c->srv->st.acks++;
     if (done) c->final_sent = 1;
   }
   if (n > 0) {

@@ -17,6 +17,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "observe.h"
 #include "pool.h"
 #include "queue.h"
 #include "server.h"
@@ -51,6 +53,8 @@ int main(int argc, char **argv) {
   struct bq_queue queue;
   struct bq_pool pool;
   struct bq_server *srv;
+  struct bq_metrics metrics;
+  struct bq_observe obs;
   uv_loop_t loop;
   char err[512];
   int r, status;
@@ -64,6 +68,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   bq_log_init(&log, "burstqd", cfg.log_level, stderr);
+  bq_log_set_format(&log, cfg.log_format);
   /* A peer that goes away mid-write must be an error, not a signal. */
   signal(SIGPIPE, SIG_IGN);
 
@@ -93,6 +98,7 @@ int main(int argc, char **argv) {
 
   r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);
   srv = malloc(sizeof(*srv));
+  if (r == 0) r = bq_metrics_init(&metrics);
   if (r < 0 || srv == NULL || uv_loop_init(&loop) != 0) {
     bq_log_error(&log, "cannot set up: out of resources");
     bq_store_close(store, err, sizeof(err));
@@ -101,6 +107,11 @@ int main(int argc, char **argv) {
   r = bq_server_init(srv, &loop, &cfg, &log, &queue, &pool,
                      store->last_conn_id, err, sizeof(err));
   if (r == 0) {
+    srv->obs = &obs;
+    r = bq_observe_start(&obs, srv, &metrics, err, sizeof(err));
+  }
+  if (r == 0) {
+    pool.metrics = &metrics;
     r = bq_pool_start(&pool, &queue, store, &log, &srv->wake, cfg.workers,
                       cfg.batch_max);
     if (r < 0)
@@ -114,6 +125,7 @@ int main(int argc, char **argv) {
     bq_slab_pool_destroy(&srv->slabs);
     free(srv);
     bq_queue_destroy(&queue);
+    bq_metrics_destroy(&metrics);
     bq_store_close(store, err, sizeof(err));
     return 2;
   }
@@ -127,6 +139,7 @@ int main(int argc, char **argv) {
     bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
                 cfg.max_db_size);
   bq_log_info(&log, "listening on %s", srv->listen_addr);
+  bq_observe_ready(&obs);
 
   uv_run(&loop, UV_RUN_DEFAULT);
 
@@ -152,5 +165,6 @@ int main(int argc, char **argv) {
               pool.failures);
   bq_slab_pool_destroy(&srv->slabs);
   free(srv);
+  bq_metrics_destroy(&metrics);
   return status;
 }

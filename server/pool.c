@@ -4,6 +4,7 @@
  */
 
 #include "pool.h"
+#include "metrics.h"
 #include "slab.h"
 
 #include <assert.h>
@@ -94,6 +95,7 @@ static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
   unsigned attempts = 0;
   uint64_t suppressed;
   uint64_t first_ms = 0;
+  uint64_t start_ns = uv_hrtime();
   int r;
 
   while ((r = bq_store_append(p->store, batch, err, sizeof(err))) != 0) {
@@ -109,6 +111,7 @@ static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
     }
     attempts++;
     p->failures++;
+    if (p->metrics) bq_metrics_db_error(p->metrics, p->store->last_code, err);
     if (attempts == 1) first_ms = bq_now_ms();
     if (bq_ratelimit_allow(&p->fail_rl, bq_now_ms(), &suppressed))
       bq_log_warn(p->log,
@@ -124,6 +127,8 @@ static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
                 "after %u failed attempts over %llu ms",
                 n, attempts, (unsigned long long)(bq_now_ms() - first_ms));
   p->batches++;
+  if (p->metrics)
+    bq_metrics_batch(p->metrics, n, (uv_hrtime() - start_ns) / 1000u);
 }
 
 static void *worker_main(void *arg) {

@@ -58,6 +58,10 @@ struct bq_pool {
   /* Touched only by the writer-token holder: */
   struct bq_ratelimit fail_rl;
   uint64_t batches, failures;
+  /* Observability (metrics branch): set by the caller before
+   * bq_pool_start(), NULL for none.  Recorded by the token holder once per
+   * batch or failed attempt (metrics.h). */
+  struct bq_metrics *metrics;
 };
 
 /* Start nworkers threads draining queue into store.  wake is signalled after

@@ -56,6 +56,7 @@ static void resume_intake(struct bq_server *srv) {
   uint64_t now = bq_now_ms();
   assert(srv->paused);
   srv->paused = 0;
+  srv->st.paused_ms += now - srv->paused_at_ms;
   /* A resume line is printed exactly when its pause line was, so the
    * log shows pairs at most once per rate-limit interval. */
   if (srv->pause_logged)
@@ -80,6 +81,7 @@ void bq_server_push(struct bq_server *srv, struct bq_rec *first,
 static void check_done(struct bq_server *srv) {
   if (srv->state != BQ_CLOSING || srv->nconns > 0 || srv->nalive > 0) return;
   srv->state = BQ_DONE;
+  if (srv->obs) bq_observe_close(srv->obs);
   close_handle(srv, (uv_handle_t *)&srv->linger);
   close_handle(srv, (uv_handle_t *)&srv->sigint);
   close_handle(srv, (uv_handle_t *)&srv->sigterm);
@@ -153,7 +155,9 @@ void bq_server_shutdown(struct bq_server *srv, const char *why) {
   /* DRAINING first, so that the CLOSE records below cannot count as a
    * queue-full pause. */
   srv->state = BQ_DRAINING;
+  if (srv->paused) srv->st.paused_ms += bq_now_ms() - srv->paused_at_ms;
   srv->paused = 0;
+  if (srv->obs) bq_observe_draining(srv->obs);
   close_handle(srv, (uv_handle_t *)&srv->listener);
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_stop_intake(c, now);
@@ -244,6 +248,7 @@ int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
 
 /* Close every handle after a failed start, so the loop can be closed. */
 void bq_server_abandon(struct bq_server *srv) {
+  if (srv->obs) bq_observe_close(srv->obs);
   close_handle(srv, (uv_handle_t *)&srv->listener);
   close_handle(srv, (uv_handle_t *)&srv->wake);
   close_handle(srv, (uv_handle_t *)&srv->sigint);

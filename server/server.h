@@ -33,6 +33,7 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "observe.h"
 #include "pool.h"
 #include "queue.h"
 #include "slab.h"
@@ -86,6 +87,10 @@ struct bq_server_stats {
   uint64_t accepted;   /* connections served */
   uint64_t refused;    /* connections refused (max-connections) */
   uint64_t pauses;     /* times intake paused */
+  /* Observability (metrics branch): */
+  uint64_t received_bytes; /* payload bytes of received messages */
+  uint64_t acks;       /* "OK n" lines written */
+  uint64_t paused_ms;  /* time spent paused, finished pauses only */
 };
 
 struct bq_server {
@@ -114,6 +119,9 @@ struct bq_server {
   struct bq_slab_pool slabs; /* where records come from (slab.h) */
   struct bq_server_stats st;
   char listen_addr[BQ_ADDR_STRLEN]; /* the real bound address */
+  /* Observability (metrics branch): told when the drain begins and when
+   * the server is done (observe.h); NULL for none.  Set after init. */
+  struct bq_observe *obs;
   char readbuf[BQ_READ_BUF];
 };
 

@@ -41,6 +41,8 @@ struct bq_store {
   const struct bq_store_ops *ops;
   int64_t last_conn_id; /* highest connection id already stored */
   size_t max_payload;   /* largest payload the backend can store */
+  int last_code;        /* after a failed append: the backend's error code
+                           (SQLite primary result code, > 0) for metrics */
 };
 
 struct bq_log;

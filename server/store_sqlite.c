@@ -472,6 +472,7 @@ static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
              "rows or free space]",
              (unsigned long long)s->max_db_bytes);
   }
+  s->base.last_code = rc & 0xff;
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
   return transient(rc) ? -EAGAIN : -EIO;
 }

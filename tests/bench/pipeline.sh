@@ -1,89 +1,341 @@
 #!/usr/bin/env bash
-# pipeline.sh BUILD_DIR -- end-to-end committed msgs/s through burstqd for
-# 1, 2 and 4 workers at --sync normal and full, beside the raw SQLite insert
-# rate measured in the same run (tests/bench/raw_sqlite.c).
+# pipeline.sh BUILD_DIR -- `make bench`: burstqd end to end against the raw
+# SQLite ceiling of this machine, as a table on stdout and in a Markdown
+# file (docs/benchmarks.md for a full run).
 #
-# Load: CONNS parallel `nc -N` connections, each sending its share of MSGS
-# 100-byte lines; the clock stops when every nc has received its final
-# "OK n" (so every message is committed).  Each figure is the median of RUNS
-# runs, with min..max.  Environment: MSGS (2000000), CONNS (4), RUNS (3),
-# WORKERS ("1 2 4"), SYNCS ("normal full").
+#   1. raw ceiling: tests/bench/raw_sqlite (same schema, same pragmas,
+#      100-byte payloads, transactions of 1000, one thread) at --sync normal
+#      and full;
+#   2. end to end: committed msgs/s through a fresh burstqd (fresh database)
+#      per run, `burstq bench -c C -n N -s 100`, C = 1, 4, 64, at --sync
+#      normal and full; every run is checked (--db: every message stored
+#      once, in order) and must end with sent == committed;
+#   3. the ratio of (2) to (1): the headline;
+#   4. ack latency p50/p99/p99.9 at half the 4-connection maximum (--rate);
+#   5. a burst: 10x the sustained rate (4 connections, --sync full) offered
+#      for BENCH_BURST_S seconds into a small queue (--queue-capacity 8192
+#      --queue-bytes 1M): the daemon's peak RSS (VmHWM), how long the
+#      senders were held back, the drain after the last byte, nothing lost.
+# Each figure is the median of BENCH_RUNS runs, with [min..max].
+#
+# Environment (defaults give the full benchmark, a few minutes on 2 cores):
+#   BENCH_N        messages per end-to-end run and raw run  [2000000]
+#   BENCH_RUNS     runs per figure                           [3]
+#   BENCH_CONNS    connection counts                         ["1 4 64"]
+#   BENCH_SYNCS    sync levels                               ["normal full"]
+#   BENCH_LAT_S    seconds of paced load per latency run     [10]
+#   BENCH_BURST_S  seconds the burst is offered              [1]
+#   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
+#   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
+#                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
+#                  BUILD_DIR/benchmarks.md
+# Quick check: BENCH_N=200000 BENCH_RUNS=1 BENCH_LAT_S=2 make bench
 set -euo pipefail
-build=${1:?usage: pipeline.sh BUILD_DIR}
-burstqd=$build/burstqd
-raw=$build/tests/bench/raw_sqlite
-MSGS=${MSGS:-2000000}
-CONNS=${CONNS:-4}
-RUNS=${RUNS:-3}
-WORKERS=${WORKERS:-1 2 4}
-SYNCS=${SYNCS:-normal full}
 
-tmp=$(mktemp -d)
+build=$(realpath "${1:?usage: pipeline.sh BUILD_DIR}")
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+burstqd=$build/burstqd
+burstq=$build/client/burstq
+raw=$build/tests/bench/raw_sqlite
+for b in "$burstqd" "$burstq" "$raw"; do
+  [ -x "$b" ] || { echo "pipeline.sh: $b is missing: build first" >&2; exit 2; }
+done
+for t in python3 sqlite3; do
+  command -v "$t" >/dev/null || { echo "pipeline.sh: needs $t" >&2; exit 2; }
+done
+
+N=${BENCH_N:-2000000}
+RUNS=${BENCH_RUNS:-3}
+CONNS=${BENCH_CONNS:-1 4 64}
+SYNCS=${BENCH_SYNCS:-normal full}
+LAT_S=${BENCH_LAT_S:-10}
+BURST_S=${BENCH_BURST_S:-1}
+dir=${BENCH_DIR:-$build/bench-tmp}
+if [ -n "${BENCH_OUT:-}" ]; then
+  out=$BENCH_OUT
+elif [ "$N" -ge 2000000 ] && [ "$RUNS" -ge 3 ]; then
+  out=$root/docs/benchmarks.md
+else
+  out=$build/benchmarks.md
+fi
+
+rm -rf "$dir"
+mkdir -p "$dir"
 daemon=
 cleanup() {
-  [ -n "$daemon" ] && kill -KILL "$daemon" 2>/dev/null || true
-  rm -rf "$tmp"
+  if [ -n "$daemon" ]; then kill -KILL "$daemon" 2>/dev/null || true; fi
+  rm -rf "$dir"
 }
 trap cleanup EXIT
 
-per=$((MSGS / CONNS))
-awk -v n="$per" 'BEGIN { pad = sprintf("%88s", ""); gsub(/ /, "x", pad);
-  for (i = 1; i <= n; i++) printf "m%09d-%s\n", i, pad }' > "$tmp/lines"
+log() { echo "[bench] $*" >&2; }
 
-now_ns() { date +%s%N; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-minmax() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%d..%d", lo, hi }'; }
+# --- helpers ------------------------------------------------------------------
 
-run_raw() { # sync -> rows/s
-  rm -f "$tmp"/raw.db*
-  "$raw" "$tmp/raw.db" "$MSGS" 1000 "$1" | sed 's/.*rows_per_s=//'
+# jq_ FILE EXPR: a value from the JSON object on FILE's last line.
+jq_() {
+  python3 -c 'import json,sys
+o = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+v = eval("o" + sys.argv[2])
+print(v if not isinstance(v, bool) else str(v).lower())' "$1" "$2"
 }
 
-run_daemon() { # workers sync -> msgs/s
-  local w=$1 s=$2 port t0 t1 rows pids=()
-  rm -f "$tmp"/b.db* "$tmp/log"
-  "$burstqd" --listen 127.0.0.1:0 --db "$tmp/b.db" --workers "$w" --sync "$s" \
-    2> "$tmp/log" &
+# stats: numbers on stdin -> "median min max" (median of an even count is
+# the lower middle, so it is always a measured value).
+stats() {
+  awk NF | sort -g | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "0 0 0"; exit }
+    print a[int((NR + 1) / 2)], a[1], a[NR] }'
+}
+
+# fmt_rate "median min max" -> "1234567 [1200000..1300000]"
+fmt_rate() {
+  awk '{ printf "%.0f [%.0f..%.0f]", $1, $2, $3 }' <<<"$1"
+}
+fmt_ms() {
+  awk '{ printf "%.2f [%.2f..%.2f]", $1, $2, $3 }' <<<"$1"
+}
+med() { cut -d' ' -f1 <<<"$1"; }
+
+# start_daemon ARGS...: a fresh burstqd on a free port with a fresh database.
+start_daemon() {
+  local i
+  rm -f "$dir"/b.db*
+  : >"$dir/daemon.log"
+  "$burstqd" --listen 127.0.0.1:0 --db "$dir/b.db" "$@" 2>"$dir/daemon.log" &
   daemon=$!
-  for _ in $(seq 200); do
-    port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$tmp/log")
+  port=
+  for i in $(seq 400); do
+    port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/daemon.log" || true)
     [ -n "$port" ] && break
+    kill -0 "$daemon" 2>/dev/null || break
     sleep 0.05
   done
-  [ -n "$port" ] || { echo "burstqd did not start" >&2; cat "$tmp/log" >&2; exit 1; }
-  t0=$(now_ns)
-  for i in $(seq "$CONNS"); do
-    nc -N 127.0.0.1 "$port" < "$tmp/lines" > "$tmp/out$i" &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  t1=$(now_ns)
-  kill -TERM "$daemon"
-  wait "$daemon"
-  daemon=
-  rows=$(sqlite3 "$tmp/b.db" 'SELECT count(*) FROM messages')
-  if [ "$rows" != "$((per * CONNS))" ]; then
-    echo "lost messages: $rows rows of $((per * CONNS))" >&2
+  if [ -z "$port" ]; then
+    echo "pipeline.sh: burstqd did not start ($*):" >&2
+    cat "$dir/daemon.log" >&2
     exit 1
   fi
-  echo $((rows * 1000000000 / (t1 - t0)))
 }
 
-echo "# burstqd pipeline benchmark"
-echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "sqlite $(sqlite3 --version | cut -d' ' -f1), libuv $(pkg-config --modversion libuv 2>/dev/null || echo ?)"
-echo "load: $MSGS messages of 100 bytes over $CONNS nc connections; median of $RUNS runs (min..max)"
-echo
-printf '| %-8s | %-10s | %-12s | %-24s | %-6s |\n' sync workers "msgs/s" "runs (min..max)" ratio
-printf '|%s|%s|%s|%s|%s|\n' ---------- ------------ -------------- -------------------------- --------
+stop_daemon() {
+  local rc=0
+  kill -TERM "$daemon"
+  wait "$daemon" || rc=$?
+  daemon=
+  if [ "$rc" != 0 ]; then
+    echo "pipeline.sh: burstqd exited $rc:" >&2
+    tail -n 20 "$dir/daemon.log" >&2
+    exit 1
+  fi
+}
+
+# bench OUT ARGS...: burstq bench against the current daemon, its database
+# checked; any failure (lost, duplicated, misordered message, error) stops
+# the benchmark.
+bench() {
+  local o=$1 rc=0
+  shift
+  "$burstq" bench -H "127.0.0.1:$port" --db "$dir/b.db" --json "$@" \
+    </dev/null >"$o" 2>"$o.err" || rc=$?
+  if [ "$rc" != 0 ] || [ "$(jq_ "$o" '["db"]["ok"]')" != true ] ||
+     [ "$(jq_ "$o" '["sent_eq_committed"]')" != true ]; then
+    echo "pipeline.sh: burstq bench $* failed (exit $rc):" >&2
+    cat "$o" "$o.err" >&2
+    tail -n 20 "$dir/daemon.log" >&2
+    exit 1
+  fi
+}
+
+# --- 1. raw ceiling ---------------------------------------------------------------
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A RAW E2E LAT50 LAT99 LAT999 LATRATE
 for s in $SYNCS; do
-  rawrates=$(for _ in $(seq "$RUNS"); do run_raw "$s"; done)
-  rawmed=$(echo "$rawrates" | median)
-  printf '| %-8s | %-10s | %-12s | %-24s | %-6s |\n' "$s" "raw SQLite" "$rawmed" "$(echo "$rawrates" | minmax)" 1.00
-  for w in $WORKERS; do
-    rates=$(for _ in $(seq "$RUNS"); do run_daemon "$w" "$s"; done)
-    med=$(echo "$rates" | median)
-    printf '| %-8s | %-10s | %-12s | %-24s | %-6s |\n' "$s" "$w" "$med" \
-      "$(echo "$rates" | minmax)" "$(awk -v a="$med" -v b="$rawmed" 'BEGIN { printf "%.2f", a / b }')"
+  vals=
+  for r in $(seq "$RUNS"); do
+    rm -f "$dir"/raw.db*
+    v=$("$raw" "$dir/raw.db" "$N" 1000 "$s" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
+    log "raw sqlite sync=$s run $r: $v rows/s"
+    vals+="$v"$'\n'
+  done
+  rm -f "$dir"/raw.db*
+  RAW[$s]=$(stats <<<"$vals")
+done
+
+# --- 2. end to end ------------------------------------------------------------------
+
+for s in $SYNCS; do
+  for c in $CONNS; do
+    vals=
+    for r in $(seq "$RUNS"); do
+      start_daemon --sync "$s"
+      bench "$dir/e2e.json" -c "$c" -n "$N" -s 100
+      stop_daemon
+      v=$(jq_ "$dir/e2e.json" '["commit_msgs_per_s"]')
+      log "end to end sync=$s conns=$c run $r: $v msgs/s committed (db check ok)"
+      vals+="$v"$'\n'
+    done
+    E2E[$s,$c]=$(stats <<<"$vals")
   done
 done
+
+# --- 4. latency at half the maximum -------------------------------------------------------
+
+lat_conns=4
+case " $CONNS " in *" 4 "*) ;; *) lat_conns=${CONNS%% *} ;; esac
+for s in $SYNCS; do
+  rate=$(awk -v m="$(med "${E2E[$s,$lat_conns]}")" 'BEGIN { printf "%.0f", m / 2 }')
+  n=$((rate * LAT_S))
+  v50= v99= v999=
+  for r in $(seq "$RUNS"); do
+    start_daemon --sync "$s"
+    bench "$dir/lat.json" -c "$lat_conns" -n "$n" -s 100 --rate "$rate"
+    stop_daemon
+    v50+="$(jq_ "$dir/lat.json" '["latency_ms"]["p50"]')"$'\n'
+    v99+="$(jq_ "$dir/lat.json" '["latency_ms"]["p99"]')"$'\n'
+    v999+="$(jq_ "$dir/lat.json" '["latency_ms"]["p999"]')"$'\n'
+    log "latency sync=$s conns=$lat_conns rate=$rate run $r: p50 $(jq_ "$dir/lat.json" '["latency_ms"]["p50"]') p99 $(jq_ "$dir/lat.json" '["latency_ms"]["p99"]') p99.9 $(jq_ "$dir/lat.json" '["latency_ms"]["p999"]') ms"
+  done
+  LATRATE[$s]=$rate
+  LAT50[$s]=$(stats <<<"$v50")
+  LAT99[$s]=$(stats <<<"$v99")
+  LAT999[$s]=$(stats <<<"$v999")
+done
+
+# --- 5. burst into a small queue ------------------------------------------------------------
+
+bs=full
+case " $SYNCS " in *" full "*) ;; *) bs=${SYNCS%% *} ;; esac
+sustained=$(med "${E2E[$bs,$lat_conns]}")
+brate=$(awk -v m="$sustained" 'BEGIN { printf "%.0f", m * 10 }')
+bn=$(awk -v m="$sustained" -v t="$BURST_S" 'BEGIN { printf "%.0f", m * 10 * t }')
+rss= held= drain= tot=
+for r in $(seq "$RUNS"); do
+  start_daemon --sync "$bs" --queue-capacity 8192 --queue-bytes 1M
+  bench "$dir/burst.json" -c "$lat_conns" -n "$bn" -s 100 --rate "$brate"
+  hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$daemon/status")
+  stop_daemon
+  send_s=$(jq_ "$dir/burst.json" '["send_s"]')
+  commit_s=$(jq_ "$dir/burst.json" '["commit_s"]')
+  rss+="$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"$'\n'
+  held+="$(awk -v a="$send_s" -v b="$BURST_S" 'BEGIN { printf "%.2f", a - b }')"$'\n'
+  drain+="$(awk -v a="$send_s" -v b="$commit_s" 'BEGIN { printf "%.1f", (b - a) * 1000 }')"$'\n'
+  tot+="$commit_s"$'\n'
+  log "burst run $r: $bn msgs offered at $brate msgs/s: peak RSS $((hwm / 1024)) MB, all sent after ${send_s}s, committed after ${commit_s}s, db check ok"
+done
+RSS=$(stats <<<"$rss")
+HELD=$(stats <<<"$held")
+DRAIN=$(stats <<<"$drain")
+TOT=$(stats <<<"$tot")
+
+# --- 6. the load generator alone: burstq bench into nc -l >/dev/null -------------------
+
+sink=
+for r in $(seq "$RUNS"); do
+  sp=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  nc -l 127.0.0.1 "$sp" >/dev/null &
+  ncpid=$!
+  for i in $(seq 200); do
+    awk -v p="$(printf ':%04X' "$sp")" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp && break
+    sleep 0.05
+  done
+  "$burstq" bench -H "127.0.0.1:$sp" --sink -c 1 -n "$N" -s 100 --json </dev/null >"$dir/sink.json"
+  wait "$ncpid" || true
+  v=$(jq_ "$dir/sink.json" '["send_msgs_per_s"]')
+  log "client alone into nc -l: $v msgs/s sent"
+  sink+="$v"$'\n'
+done
+SINK=$(stats <<<"$sink")
+
+# --- report ------------------------------------------------------------------------------
+
+ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v >= g ? "met" : "NOT met") }'; }
+
+cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+report() {
+  echo "# burstq benchmarks"
+  echo
+  echo "Produced by \`make bench\` (tests/bench/pipeline.sh); each figure is the"
+  echo "median of $RUNS run(s) with [min..max]. Every end-to-end run used a fresh"
+  echo "daemon and database and was checked afterwards (\`burstq bench --db\`:"
+  echo "every message stored exactly once, in order per connection)."
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- machine: $(nproc) cores, $cpu, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), load average before the run: $LOAD0"
+  echo "- versions: burstq $("$burstq" --version | cut -d' ' -f2) ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')), SQLite $(sqlite3 --version | cut -d' ' -f1) (CLI; the library is the same Debian package), libuv $(pkg-config --modversion libuv 2>/dev/null || echo '?'), $(cc --version | head -n1)"
+  echo "- build: Release (build-bench); scratch files in $(df --output=source,fstype "$dir" | tail -n1 | awk '{ print $1 " (" $2 ")" }')"
+  echo "- command: \`${BENCH_CMD:-make bench}\` with BENCH_N=$N BENCH_RUNS=$RUNS BENCH_CONNS=\"$CONNS\" BENCH_SYNCS=\"$SYNCS\" BENCH_LAT_S=$LAT_S BENCH_BURST_S=$BURST_S"
+  echo
+  if awk -v l="${LOAD0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    echo "**The machine was busy when this ran** (load average ${LOAD0%% *} on $(nproc) cores):"
+    echo "the figures are noisy and low; re-run \`make bench\` on an idle machine."
+    echo
+  fi
+  echo "## Throughput: committed messages per second (100-byte messages, $N per run)"
+  echo
+  echo "The raw ceiling is the issue's: one row per INSERT statement, transactions"
+  echo "of 1000. burstqd writes transactions of up to --batch-max rows with 32-row"
+  echo "INSERT statements, so it can exceed that ceiling (a ratio above 1)."
+  echo
+  echo "| sync | load | msgs/s median [min..max] | ratio to raw |"
+  echo "| --- | --- | --- | --- |"
+  for s in $SYNCS; do
+    echo "| $s | raw SQLite ceiling (1 thread, batches of 1000) | $(fmt_rate "${RAW[$s]}") | 1.00 |"
+    for c in $CONNS; do
+      echo "| $s | burstqd, $c connection$([ "$c" = 1 ] || echo s) | $(fmt_rate "${E2E[$s,$c]}") | $(ratio "${E2E[$s,$c]}" "${RAW[$s]}") |"
+    done
+  done
+  echo
+  echo "## Ack latency at about half the maximum rate ($lat_conns connections, paced with --rate, $LAT_S s per run)"
+  echo
+  echo "| sync | rate msgs/s | p50 ms | p99 ms | p99.9 ms |"
+  echo "| --- | --- | --- | --- | --- |"
+  for s in $SYNCS; do
+    echo "| $s | ${LATRATE[$s]} | $(fmt_ms "${LAT50[$s]}") | $(fmt_ms "${LAT99[$s]}") | $(fmt_ms "${LAT999[$s]}") |"
+  done
+  echo
+  echo "## Burst: 10x the sustained rate into a small queue"
+  echo
+  echo "$bn messages offered at $brate msgs/s (10x the $lat_conns-connection rate at --sync $bs) for $BURST_S s,"
+  echo "to burstqd --sync $bs --queue-capacity 8192 --queue-bytes 1M. When the queue is full the"
+  echo "daemon stops reading and TCP holds the senders back, so memory stays bounded and"
+  echo "the backlog waits in the senders instead of the daemon."
+  echo
+  echo "| figure | median [min..max] |"
+  echo "| --- | --- |"
+  echo "| daemon peak RSS (VmHWM), MB | $(fmt_ms "$RSS") |"
+  echo "| senders held back past the burst window, s | $(fmt_ms "$HELD") |"
+  echo "| drain after the last byte was sent, ms | $(fmt_ms "$DRAIN") |"
+  echo "| everything committed after, s | $(fmt_ms "$TOT") |"
+  echo "| lost, duplicated or misordered messages | 0 in every run (checked) |"
+  echo
+  echo "## The load generator alone"
+  echo
+  echo "\`burstq bench --sink -c 1 -n $N -s 100\` into \`nc -l >/dev/null\` (one connection,"
+  echo "no daemon): $(fmt_rate "$SINK") msgs/s sent. The client is not what limits the"
+  echo "figures above (nc, reading, is the slower side here)."
+  echo
+  echo "## Goals (issue 3)"
+  echo
+  if [ -n "${E2E[normal,4]:-}" ] && [ -n "${RAW[normal]:-}" ]; then
+    r=$(ratio "${E2E[normal,4]}" "${RAW[normal]}")
+    echo "- 4 connections at --sync normal >= 0.8 of raw: $r, $(verdict "$r" 0.8)"
+  fi
+  if [ -n "${E2E[full,4]:-}" ] && [ -n "${RAW[full]:-}" ]; then
+    r=$(ratio "${E2E[full,4]}" "${RAW[full]}")
+    echo "- 4 connections at --sync full >= 0.7 of raw: $r, $(verdict "$r" 0.7)"
+  fi
+  for s in $SYNCS; do
+    if [ -n "${E2E[$s,64]:-}" ] && [ -n "${E2E[$s,4]:-}" ]; then
+      r=$(ratio "${E2E[$s,64]}" "${E2E[$s,4]}")
+      echo "- 64 connections within 10% of 4 at --sync $s: $r of it, $(verdict "$r" 0.9)"
+    fi
+  done
+}
+
+report | tee "$out.tmp"
+mv "$out.tmp" "$out"
+log "written to $out"

@@ -278,6 +278,16 @@ wait_log() {
 
 vmhwm_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status"; }
 
+# --- the client ------------------------------------------------------------
+
+# need_client: the burstq client, from $BQ_CLIENT (set by ctest to the
+# built binary); dies when it is missing.  Sets BQ_CLIENT to its real path.
+need_client() {
+  [ -n "${BQ_CLIENT:-}" ] && [ -x "$BQ_CLIENT" ] ||
+    die "BQ_CLIENT must name the burstq binary (got '${BQ_CLIENT:-}')"
+  BQ_CLIENT=$(realpath "$BQ_CLIENT")
+}
+
 # --- the database --------------------------------------------------------
 
 sql() { # QUERY [DB]

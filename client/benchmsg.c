@@ -1,0 +1,94 @@
+/*
+ * benchmsg.c -- see benchmsg.h.  Stateless; the formatter is on the bench's
+ * hot path, so it writes digits by hand instead of calling snprintf.
+ */
+#include "benchmsg.h"
+
+#include <assert.h>
+#include <string.h>
+
+static const char hexd[] = "0123456789abcdef";
+
+static size_t digits(uint64_t v) {
+  size_t n = 1;
+  while (v >= 10) {
+    v /= 10;
+    n++;
+  }
+  return n;
+}
+
+size_t bq_benchmsg_header_len(uint32_t conn, uint64_t seq) {
+  return BQ_BENCHMSG_PREFIX + digits(conn) + 1 + digits(seq) + 1;
+}
+
+void bq_benchmsg_prefix(char *dst, uint32_t run) {
+  int i;
+  dst[0] = 'b';
+  dst[1] = 'q';
+  dst[2] = ':';
+  for (i = 0; i < 8; i++) dst[3 + i] = hexd[(run >> (28 - 4 * i)) & 15u];
+  dst[11] = ':';
+}
+
+static char *put_dec(char *p, uint64_t v) {
+  size_t n = digits(v), i;
+  for (i = n; i > 0; i--) {
+    p[i - 1] = (char)('0' + v % 10);
+    v /= 10;
+  }
+  return p + n;
+}
+
+void bq_benchmsg_format(char *dst, size_t size, uint32_t run, uint32_t conn,
+                        uint64_t seq) {
+  char *p = dst;
+  size_t h = bq_benchmsg_header_len(conn, seq);
+  assert(size >= h);
+  bq_benchmsg_prefix(p, run);
+  p = put_dec(p + BQ_BENCHMSG_PREFIX, conn);
+  *p++ = ':';
+  p = put_dec(p, seq);
+  *p++ = ':';
+  memset(p, 'x', size - h);
+  dst[size] = '\n';
+}
+
+static int get_dec(const char **pp, const char *end, uint64_t *v) {
+  const char *p = *pp;
+  uint64_t x = 0;
+  if (p >= end || *p < '0' || *p > '9' || (*p == '0')) return -1;
+  while (p < end && *p >= '0' && *p <= '9') {
+    if (x > (UINT64_MAX - 9) / 10) return -1;
+    x = x * 10 + (uint64_t)(*p - '0');
+    p++;
+  }
+  *pp = p;
+  *v = x;
+  return 0;
+}
+
+int bq_benchmsg_parse(const char *p, size_t len, uint32_t *run, uint32_t *conn,
+                      uint64_t *seq) {
+  const char *end = p + len;
+  uint32_t r = 0;
+  uint64_t c, s;
+  int i;
+  if (len < BQ_BENCHMSG_PREFIX || p[0] != 'b' || p[1] != 'q' || p[2] != ':' ||
+      p[11] != ':')
+    return -1;
+  for (i = 0; i < 8; i++) {
+    const char *d = memchr(hexd, p[3 + i], 16);
+    if (d == NULL || p[3 + i] == '\0') return -1;
+    r = (r << 4) | (uint32_t)(d - hexd);
+  }
+  p += BQ_BENCHMSG_PREFIX;
+  if (get_dec(&p, end, &c) < 0 || c > UINT32_MAX || p >= end || *p != ':')
+    return -1;
+  p++;
+  if (get_dec(&p, end, &s) < 0 || p >= end || *p != ':') return -1;
+  *run = r;
+  *conn = (uint32_t)c;
+  *seq = s;
+  return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * opts.c -- see opts.h.  Stateless.
+ */
+#include "opts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+
+int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
+                size_t errlen) {
+  const char *s = arg;
+  int r;
+  if (s == NULL) s = getenv("BURSTQ_HOST");
+  if (s == NULL || *s == '\0') s = BQ_DEFAULT_HOST;
+  r = bq_addr_parse(s, BQ_DEFAULT_PORT, out);
+  if (r == -ENOENT)
+    snprintf(err, errlen, "cannot resolve the host in '%s'", s);
+  else if (r < 0)
+    snprintf(err, errlen,
+             "'%s' is not HOST:PORT (for example 127.0.0.1:7070, "
+             "[::1]:7070, localhost)", s);
+  return r;
+}
+
+int bq_opt_count(const char *name, const char *s, uint64_t min, uint64_t max,
+                 uint64_t *out, char *err, size_t errlen) {
+  char *end;
+  unsigned long long v;
+  uint64_t mult = 1;
+  if (s == NULL || *s < '0' || *s > '9') goto bad;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0) goto range;
+  if (*end == 'k' || *end == 'K') mult = 1000, end++;
+  else if (*end == 'M') mult = 1000000, end++;
+  else if (*end == 'G') mult = 1000000000, end++;
+  if (*end != '\0') goto bad;
+  if (v > UINT64_MAX / mult) goto range;
+  v *= mult;
+  if (v < min || v > max) goto range;
+  *out = (uint64_t)v;
+  return 0;
+bad:
+  snprintf(err, errlen, "--%s: '%s' is not a number", name, s ? s : "");
+  return -EINVAL;
+range:
+  snprintf(err, errlen, "--%s: '%s' is out of range (%llu to %llu)", name, s,
+           (unsigned long long)min, (unsigned long long)max);
+  return -EINVAL;
+}
+
+int bq_opt_seconds(const char *name, const char *s, double max, double *out,
+                   char *err, size_t errlen) {
+  char *end;
+  double v;
+  if (s == NULL || ((*s < '0' || *s > '9') && *s != '.')) goto bad;
+  errno = 0;
+  v = strtod(s, &end);
+  if (errno != 0 || *end != '\0' || end == s) goto bad;
+  if (!(v > 0.0) || v > max) {
+    snprintf(err, errlen, "--%s: '%s' is out of range (more than 0, at most %g "
+             "seconds)", name, s, max);
+    return -EINVAL;
+  }
+  *out = v;
+  return 0;
+bad:
+  snprintf(err, errlen, "--%s: '%s' is not a number of seconds", name,
+           s ? s : "");
+  return -EINVAL;
+}

@@ -1,0 +1,35 @@
+/*
+ * opts.h -- option values shared by the burstq commands: the daemon's
+ * address, counts, sizes and durations.
+ *
+ * Design: pure parsing functions that report errors as text, so every
+ * command says "--name: 'value' is ..." the same way and tests can check
+ * them.  Main thread, start-up only (address parsing may resolve a name).
+ */
+#ifndef BQ_OPTS_H
+#define BQ_OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define BQ_DEFAULT_HOST "127.0.0.1:7070"
+#define BQ_DEFAULT_PORT 7070
+
+/* The address to use: arg if not NULL, else $BURSTQ_HOST if set and not
+ * empty, else BQ_DEFAULT_HOST.  Returns 0; -EINVAL (bad form) or -ENOENT
+ * (name does not resolve) with a message in err. */
+int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
+                size_t errlen);
+
+/* A whole number in [min, max]; a k, M or G suffix multiplies by 10^3,
+ * 10^6, 10^9 (counts: "2M" messages).  Returns 0 or -EINVAL with err set. */
+int bq_opt_count(const char *name, const char *s, uint64_t min, uint64_t max,
+                 uint64_t *out, char *err, size_t errlen);
+
+/* A duration in seconds, decimals allowed ("0.5"), in (0, max].  Returns 0
+ * or -EINVAL with err set. */
+int bq_opt_seconds(const char *name, const char *s, double max, double *out,
+                   char *err, size_t errlen);
+
+#endif /* BQ_OPTS_H */

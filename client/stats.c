@@ -1,0 +1,605 @@
+/*
+ * stats.c -- burstq stats: a human summary of a burstqd's metrics
+ * (GET /metrics and /healthz on the daemon's --metrics address), once or,
+ * with --watch, refreshed with rates computed between two scrapes.
+ *
+ * Design: a blocking HTTP/1.1 GET with "Connection: close" bounded by a
+ * poll() timeout (the daemon never chunks or keeps us waiting), the body
+ * parsed by promtext.h, and a pure formatting step from two parsed scrapes
+ * (the previous one may be absent) to text.  Main thread only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "commands.h"
+#include "log.h"
+#include "opts.h"
+#include "promtext.h"
+
+#define STATS_DEFAULT "127.0.0.1:9070"
+#define MAX_RESPONSE (4u << 20)
+#define NBUCKETS 64
+
+static const char stats_help[] =
+    "usage: burstq stats [-H METRICS_HOST:PORT] [--watch [SEC]] [--count N]\n"
+    "       burstq stats [-H METRICS_HOST:PORT] --health | --ready\n"
+    "\n"
+    "Show what a burstqd is doing, from the HTTP endpoints it serves with\n"
+    "--metrics HOST:PORT: messages received, committed and rejected,\n"
+    "connections, the queue against its limits, intake pauses, batch sizes\n"
+    "and commit latency, database errors and health.\n"
+    "\n"
+    "Options:\n"
+    "  -H, --host HOST:PORT  the daemon's --metrics address\n"
+    "                        [$BURSTQ_METRICS, else " STATS_DEFAULT "]\n"
+    "  -w, --watch [SEC]     refresh every SEC seconds (decimals allowed)\n"
+    "                        with rates since the previous scrape, until\n"
+    "                        interrupted  [2]\n"
+    "  -n, --count N         with --watch: stop after N summaries\n"
+    "  -t, --timeout S       give up on a scrape after S seconds  [5]\n"
+    "      --health          only ask /healthz: print its line, exit 0 if the\n"
+    "                        database takes writes, 1 if not (a probe for\n"
+    "                        HEALTHCHECK or monitoring, no curl needed)\n"
+    "      --ready           likewise /readyz: exit 0 if accepting, 1 if\n"
+    "                        draining\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Examples:\n"
+    "  burstqd --metrics 127.0.0.1:9070 &\n"
+    "  burstq stats -H 127.0.0.1:9070\n"
+    "  burstq stats --watch 1            rates every second\n"
+    "  curl -s 127.0.0.1:9070/metrics    the raw numbers, for Prometheus\n"
+    "\n"
+    "Exit status: 0 shown (--health, --ready: healthy, ready); 1 the answer\n"
+    "was not burstqd metrics (--health: not writable; --ready: draining);\n"
+    "2 usage; 3 cannot connect, or no answer within the timeout.\n";
+
+struct scrape {
+  struct bq_prom m;
+  int healthy;          /* /healthz said 200 */
+  char health[300];     /* its body, one line */
+  double at;            /* monotonic seconds */
+};
+
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int wait_fd(int fd, short ev, double deadline) {
+  struct pollfd p = {fd, ev, 0};
+  for (;;) {
+    double left = deadline - mono_s();
+    int r;
+    if (left <= 0) return -ETIMEDOUT;
+    r = poll(&p, 1, (int)(left * 1000) + 1);
+    if (r > 0) return 0;
+    if (r < 0 && errno != EINTR) return -errno;
+  }
+}
+
+/* GET path from addr; status code into *status, body into body.  Returns 0
+ * or a negative errno (-EPROTO: not an HTTP response; -EBADMSG: an answer
+ * in burstq's ingest protocol, "OK n" or "ERR ..."). */
+static int http_get(const struct sockaddr_storage *ss, const char *hostname,
+                    const char *path, double timeout_s, int *status,
+                    struct bq_buf *body) {
+  socklen_t sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                           : sizeof(struct sockaddr_in);
+  double deadline = mono_s() + timeout_s;
+  struct bq_buf resp;
+  char req[512];
+  int fd, r = 0, n;
+  size_t off = 0;
+  char *hdr_end;
+
+  fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (connect(fd, (const struct sockaddr *)ss, sl) != 0) {
+    int soerr = 0;
+    socklen_t el = sizeof(soerr);
+    if (errno != EINPROGRESS) {
+      r = -errno;
+      close(fd);
+      return r;
+    }
+    if ((r = wait_fd(fd, POLLOUT, deadline)) < 0) {
+      close(fd);
+      return r;
+    }
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el);
+    if (soerr != 0) {
+      close(fd);
+      return -soerr;
+    }
+  }
+  n = snprintf(req, sizeof(req),
+               "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: burstq-stats\r\n"
+               "Accept: text/plain\r\nConnection: close\r\n\r\n",
+               path, hostname);
+  while (off < (size_t)n) {
+    ssize_t w = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
+    if (w > 0) {
+      off += (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+      r = -errno;
+      close(fd);
+      return r;
+    }
+    if ((r = wait_fd(fd, POLLOUT, deadline)) < 0) {
+      close(fd);
+      return r;
+    }
+  }
+  bq_buf_init(&resp);
+  for (;;) {
+    char chunk[16384];
+    ssize_t got = recv(fd, chunk, sizeof(chunk), 0);
+    if (got > 0) {
+      bq_buf_add(&resp, chunk, (size_t)got);
+      if (resp.len > MAX_RESPONSE || resp.failed) {
+        r = -EMSGSIZE;
+        break;
+      }
+      /* A message port acks and waits for more: no EOF will come. */
+      if ((strncmp(resp.data, "OK ", 3) == 0 ||
+           strncmp(resp.data, "ERR ", 4) == 0) &&
+          memchr(resp.data, '\n', resp.len) != NULL)
+        break;
+      continue;
+    }
+    if (got == 0) break;
+    if (errno != EAGAIN && errno != EINTR) {
+      r = -errno;
+      break;
+    }
+    if ((r = wait_fd(fd, POLLIN, deadline)) < 0) break;
+  }
+  close(fd);
+  if (r == 0 && resp.len >= 3 &&
+      (strncmp(resp.data, "OK ", 3) == 0 || strncmp(resp.data, "ERR ", 4) == 0))
+    r = -EBADMSG;
+  else if (r == 0 &&
+           (resp.len < 12 || strncmp(resp.data, "HTTP/1.", 7) != 0 ||
+            (hdr_end = strstr(resp.data, "\r\n\r\n")) == NULL))
+    r = -EPROTO;
+  if (r == 0) {
+    *status = atoi(resp.data + 9);
+    bq_buf_add(body, hdr_end + 4, resp.len - (size_t)(hdr_end + 4 - resp.data));
+    if (body->failed) r = -ENOMEM;
+  }
+  bq_buf_free(&resp);
+  return r;
+}
+
+/* Scrape /metrics and /healthz into sc.  Returns an exit code. */
+static int take(const struct sockaddr_storage *ss, const char *where,
+                double timeout_s, struct scrape *sc) {
+  struct bq_buf body;
+  char err[200];
+  double v;
+  int status = 0, r;
+
+  memset(sc, 0, sizeof(*sc));
+  bq_buf_init(&body);
+  r = http_get(ss, where, "/metrics", timeout_s, &status, &body);
+  if (r == -EBADMSG) {
+    fprintf(stderr,
+            "burstq stats: %s is a burstqd message port, not its --metrics "
+            "address; it took the request's lines as messages (give -H the "
+            "address of burstqd --metrics HOST:PORT)\n",
+            where);
+    bq_buf_free(&body);
+    return BQ_EXIT_REJECTED;
+  }
+  if (r < 0) {
+    fprintf(stderr, "burstq stats: %s/metrics: %s%s\n", where,
+            r == -EPROTO ? "not an HTTP response" : strerror(-r),
+            r == -ECONNREFUSED
+                ? " (is burstqd running with --metrics at that address?)"
+                : "");
+    bq_buf_free(&body);
+    return BQ_EXIT_CONNECT;
+  }
+  if (status != 200) {
+    fprintf(stderr, "burstq stats: %s/metrics: HTTP status %d\n", where,
+            status);
+    bq_buf_free(&body);
+    return BQ_EXIT_REJECTED;
+  }
+  r = bq_prom_parse(&sc->m, body.data ? body.data : "", body.len, err,
+                    sizeof(err));
+  bq_buf_free(&body);
+  if (r < 0) {
+    fprintf(stderr, "burstq stats: %s/metrics is not Prometheus text: %s\n",
+            where, err);
+    return BQ_EXIT_REJECTED;
+  }
+  if (bq_prom_get(&sc->m, "burstq_messages_received_total", NULL, NULL, &v) <
+      0) {
+    fprintf(stderr,
+            "burstq stats: %s/metrics has no burstq_ metrics (is that a "
+            "burstqd --metrics address?)\n",
+            where);
+    bq_prom_free(&sc->m);
+    return BQ_EXIT_REJECTED;
+  }
+  sc->at = mono_s();
+  bq_buf_init(&body);
+  r = http_get(ss, where, "/healthz", timeout_s, &status, &body);
+  if (r == 0) {
+    sc->healthy = status == 200;
+    snprintf(sc->health, sizeof(sc->health), "%.*s", (int)body.len,
+             body.data ? body.data : "");
+    sc->health[strcspn(sc->health, "\r\n")] = '\0';
+  } else {
+    snprintf(sc->health, sizeof(sc->health), "/healthz: %s", strerror(-r));
+  }
+  bq_buf_free(&body);
+  return BQ_EXIT_OK;
+}
+
+/* ---- formatting ---------------------------------------------------------- */
+
+static double get(const struct scrape *sc, const char *name) {
+  double v = 0;
+  bq_prom_get(&sc->m, name, NULL, NULL, &v);
+  return v;
+}
+
+/* 1234567 -> "1,234,567" */
+static const char *num(char *buf, size_t len, double v) {
+  char tmp[64];
+  int n, o = 0, i;
+  if (!isfinite(v)) {
+    snprintf(buf, len, "-");
+    return buf;
+  }
+  n = snprintf(tmp, sizeof(tmp), "%.0f", v);
+  for (i = 0; i < n && (size_t)o + 2 < len; i++) {
+    buf[o++] = tmp[i];
+    if (tmp[i] != '-' && (n - i - 1) > 0 && (n - i - 1) % 3 == 0)
+      buf[o++] = ',';
+  }
+  buf[o] = '\0';
+  return buf;
+}
+
+static const char *bytes(char *buf, size_t len, double v) {
+  static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (v >= 1024 && i < 4) {
+    v /= 1024;
+    i++;
+  }
+  snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+  return buf;
+}
+
+static const char *dur(char *buf, size_t len, double s) {
+  if (!isfinite(s)) snprintf(buf, len, "-");
+  else if (s == 0) snprintf(buf, len, "0 s");
+  else if (s < 0.001) snprintf(buf, len, "%.0f us", s * 1e6);
+  else if (s < 1) snprintf(buf, len, "%.1f ms", s * 1e3);
+  else snprintf(buf, len, "%.2f s", s);
+  return buf;
+}
+
+static const char *uptime(char *buf, size_t len, double s) {
+  long t = s > 0 ? (long)s : 0;
+  if (t >= 86400) snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
+  else if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+  else snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+/* " (12,345/s)" for counter name between prev and cur, or "". */
+static const char *rate(char *buf, size_t len, const struct scrape *cur,
+                        const struct scrape *prev, const char *name) {
+  char n[40];
+  double dt, d;
+  buf[0] = '\0';
+  if (prev == NULL) return buf;
+  dt = cur->at - prev->at;
+  d = get(cur, name) - get(prev, name);
+  if (dt > 0 && d >= 0) snprintf(buf, len, " (%s/s)", num(n, sizeof(n), d / dt));
+  return buf;
+}
+
+/* "a 3, b 0" for the labelled samples of a counter. */
+static void by_label(char *buf, size_t len, const struct scrape *sc,
+                     const char *name, const char *label) {
+  size_t o = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < sc->m.n && o + 1 < len; i++) {
+    const struct bq_prom_sample *s = &sc->m.s[i];
+    const char *v;
+    char n[40];
+    if (strcmp(s->name, name) != 0 || (v = bq_prom_label(s, label)) == NULL)
+      continue;
+    if (s->value == 0 && strcmp(label, "code") == 0) continue;
+    o += (size_t)snprintf(buf + o, len - o, "%s%s %s", o ? ", " : "", v,
+                          num(n, sizeof(n), s->value));
+    if (o >= len) o = len - 1;
+  }
+}
+
+/* p50 and p99 of histogram name, over the scrape or since prev. */
+static void quantiles(const struct scrape *cur, const struct scrape *prev,
+                      const char *name, double *p50, double *p99,
+                      double *count, double *sum) {
+  double le[NBUCKETS], cum[NBUCKETS], ple[NBUCKETS], pcum[NBUCKETS];
+  char sname[200];
+  size_t n = bq_prom_buckets(&cur->m, name, le, cum, NBUCKETS);
+  snprintf(sname, sizeof(sname), "%s_count", name);
+  *count = get(cur, sname);
+  snprintf(sname, sizeof(sname), "%s_sum", name);
+  *sum = get(cur, sname);
+  if (prev != NULL) {
+    size_t pn = bq_prom_buckets(&prev->m, name, ple, pcum, NBUCKETS);
+    if (pn == n) {
+      for (size_t i = 0; i < n; i++) cum[i] -= pcum[i];
+      snprintf(sname, sizeof(sname), "%s_count", name);
+      *count -= get(prev, sname);
+      snprintf(sname, sizeof(sname), "%s_sum", name);
+      *sum -= get(prev, sname);
+    }
+  }
+  *p50 = bq_prom_quantile(le, cum, n, 0.5);
+  *p99 = bq_prom_quantile(le, cum, n, 0.99);
+}
+
+static void show(FILE *out, const char *where, const struct scrape *cur,
+                 const struct scrape *prev) {
+  char a[64], b[64], c[64], d[64], e[64], f[64], r1[96], r2[96], lst[400];
+  const struct bq_prom_sample *bi = NULL;
+  double now = (double)time(NULL), p50, p99, cnt, sum, v;
+  double received = get(cur, "burstq_messages_received_total");
+  double committed = get(cur, "burstq_messages_committed_total");
+  double qr = get(cur, "burstq_queue_records");
+  double qlr = get(cur, "burstq_queue_limit_records");
+
+  for (size_t i = 0; i < cur->m.n; i++)
+    if (strcmp(cur->m.s[i].name, "burstq_build_info") == 0) bi = &cur->m.s[i];
+  fprintf(out, "burstqd %s at %s (SQLite %s, libuv %s), up %s\n",
+          bi && bq_prom_label(bi, "version") ? bq_prom_label(bi, "version") : "?",
+          where,
+          bi && bq_prom_label(bi, "sqlite") ? bq_prom_label(bi, "sqlite") : "?",
+          bi && bq_prom_label(bi, "libuv") ? bq_prom_label(bi, "libuv") : "?",
+          uptime(a, sizeof(a), now - get(cur, "burstq_start_time_seconds")));
+  fprintf(out, "state        %s; %s; %s\n",
+          get(cur, "burstq_draining") ? "DRAINING (shutting down)"
+                                      : "accepting",
+          get(cur, "burstq_intake_paused") ? "intake PAUSED (queue full)"
+                                           : "intake running",
+          cur->healthy ? "database ok" : cur->health);
+  by_label(lst, sizeof(lst), cur, "burstq_messages_rejected_total", "reason");
+  fprintf(out, "messages     received %s%s, committed %s%s, in flight %s\n",
+          num(a, sizeof(a), received),
+          rate(r1, sizeof(r1), cur, prev, "burstq_messages_received_total"),
+          num(b, sizeof(b), committed),
+          rate(r2, sizeof(r2), cur, prev, "burstq_messages_committed_total"),
+          num(c, sizeof(c), received - committed));
+  fprintf(out, "rejected     %s (%s)\n",
+          num(a, sizeof(a), bq_prom_sum(&cur->m, "burstq_messages_rejected_total", NULL)),
+          lst[0] ? lst : "none");
+  v = get(cur, "burstq_received_bytes_total");
+  if (prev != NULL && cur->at > prev->at) {
+    double bps = (v - get(prev, "burstq_received_bytes_total")) /
+                 (cur->at - prev->at);
+    snprintf(r1, sizeof(r1), " (%s/s)", bytes(c, sizeof(c), bps));
+  } else {
+    r1[0] = '\0';
+  }
+  fprintf(out, "bytes        received %s%s; acks sent %s\n",
+          bytes(a, sizeof(a), v), r1,
+          num(b, sizeof(b), get(cur, "burstq_acks_sent_total")));
+  by_label(lst, sizeof(lst), cur, "burstq_connections_refused_total", "reason");
+  fprintf(out, "connections  open %s, accepted %s%s, refused %s (%s)\n",
+          num(a, sizeof(a), get(cur, "burstq_connections_open")),
+          num(b, sizeof(b), get(cur, "burstq_connections_accepted_total")),
+          rate(r1, sizeof(r1), cur, prev, "burstq_connections_accepted_total"),
+          num(c, sizeof(c),
+              bq_prom_sum(&cur->m, "burstq_connections_refused_total", NULL)),
+          lst);
+  fprintf(out, "queue        %s / %s records (%.0f%%), %s / %s\n",
+          num(a, sizeof(a), qr), num(b, sizeof(b), qlr),
+          qlr > 0 ? 100.0 * qr / qlr : 0.0,
+          bytes(c, sizeof(c), get(cur, "burstq_queue_bytes")),
+          bytes(d, sizeof(d), get(cur, "burstq_queue_limit_bytes")));
+  fprintf(out, "pauses       %s, %s paused in all\n",
+          num(a, sizeof(a), get(cur, "burstq_intake_pauses_total")),
+          dur(b, sizeof(b), get(cur, "burstq_intake_paused_seconds_total")));
+  quantiles(cur, prev, "burstq_commit_duration_seconds", &p50, &p99, &cnt,
+            &sum);
+  {
+    double bp50, bp99, bcnt, bsum;
+    quantiles(cur, prev, "burstq_batch_records", &bp50, &bp99, &bcnt, &bsum);
+    fprintf(out,
+            "commits      %s batches%s, %s records each on average; "
+            "latency p50 %s, p99 %s\n",
+            num(a, sizeof(a), cnt), prev ? " since the last scrape" : "",
+            num(b, sizeof(b), bcnt > 0 ? bsum / bcnt : 0),
+            dur(e, sizeof(e), p50), dur(f, sizeof(f), p99));
+  }
+  by_label(lst, sizeof(lst), cur, "burstq_db_errors_total", "code");
+  fprintf(out, "db errors    %s\n", lst[0] ? lst : "none");
+  if (bq_prom_get(&cur->m, "process_resident_memory_bytes", NULL, NULL, &v) ==
+      0) {
+    double cpu = get(cur, "process_cpu_seconds_total");
+    r1[0] = '\0';
+    if (prev != NULL && cur->at > prev->at)
+      snprintf(r1, sizeof(r1), " (%.0f%% of a core)",
+               100.0 * (cpu - get(prev, "process_cpu_seconds_total")) /
+                   (cur->at - prev->at));
+    fprintf(out, "process      memory %s, CPU %s%s, descriptors %s / %s\n",
+            bytes(a, sizeof(a), v), dur(b, sizeof(b), cpu), r1,
+            num(c, sizeof(c), get(cur, "process_open_fds")),
+            num(d, sizeof(d), get(cur, "process_max_fds")));
+  }
+}
+
+/* --health / --ready: one GET, its line on stdout, 0 for 200, 1 for 503. */
+static int run_probe(const struct sockaddr_storage *ss, const char *where,
+                     const char *path, double timeout_s) {
+  struct bq_buf body;
+  int status = 0, r;
+  bq_buf_init(&body);
+  r = http_get(ss, where, path, timeout_s, &status, &body);
+  if (r < 0) {
+    fprintf(stderr, "burstq stats: %s%s: %s\n", where, path,
+            r == -EPROTO    ? "not an HTTP response"
+            : r == -EBADMSG ? "a burstqd message port, not its --metrics "
+                              "address"
+                            : strerror(-r));
+    bq_buf_free(&body);
+    return r == -EPROTO || r == -EBADMSG ? BQ_EXIT_REJECTED : BQ_EXIT_CONNECT;
+  }
+  printf("%.*s", (int)body.len, body.data ? body.data : "");
+  if (body.len == 0 || body.data[body.len - 1] != '\n') printf("\n");
+  bq_buf_free(&body);
+  if (status == 200) return BQ_EXIT_OK;
+  if (status != 503)
+    fprintf(stderr, "burstq stats: %s%s: HTTP status %d\n", where, path,
+            status);
+  return BQ_EXIT_REJECTED;
+}
+
+int bq_cmd_stats(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"host", required_argument, NULL, 'H'},
+      {"watch", optional_argument, NULL, 'w'},
+      {"count", required_argument, NULL, 'n'},
+      {"timeout", required_argument, NULL, 't'},
+      {"help", no_argument, NULL, 'h'},
+      {"health", no_argument, NULL, 'Z'},
+      {"ready", no_argument, NULL, 'R'},
+      {NULL, 0, NULL, 0}};
+  struct sockaddr_storage ss;
+  struct scrape cur, prev;
+  const char *probe = NULL; /* --health or --ready: that path only */
+  const char *host = NULL;
+  char err[256], where[BQ_ADDR_STRLEN];
+  double every = 0, timeout_s = 5;
+  uint64_t count = 0, shown = 0;
+  int opt, r, have_prev = 0, tty = isatty(STDOUT_FILENO);
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+H:w::n:t:h", longopts, NULL)) !=
+         -1) {
+    switch (opt) {
+      case 'H':
+        host = optarg;
+        break;
+      case 'w': {
+        /* --watch SEC as well as --watch=SEC: take a following number. */
+        const char *arg = optarg;
+        every = 2;
+        if (arg == NULL && optind < argc && argv[optind][0] >= '0' &&
+            argv[optind][0] <= '9')
+          arg = argv[optind++];
+        if (arg != NULL &&
+            bq_opt_seconds("watch", arg, 86400, &every, err, sizeof(err)) < 0) {
+          fprintf(stderr, "burstq stats: %s\n", err);
+          return BQ_EXIT_USAGE;
+        }
+        break;
+      }
+      case 'n':
+        if (bq_opt_count("count", optarg, 1, 1000000000, &count, err,
+                         sizeof(err)) < 0) {
+          fprintf(stderr, "burstq stats: %s\n", err);
+          return BQ_EXIT_USAGE;
+        }
+        break;
+      case 't':
+        if (bq_opt_seconds("timeout", optarg, 3600, &timeout_s, err,
+                           sizeof(err)) < 0) {
+          fprintf(stderr, "burstq stats: %s\n", err);
+          return BQ_EXIT_USAGE;
+        }
+        break;
+      case 'h':
+        fputs(stats_help, stdout);
+        return BQ_EXIT_OK;
+      case 'Z':
+      case 'R':
+        if (probe != NULL) {
+          fprintf(stderr, "burstq stats: --health and --ready exclude each other\n");
+          return BQ_EXIT_USAGE;
+        }
+        probe = opt == 'Z' ? "/healthz" : "/readyz";
+        break;
+      default:
+        if (optopt && strchr("Hnt", optopt))
+          fprintf(stderr, "burstq stats: -%c needs a value\n", optopt);
+        else
+          fprintf(stderr, "burstq stats: unknown option '%s'\n",
+                  argv[optind - 1]);
+        fprintf(stderr, "Try 'burstq help stats'.\n");
+        return BQ_EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "burstq stats: unexpected argument '%s'\nTry 'burstq help stats'.\n",
+            argv[optind]);
+    return BQ_EXIT_USAGE;
+  }
+  if (probe != NULL && every > 0) {
+    fprintf(stderr, "burstq stats: --%s does not go with --watch\n",
+            probe[1] == 'h' ? "health" : "ready");
+    return BQ_EXIT_USAGE;
+  }
+  if (count > 0 && every == 0) {
+    fprintf(stderr, "burstq stats: --count needs --watch\n");
+    return BQ_EXIT_USAGE;
+  }
+  if (host == NULL) host = getenv("BURSTQ_METRICS");
+  if (host == NULL || *host == '\0') host = STATS_DEFAULT;
+  r = bq_opt_host(host, &ss, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "burstq stats: %s\n", err);
+    return r == -ENOENT ? BQ_EXIT_CONNECT : BQ_EXIT_USAGE;
+  }
+  bq_addr_format((struct sockaddr *)&ss, where, sizeof(where));
+  if (probe != NULL) return run_probe(&ss, where, probe, timeout_s);
+
+  for (;;) {
+    r = take(&ss, where, timeout_s, &cur);
+    if (r != BQ_EXIT_OK) break;
+    if (every > 0 && tty) fputs("\033[H\033[2J", stdout);
+    else if (shown > 0) fputc('\n', stdout);
+    show(stdout, where, &cur, have_prev ? &prev : NULL);
+    fflush(stdout);
+    shown++;
+    if (have_prev) bq_prom_free(&prev.m);
+    prev = cur;
+    have_prev = 1;
+    if (every == 0 || (count > 0 && shown >= count)) break;
+    {
+      struct timespec ts = {(time_t)every,
+                            (long)((every - floor(every)) * 1e9)};
+      while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+      }
+    }
+  }
+  if (have_prev) bq_prom_free(&prev.m);
+  return r;
+}

@@ -1,0 +1,285 @@
+/*
+ * metrics.c -- see metrics.h for who writes what.  Recording: the worker
+ * holding the writer token.  Rendering: the loop thread.
+ */
+#include "metrics.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Records per batch: powers of two up to the largest --batch-max that is
+ * sensible in practice; bigger batches land in +Inf. */
+static const uint64_t batch_bounds[] = {1,   2,    4,    8,    16,   32,
+                                        64,  128,  256,  512,  1024, 2048,
+                                        4096, 8192, 16384, 65536};
+/* Commit latency in microseconds: 250 us (an fsync on fast flash) to 10 s
+ * (a database locked by someone else, retried). */
+static const uint64_t commit_bounds[] = {
+    250,    500,    1000,    2500,    5000,    10000,   25000,  50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+
+/* SQLite's primary result codes (sqlite3.h); they are stable API. */
+static const char *const code_names[29] = {
+    "SQLITE_OK",       "SQLITE_ERROR",    "SQLITE_INTERNAL", "SQLITE_PERM",
+    "SQLITE_ABORT",    "SQLITE_BUSY",     "SQLITE_LOCKED",   "SQLITE_NOMEM",
+    "SQLITE_READONLY", "SQLITE_INTERRUPT", "SQLITE_IOERR",   "SQLITE_CORRUPT",
+    "SQLITE_NOTFOUND", "SQLITE_FULL",     "SQLITE_CANTOPEN", "SQLITE_PROTOCOL",
+    "SQLITE_EMPTY",    "SQLITE_SCHEMA",   "SQLITE_TOOBIG",   "SQLITE_CONSTRAINT",
+    "SQLITE_MISMATCH", "SQLITE_MISUSE",   "SQLITE_NOLFS",    "SQLITE_AUTH",
+    "SQLITE_FORMAT",   "SQLITE_RANGE",    "SQLITE_NOTADB",   "SQLITE_NOTICE",
+    "SQLITE_WARNING"};
+#define OTHER_CODE (BQ_DB_CODES - 1) /* slot for codes beyond the table */
+
+/* Error codes always rendered (zero or not), so that alerts and rate()
+ * see the series from the start. */
+static const int always_codes[] = {5 /* BUSY */, 10 /* IOERR */,
+                                   13 /* FULL */};
+
+static void hist_init(struct bq_hist *h, const uint64_t *bounds, size_t nb,
+                      double scale) {
+  assert(nb <= BQ_HIST_MAX);
+  h->nb = nb;
+  for (size_t i = 0; i < nb; i++) {
+    assert(i == 0 || bounds[i] > bounds[i - 1]);
+    h->bound[i] = bounds[i];
+  }
+  h->scale = scale;
+  for (size_t i = 0; i <= BQ_HIST_MAX; i++) atomic_init(&h->count[i], 0);
+  atomic_init(&h->sum, 0);
+}
+
+int bq_metrics_init(struct bq_metrics *m) {
+  int r;
+  hist_init(&m->batch, batch_bounds,
+            sizeof(batch_bounds) / sizeof(batch_bounds[0]), 1.0);
+  hist_init(&m->commit, commit_bounds,
+            sizeof(commit_bounds) / sizeof(commit_bounds[0]), 1e-6);
+  for (size_t i = 0; i < BQ_DB_CODES; i++) atomic_init(&m->db_errors[i], 0);
+  atomic_init(&m->db_code, 0);
+  m->reason[0] = '\0';
+  r = pthread_mutex_init(&m->reason_mu, NULL);
+  return -r;
+}
+
+void bq_metrics_destroy(struct bq_metrics *m) {
+  pthread_mutex_destroy(&m->reason_mu);
+}
+
+void bq_hist_observe(struct bq_hist *h, uint64_t v) {
+  size_t i = 0;
+  while (i < h->nb && v > h->bound[i]) i++;
+  atomic_fetch_add_explicit(&h->count[i], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
+}
+
+void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec) {
+  bq_hist_observe(&m->batch, n);
+  bq_hist_observe(&m->commit, usec);
+  /* The reason is kept (for the log of who looks later); only the flag
+   * flips, and only after a failure, so the lock-free path is one load. */
+  if (atomic_load_explicit(&m->db_code, memory_order_relaxed) != 0)
+    atomic_store_explicit(&m->db_code, 0, memory_order_release);
+}
+
+void bq_metrics_db_error(struct bq_metrics *m, int code, const char *msg) {
+  int slot = code > 0 && code < (int)(sizeof(code_names) / sizeof(code_names[0]))
+                 ? code
+                 : OTHER_CODE;
+  atomic_fetch_add_explicit(&m->db_errors[slot], 1, memory_order_relaxed);
+  pthread_mutex_lock(&m->reason_mu);
+  snprintf(m->reason, sizeof(m->reason), "%s", msg ? msg : "");
+  pthread_mutex_unlock(&m->reason_mu);
+  atomic_store_explicit(&m->db_code, slot, memory_order_release);
+}
+
+int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len) {
+  int code = atomic_load_explicit(&m->db_code, memory_order_acquire);
+  if (code == 0) return 1;
+  pthread_mutex_lock(&m->reason_mu);
+  if (snprintf(reason, len, "%s: %s",
+               bq_metrics_db_code_name(code) ? bq_metrics_db_code_name(code)
+                                             : "error",
+               m->reason) >= (int)len) {
+    /* cut to the caller's buffer: the code name comes first */
+  }
+  pthread_mutex_unlock(&m->reason_mu);
+  return 0;
+}
+
+const char *bq_metrics_db_code_name(int code) {
+  if (code >= 0 && code < (int)(sizeof(code_names) / sizeof(code_names[0])))
+    return code_names[code];
+  if (code == OTHER_CODE) return "other";
+  return NULL;
+}
+
+/* ---- rendering ------------------------------------------------------- */
+
+static void head(struct bq_buf *b, const char *name, const char *type,
+                 const char *help) {
+  bq_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void u64(struct bq_buf *b, const char *name, const char *type,
+                const char *help, uint64_t v) {
+  head(b, name, type, help);
+  bq_buf_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+static void dbl(struct bq_buf *b, const char *name, const char *type,
+                const char *help, double v) {
+  head(b, name, type, help);
+  bq_buf_printf(b, "%s %.3f\n", name, v);
+}
+
+/* A label value with \, " and newline escaped (exposition format). */
+static void label_value(struct bq_buf *b, const char *v) {
+  for (; *v; v++) {
+    if (*v == '\\') bq_buf_add(b, "\\\\", 2);
+    else if (*v == '"') bq_buf_add(b, "\\\"", 2);
+    else if (*v == '\n') bq_buf_add(b, "\\n", 2);
+    else bq_buf_add(b, v, 1);
+  }
+}
+
+static void by_reason(struct bq_buf *b, const char *name, const char *help,
+                      const struct bq_metrics_lv *lv, size_t n) {
+  head(b, name, "counter", help);
+  for (size_t i = 0; i < n; i++) {
+    bq_buf_printf(b, "%s{reason=\"", name);
+    label_value(b, lv[i].label);
+    bq_buf_printf(b, "\"} %" PRIu64 "\n", lv[i].value);
+  }
+}
+
+static void hist(struct bq_buf *b, const char *name, const char *help,
+                 struct bq_hist *h) {
+  uint64_t cum = 0, sum;
+  head(b, name, "histogram", help);
+  for (size_t i = 0; i <= h->nb; i++) {
+    cum += atomic_load_explicit(&h->count[i], memory_order_relaxed);
+    if (i < h->nb)
+      bq_buf_printf(b, "%s_bucket{le=\"%.6g\"} %" PRIu64 "\n", name,
+                    (double)h->bound[i] * h->scale, cum);
+    else
+      bq_buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+  }
+  sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
+  if (h->scale == 1.0)
+    bq_buf_printf(b, "%s_sum %" PRIu64 "\n", name, sum);
+  else
+    bq_buf_printf(b, "%s_sum %.6f\n", name, (double)sum * h->scale);
+  bq_buf_printf(b, "%s_count %" PRIu64 "\n", name, cum);
+}
+
+static void db_errors(struct bq_buf *b, struct bq_metrics *m) {
+  const char *name = "burstq_db_errors_total";
+  head(b, name, "counter",
+       "Failed commit attempts by SQLite result code (each is retried, "
+       "except codes that stop the daemon).");
+  for (int c = 1; c < BQ_DB_CODES; c++) {
+    uint64_t v = atomic_load_explicit(&m->db_errors[c], memory_order_relaxed);
+    int always = 0;
+    for (size_t i = 0; i < sizeof(always_codes) / sizeof(always_codes[0]); i++)
+      if (always_codes[i] == c) always = 1;
+    if (v == 0 && !always) continue;
+    bq_buf_printf(b, "%s{code=\"%s\"} %" PRIu64 "\n", name,
+                  bq_metrics_db_code_name(c), v);
+  }
+}
+
+int bq_metrics_render(struct bq_metrics *m,
+                      const struct bq_metrics_snapshot *s, struct bq_buf *b) {
+  int writable = atomic_load_explicit(&m->db_code, memory_order_acquire) == 0;
+
+  head(b, "burstq_build_info", "gauge",
+       "Always 1; the labels name the versions burstqd runs with.");
+  bq_buf_printf(b, "burstq_build_info{version=\"");
+  label_value(b, s->version);
+  bq_buf_printf(b, "\",sqlite=\"");
+  label_value(b, s->sqlite_version);
+  bq_buf_printf(b, "\",libuv=\"");
+  label_value(b, s->libuv_version);
+  bq_buf_printf(b, "\"} 1\n");
+  dbl(b, "burstq_start_time_seconds", "gauge",
+      "When burstqd started, in Unix seconds.", s->start_time);
+  u64(b, "burstq_workers", "gauge", "Writer threads (--workers).",
+      s->workers);
+  u64(b, "burstq_draining", "gauge",
+      "1 once shutdown has begun: intake stopped, the queue is being "
+      "written.",
+      (uint64_t)(s->draining != 0));
+
+  u64(b, "burstq_messages_received_total", "counter",
+      "Messages framed from connections and queued.", s->received);
+  u64(b, "burstq_messages_committed_total", "counter",
+      "Messages durable in the database.", s->committed);
+  by_reason(b, "burstq_messages_rejected_total",
+            "Lines refused, by reason (each got an ERR line).", s->rejected,
+            s->nrejected);
+  u64(b, "burstq_received_bytes_total", "counter",
+      "Payload bytes of received messages (newlines not counted).",
+      s->received_bytes);
+  u64(b, "burstq_acks_sent_total", "counter",
+      "\"OK n\" lines written to clients.", s->acks);
+
+  u64(b, "burstq_connections_open", "gauge", "Client connections open now.",
+      s->open);
+  u64(b, "burstq_connections_accepted_total", "counter",
+      "Client connections accepted and served.", s->accepted);
+  by_reason(b, "burstq_connections_refused_total",
+            "Client connections refused, by reason.", s->refused,
+            s->nrefused);
+  for (size_t i = 0; i < s->nextra; i++)
+    u64(b, s->extra[i].name, "counter", s->extra[i].help, s->extra[i].value);
+
+  u64(b, "burstq_queue_records", "gauge",
+      "Records (messages and connection events) between the sockets and "
+      "the database.",
+      s->queue_records);
+  u64(b, "burstq_queue_bytes", "gauge",
+      "Bytes charged to the queue (payload plus record header).",
+      s->queue_bytes);
+  u64(b, "burstq_queue_limit_records", "gauge",
+      "Intake pauses at this many queued records (--queue-capacity).",
+      s->queue_limit_records);
+  u64(b, "burstq_queue_limit_bytes", "gauge",
+      "Intake pauses at this many queued bytes (--queue-bytes).",
+      s->queue_limit_bytes);
+  u64(b, "burstq_intake_paused", "gauge",
+      "1 while intake is paused because the queue is full.",
+      (uint64_t)(s->paused != 0));
+  dbl(b, "burstq_intake_paused_seconds_total", "counter",
+      "Time intake has spent paused.", s->paused_seconds);
+  u64(b, "burstq_intake_pauses_total", "counter",
+      "Times intake paused because the queue was full.", s->pauses);
+
+  hist(b, "burstq_batch_records", "Records per committed transaction.",
+       &m->batch);
+  hist(b, "burstq_commit_duration_seconds",
+       "Time from BEGIN to a durable COMMIT per batch, retries included.",
+       &m->commit);
+  db_errors(b, m);
+  if (s->have_process) {
+    dbl(b, "process_cpu_seconds_total", "counter",
+        "User and system CPU time spent, in seconds.", s->cpu_seconds);
+    u64(b, "process_resident_memory_bytes", "gauge",
+        "Resident memory size in bytes.", s->rss_bytes);
+    u64(b, "process_virtual_memory_bytes", "gauge",
+        "Virtual memory size in bytes.", s->vsize_bytes);
+    u64(b, "process_open_fds", "gauge", "Open file descriptors.",
+        s->open_fds);
+    u64(b, "process_max_fds", "gauge",
+        "The soft limit on open file descriptors.", s->max_fds);
+    dbl(b, "process_start_time_seconds", "gauge",
+        "Start time of the process, in Unix seconds.", s->start_time);
+  }
+  u64(b, "burstq_db_writable", "gauge",
+      "1 if the last commit attempt succeeded (or none was made yet), 0 "
+      "while commits fail.",
+      (uint64_t)writable);
+  return b->failed ? -ENOMEM : 0;
+}

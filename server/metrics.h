@@ -1,0 +1,142 @@
+/*
+ * metrics.h -- burstqd's metrics registry and its Prometheus text rendering.
+ *
+ * Design: the numbers are kept apart by the thread that writes them.
+ *
+ *  - Loop-thread numbers (messages received, committed and rejected; bytes;
+ *    connections; acks; pauses; the queue) stay where they are counted:
+ *    struct bq_server_stats and the server, written only by the loop thread.
+ *    The HTTP server (http.h) runs on the same loop, so a scrape copies them
+ *    into a struct bq_metrics_snapshot (observe.c) with no synchronisation
+ *    at all, and nothing is added to the per-message path.  The queue's
+ *    depth is read under its own mutex (bq_queue_stats), once per scrape.
+ *
+ *  - Worker numbers live in struct bq_metrics: the batch-size and
+ *    commit-latency histograms, database errors by SQLite code, and whether
+ *    the database takes writes.  They are recorded once per committed batch
+ *    or per failed attempt -- never per message -- by the worker holding the
+ *    writer token (queue.h), so there is one writer at a time, ordered by
+ *    the queue's mutex.  They are C11 atomics updated with relaxed
+ *    fetch-adds and read by the loop thread with relaxed loads: the atomics
+ *    make the concurrent read defined and untorn; no lock is taken.  A
+ *    histogram's rendered _count is the sum of the bucket counts it renders,
+ *    so the two always agree; _sum may be one batch ahead or behind, which
+ *    Prometheus tolerates.
+ *
+ *  - The health reason (the SQLite message of the last failed commit) is
+ *    the one non-scalar.  reason_mu guards it; it is taken on a failed
+ *    attempt (at most a few per second, the retry backs off), on the first
+ *    success after a failure, and by a /healthz scrape while failing.
+ *
+ * Rendering (bq_metrics_render) is a pure function of a bq_metrics and a
+ * snapshot, so the unit tests check the exposition byte for byte.
+ */
+#ifndef BQ_METRICS_H
+#define BQ_METRICS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define BQ_HIST_MAX 16   /* finite buckets of a histogram, at most */
+#define BQ_DB_CODES 32   /* SQLite primary result codes 0..31 */
+#define BQ_METRICS_REASONS 8 /* label values of a by-reason counter */
+#define BQ_METRICS_EXTRA 16  /* plain counters beyond the fixed ones */
+
+/* A fixed-bucket histogram of non-negative integers (records, microseconds),
+ * rendered in its own unit times scale (records, seconds). */
+struct bq_hist {
+  size_t nb;                         /* finite buckets */
+  uint64_t bound[BQ_HIST_MAX];       /* inclusive upper bounds, ascending */
+  double scale;                      /* rendered value = recorded * scale */
+  _Atomic uint64_t count[BQ_HIST_MAX + 1]; /* per bucket; [nb] is +Inf */
+  _Atomic uint64_t sum;
+};
+
+struct bq_metrics {
+  struct bq_hist batch;              /* records per committed batch */
+  struct bq_hist commit;             /* microseconds from BEGIN to durable */
+  _Atomic uint64_t db_errors[BQ_DB_CODES]; /* failed attempts by code */
+  _Atomic int db_code;               /* 0: last attempt committed; else its
+                                        SQLite primary code */
+  pthread_mutex_t reason_mu;         /* guards reason */
+  char reason[256];                  /* message of the last failure */
+};
+
+/* Initialise m: empty histograms with burstqd's buckets, database healthy.
+ * Returns 0 or a negative errno. */
+int bq_metrics_init(struct bq_metrics *m);
+void bq_metrics_destroy(struct bq_metrics *m);
+
+/* Record a value in h (any thread; one writer at a time is not required,
+ * but it is what burstqd does). */
+void bq_hist_observe(struct bq_hist *h, uint64_t v);
+
+/* Worker side, writer-token holder: a batch of n records became durable
+ * after usec microseconds (retries included). */
+void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec);
+
+/* Worker side: an attempt failed with SQLite primary code `code` (> 0) and
+ * message msg.  The database counts as not writable until the next
+ * bq_metrics_batch(). */
+void bq_metrics_db_error(struct bq_metrics *m, int code, const char *msg);
+
+/* Any thread: 1 if the last commit attempt succeeded (or none failed yet);
+ * else 0 with the failure's message copied into reason (size len). */
+int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len);
+
+/* Name of a SQLite primary result code ("SQLITE_BUSY"), or NULL. */
+const char *bq_metrics_db_code_name(int code);
+
+/* A label value and its count, for the by-reason counters. */
+struct bq_metrics_lv {
+  const char *label;
+  uint64_t value;
+};
+
+/* A plain counter rendered as it is (name, help, value). */
+struct bq_metrics_counter {
+  const char *name;
+  const char *help;
+  uint64_t value;
+};
+
+/* Everything the loop thread knows, copied at scrape time (observe.c). */
+struct bq_metrics_snapshot {
+  const char *version, *sqlite_version, *libuv_version;
+  double start_time;               /* Unix seconds */
+  uint64_t received, committed;    /* messages */
+  uint64_t received_bytes;         /* payload bytes of received messages */
+  struct bq_metrics_lv rejected[BQ_METRICS_REASONS];
+  size_t nrejected;
+  uint64_t acks;                   /* "OK n" lines written */
+  uint64_t accepted;               /* connections */
+  uint64_t open;
+  struct bq_metrics_lv refused[BQ_METRICS_REASONS];
+  size_t nrefused;
+  struct bq_metrics_counter extra[BQ_METRICS_EXTRA]; /* more counters */
+  size_t nextra;
+  uint64_t queue_records, queue_bytes;
+  uint64_t queue_limit_records, queue_limit_bytes;
+  int paused;                      /* intake paused now */
+  double paused_seconds;           /* in all, including the current pause */
+  uint64_t pauses;
+  int draining;                    /* shutdown has begun */
+  unsigned workers;
+  /* The process, under the standard names (process_*) that Prometheus
+   * client libraries and dashboards use; rendered when have_process. */
+  int have_process;
+  double cpu_seconds;              /* user + system */
+  uint64_t rss_bytes, vsize_bytes;
+  uint64_t open_fds, max_fds;
+};
+
+/* Append the Prometheus text exposition (version 0.0.4) of m and s to out.
+ * Returns 0, or -ENOMEM if out ran out of memory. */
+int bq_metrics_render(struct bq_metrics *m,
+                      const struct bq_metrics_snapshot *s, struct bq_buf *out);
+
+#endif /* BQ_METRICS_H */

@@ -1,0 +1,75 @@
+/*
+ * observe.h -- how burstqd is watched from outside: the --metrics HTTP
+ * endpoints and systemd's notification protocol.
+ *
+ * Design: one struct bq_observe, owned by main and used on the loop thread
+ * only.  It owns the HTTP server (http.h) and two timers (the STATUS=
+ * refresher and the watchdog), and holds pointers to the server and the
+ * metrics registry (metrics.h), from which a scrape builds its snapshot.
+ * The server calls bq_observe_draining() when shutdown begins and
+ * bq_observe_close() when it is done, so every handle here is closed
+ * before the loop ends.
+ *
+ * Endpoints: GET /metrics (Prometheus text), GET /healthz (200 "ok" while
+ * the database takes writes, 503 and a one-line reason while commits
+ * fail), GET /readyz (200 "ready" while accepting, 503 "draining" once
+ * shutdown began).
+ *
+ * systemd (built with libsystemd, -DBQ_SYSTEMD): READY=1 once listening and
+ * the workers run; STATUS= with rates every BQ_STATUS_MS (during the drain:
+ * what is left to write); STOPPING=1 when the drain begins; WATCHDOG=1 every half of WATCHDOG_USEC when systemd
+ * asks for it (WatchdogSec=).  Without NOTIFY_SOCKET all of it is skipped.
+ */
+#ifndef BQ_OBSERVE_H
+#define BQ_OBSERVE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+
+#define BQ_STATUS_MS 5000
+
+struct bq_server;
+struct bq_config;
+
+struct bq_observe {
+  struct bq_server *srv;
+  struct bq_metrics *metrics;
+  const struct bq_log *log;
+  struct bq_http http;
+  int http_on;                 /* --metrics given and listening */
+  uv_timer_t status_timer;     /* STATUS= refresher (notify only) */
+  uv_timer_t watchdog_timer;   /* WATCHDOG=1 (notify and WATCHDOG_USEC) */
+  int timers_on;               /* both timers initialised */
+  int notify;                  /* NOTIFY_SOCKET set and libsystemd built */
+  int notify_failed;           /* a failure was logged (once is enough) */
+  int closed;
+  uint64_t watchdog_usec;
+  double start_time;           /* Unix seconds */
+  uint64_t last_ms, last_received, last_committed; /* for STATUS= rates */
+};
+
+/* Set up obs for srv (already initialised, srv->obs not yet set) and,
+ * when cfg->metrics is set, listen there.  Returns 0, or a negative libuv
+ * error with a message in err; bq_observe_close() must run either way. */
+int bq_observe_start(struct bq_observe *obs, struct bq_server *srv,
+                     struct bq_metrics *metrics, char *err, size_t errlen);
+
+/* The workers run and the listener accepts: tell systemd READY=1, start
+ * the STATUS= and watchdog timers. */
+void bq_observe_ready(struct bq_observe *obs);
+
+/* Shutdown began: STOPPING=1 and a STATUS= saying what is left. */
+void bq_observe_draining(struct bq_observe *obs);
+
+/* Close the HTTP server and the timers.  Idempotent. */
+void bq_observe_close(struct bq_observe *obs);
+
+/* Fill s from the server's loop-thread state (loop thread only). */
+void bq_observe_snapshot(struct bq_observe *obs,
+                         struct bq_metrics_snapshot *s);
+
+#endif /* BQ_OBSERVE_H */

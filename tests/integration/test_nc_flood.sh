@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# test_nc_flood.sh BURSTQD -- client/netcat/nc-flood.sh: C parallel nc each
+# send N lines; the acks add up, --db finds every row of the run once, and
+# the script fails (exit 1) when the daemon is gone or the rows are not all
+# there; -h prints its usage line, bad input is refused with exit 2.
+NC_FLOOD=$(realpath "$(dirname "$0")/../../client/netcat/nc-flood.sh")
+. "$(dirname "$0")/lib.sh" "$@"
+
+sh "$NC_FLOOD" -h >help.out 2>&1
+check_eq "-h: exit status" "$?" 0
+check_grep "-h: usage line" help.out '^usage: nc-flood\.sh '
+for bad in "-c 0" "-c x" "-n -5" "-s 3" "--db /nonexistent.db" "-z" "127.0.0.1 99999" "a b c"; do
+  # shellcheck disable=SC2086
+  sh "$NC_FLOOD" $bad >bad.out 2>bad.err
+  check_eq "bad input '$bad': exit status" "$?" 2
+  check_grep "bad input '$bad': usage on stderr" bad.err '^usage: nc-flood\.sh '
+done
+
+start_daemon
+N=$((20000 / BQ_DIV))
+sh "$NC_FLOOD" -c 4 -n "$N" -s 80 --db "$BQ_DB" 127.0.0.1 "$BQ_PORT" >flood.out 2>flood.err
+check_eq "flood: exit status" "$?" 0
+check_grep "flood: acks add up" flood.out "^sent $((4 * N)), committed $((4 * N)) in "
+check_grep "flood: db row count checked" flood.out ": $((4 * N)) rows of this run, all distinct: ok$"
+tag=$(sed -n 's/^run \([a-z0-9]*\):.*/\1/p' flood.out)
+# Independently: each connection's lines are in order, seq column = line's
+# sequence number, every payload 80 bytes.
+check_eq "rows of the run" \
+  "$(sql "SELECT count(*) FROM messages WHERE CAST(payload AS TEXT) LIKE '$tag:%'")" $((4 * N))
+check_eq "payload sizes" \
+  "$(sql "SELECT DISTINCT length(payload) FROM messages WHERE CAST(payload AS TEXT) LIKE '$tag:%'")" 80
+check_eq "rows whose seq column differs from the line's own number" \
+  "$(sql "WITH m AS (SELECT seq, substr(CAST(payload AS TEXT), $((${#tag} + 2))) AS rest
+                    FROM messages WHERE CAST(payload AS TEXT) LIKE '$tag:%'),
+               n AS (SELECT seq, substr(rest, instr(rest, ':') + 1) AS r2 FROM m)
+          SELECT count(*) FROM n WHERE substr(r2, 1, instr(r2, ':') - 1) != CAST(seq AS TEXT)")" 0
+
+# A database that lacks the rows: the check fails.
+sqlite3 other.db 'CREATE TABLE messages(id INTEGER PRIMARY KEY, conn_id, seq, received_at, payload)'
+sh "$NC_FLOOD" -c 2 -n 10 --db other.db 127.0.0.1 "$BQ_PORT" >other.out 2>&1
+check_eq "--db without the rows: exit status" "$?" 1
+check_grep "--db without the rows: says so" other.out ': 0 rows of this run .*FAILED$'
+
+port=$BQ_PORT
+stop_daemon
+check_eq "daemon exit status" "$BQ_RC" 0
+check_eq "total rows" "$(msg_count)" $((4 * N + 20))
+sh "$NC_FLOOD" -c 2 -n 10 127.0.0.1 "$port" >down.out 2>down.err
+check_eq "daemon gone: exit status" "$?" 1
+check_grep "daemon gone: nothing committed" down.out '^sent 20, committed 0 '

@@ -1,0 +1,342 @@
+/*
+ * test_client.c -- unit tests of the burstq client's pieces: reading the
+ * daemon's replies (client/reply.h), option values (client/opts.h), the
+ * bench message header (client/benchmsg.h) and the database check
+ * (client/dbcheck.h) on a database built here with burstqd's schema.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "benchmsg.h"
+#include "commands.h"
+#include "dbcheck.h"
+#include "opts.h"
+#include "reply.h"
+#include "verdict.h"
+
+static int parse(const char *s, struct bq_reply *r) {
+  return bq_reply_parse(s, strlen(s), r);
+}
+
+static void test_reply_ok(void **state) {
+  struct bq_reply r;
+  (void)state;
+  assert_int_equal(parse("OK 0", &r), BQ_REPLY_OK);
+  assert_true(r.n == 0);
+  assert_int_equal(parse("OK 4096", &r), BQ_REPLY_OK);
+  assert_true(r.n == 4096);
+  assert_int_equal(parse("OK 17\r", &r), BQ_REPLY_OK); /* CR tolerated */
+  assert_true(r.n == 17);
+  assert_int_equal(parse("OK 9223372036854775807", &r), BQ_REPLY_OK);
+  assert_true(r.n == INT64_MAX);
+}
+
+static void test_reply_bad(void **state) {
+  static const char *const bad[] = {
+      "",        "OK",      "OK ",     "OK -1",   "OK +1",     "OK 01",
+      "OK 1 2",  "OK 1x",   "ok 1",    " OK 1",   "OK  1",     "ERR",
+      "ERR ",    "hello",   "OK 9223372036854775808", "OK 99999999999999999999"};
+  struct bq_reply r;
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    if (parse(bad[i], &r) != BQ_REPLY_BAD) fail_msg("accepted '%s'", bad[i]);
+  }
+}
+
+static void test_reply_err(void **state) {
+  struct bq_reply r;
+  char longline[400];
+  (void)state;
+  assert_int_equal(parse("ERR too-long", &r), BQ_REPLY_TOO_LONG);
+  assert_int_equal(parse("ERR too-long\r", &r), BQ_REPLY_TOO_LONG);
+  assert_int_equal(parse("ERR too-many-connections", &r), BQ_REPLY_ERR);
+  assert_string_equal(r.reason, "too-many-connections");
+  assert_int_equal(parse("ERR busy", &r), BQ_REPLY_ERR);
+  assert_string_equal(r.reason, "busy");
+  assert_int_equal(parse("ERR too-longer", &r), BQ_REPLY_ERR);
+  /* control bytes are not echoed to the terminal */
+  assert_int_equal(bq_reply_parse("ERR a\033b\0c", 9, &r), BQ_REPLY_ERR);
+  assert_string_equal(r.reason, "a?b?c");
+  /* a long reason is cut, NUL-terminated */
+  memcpy(longline, "ERR ", 4);
+  memset(longline + 4, 'z', sizeof(longline) - 4);
+  assert_int_equal(bq_reply_parse(longline, sizeof(longline), &r), BQ_REPLY_ERR);
+  assert_int_equal(strlen(r.reason), sizeof(r.reason) - 1);
+}
+
+static void test_opt_count(void **state) {
+  char err[256];
+  uint64_t v;
+  (void)state;
+  assert_int_equal(bq_opt_count("n", "2M", 1, UINT64_MAX, &v, err, sizeof(err)), 0);
+  assert_true(v == 2000000);
+  assert_int_equal(bq_opt_count("n", "5k", 1, UINT64_MAX, &v, err, sizeof(err)), 0);
+  assert_true(v == 5000);
+  assert_int_equal(bq_opt_count("n", "3G", 1, UINT64_MAX, &v, err, sizeof(err)), 0);
+  assert_true(v == 3000000000u);
+  assert_int_equal(bq_opt_count("n", "64", 1, 64, &v, err, sizeof(err)), 0);
+  assert_true(v == 64);
+  assert_int_equal(bq_opt_count("conns", "65", 1, 64, &v, err, sizeof(err)), -EINVAL);
+  assert_string_equal(err, "--conns: '65' is out of range (1 to 64)");
+  assert_int_equal(bq_opt_count("conns", "0", 1, 64, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_count("conns", "x", 1, 64, &v, err, sizeof(err)), -EINVAL);
+  assert_string_equal(err, "--conns: 'x' is not a number");
+  assert_int_equal(bq_opt_count("n", "-1", 0, 9, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_count("n", "1.5", 0, 9, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_count("n", "1m", 0, 9, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_count("n", "", 0, 9, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_count("n", "99999999999999999999", 0, UINT64_MAX, &v,
+                                err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_count("n", "99999999999G", 0, UINT64_MAX, &v, err,
+                                sizeof(err)), -EINVAL);
+}
+
+static void test_opt_seconds(void **state) {
+  char err[256];
+  double v;
+  (void)state;
+  assert_int_equal(bq_opt_seconds("timeout", "0.5", 60, &v, err, sizeof(err)), 0);
+  assert_true(v == 0.5);
+  assert_int_equal(bq_opt_seconds("timeout", "60", 60, &v, err, sizeof(err)), 0);
+  assert_int_equal(bq_opt_seconds("timeout", "61", 60, &v, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "out of range"));
+  assert_int_equal(bq_opt_seconds("timeout", "0", 60, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_seconds("timeout", "-1", 60, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_seconds("timeout", "1s", 60, &v, err, sizeof(err)), -EINVAL);
+  assert_string_equal(err, "--timeout: '1s' is not a number of seconds");
+  assert_int_equal(bq_opt_seconds("timeout", "nan", 60, &v, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_seconds("timeout", "inf", 60, &v, err, sizeof(err)), -EINVAL);
+}
+
+static void test_opt_host(void **state) {
+  struct sockaddr_storage ss;
+  char err[256];
+  (void)state;
+  unsetenv("BURSTQ_HOST");
+  assert_int_equal(bq_opt_host(NULL, &ss, err, sizeof(err)), 0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 7070);
+  setenv("BURSTQ_HOST", "[::1]:7171", 1);
+  assert_int_equal(bq_opt_host(NULL, &ss, err, sizeof(err)), 0);
+  assert_int_equal(ss.ss_family, AF_INET6);
+  assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 7171);
+  /* -H wins over the environment; a bare host gets port 7070 */
+  assert_int_equal(bq_opt_host("127.0.0.1", &ss, err, sizeof(err)), 0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 7070);
+  assert_int_equal(bq_opt_host("1.2.3.4:99999", &ss, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "is not HOST:PORT"));
+  unsetenv("BURSTQ_HOST");
+}
+
+static void test_benchmsg_roundtrip(void **state) {
+  char buf[256];
+  uint32_t run, conn;
+  uint64_t seq;
+  (void)state;
+  assert_int_equal(bq_benchmsg_header_len(1, 1), 16);
+  assert_int_equal(bq_benchmsg_header_len(64, 1000000), 12 + 2 + 1 + 7 + 1);
+  bq_benchmsg_format(buf, 40, 0xdeadbeefu, 7, 123456);
+  assert_memory_equal(buf, "bq:deadbeef:7:123456:xxxxxxxxxxxxxxxxxxx\n", 41);
+  assert_int_equal(bq_benchmsg_parse(buf, 40, &run, &conn, &seq), 0);
+  assert_true(run == 0xdeadbeefu && conn == 7 && seq == 123456);
+  /* exactly the header, no padding */
+  bq_benchmsg_format(buf, 16, 1, 1, 1);
+  assert_memory_equal(buf, "bq:00000001:1:1:\n", 17);
+  assert_int_equal(bq_benchmsg_parse(buf, 16, &run, &conn, &seq), 0);
+  assert_true(run == 1 && conn == 1 && seq == 1);
+  /* not headers */
+  assert_int_equal(bq_benchmsg_parse("bq:deadbeef:7:12", 16, &run, &conn, &seq), -1);
+  assert_int_equal(bq_benchmsg_parse("bq:deadbeeg:7:1:", 17, &run, &conn, &seq), -1);
+  assert_int_equal(bq_benchmsg_parse("bq:deadbeef:0:1:", 17, &run, &conn, &seq), -1);
+  assert_int_equal(bq_benchmsg_parse("bq:deadbeef:1:01:", 17, &run, &conn, &seq), -1);
+  assert_int_equal(bq_benchmsg_parse("hello", 5, &run, &conn, &seq), -1);
+}
+
+/* --- the database check, on a database made here ---------------------- */
+
+static sqlite3 *make_db(const char *path) {
+  sqlite3 *db;
+  unlink(path);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+      "CREATE TABLE messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,"
+      " seq INTEGER NOT NULL, received_at INTEGER NOT NULL,"
+      " payload BLOB NOT NULL)", NULL, NULL, NULL), SQLITE_OK);
+  return db;
+}
+
+static void put(sqlite3 *db, int64_t conn_id, uint32_t run, uint32_t conn,
+                uint64_t seq, size_t size) {
+  char buf[128];
+  sqlite3_stmt *st;
+  bq_benchmsg_format(buf, size, run, conn, seq);
+  assert_int_equal(sqlite3_prepare_v2(db,
+      "INSERT INTO messages(conn_id, seq, received_at, payload) "
+      "VALUES(?1, ?2, 0, ?3)", -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_int64(st, 1, conn_id);
+  sqlite3_bind_int64(st, 2, (int64_t)seq);
+  sqlite3_bind_blob(st, 3, buf, (int)size, SQLITE_TRANSIENT);
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+}
+
+static void test_dbcheck(void **state) {
+  char path[64], err[256];
+  const uint64_t sent[2] = {5, 4};
+  struct bq_dbcheck c;
+  sqlite3 *db;
+  uint64_t s;
+  (void)state;
+  snprintf(path, sizeof(path), "/tmp/bq-test-client-%d.db", (int)getpid());
+  db = make_db(path);
+  /* another run and a stranger's row are ignored */
+  put(db, 9, 0x1234, 1, 1, 40);
+  sqlite3_exec(db, "INSERT INTO messages VALUES(NULL, 9, 1, 0, 'hello')", NULL,
+               NULL, NULL);
+  for (s = 1; s <= 4; s++) { /* interleaved, as the daemon commits */
+    put(db, 1, 0xabc, 1, s, 40);
+    put(db, 2, 0xabc, 2, s, 40);
+  }
+  put(db, 1, 0xabc, 1, 5, 40);
+  assert_int_equal(bq_dbcheck_run(path, 0xabc, 2, sent, 40, &c, err, sizeof(err)), 0);
+  assert_true(c.ok);
+  assert_true(c.rows == 9 && c.expected == 9 && c.missing == 0);
+
+  /* a deleted row is a gap, named */
+  sqlite3_exec(db, "DELETE FROM messages WHERE conn_id = 2 AND seq IN (2, 3)",
+               NULL, NULL, NULL);
+  assert_int_equal(bq_dbcheck_run(path, 0xabc, 2, sent, 40, &c, err, sizeof(err)), 0);
+  assert_false(c.ok);
+  assert_true(c.missing == 2 && c.rows == 7 && c.duplicates == 0);
+  assert_string_equal(c.gaps, "conn 2: seq 2..3");
+
+  /* a repeated row is a duplicate and out of order */
+  put(db, 2, 0xabc, 2, 2, 40);
+  put(db, 2, 0xabc, 2, 3, 40);
+  put(db, 1, 0xabc, 1, 2, 40);
+  assert_int_equal(bq_dbcheck_run(path, 0xabc, 2, sent, 40, &c, err, sizeof(err)), 0);
+  assert_false(c.ok);
+  assert_true(c.missing == 0 && c.duplicates == 1);
+  assert_true(c.misordered == 3); /* 2 and 3 after 4 on conn 2; 2 after 5 */
+
+  /* rows of one bench conn under two daemon conns; wrong size; seq */
+  sqlite3_close(db);
+  db = make_db(path);
+  put(db, 1, 0xabc, 1, 1, 40);
+  put(db, 3, 0xabc, 1, 2, 40);
+  put(db, 1, 0xabc, 1, 3, 41);
+  assert_int_equal(bq_dbcheck_run(path, 0xabc, 1, sent, 40, &c, err, sizeof(err)), 0);
+  assert_true(c.split == 1 && c.foreign == 1 && c.missing == 3);
+  assert_string_equal(c.gaps, "conn 1: seq 3..5");
+  sqlite3_exec(db, "UPDATE messages SET seq = 7 WHERE conn_id = 3", NULL, NULL,
+               NULL);
+  assert_int_equal(bq_dbcheck_run(path, 0xabc, 1, sent, 40, &c, err, sizeof(err)), 0);
+  assert_true(c.seq_mismatch == 1);
+  sqlite3_close(db);
+  unlink(path);
+
+  /* no such database: an error, not a crash */
+  assert_true(bq_dbcheck_run("/nonexistent/dir/x.db", 1, 2, sent, 40, &c, err,
+                             sizeof(err)) < 0);
+  assert_non_null(strstr(err, "/nonexistent/dir/x.db"));
+}
+
+/* --- exit statuses ------------------------------------------------------ */
+
+static struct bq_send_outcome send_ok(void) {
+  struct bq_send_outcome o;
+  memset(&o, 0, sizeof(o));
+  o.sent = o.committed = 10;
+  o.all_sent = o.got_ok = 1;
+  return o;
+}
+
+static void test_send_verdict(void **state) {
+  struct bq_send_outcome o = send_ok();
+  (void)state;
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_OK);
+  o.sent = o.committed = 0; /* no input: the daemon's "OK 0" */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_OK);
+  o = send_ok();
+  o.got_ok = 0; /* EOF without any ack */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o = send_ok();
+  o.committed = 9; /* final ack short of what was sent */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o.rejected = 1; /* ... accounted for by one rejected line */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_REJECTED);
+  o = send_ok();
+  o.all_sent = 0; /* the daemon stopped; some input never went out */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o = send_ok();
+  o.io_error = 1; /* all acked, but a reset: still not a clean end */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+  o = send_ok();
+  o.committed = 0;
+  o.timed_out = 1;
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_TIMEOUT);
+  o.refused = 1; /* the daemon's reason wins over what followed */
+  o.io_error = 1;
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_REFUSED);
+  o = send_ok();
+  o.bad_reply = 1; /* not burstqd: whatever it acked means nothing */
+  assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+}
+
+static void test_bench_verdict(void **state) {
+  struct bq_bench_outcome o;
+  (void)state;
+  memset(&o, 0, sizeof(o));
+  o.sent = o.committed = 1000;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_OK);
+  o.db_checked = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REJECTED); /* check failed */
+  o.db_ok = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_OK);
+  o.committed = 999;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REJECTED);
+  o.sink = 1; /* a sink acks nothing: not a failure */
+  o.committed = 0;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_OK);
+  o.sink = 0;
+  o.committed = 1000;
+  o.rejected = 3;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REJECTED);
+  o.lost = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_LOST);
+  o.timed_out = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_TIMEOUT);
+  o.refused = 2;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_REFUSED);
+  o.connect_errors = 1;
+  assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_CONNECT);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_reply_ok),
+      cmocka_unit_test(test_reply_bad),
+      cmocka_unit_test(test_reply_err),
+      cmocka_unit_test(test_opt_count),
+      cmocka_unit_test(test_opt_seconds),
+      cmocka_unit_test(test_opt_host),
+      cmocka_unit_test(test_benchmsg_roundtrip),
+      cmocka_unit_test(test_dbcheck),
+      cmocka_unit_test(test_send_verdict),
+      cmocka_unit_test(test_bench_verdict),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
