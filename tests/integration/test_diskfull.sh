@@ -11,9 +11,12 @@
 # Part 2, --max-db-size: rows an earlier client stored fill most of the
 # cap, the next client's stream hits it, an operator deletes the earlier
 # rows, and the stream completes into the freed pages without the file
-# passing the cap.
+# passing the cap, and /healthz (--metrics) says 503 and why while the
+# database is full, 200 again afterwards.
 CHECK=$(realpath "$(dirname "$0")/../helpers/check_rows.py")
-. "$(dirname "$0")/lib.sh" "$@"
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh" "$@"
+. "$HERE/metrics_lib.sh"
 
 LOADGEN=${BQ_LOADGEN:-$(dirname "$BQ_BIN")/tests/helpers/loadgen}
 [ -x "$LOADGEN" ] || die "no loadgen at $LOADGEN (build tests/helpers)"
@@ -109,8 +112,11 @@ WIDTH=400
 OLD=12000   # about 2.5 MB of rows under a 4 MB cap (not scaled: the
             # stream must reach the cap under sanitizers too)
 NEW=10000   # about 2 MB more: hits the cap half-way
-start_daemon --max-db-size 4M --queue-capacity 1000 --queue-bytes 256K
+start_daemon --max-db-size 4M --queue-capacity 1000 --queue-bytes 256K \
+  --metrics 127.0.0.1:0
 check_grep "the cap is logged" "$BQ_LOG" 'database capped at 4194304 bytes'
+BQ_MPORT=$(metrics_port)
+[ -n "$BQ_MPORT" ] || die "no 'metrics on' line in the log"
 "$LOADGEN" --port "$BQ_PORT" --tag old --conns 1 --msgs "$OLD" \
   --width "$WIDTH" --report rep.old >lg.old.out 2>&1 ||
   fail "the first client did not get all its acks: $(cat lg.old.out)"
@@ -126,6 +132,9 @@ wait_stalled st.cap
 bq_is_running_child "$BQ_PID" || fail "daemon died at the cap"
 bq_is_running_child "$lg" || fail "the client finished at the cap"
 check_num "some messages not acked at the cap" "$STALL_ACKED" -lt "$NEW"
+check_eq "GET /healthz at the cap" "$(scrape health.full /healthz)" 503
+check_grep "/healthz says the database is full" health.full \
+  'database not writable: .*full'
 size=$(sql 'SELECT page_count * page_size FROM pragma_page_count, pragma_page_size')
 check_num "database size at the cap (bytes)" "$size" -le $((4 * 1024 * 1024))
 stored=$(sql "SELECT count(*) FROM messages WHERE id > $since")
@@ -137,6 +146,7 @@ note "deleted $OLD rows of the first client"
 reap_or_kill "$lg" $((300 * BQ_SLOW)) "loadgen (cap)" &&
   check_eq "the client got every ack after rows were deleted" "$BQ_RC" 0
 note "loadgen: $(cat lg.cap.out)"
+check_eq "GET /healthz once there is room" "$(scrape health.ok /healthz)" 200
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 if out=$(python3 "$CHECK" "$BQ_DB" "$WIDTH" --since-id "$since" rep.cap 2>&1); then
