@@ -17,6 +17,9 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:7070"
 
+/* fault: long-only options get values above any short option letter. */
+enum { OPT_MAX_DB_SIZE = 0x4601 };
+
 void bq_config_defaults(struct bq_config *c) {
   memset(c, 0, sizeof(*c));
   snprintf(c->listen, sizeof(c->listen), "%s", DEFAULT_LISTEN);
@@ -32,6 +35,7 @@ void bq_config_defaults(struct bq_config *c) {
   c->ack = 1;
   c->log_level = BQ_LOG_INFO;
   c->log_format = BQ_LOG_TEXT; /* metrics is "" (off) */
+  c->max_db_size = 0;
 }
 
 int bq_parse_size(const char *s, size_t min, size_t max, size_t *out) {
@@ -98,6 +102,12 @@ static void usage(FILE *out) {
 "                            loopback or a private network  [off]\n"
 "      --log-format FORMAT   text (for people) or json (one object per line,\n"
 "                            for log collectors)  [text]\n"
+"      --max-db-size SIZE    cap the database file (SQLite max_page_count);\n"
+"                            K, M, G suffixes, 0 for none.  At the cap, as on\n"
+"                            a full disk, commits are retried, intake pauses\n"
+"                            and nothing is acked until space is freed\n"
+"                            (delete rows, or restart with a larger cap); the\n"
+"                            WAL beside it (up to ~32M) is not counted  [0]\n"
 "\n"
 "Hardening (docs/security.md):\n"
 "      --allow CIDR          accept connections only from these peers, e.g.\n"
@@ -154,6 +164,8 @@ static const struct option long_opts[] = {
     {"allow", required_argument, NULL, BQ_OPT_ALLOW},
     {"auth-token-file", required_argument, NULL, BQ_OPT_AUTH_TOKEN_FILE},
     {"idle-timeout", required_argument, NULL, BQ_OPT_IDLE_TIMEOUT},
+    /* fault: disk-full handling */
+    {"max-db-size", required_argument, NULL, OPT_MAX_DB_SIZE},
     {NULL, 0, NULL, 0}};
 
 /* Parse a numeric option; on error write "--name: ..." to err. */
@@ -302,6 +314,15 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
                     errlen) < 0)
           return BQ_CONFIG_ERR;
         c->idle_timeout = (unsigned)v;
+        break;
+      case OPT_MAX_DB_SIZE: /* fault: disk-full handling */
+        if (strcmp(optarg, "0") == 0) {
+          c->max_db_size = 0;
+        } else if (num_opt("max-db-size", optarg, 64 * 1024,
+                           (size_t)1 << 50, &c->max_db_size, err,
+                           errlen) < 0) {
+          return BQ_CONFIG_ERR;
+        }
         break;
       case 'h':
         usage(out);

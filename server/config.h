@@ -37,6 +37,8 @@ struct bq_config {
   char metrics[256];               /* --metrics HOST:PORT; "" when off */
   struct sockaddr_storage metrics_addr; /* --metrics parsed */
   int log_format;                  /* --log-format: enum bq_log_format */
+  /* fault: disk-full handling (issue 4, promise 3) */
+  size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
 };
 
 enum {

@@ -95,6 +95,7 @@ int main(int argc, char **argv) {
   sopts.path = cfg.db_path;
   sopts.sync = cfg.sync;
   sopts.log = &log;
+  sopts.max_db_bytes = cfg.max_db_size; /* fault: disk-full handling */
   r = bq_store_open_sqlite(&store, &sopts, err, sizeof(err));
   if (r < 0) {
     bq_log_error(&log, "database %s: %s", cfg.db_path, err);
@@ -160,6 +161,9 @@ int main(int argc, char **argv) {
   }
   if (cfg.idle_timeout > 0)
     bq_log_info(&log, "closing connections idle for %u s", cfg.idle_timeout);
+  if (cfg.max_db_size > 0) /* fault: disk-full handling */
+    bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
+                cfg.max_db_size);
   bq_log_info(&log, "listening on %s", srv->listen_addr);
   bq_observe_ready(&obs);
 

@@ -51,14 +51,22 @@ struct bq_store_opts {
   const char *path;          /* database file */
   int sync;                  /* enum bq_sync */
   const struct bq_log *log;  /* for background warnings; may be NULL */
+  /* fault: disk-full handling.  Cap on the database file in bytes
+   * (PRAGMA max_page_count), 0 for none.  At the cap append() fails with
+   * SQLITE_FULL, which is transient (-EAGAIN): rows deleted by anyone free
+   * pages that later appends reuse. */
+  uint64_t max_db_bytes;
 };
 
 /* Open (creating if needed) the SQLite database at opts->path: WAL mode,
  * synchronous from opts->sync, schema created or checked by user_version,
  * and an exclusive flock() on the file for as long as the store is open, so
  * that a second burstqd on the same database is refused (-EBUSY) instead of
- * fighting over connection ids.  Returns 0 and *out, or a negative value
- * with a message in err. */
+ * fighting over connection ids.  With opts->max_db_bytes, the file is
+ * capped at that many bytes rounded down to whole pages (at least the
+ * pages it already has: a warning is logged when it is already at or over
+ * the cap).  Returns 0 and *out, or a negative value with a message in
+ * err. */
 int bq_store_open_sqlite(struct bq_store **out,
                          const struct bq_store_opts *opts, char *err,
                          size_t errlen);

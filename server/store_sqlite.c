@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "log.h"
 
 #define SCHEMA_VERSION 1
 
@@ -51,6 +52,7 @@ struct sqlite_store {
   const struct bq_log *log; /* may be NULL */
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
   int ckpt_running;     /* ckpt started and not yet stopped */
+  uint64_t max_db_bytes; /* fault: --max-db-size, 0 for none */
 };
 
 static const char schema_sql[] =
@@ -199,6 +201,41 @@ rollback:
   return r;
 }
 
+/* fault: disk-full handling.  Cap the database at max_bytes (0: leave
+ * SQLite's default, which is no practical cap).  max_page_count is a
+ * property of the connection, not of the file, so it is set on every open;
+ * it covers the logical database (pages in the WAL included), not the WAL
+ * file itself.  SQLite never sets it below the current page count; a file
+ * already at the cap is not an error (rows deleted later make room), but
+ * the operator is told that intake will pause at once. */
+static int set_max_size(struct sqlite_store *s, uint64_t max_bytes,
+                        char *err, size_t errlen) {
+  sqlite3_int64 page_size = 0, pages = 0, got = 0, want;
+  char sql[64];
+  int rc;
+
+  s->max_db_bytes = max_bytes;
+  if (max_bytes == 0) return 0;
+  rc = query1(s->db, "PRAGMA page_size", &page_size, NULL, 0);
+  if (rc == SQLITE_OK) rc = query1(s->db, "PRAGMA page_count", &pages, NULL, 0);
+  if (rc != SQLITE_OK)
+    return fail(s->db, rc, "cannot read the database size", err, errlen);
+  assert(page_size > 0);
+  want = (sqlite3_int64)(max_bytes / (uint64_t)page_size);
+  if (want < 1) want = 1;
+  snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%lld", (long long)want);
+  rc = query1(s->db, sql, &got, NULL, 0);
+  if (rc != SQLITE_OK)
+    return fail(s->db, rc, "cannot set max_page_count", err, errlen);
+  if (s->log && pages >= got)
+    bq_log_warn(s->log,
+                "the database is already %lld bytes, at --max-db-size %llu; "
+                "intake pauses until rows are deleted or the cap is raised",
+                (long long)(pages * page_size),
+                (unsigned long long)max_bytes);
+  return 0;
+}
+
 int bq_store_open_sqlite(struct bq_store **out,
                          const struct bq_store_opts *opts, char *err,
                          size_t errlen) {
@@ -260,6 +297,8 @@ int bq_store_open_sqlite(struct bq_store **out,
   r = exec(s->db, sql, "cannot set synchronous", err, errlen);
   if (r < 0) goto error;
   r = setup_schema(s, err, errlen);
+  if (r < 0) goto error;
+  r = set_max_size(s, opts->max_db_bytes, err, errlen);
   if (r < 0) goto error;
   r = bq_ckpt_start(&s->ckpt, opts->path, opts->log, err, errlen);
   if (r < 0) goto error;
@@ -425,6 +464,14 @@ static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
   }
   if (rc == SQLITE_OK) return 0;
   fail(s->db, rc, what, err, errlen);
+  if ((rc & 0xff) == SQLITE_FULL && s->max_db_bytes > 0) {
+    /* fault: tell the operator which of the two limits may be the one */
+    size_t l = strlen(err);
+    snprintf(err + l, errlen - l,
+             " [full disk, or the --max-db-size cap of %llu bytes: delete "
+             "rows or free space]",
+             (unsigned long long)s->max_db_bytes);
+  }
   s->base.last_code = rc & 0xff;
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
   return transient(rc) ? -EAGAIN : -EIO;

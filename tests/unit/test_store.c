@@ -114,7 +114,7 @@ static void batch_free(struct batch *b) {
 /* ---- helpers ------------------------------------------------------------- */
 
 static struct bq_store *open_store(const char *path, int sync) {
-  struct bq_store_opts o = {path, sync, NULL};
+  struct bq_store_opts o = {path, sync, NULL, 0};
   struct bq_store *s = NULL;
   char err[512] = "";
   int r = bq_store_open_sqlite(&s, &o, err, sizeof(err));
@@ -524,7 +524,7 @@ static void test_append_fails_midway(void **state) {
 /* ---- refusing to open ------------------------------------------------------ */
 
 static int open_fails(const char *path, char *err, size_t errlen) {
-  struct bq_store_opts o = {path, BQ_SYNC_FULL, NULL};
+  struct bq_store_opts o = {path, BQ_SYNC_FULL, NULL, 0};
   struct bq_store *s = NULL;
   int r;
   memset(err, 0, errlen);
