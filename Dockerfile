@@ -21,8 +21,11 @@ FROM ${BASE} AS build
 LABEL io.burstq.image="build"
 ARG CTEST_ARGS="-L unit"
 ENV DEBIAN_FRONTEND=noninteractive
-RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends make \
+# No recommended packages in the build stage (make deps does not ask for
+# them, and the suite does not need them): half the size of the cached stage.
+RUN echo 'APT::Install-Recommends "false";' >/etc/apt/apt.conf.d/99no-recommends \
+ && apt-get update -qq \
+ && apt-get install -y -qq make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The Makefile first: `make deps` installs the Debian packages it lists, and
