@@ -24,11 +24,11 @@
 #    stop` drains and exits 0, the watchdog restarts a SIGSTOPped daemon.
 #
 # Containers and the volume it made are removed at exit; the images stay
-# cached for the next run (base 78 MB, runtime 82 MB of which 3 MB are
-# burstq's, build stage 1.1 GB (every make deps package), systemd test image 0.3 GB, sharing layers:
-# about 1.3 GB in /var/lib/containers); BQ_DOCKER_RMI=1 removes all but the
-# base.  Skips (exit 0,
-# "SKIP:") only when podman cannot run a container at all on this machine.
+# cached for the next run: base 78 MB, runtime 82 MB (3 MB of it burstq's),
+# build stage 1.1 GB (every make deps package), systemd test image 0.3 GB;
+# with shared layers about 1.3 GB in /var/lib/containers.  BQ_DOCKER_RMI=1
+# removes all but the base.  Skips (exit 0, "SKIP:") only when podman
+# cannot run a container at all on this machine.
 set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
