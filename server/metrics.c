@@ -14,7 +14,7 @@
  * sensible in practice; bigger batches land in +Inf. */
 static const uint64_t batch_bounds[] = {1,   2,    4,    8,    16,   32,
                                         64,  128,  256,  512,  1024, 2048,
-                                        4096, 8192, 16384, 65536};
+                                        4096, 8192, 16384, 32768, 65536};
 /* Commit latency in microseconds: 250 us (an fsync on fast flash) to 10 s
  * (a database locked by someone else, retried). */
 static const uint64_t commit_bounds[] = {

@@ -41,7 +41,7 @@
 
 #include "buf.h"
 
-#define BQ_HIST_MAX 16   /* finite buckets of a histogram, at most */
+#define BQ_HIST_MAX 17   /* finite buckets of a histogram, at most */
 #define BQ_DB_CODES 32   /* SQLite primary result codes 0..31 */
 #define BQ_METRICS_REASONS 8 /* label values of a by-reason counter */
 #define BQ_METRICS_EXTRA 16  /* plain counters beyond the fixed ones */

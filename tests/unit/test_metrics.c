@@ -211,6 +211,8 @@ static void test_histograms(void **state) {
   assert_line(b.data, "burstq_batch_records_bucket{le=\"1\"} 1");
   assert_line(b.data, "burstq_batch_records_bucket{le=\"2\"} 2");
   assert_line(b.data, "burstq_batch_records_bucket{le=\"4\"} 3");
+  assert_line(b.data, "burstq_batch_records_bucket{le=\"16384\"} 3");
+  assert_line(b.data, "burstq_batch_records_bucket{le=\"32768\"} 3");
   assert_line(b.data, "burstq_batch_records_bucket{le=\"65536\"} 3");
   assert_line(b.data, "burstq_batch_records_bucket{le=\"+Inf\"} 4");
   assert_line(b.data, "burstq_batch_records_sum 100006");
