@@ -1,9 +1,21 @@
 # Thin wrapper around CMake.  The two commands a newcomer needs:
 #   make run    install what is missing, build, start burstqd on its defaults
 #   make test   install what is missing, build, run every test (ctest)
-# Others: make build, make test-sanitize (ASan+UBSan and TSan), make bench,
-# make soak (long fault tests), make fuzz (libFuzzer, FUZZ_SECONDS each),
-# make clean.
+# Every target:
+#   deps           install the Debian packages in DEPS (apt-get, as root;
+#                  otherwise print the apt-get line and fail)
+#   build          deps, configure (RelWithDebInfo) and build in $(BUILD)
+#   run            build, then ./$(BUILD)/burstqd $(RUN_ARGS)
+#   test           build, then ctest $(CTEST_ARGS)
+#   test-asan      the suite under ASan+UBSan (build-asan)
+#   test-tsan      the suite under TSan (build-tsan)
+#   test-sanitize  test-asan, then test-tsan
+#   bench          Release build (build-bench), docs/benchmarks.md's table
+#   fuzz           each libFuzzer target for FUZZ_SECONDS (clang, build-fuzz)
+#   soak           the long fault tests (ctest configuration "soak")
+#   test-docker    build and run the container image with podman
+#   package        the .deb in $(BUILD)/pkg
+#   clean          remove every build directory
 
 BUILD     ?= build
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
@@ -75,7 +87,7 @@ bench: deps
 	cmake --build build-bench -j $(JOBS)
 	BENCH_CMD="make bench" tests/bench/pipeline.sh build-bench
 
-# fault (issue 4): the long fault tests, registered for the ctest
+# The long fault tests, registered for the ctest
 # configuration "soak" only, so make test never runs them (tests/soak/).
 # Prints each test's SUMMARY line; the whole output is in $(BUILD)/soak.log.
 soak: build
@@ -85,7 +97,7 @@ soak: build
 	grep -E 'SUMMARY|FAIL|tests passed|tests failed' $(BUILD)/soak.log; \
 	if [ $$rc != 0 ]; then tail -n 100 $(BUILD)/soak.log; fi; exit $$rc
 
-# fault (issue 4): each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS,
+# Each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS,
 # built with clang, ASan and UBSan in build-fuzz.  Failing inputs land in
 # build-fuzz/fuzz-artifacts/.
 fuzz: deps
@@ -96,9 +108,11 @@ fuzz: deps
 
 # --- ops: packaging and the container image ---------------------------------
 # dpkg-shlibdeps (dpkg-dev) and file, which CPack's SHLIBDEPS needs, for the
-# .deb's Depends (install.deb); man for the man-page tests.  (systemd-analyze,
-# from systemd, is used when present.)
+# .deb's Depends (install.deb); man for the man-page tests; systemd for
+# systemd-analyze (install.unit).  Installing systemd alone does not make it
+# the init system (that is systemd-sysv), so this is harmless in containers.
 DEPS += dpkg-dev file man-db
+DEPS += systemd
 # make test-docker only (not make test): podman, its runtime, a base image.
 DOCKER_DEPS := podman runc debootstrap curl sqlite3 netcat-openbsd python3
 
