@@ -88,7 +88,16 @@ int bq_token_load(struct bq_token *t, const char *path, char *warn,
              "(mode %04o); run: chmod 600 %s",
              path, (unsigned)(st.st_mode & 07777), path);
   {
-    got = read_line(fd, buf, sizeof(buf));
+    /* The file on standard input (--token-file /dev/stdin, with the
+     * messages after the token): a regular file reopened through
+     * /dev/stdin starts again at offset 0, so read fd 0 itself, whose
+     * offset then stays after the token line for the message reader. */
+    struct stat st0;
+    int from = fd;
+    if (fstat(0, &st0) == 0 && st0.st_dev == st.st_dev &&
+        st0.st_ino == st.st_ino)
+      from = 0;
+    got = read_line(from, buf, sizeof(buf));
     e = got < 0 ? (int)-got : 0;
     close(fd);
     if (got < 0) {

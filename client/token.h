@@ -14,7 +14,9 @@
  * only warns about a file that group or others can read (the secret may
  * already be out, but refusing would not take it back), and it accepts
  * pipes and devices (--token-file <(pass show burstq)), reading them only
- * up to the end of the first line.
+ * up to the end of the first line.  When the file is standard input
+ * (--token-file /dev/stdin), the line is read from fd 0 itself, so that
+ * what follows it on stdin, and only that, is left for the messages.
  */
 #ifndef BQ_TOKEN_H
 #define BQ_TOKEN_H
