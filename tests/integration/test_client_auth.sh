@@ -25,6 +25,22 @@ bq() {
 }
 rows() { sql "SELECT count(*) FROM messages"; }
 
+# --- help ---------------------------------------------------------------------
+for cmd in send bench; do
+  "$BQ_CLIENT" help $cmd >help.$cmd 2>&1
+  check_grep "burstq help $cmd: --token-file" help.$cmd '^ +-T, --token-file FILE'
+  check_grep "burstq help $cmd: \$BURSTQ_TOKEN_FILE" help.$cmd 'BURSTQ_TOKEN_FILE'
+  check_grep "burstq help $cmd: exit 4 names ERR auth" help.$cmd 'ERR auth'
+done
+"$BQ_CLIENT" --help >help.main 2>&1
+check_grep "burstq --help: stats defaults to the metrics address" help.main '127\.0\.0\.1:9070'
+check_grep "burstq --help: exit 4 lists ERR denied" help.main 'ERR denied'
+check_grep "burstq --help: exit 4 lists ERR auth" help.main 'ERR auth'
+check_grep "burstq --help: exit 4 lists ERR idle" help.main 'ERR idle'
+bq noval send -T </dev/null
+check_eq "send -T without a value: exit status" "$RC" 2
+check_grep "send -T without a value: says so" noval.err '-T needs a value'
+
 start_daemon --auth-token-file token
 H=127.0.0.1:$BQ_PORT
 
