@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
@@ -287,6 +288,10 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
     case BQ_REPLY_ERR:
       if (b->refused++ == 0)
         snprintf(b->reason, sizeof(b->reason), "ERR %s", r.reason);
+      /* Refused (ERR auth, ERR too-many-connections, ...): the daemon
+       * discards anything more, so stop here rather than send the rest
+       * into its discard (closing cancels a write in flight). */
+      conn_finish(c, 0);
       break;
     default:
       if (b->bad_replies++ == 0)
@@ -749,6 +754,9 @@ int bq_cmd_bench(int argc, char **argv) {
                 b->o.conns, (unsigned long long)rl.rlim_cur);
     }
   }
+  /* libuv writes with write(2): a daemon that resets the connection must
+   * give EPIPE (a lost connection, exit 6, with the report), not kill us. */
+  signal(SIGPIPE, SIG_IGN);
   bq_hist_init(&b->lat);
   uv_loop_init(&b->loop);
   uv_timer_init(&b->loop, &b->tick);

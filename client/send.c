@@ -228,6 +228,12 @@ static int run(struct send_ctx *c, int timeout_ms) {
     if (r < 0 && errno != EINTR) return -errno;
     if (r <= 0) continue;
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) read_replies(c);
+    if (c->refused && !c->write_failed) {
+      /* Refused (ERR auth, ...): the daemon discards what follows, so
+       * stop sending, half-close, and wait for its EOF. */
+      c->write_failed = 1;
+      c->pos = c->len = 0;
+    }
     if ((p[0].revents & (POLLOUT | POLLERR)) && c->pos < c->len &&
         !c->write_failed) {
       ssize_t n = send(c->fd, c->buf + c->pos, c->len - c->pos, MSG_NOSIGNAL);

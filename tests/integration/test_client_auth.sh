@@ -84,6 +84,12 @@ check_eq "send, --token-file over \$BURSTQ_TOKEN_FILE: exit status" "$RC" 0
 seq 1 5000 | sed 's/^/must-not-stdin-/' >many.txt
 bq wrongmany send -H "$H" -T wrong <many.txt
 check_eq "send, wrong token, 5000 stdin lines: exit status" "$RC" 4
+# A large input to a refusing daemon: the client stops at ERR auth (the
+# daemon would discard 1 MiB and then reset the connection).
+seq 1 400000 | sed 's/^/must-not-big-/' >big.txt
+bq wrongbig send -H "$H" -T wrong <big.txt
+check_eq "send, wrong token, 7 MB on stdin: exit status" "$RC" 4
+check_grep "send, wrong token, 7 MB on stdin: message" wrongbig.err 'authentication failed \(ERR auth\)'
 check_eq "rows after the refused sends (one more: opt-wins)" "$(rows)" 11
 check_eq "no refused message stored" \
   "$(sql "SELECT count(*) FROM messages WHERE CAST(payload AS TEXT) LIKE 'must-not%'")" 0
@@ -131,6 +137,9 @@ check_grep "bench, wrong token: message" benchwrong.err 'authentication failed \
 check_grep "bench, wrong token: every connection refused" benchwrong.out 'refused 4,'
 bq benchnone bench -H "$H" -c 2 -n 200
 check_eq "bench, no token: exit status" "$RC" 4
+bq benchbig bench -H "$H" -T wrong -c 2 -n 400000
+check_eq "bench, wrong token, 400k messages: exit status" "$RC" 4
+check_grep "bench, wrong token, 400k messages: refused, not lost" benchbig.out 'refused 2, .*lost connections 0'
 check_grep "bench, no token: message" benchnone.err 'authentication failed \(ERR auth\).*--token-file'
 check_eq "bench, refused: no rows stored" "$(rows)" "$before"
 check_eq "rows in all" "$before" $((12 + N + 1000))
@@ -138,6 +147,6 @@ check_eq "rows in all" "$before" $((12 + N + 1000))
 stop_daemon
 check_eq "daemon exit status" "$BQ_RC" 0
 check_no_grep "the token is not in the daemon log" "$BQ_LOG" "$SECRET"
-# 4 refused sends, 4 + 2 refused bench connections; bad token files
+# 5 refused sends, 4 + 2 + 2 refused bench connections; bad token files
 # never connected.
-check_eq "daemon counted the refused connections (auth_failed)" "$(summary auth_failed)" 10
+check_eq "daemon counted the refused connections (auth_failed)" "$(summary auth_failed)" 13
