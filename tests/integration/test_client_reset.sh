@@ -2,10 +2,12 @@
 # test_client_reset.sh BURSTQD -- `burstq bench` and `burstq send` against a
 # peer that reads a little and then resets the connection (SO_LINGER 0)
 # while the client is still writing: the client must report a lost
-# connection (exit 6, with its report), never die of SIGPIPE (exit 141).
-# The peer is a small Python listener (the daemon itself never resets a
-# client that way), so the result does not depend on timing: the client's
-# input is far larger than the socket buffers.
+# connection (exit 6, with its report).  The peer is a small Python
+# listener, so the outcome does not depend on timing: the client's input is
+# far larger than the socket buffers.
+# (bench also ignores SIGPIPE since a write into a reset connection killed
+# it with 141; this peer does not reliably provoke that case, because libuv
+# usually sees the reset on the read side first: the test checks exit 6.)
 . "$(dirname "$0")/lib.sh" "$@"
 need_client
 
