@@ -405,6 +405,14 @@ int bq_cmd_send(int argc, char **argv) {
   out.all_sent = c.in_eof && c.shut && !c.write_failed;
   out.got_ok = c.got_ok;
   v = bq_send_verdict(&out);
+  if (auth_len > 0 && c.committed > c.sent)
+    /* The daemon acked one message more than we sent: it runs without
+     * --auth-token-file and stored the AUTH line as a message. */
+    fprintf(stderr,
+            "burstq send: warning: %s does not require a token and stored "
+            "the AUTH line as a message: the token is now in its database "
+            "(delete that row and change the token, or drop --token-file)\n",
+            where);
   if (v == BQ_EXIT_REFUSED && strcmp(c.reason, "ERR auth") == 0)
     fprintf(stderr,
             "burstq send: authentication failed (ERR auth): %s %s\n", where,

@@ -147,6 +147,27 @@ check_eq "rows in all" "$before" $((12 + N + 1000))
 stop_daemon
 check_eq "daemon exit status" "$BQ_RC" 0
 check_no_grep "the token is not in the daemon log" "$BQ_LOG" "$SECRET"
+
 # 5 refused sends, 4 + 2 + 2 refused bench connections; bad token files
 # never connected.
 check_eq "daemon counted the refused connections (auth_failed)" "$(summary auth_failed)" 13
+
+# --- a token for a daemon that does not want one ------------------------------
+# It stores "AUTH <token>" as a message (nothing can stop that: the
+# protocol has no way to ask); the client notices the extra ack and warns.
+rm -f "$BQ_DB"*
+start_daemon
+H=127.0.0.1:$BQ_PORT
+bq noauth send -H "$H" -T token plain-1 </dev/null
+check_eq "token to a daemon without auth: exit status (committed)" "$RC" 0
+check_grep "token to a daemon without auth: warned" noauth.err 'warning: .*does not require a token and stored the AUTH line'
+check_eq "token to a daemon without auth: the rows" \
+  "$(sql "SELECT count(*) FROM messages WHERE CAST(payload AS TEXT) = 'AUTH $TOKEN'"),$(sql "SELECT count(*) FROM messages WHERE CAST(payload AS TEXT) = 'plain-1'")" "1,1"
+bq noauthbench bench -H "$H" -T token -c 2 -n 100
+check_eq "bench with a token to a daemon without auth: exit status" "$RC" 1
+check_grep "bench with a token to a daemon without auth: warned" noauthbench.err 'warning: .*stored the AUTH line as a message on 2 connections'
+bq plain send -H "$H" plain-2 </dev/null
+check_eq "no token to a daemon without auth: exit status" "$RC" 0
+check_no_grep "no token to a daemon without auth: no warning" plain.err 'warning'
+stop_daemon
+check_eq "daemon without auth: exit status" "$BQ_RC" 0
