@@ -13,6 +13,10 @@
  * recorded in a log-bucketed histogram (common/hist.h), a batch at a time.
  * Handles are closed through uv_close; the connection array is freed once
  * the loop has run dry, i.e. after every close callback.
+ *
+ * With a token (--token-file, token.h) each connection first writes the
+ * line "AUTH <token>" from the options (its own uv_write_t, areq; libuv
+ * keeps writes in order), which is never counted as a message.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
@@ -33,6 +38,7 @@
 #include "log.h"
 #include "opts.h"
 #include "reply.h"
+#include "token.h"
 #include "verdict.h"
 
 #define WBUF_BYTES (256u * 1024u) /* one write: ~2500 lines of 100 bytes */
@@ -44,6 +50,7 @@ static const char bench_help[] =
     "usage: burstq bench [-H HOST:PORT] [-c CONNS] [-n TOTAL] [-s SIZE]\n"
     "                    [--rate MSGS/S | --burst K --pause-ms P]\n"
     "                    [--duration S] [--db PATH] [--json] [--timeout S]\n"
+    "                    [--token-file FILE]\n"
     "       burstq bench --check-only --run-id HEX -c CONNS -n TOTAL -s SIZE\n"
     "                    --db PATH\n"
     "\n"
@@ -88,6 +95,11 @@ static const char bench_help[] =
     "                        random one\n"
     "      --check-only      send nothing: check --db for run --run-id, as\n"
     "                        sent with the same -c, -n and -s\n"
+    "  -T, --token-file FILE the daemon wants \"AUTH <token>\" first (its\n"
+    "                        --auth-token-file): send the first line of FILE\n"
+    "                        as the token on every connection; it is not a\n"
+    "                        message and is never printed; keep FILE mode 600\n"
+    "                        [$BURSTQ_TOKEN_FILE, else no token]\n"
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
@@ -96,13 +108,16 @@ static const char bench_help[] =
     "  burstq bench -c 4 --rate 200k -d 10          latency at 200k msgs/s\n"
     "  burstq bench -c 16 --burst 5000 --pause-ms 200 -d 30\n"
     "                                               bursty producers\n"
+    "  burstq bench -T /etc/burstq/token -n 1M --db burstq.db\n"
+    "                                               a daemon with a token\n"
     "  nc -l 7070 >/dev/null & burstq bench --sink -c 1 -n 5M\n"
     "                                               this client's own speed\n"
     "\n"
     "Exit status: 0 all committed (and, with --db, all checked); 1 sent !=\n"
     "committed, rejected lines, or the database check failed; 2 usage;\n"
-    "3 cannot connect; 4 refused by the daemon; 5 timeout; 6 connection\n"
-    "lost.\n";
+    "3 cannot connect; 4 refused by the daemon (ERR too-many-connections,\n"
+    "ERR denied, ERR auth: no or wrong --token-file, ERR idle); 5 timeout;\n"
+    "6 connection lost.\n";
 
 /* One uv_write's messages, first_seq..last_seq.  Message seq's latency
  * starts at t_ns (handed to uv_write) or, paced (step_ns > 0), at its due
@@ -120,6 +135,7 @@ struct bconn {
   uv_connect_t creq;
   uv_write_t wreq;
   uv_shutdown_t sreq;
+  uv_write_t areq; /* the AUTH line */
   struct bench *b;
   uint32_t id;          /* 1.. */
   uint64_t target;      /* messages to send (UINT64_MAX: until --duration) */
@@ -154,6 +170,8 @@ struct bench_opts {
   const char *db;
   int json, sink, check_only, have_run;
   uint32_t run;
+  const char *token_file; /* NULL: no token */
+  struct bq_token token;  /* "AUTH <token>\n" when token.len > 0 */
 };
 
 struct bench {
@@ -270,6 +288,10 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
     case BQ_REPLY_ERR:
       if (b->refused++ == 0)
         snprintf(b->reason, sizeof(b->reason), "ERR %s", r.reason);
+      /* Refused (ERR auth, ERR too-many-connections, ...): the daemon
+       * discards anything more, so stop here rather than send the rest
+       * into its discard (closing cancels a write in flight). */
+      conn_finish(c, 0);
       break;
     default:
       if (b->bad_replies++ == 0)
@@ -296,9 +318,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   if (nread == UV_EOF) bq_framer_finish(&c->framer, on_reply, c);
   /* The daemon closed: done, and lost unless all was sent and answered
-   * (acked, or rejected as too long). */
+   * (acked, or rejected as too long; more acks than messages is not a
+   * loss: the verdict and the AUTH-line warning deal with it). */
   conn_finish(c, !(nread == UV_EOF && c->shut &&
-                   c->acked + c->rejected == c->sent &&
+                   c->acked + c->rejected >= c->sent &&
                    c->sent == c->next_seq - 1));
 }
 
@@ -413,6 +436,12 @@ static void pump(struct bconn *c) {
   }
 }
 
+static void on_auth_write(uv_write_t *req, int status) {
+  struct bconn *c = req->data;
+  /* Like on_write: the read side ends the conn with the daemon's reason. */
+  if (status < 0) c->write_failed = 1;
+}
+
 static void on_connect(uv_connect_t *req, int status) {
   struct bconn *c = req->data;
   struct bench *b = c->b;
@@ -429,6 +458,14 @@ static void on_connect(uv_connect_t *req, int status) {
   b->last_activity = uv_hrtime();
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (b->o.token.len > 0) {
+    uv_buf_t buf = uv_buf_init(b->o.token.line, (unsigned)b->o.token.len);
+    if (uv_write(&c->areq, (uv_stream_t *)&c->tcp, &buf, 1,
+                 on_auth_write) < 0) {
+      c->write_failed = 1; /* the read side ends the conn */
+      return;
+    }
+  }
   pump(c);
 }
 
@@ -515,6 +552,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
       {"sink", no_argument, NULL, OPT_SINK},
       {"run-id", required_argument, NULL, OPT_RUNID},
       {"check-only", no_argument, NULL, OPT_CHECK},
+      {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *host = NULL;
@@ -529,7 +567,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
   o->timeout = 60;
   optind = 0;
   opterr = 0;
-  while ((opt = getopt_long(argc, argv, "H:c:n:s:r:d:t:h", longopts, NULL)) !=
+  while ((opt = getopt_long(argc, argv, "H:c:n:s:r:d:t:T:h", longopts, NULL)) !=
          -1) {
     switch (opt) {
       case 'H': host = optarg; break;
@@ -579,6 +617,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
           return usage_err(err);
         break;
       case OPT_DB: o->db = optarg; break;
+      case 'T': o->token_file = optarg; break;
       case OPT_JSON: o->json = 1; break;
       case OPT_SINK: o->sink = 1; break;
       case OPT_CHECK: o->check_only = 1; break;
@@ -597,7 +636,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
         fputs(bench_help, stdout);
         return BQ_EXIT_OK;
       default:
-        if (optopt && optopt < 256 && strchr("Hcnsrdt", optopt))
+        if (optopt && optopt < 256 && strchr("HcnsrdtT", optopt))
           snprintf(err, sizeof(err), "-%c needs a value", optopt);
         else
           snprintf(err, sizeof(err), "unknown option '%s'", argv[optind - 1]);
@@ -646,6 +685,16 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
     return r == -ENOENT ? BQ_EXIT_CONNECT : BQ_EXIT_USAGE;
   }
   bq_addr_format((struct sockaddr *)&o->addr, o->where, sizeof(o->where));
+  o->token_file = bq_token_path(o->token_file);
+  if (o->token_file != NULL && !o->check_only) {
+    char warn[512], terr[512];
+    if (bq_token_load(&o->token, o->token_file, warn, sizeof(warn), terr,
+                      sizeof(terr)) < 0) {
+      fprintf(stderr, "burstq bench: %s\n", terr);
+      return BQ_EXIT_USAGE;
+    }
+    if (warn[0]) fprintf(stderr, "burstq bench: %s\n", warn);
+  }
   if (!o->have_run)
     o->run = (uint32_t)((uint64_t)bq_unix_us() * 2654435761u) ^
              (uint32_t)getpid() * 40503u;
@@ -666,7 +715,7 @@ int bq_cmd_bench(int argc, char **argv) {
   double send_s = 0, commit_s = 0;
   char err[256];
   int r, status = BQ_EXIT_OK, checked = 0;
-  uint32_t i;
+  uint32_t i, auth_stored = 0;
   const double ms = 1e6;
 
   memset(&vo, 0, sizeof(vo));
@@ -706,6 +755,9 @@ int bq_cmd_bench(int argc, char **argv) {
                 b->o.conns, (unsigned long long)rl.rlim_cur);
     }
   }
+  /* libuv writes with write(2): a daemon that resets the connection must
+   * give EPIPE (a lost connection, exit 6, with the report), not kill us. */
+  signal(SIGPIPE, SIG_IGN);
   bq_hist_init(&b->lat);
   uv_loop_init(&b->loop);
   uv_timer_init(&b->loop, &b->tick);
@@ -736,6 +788,7 @@ int bq_cmd_bench(int argc, char **argv) {
     c->tcp.data = c;
     c->creq.data = c;
     c->wreq.data = c;
+    c->areq.data = c;
     c->sreq.data = c;
     r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&b->o.addr,
                        on_connect);
@@ -759,7 +812,17 @@ int bq_cmd_bench(int argc, char **argv) {
   for (i = 0; i < b->o.conns; i++) {
     sent_per[i] = b->c[i].sent;
     committed += b->c[i].acked;
+    /* One ack more than sent: the daemon runs without --auth-token-file
+     * and stored the AUTH line as a message. */
+    if (b->o.token.len > 0 && b->c[i].acked > b->c[i].sent) auth_stored++;
   }
+  if (auth_stored > 0)
+    fprintf(stderr,
+            "burstq bench: warning: %s does not require a token and stored "
+            "the AUTH line as a message on %u connection%s: the token is now "
+            "in its database (delete those rows and change the token, or "
+            "drop --token-file)\n",
+            b->o.where, auth_stored, auth_stored == 1 ? "" : "s");
   free(b->c);
   if (b->t_sent == 0) b->t_sent = t_end;
   if (b->t_committed == 0) b->t_committed = t_end;
@@ -833,6 +896,15 @@ check:
     }
   }
   status = bq_bench_verdict(&vo);
+  if (status == BQ_EXIT_REFUSED && strcmp(b->reason, "ERR auth") == 0)
+    fprintf(stderr,
+            "burstq bench: authentication failed (ERR auth): %s %s\n",
+            b->o.where,
+            b->o.token_file != NULL
+                ? "did not accept the token (is it the daemon's "
+                  "--auth-token-file?)"
+                : "requires a token: use --token-file FILE or "
+                  "$BURSTQ_TOKEN_FILE");
 
   if (b->o.json) {
     printf("{\"run\":\"%08x\",\"host\":\"%s\",\"conns\":%u,\"size\":%zu,",
@@ -875,6 +947,7 @@ check:
     printf("\"exit\":%d}\n", status);
   }
   free(sent_per);
+  bq_token_clear(&b->o.token);
   free(b);
   return status;
 }

@@ -34,8 +34,12 @@ static void usage(FILE *out) {
     fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
   fprintf(out,
           "\n"
-          "Every command takes -H HOST:PORT (default 127.0.0.1:7070, or\n"
-          "$BURSTQ_HOST); `burstq help COMMAND` explains its options.\n"
+          "Every command takes -H HOST:PORT: send and bench talk to the\n"
+          "daemon's --listen address (default $BURSTQ_HOST, else\n"
+          "127.0.0.1:7070), stats to its --metrics address (default\n"
+          "$BURSTQ_METRICS, else 127.0.0.1:9070).  send and bench take\n"
+          "--token-file FILE (or $BURSTQ_TOKEN_FILE) for a daemon started with\n"
+          "--auth-token-file.  `burstq help COMMAND` explains its options.\n"
           "\n"
           "Examples:\n"
           "  burstq send 'hello' 'world'            two messages, wait for the commit\n"
@@ -43,6 +47,9 @@ static void usage(FILE *out) {
           "  burstq bench -c 4 -n 1000000 -s 100     1M messages of 100 bytes, 4 conns\n"
           "  burstq bench -c 64 -n 200000 --db burstq.db --json\n"
           "                                         and check every row in the database\n"
+          "  burstq send -T ~/.config/burstq/token 'hello'\n"
+          "                                         to a daemon that wants AUTH <token>\n"
+          "  burstq stats -H 127.0.0.1:9070         what the daemon is doing\n"
           "\n"
           "Exit status:\n"
           "  0  ok: every message sent was committed (bench: and checked)\n"
@@ -50,7 +57,9 @@ static void usage(FILE *out) {
           "     duplicated or misordered messages\n"
           "  2  usage error\n"
           "  3  cannot resolve or connect to the daemon\n"
-          "  4  refused by the daemon (an ERR line such as ERR too-many-connections)\n"
+          "  4  refused by the daemon: ERR too-many-connections (--max-connections),\n"
+          "     ERR denied (--allow), ERR auth (no or wrong --token-file), or\n"
+          "     ERR idle (--idle-timeout)\n"
           "  5  --timeout passed before everything was committed\n"
           "  6  connection lost before everything was committed\n");
 }

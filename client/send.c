@@ -9,6 +9,10 @@
  * The outcome is decided from what was written and replied (reply.h) and
  * mapped to the shared exit codes (commands.h).  Main thread only; owns the
  * socket, the buffer and the reply framer.
+ *
+ * With a token (--token-file, token.h) the buffer starts with the line
+ * "AUTH <token>": it goes out before any input is read, and its bytes are
+ * skipped when counting messages (auth_left), so it is never a message.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,12 +33,14 @@
 #include "log.h"
 #include "opts.h"
 #include "reply.h"
+#include "token.h"
 #include "verdict.h"
 
 #define SEND_BUF (256u * 1024u)
 
 static const char send_help[] =
-    "usage: burstq send [-H HOST:PORT] [--timeout S] [--] [MSG...]\n"
+    "usage: burstq send [-H HOST:PORT] [--timeout S] [--token-file FILE]\n"
+    "                   [--] [MSG...]\n"
     "\n"
     "Send each MSG as one message, or each line of standard input when no\n"
     "MSG is given (an unterminated last line counts, as for the daemon).\n"
@@ -47,16 +53,23 @@ static const char send_help[] =
     "  -t, --timeout S       give up when the daemon has neither taken\n"
     "                        bytes nor acknowledged messages for S seconds;\n"
     "                        0 waits forever  [60]\n"
+    "  -T, --token-file FILE the daemon wants \"AUTH <token>\" first (its\n"
+    "                        --auth-token-file): send the first line of FILE\n"
+    "                        as the token; it is not a message and is never\n"
+    "                        printed; keep FILE mode 600\n"
+    "                        [$BURSTQ_TOKEN_FILE, else no token]\n"
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
     "  burstq send 'disk full on db1' 'disk ok on db1'\n"
     "  tail -n 1000 app.log | burstq send -H ingest.example.com:7070\n"
     "  burstq send --timeout 5 < events.txt && rm events.txt\n"
+    "  burstq send --token-file ~/.config/burstq/token 'deploy done'\n"
     "\n"
     "Exit status: 0 every message committed; 1 the daemon rejected lines\n"
     "(ERR too-long: longer than its --max-message); 2 usage; 3 cannot\n"
-    "connect; 4 refused by the daemon (ERR too-many-connections, ...);\n"
+    "connect; 4 refused by the daemon (ERR too-many-connections, ERR\n"
+    "denied, ERR auth: no or wrong --token-file, ERR idle);\n"
     "5 timeout; 6 connection lost, or the daemon stopped, before everything\n"
     "was committed (send the rest again).\n";
 
@@ -67,6 +80,7 @@ struct send_ctx {
   int in_eof;
   char last_byte; /* last byte written, to count an unterminated line */
   uint64_t bytes_written;
+  size_t auth_left; /* bytes of the leading AUTH line not yet written */
   char *buf;
   size_t len, pos;
   /* outcome */
@@ -146,6 +160,13 @@ static int connect_to(const struct sockaddr_storage *ss, int timeout_ms) {
 
 static void count_written(struct send_ctx *c, const char *p, size_t n) {
   const char *end = p + n, *nl;
+  if (c->auth_left > 0) { /* the AUTH line is not a message */
+    size_t k = n < c->auth_left ? n : c->auth_left;
+    c->auth_left -= k;
+    p += k;
+    c->bytes_written += k;
+    n -= k;
+  }
   while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
     c->sent++;
     p = nl + 1;
@@ -207,6 +228,12 @@ static int run(struct send_ctx *c, int timeout_ms) {
     if (r < 0 && errno != EINTR) return -errno;
     if (r <= 0) continue;
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) read_replies(c);
+    if (c->refused && !c->write_failed) {
+      /* Refused (ERR auth, ...): the daemon discards what follows, so
+       * stop sending, half-close, and wait for its EOF. */
+      c->write_failed = 1;
+      c->pos = c->len = 0;
+    }
     if ((p[0].revents & (POLLOUT | POLLERR)) && c->pos < c->len &&
         !c->write_failed) {
       ssize_t n = send(c->fd, c->buf + c->pos, c->len - c->pos, MSG_NOSIGNAL);
@@ -239,19 +266,22 @@ int bq_cmd_send(int argc, char **argv) {
   static const struct option longopts[] = {
       {"host", required_argument, NULL, 'H'},
       {"timeout", required_argument, NULL, 't'},
+      {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   struct sockaddr_storage ss;
   struct send_ctx c;
   struct bq_send_outcome out;
-  const char *host = NULL;
-  char err[256], where[BQ_ADDR_STRLEN];
+  const char *host = NULL, *token_file = NULL;
+  struct bq_token tok;
+  char err[512], warn[512], where[BQ_ADDR_STRLEN];
   double timeout_s = 60.0;
+  size_t auth_len;
   int opt, r, i, timeout_ms, v;
 
   optind = 0; /* each command parses from scratch (GNU getopt) */
   opterr = 0;
-  while ((opt = getopt_long(argc, argv, "+H:t:h", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "+H:t:T:h", longopts, NULL)) != -1) {
     switch (opt) {
       case 'H':
         host = optarg;
@@ -265,11 +295,14 @@ int bq_cmd_send(int argc, char **argv) {
           return BQ_EXIT_USAGE;
         }
         break;
+      case 'T':
+        token_file = optarg;
+        break;
       case 'h':
         fputs(send_help, stdout);
         return BQ_EXIT_OK;
       default:
-        if (optopt && strchr("Ht", optopt))
+        if (optopt && strchr("HtT", optopt))
           fprintf(stderr, "burstq send: -%c needs a value\n", optopt);
         else
           fprintf(stderr, "burstq send: unknown option '%s'\n",
@@ -293,6 +326,16 @@ int bq_cmd_send(int argc, char **argv) {
     return r == -ENOENT ? BQ_EXIT_CONNECT : BQ_EXIT_USAGE;
   }
   bq_addr_format((struct sockaddr *)&ss, where, sizeof(where));
+  memset(&tok, 0, sizeof(tok));
+  token_file = bq_token_path(token_file);
+  if (token_file != NULL) {
+    if (bq_token_load(&tok, token_file, warn, sizeof(warn), err,
+                      sizeof(err)) < 0) {
+      fprintf(stderr, "burstq send: %s\n", err);
+      return BQ_EXIT_USAGE;
+    }
+    if (warn[0]) fprintf(stderr, "burstq send: %s\n", warn);
+  }
   timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000.0 + 0.5) : 0;
   if (timeout_s > 0 && timeout_ms < 1) timeout_ms = 1;
 
@@ -300,13 +343,15 @@ int bq_cmd_send(int argc, char **argv) {
   c.last_byte = '\n';
   bq_framer_init(&c.framer, 1024);
   if (optind < argc) {
-    size_t total = 0, off = 0;
+    size_t total = tok.len, off = tok.len;
     for (i = optind; i < argc; i++) total += strlen(argv[i]) + 1;
     c.buf = malloc(total);
     if (c.buf == NULL) {
       fprintf(stderr, "burstq send: out of memory\n");
+      bq_token_clear(&tok);
       return BQ_EXIT_USAGE;
     }
+    memcpy(c.buf, tok.line, tok.len);
     for (i = optind; i < argc; i++) {
       size_t l = strlen(argv[i]);
       memcpy(c.buf + off, argv[i], l);
@@ -320,20 +365,29 @@ int bq_cmd_send(int argc, char **argv) {
     c.buf = malloc(SEND_BUF);
     if (c.buf == NULL) {
       fprintf(stderr, "burstq send: out of memory\n");
+      bq_token_clear(&tok);
       return BQ_EXIT_USAGE;
     }
+    /* The AUTH line goes out before stdin is read (run() reads only into
+     * an empty buffer). */
+    memcpy(c.buf, tok.line, tok.len);
+    c.len = tok.len;
   }
+  c.auth_left = auth_len = tok.len;
+  bq_token_clear(&tok);
 
   c.fd = connect_to(&ss, timeout_ms > 0 ? timeout_ms : 60000);
   if (c.fd < 0) {
     fprintf(stderr, "burstq send: cannot connect to %s: %s\n", where,
             strerror(-c.fd));
+    memset(c.buf, 0, auth_len);
     free(c.buf);
     bq_framer_free(&c.framer);
     return BQ_EXIT_CONNECT;
   }
   r = run(&c, timeout_ms);
   close(c.fd);
+  memset(c.buf, 0, auth_len); /* the AUTH line may still be in there */
   free(c.buf);
   bq_framer_free(&c.framer);
   /* The daemon counts an unterminated last line once the input ends. */
@@ -351,7 +405,23 @@ int bq_cmd_send(int argc, char **argv) {
   out.all_sent = c.in_eof && c.shut && !c.write_failed;
   out.got_ok = c.got_ok;
   v = bq_send_verdict(&out);
-  if (v == BQ_EXIT_REFUSED)
+  if (auth_len > 0 && c.committed > c.sent)
+    /* The daemon acked one message more than we sent: it runs without
+     * --auth-token-file and stored the AUTH line as a message. */
+    fprintf(stderr,
+            "burstq send: warning: %s does not require a token and stored "
+            "the AUTH line as a message: the token is now in its database "
+            "(delete that row and change the token, or drop --token-file)\n",
+            where);
+  if (v == BQ_EXIT_REFUSED && strcmp(c.reason, "ERR auth") == 0)
+    fprintf(stderr,
+            "burstq send: authentication failed (ERR auth): %s %s\n", where,
+            token_file != NULL
+                ? "did not accept the token (is it the daemon's "
+                  "--auth-token-file?)"
+                : "requires a token: use --token-file FILE or "
+                  "$BURSTQ_TOKEN_FILE");
+  else if (v == BQ_EXIT_REFUSED)
     fprintf(stderr, "burstq send: refused by the daemon at %s: %s\n", where,
             c.reason);
   else if (v == BQ_EXIT_LOST && c.bad_reply)
