@@ -799,9 +799,14 @@ int bq_cmd_bench(int argc, char **argv) {
       conn_finish(c, 0);
     }
   }
-  if (!b->tick_closing)
-    uv_timer_start(&b->tick, on_tick, TICK_IDLE_MS,
-                   (b->o.rate || b->o.burst) ? TICK_PACED_MS : TICK_IDLE_MS);
+  /* Paced, the first tick must come as soon as the others: messages fall
+   * due from t0, and any not sent by then wait for a tick (a first tick at
+   * 100 ms once put up to 100 ms into the latency of every run's first
+   * 100 ms of messages). */
+  if (!b->tick_closing) {
+    uint64_t tick_ms = (b->o.rate || b->o.burst) ? TICK_PACED_MS : TICK_IDLE_MS;
+    uv_timer_start(&b->tick, on_tick, tick_ms, tick_ms);
+  }
   uv_run(&b->loop, UV_RUN_DEFAULT);
   uv_loop_close(&b->loop);
   t_end = uv_hrtime();
