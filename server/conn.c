@@ -2,7 +2,7 @@
  * conn.c -- one client connection: framing its lines into records, writing
  * its acks and errors, and closing it without losing anything.
  *
- * Owns struct bq_conn (server.h).  Loop thread only.  A conn is freed when
+ * Owns struct bq_conn (server_int.h), from admission (listener.c) to free.  Loop thread only.  A conn is freed when
  * both its handle is closed and no queued record points at it (inflight ==
  * 0), whichever happens last: that is what lets workers carry the conn
  * pointer as an opaque token.
@@ -20,11 +20,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "server.h"
+#include "server_int.h"
 
 static const char err_too_long[] = "ERR too-long\n";
-static const char err_too_many[] = "ERR too-many-connections\n";
-static const char err_denied[] = "ERR denied\n";
 static const char err_auth[] = "ERR auth\n";
 static const char err_idle[] = "ERR idle\n";
 
@@ -542,14 +540,8 @@ void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms) {
   }
 }
 
-void bq_conn_accept(struct bq_server *srv) {
-  struct bq_conn *c;
-  struct sockaddr_storage ss;
-  int len = (int)sizeof(ss);
-  uint64_t supp;
-  int r;
-
-  c = calloc(1, sizeof(*c));
+struct bq_conn *bq_conn_new(struct bq_server *srv) {
+  struct bq_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     bq_log_error(srv->log, "out of memory accepting a connection");
     abort();
@@ -557,40 +549,16 @@ void bq_conn_accept(struct bq_server *srv) {
   c->srv = srv;
   uv_tcp_init(srv->loop, &c->tcp);
   srv->nalive++;
-  r = uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp);
-  if (r != 0) {
-    srv->st.accept_errors++;
-    if (bq_ratelimit_allow(&srv->accept_rl, bq_now_ms(), &supp))
-      bq_log_warn(srv->log, "accept failed: %s", uv_strerror(r));
-    uv_close((uv_handle_t *)&c->tcp, on_refused_close);
-    return;
-  }
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0 ||
-      bq_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer)) != 0)
-    snprintf(c->peer, sizeof(c->peer), "?");
-  if (srv->cfg->allow.n > 0 &&
-      (len <= 0 || !bq_acl_allows(&srv->cfg->allow, (struct sockaddr *)&ss))) {
-    srv->st.denied++;
-    refuse_with(c, err_denied, sizeof(err_denied) - 1);
-    if (bq_ratelimit_allow(&srv->deny_rl, bq_now_ms(), &supp))
-      bq_log_warn(srv->log,
-                  "denied a connection from %s (not in --allow); "
-                  "%" PRIu64 " denied in all",
-                  c->peer, srv->st.denied);
-    uv_close((uv_handle_t *)&c->tcp, on_refused_close);
-    return;
-  }
-  if (srv->nconns >= srv->cfg->max_connections) {
-    srv->st.refused++;
-    refuse_with(c, err_too_many, sizeof(err_too_many) - 1);
-    if (bq_ratelimit_allow(&srv->refuse_rl, bq_now_ms(), &supp))
-      bq_log_warn(srv->log,
-                  "refused a connection: %zu open (--max-connections); "
-                  "%" PRIu64 " refused in all",
-                  srv->nconns, srv->st.refused);
-    uv_close((uv_handle_t *)&c->tcp, on_refused_close);
-    return;
-  }
+  return c;
+}
+
+void bq_conn_refuse(struct bq_conn *c, const char *line) {
+  if (line != NULL) refuse_with(c, line, strlen(line));
+  uv_close((uv_handle_t *)&c->tcp, on_refused_close);
+}
+
+void bq_conn_start(struct bq_conn *c) {
+  struct bq_server *srv = c->srv;
   c->id = ++srv->next_conn_id;
   bq_framer_init(&c->framer, srv->cfg->max_message);
   c->next = srv->conns;

@@ -50,6 +50,27 @@ static void raise_nofile(const struct bq_log *log, size_t max_conns) {
                 (unsigned long long)rl.rlim_cur - 32);
 }
 
+/* The last log line: "stopped: " and every counter of counters.h as
+ * key=value, then the workers' two. */
+static void log_summary(const struct bq_log *log,
+                        const struct bq_server_stats *st,
+                        const struct bq_pool *pool) {
+  char line[1024];
+  size_t n = 0;
+  n += (size_t)snprintf(line + n, sizeof(line) - n, "stopped:");
+#define BQ_X_KV(field, key, metric, label, help)                       \
+  if (n < sizeof(line))                                                \
+    n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%" PRIu64, \
+                          key, st->field);
+  BQ_LOOP_COUNTERS(BQ_X_KV)
+#undef BQ_X_KV
+  if (n < sizeof(line))
+    snprintf(line + n, sizeof(line) - n,
+             " batches=%" PRIu64 " db_retries=%" PRIu64, pool->batches,
+             pool->failures);
+  bq_log_info(log, "%s", line);
+}
+
 int main(int argc, char **argv) {
   struct bq_config cfg;
   struct bq_log log;
@@ -57,7 +78,8 @@ int main(int argc, char **argv) {
   struct bq_store_opts sopts;
   struct bq_queue queue;
   struct bq_pool pool;
-  struct bq_server *srv;
+  struct bq_server *srv = NULL;
+  struct bq_server_snapshot snap;
   struct bq_auth auth;
   struct bq_metrics metrics;
   struct bq_observe obs;
@@ -65,6 +87,7 @@ int main(int argc, char **argv) {
   char err[512];
   int r, status;
 
+  memset(&obs, 0, sizeof(obs)); /* closing it before it starts is a no-op */
   bq_config_defaults(&cfg);
   r = bq_config_parse(&cfg, argc, argv, stdout, err, sizeof(err));
   if (r == BQ_CONFIG_EXIT) return 0;
@@ -112,23 +135,31 @@ int main(int argc, char **argv) {
   raise_nofile(&log, cfg.max_connections);
 
   r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);
-  srv = malloc(sizeof(*srv));
   if (r == 0) r = bq_metrics_init(&metrics);
-  if (r < 0 || srv == NULL || uv_loop_init(&loop) != 0) {
+  if (r < 0 || uv_loop_init(&loop) != 0) {
     bq_log_error(&log, "cannot set up: out of resources");
     bq_store_close(store, err, sizeof(err));
     return 2;
   }
-  r = bq_server_init(srv, &loop, &cfg, &log, &queue, &pool,
-                     store->last_conn_id, err, sizeof(err));
-  if (r == 0) {
-    srv->obs = &obs;
-    r = bq_observe_start(&obs, srv, &metrics, err, sizeof(err));
+  {
+    const struct bq_server_deps sd = {
+        .loop = &loop, .cfg = &cfg, .log = &log, .queue = &queue,
+        .pool = &pool, .auth = &auth, .last_conn_id = store->last_conn_id,
+        .hooks = {bq_observe_draining, bq_observe_close, &obs}};
+    r = bq_server_new(&srv, &sd, err, sizeof(err));
   }
   if (r == 0) {
-    pool.metrics = &metrics;
-    r = bq_pool_start(&pool, &queue, store, &log, &srv->wake, cfg.workers,
-                      cfg.batch_max);
+    const struct bq_observe_deps od = {.loop = &loop, .cfg = &cfg,
+                                       .log = &log, .srv = srv,
+                                       .queue = &queue, .metrics = &metrics};
+    r = bq_observe_start(&obs, &od, err, sizeof(err));
+  }
+  if (r == 0) {
+    const struct bq_pool_deps pd = {
+        .queue = &queue, .store = store, .log = &log,
+        .wake = bq_server_wake(srv), .metrics = &metrics,
+        .nworkers = cfg.workers, .batch_max = cfg.batch_max};
+    r = bq_pool_start(&pool, &pd);
     if (r < 0)
       snprintf(err, sizeof(err), "cannot start workers: %s", strerror(-r));
   }
@@ -137,8 +168,7 @@ int main(int argc, char **argv) {
     bq_server_abandon(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    bq_slab_pool_destroy(&srv->slabs);
-    free(srv);
+    bq_server_free(srv);
     bq_queue_destroy(&queue);
     bq_metrics_destroy(&metrics);
     bq_store_close(store, err, sizeof(err));
@@ -150,7 +180,6 @@ int main(int argc, char **argv) {
               BQ_VERSION, cfg.db_path, sync_names[cfg.sync], cfg.workers,
               cfg.workers == 1 ? "" : "s", cfg.batch_max, cfg.queue_capacity,
               cfg.queue_bytes, cfg.max_message, cfg.ack ? "on" : "off");
-  bq_server_set_auth(srv, &auth);
   if (auth.len > 0)
     bq_log_info(&log, "authentication: first line must be AUTH <token> "
                 "(token from %s, %zu bytes)", cfg.auth_token_file, auth.len);
@@ -164,16 +193,17 @@ int main(int argc, char **argv) {
   if (cfg.max_db_size > 0) /* fault: disk-full handling */
     bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
                 cfg.max_db_size);
-  bq_log_info(&log, "listening on %s", srv->listen_addr);
+  bq_log_info(&log, "listening on %s", bq_server_address(srv));
   bq_observe_ready(&obs);
 
   uv_run(&loop, UV_RUN_DEFAULT);
 
   /* The loop ends only after every worker left an empty queue. */
-  status = srv->exit_code;
-  if (srv->st.committed != srv->st.received) {
+  status = bq_server_exit_code(srv);
+  bq_server_snapshot(srv, &snap);
+  if (snap.st.committed != snap.st.received) {
     bq_log_error(&log, "%" PRIu64 " received messages were not committed",
-                 srv->st.received - srv->st.committed);
+                 snap.st.received - snap.st.committed);
     status = 1;
   }
   r = uv_loop_close(&loop);
@@ -181,23 +211,9 @@ int main(int argc, char **argv) {
   bq_queue_destroy(&queue);
   if (bq_store_close(store, err, sizeof(err)) != 0)
     bq_log_warn(&log, "closing the database: %s (all commits are safe)", err);
-  bq_log_info(&log,
-              "stopped: received=%" PRIu64 " committed=%" PRIu64
-              " rejected=%" PRIu64 " connections=%" PRIu64
-              " refused=%" PRIu64 " pauses=%" PRIu64 " batches=%" PRIu64
-              " db_retries=%" PRIu64
-              /* hardening counters */
-              " denied=%" PRIu64 " auth_failed=%" PRIu64
-              " idle_closed=%" PRIu64 " accept_errors=%" PRIu64
-              " partial_dropped=%" PRIu64 " conn_errors=%" PRIu64,
-              srv->st.received, srv->st.committed, srv->st.rejected,
-              srv->st.accepted, srv->st.refused, srv->st.pauses, pool.batches,
-              pool.failures, srv->st.denied, srv->st.auth_failed,
-              srv->st.idle_closed, srv->st.accept_errors,
-              srv->st.partial_dropped, srv->st.conn_errors);
+  log_summary(&log, &snap.st, &pool);
   bq_auth_clear(&auth);
-  bq_slab_pool_destroy(&srv->slabs);
-  free(srv);
+  bq_server_free(srv);
   bq_metrics_destroy(&metrics);
   return status;
 }

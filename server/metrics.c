@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -145,13 +146,35 @@ static void label_value(struct bq_buf *b, const char *v) {
   }
 }
 
-static void by_reason(struct bq_buf *b, const char *name, const char *help,
-                      const struct bq_metrics_lv *lv, size_t n) {
-  head(b, name, "counter", help);
-  for (size_t i = 0; i < n; i++) {
-    bq_buf_printf(b, "%s{reason=\"", name);
-    label_value(b, lv[i].label);
-    bq_buf_printf(b, "\"} %" PRIu64 "\n", lv[i].value);
+/* The counters of counters.h, in their order: a family's HELP and TYPE
+ * before its first member, one sample per member. */
+struct loop_counter {
+  const char *metric, *label, *help;
+  size_t offset;
+};
+
+static const struct loop_counter loop_counters[] = {
+#define BQ_X_ROW(field, key, metric, label, help) \
+  {metric, label, help, offsetof(struct bq_server_stats, field)},
+    BQ_LOOP_COUNTERS(BQ_X_ROW)
+#undef BQ_X_ROW
+};
+
+static void loop_counters_render(struct bq_buf *b,
+                                 const struct bq_server_stats *st) {
+  const char *family = NULL;
+  for (size_t i = 0; i < sizeof(loop_counters) / sizeof(loop_counters[0]);
+       i++) {
+    const struct loop_counter *c = &loop_counters[i];
+    uint64_t v = *(const uint64_t *)((const char *)st + c->offset);
+    if (family == NULL || strcmp(family, c->metric) != 0) {
+      head(b, c->metric, "counter", c->help);
+      family = c->metric;
+    }
+    if (c->label[0] != '\0')
+      bq_buf_printf(b, "%s{%s} %" PRIu64 "\n", c->metric, c->label, v);
+    else
+      bq_buf_printf(b, "%s %" PRIu64 "\n", c->metric, v);
   }
 }
 
@@ -211,30 +234,21 @@ int bq_metrics_render(struct bq_metrics *m,
   u64(b, "burstq_draining", "gauge",
       "1 once shutdown has begun: intake stopped, the queue is being "
       "written.",
-      (uint64_t)(s->draining != 0));
+      (uint64_t)(s->loop.draining != 0));
 
-  u64(b, "burstq_messages_received_total", "counter",
-      "Messages framed from connections and queued.", s->received);
-  u64(b, "burstq_messages_committed_total", "counter",
-      "Messages durable in the database.", s->committed);
-  by_reason(b, "burstq_messages_rejected_total",
-            "Lines refused, by reason (each got an ERR line).", s->rejected,
-            s->nrejected);
-  u64(b, "burstq_received_bytes_total", "counter",
-      "Payload bytes of received messages (newlines not counted).",
-      s->received_bytes);
-  u64(b, "burstq_acks_sent_total", "counter",
-      "\"OK n\" lines written to clients.", s->acks);
-
+  loop_counters_render(b, &s->loop.st);
   u64(b, "burstq_connections_open", "gauge", "Client connections open now.",
-      s->open);
-  u64(b, "burstq_connections_accepted_total", "counter",
-      "Client connections accepted and served.", s->accepted);
-  by_reason(b, "burstq_connections_refused_total",
-            "Client connections refused, by reason.", s->refused,
-            s->nrefused);
-  for (size_t i = 0; i < s->nextra; i++)
-    u64(b, s->extra[i].name, "counter", s->extra[i].help, s->extra[i].value);
+      s->loop.open);
+  if (s->have_http) {
+    u64(b, "burstq_http_requests_total", "counter",
+        "Requests answered by the --metrics server, any status.",
+        s->http_requests);
+    u64(b, "burstq_http_bad_requests_total", "counter",
+        "Requests answered 400, 405, 408, 413, 414 or 431.", s->http_bad);
+    u64(b, "burstq_http_refused_total", "counter",
+        "--metrics connections refused over the connection limit.",
+        s->http_refused);
+  }
 
   u64(b, "burstq_queue_records", "gauge",
       "Records (messages and connection events) between the sockets and "
@@ -251,11 +265,9 @@ int bq_metrics_render(struct bq_metrics *m,
       s->queue_limit_bytes);
   u64(b, "burstq_intake_paused", "gauge",
       "1 while intake is paused because the queue is full.",
-      (uint64_t)(s->paused != 0));
+      (uint64_t)(s->loop.paused != 0));
   dbl(b, "burstq_intake_paused_seconds_total", "counter",
-      "Time intake has spent paused.", s->paused_seconds);
-  u64(b, "burstq_intake_pauses_total", "counter",
-      "Times intake paused because the queue was full.", s->pauses);
+      "Time intake has spent paused.", (double)s->loop.paused_ms / 1000.0);
 
   hist(b, "burstq_batch_records", "Records per committed transaction.",
        &m->batch);

@@ -3,9 +3,9 @@
  *
  * Design: the numbers are kept apart by the thread that writes them.
  *
- *  - Loop-thread numbers (messages received, committed and rejected; bytes;
- *    connections; acks; pauses; the queue) stay where they are counted:
- *    struct bq_server_stats and the server, written only by the loop thread.
+ *  - Loop-thread numbers (the counters of counters.h, connections open,
+ *    pauses; the queue) stay where they are counted: struct
+ *    bq_server_stats and the server, written only by the loop thread.
  *    The HTTP server (http.h) runs on the same loop, so a scrape copies them
  *    into a struct bq_metrics_snapshot (observe.c) with no synchronisation
  *    at all, and nothing is added to the per-message path.  The queue's
@@ -40,11 +40,10 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "server.h"
 
 #define BQ_HIST_MAX 17   /* finite buckets of a histogram, at most */
 #define BQ_DB_CODES 32   /* SQLite primary result codes 0..31 */
-#define BQ_METRICS_REASONS 8 /* label values of a by-reason counter */
-#define BQ_METRICS_EXTRA 16  /* plain counters beyond the fixed ones */
 
 /* A fixed-bucket histogram of non-negative integers (records, microseconds),
  * rendered in its own unit times scale (records, seconds). */
@@ -91,40 +90,15 @@ int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len);
 /* Name of a SQLite primary result code ("SQLITE_BUSY"), or NULL. */
 const char *bq_metrics_db_code_name(int code);
 
-/* A label value and its count, for the by-reason counters. */
-struct bq_metrics_lv {
-  const char *label;
-  uint64_t value;
-};
-
-/* A plain counter rendered as it is (name, help, value). */
-struct bq_metrics_counter {
-  const char *name;
-  const char *help;
-  uint64_t value;
-};
-
 /* Everything the loop thread knows, copied at scrape time (observe.c). */
 struct bq_metrics_snapshot {
   const char *version, *sqlite_version, *libuv_version;
   double start_time;               /* Unix seconds */
-  uint64_t received, committed;    /* messages */
-  uint64_t received_bytes;         /* payload bytes of received messages */
-  struct bq_metrics_lv rejected[BQ_METRICS_REASONS];
-  size_t nrejected;
-  uint64_t acks;                   /* "OK n" lines written */
-  uint64_t accepted;               /* connections */
-  uint64_t open;
-  struct bq_metrics_lv refused[BQ_METRICS_REASONS];
-  size_t nrefused;
-  struct bq_metrics_counter extra[BQ_METRICS_EXTRA]; /* more counters */
-  size_t nextra;
+  struct bq_server_snapshot loop;  /* the counters of counters.h and more */
+  int have_http;                   /* the --metrics server's own counters: */
+  uint64_t http_requests, http_bad, http_refused;
   uint64_t queue_records, queue_bytes;
   uint64_t queue_limit_records, queue_limit_bytes;
-  int paused;                      /* intake paused now */
-  double paused_seconds;           /* in all, including the current pause */
-  uint64_t pauses;
-  int draining;                    /* shutdown has begun */
   unsigned workers;
   /* The process, under the standard names (process_*) that Prometheus
    * client libraries and dashboards use; rendered when have_process. */

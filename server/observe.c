@@ -20,66 +20,8 @@
 #endif
 
 #include "config.h"
+#include "queue.h"
 #include "server.h"
-
-/* The by-reason counters: one line per reason, each naming the counter in
- * struct bq_server_stats that holds it (a new reason is one more line). */
-struct reason_field {
-  const char *label;
-  size_t offset;
-};
-
-static const struct reason_field rejected_reasons[] = {
-    {"too_long", offsetof(struct bq_server_stats, rejected)},
-};
-
-static const struct reason_field refused_reasons[] = {
-    {"max_connections", offsetof(struct bq_server_stats, refused)},
-    {"not_allowed", offsetof(struct bq_server_stats, denied)}, /* --allow */
-};
-
-/* More plain counters of struct bq_server_stats, rendered as they are: one
- * line each, before the {NULL} that ends the table. */
-struct counter_field {
-  const char *name; /* burstq_..._total */
-  const char *help;
-  size_t offset;
-};
-
-static const struct counter_field extra_counters[] = {
-    /* hardening (docs/security.md) */
-    {"burstq_auth_failures_total",
-     "Connections closed with ERR auth: missing or wrong AUTH line "
-     "(--auth-token-file).",
-     offsetof(struct bq_server_stats, auth_failed)},
-    {"burstq_connections_idle_closed_total",
-     "Connections closed with ERR idle (--idle-timeout).",
-     offsetof(struct bq_server_stats, idle_closed)},
-    {"burstq_accept_errors_total",
-     "accept() failures reported to the daemon (libuv handles EMFILE "
-     "itself).",
-     offsetof(struct bq_server_stats, accept_errors)},
-    {"burstq_partial_lines_dropped_total",
-     "Unterminated lines dropped (connection reset, idle timeout or "
-     "shutdown); never messages, never acknowledged.",
-     offsetof(struct bq_server_stats, partial_dropped)},
-    {"burstq_connection_errors_total",
-     "Connections ended by a reset or a failed write.",
-     offsetof(struct bq_server_stats, conn_errors)},
-    {NULL, NULL, 0}};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-static size_t fill_reasons(const struct bq_server_stats *st,
-                           const struct reason_field *rf, size_t n,
-                           struct bq_metrics_lv *out) {
-  assert(n <= BQ_METRICS_REASONS);
-  for (size_t i = 0; i < n; i++) {
-    out[i].label = rf[i].label;
-    out[i].value = *(const uint64_t *)((const char *)st + rf[i].offset);
-  }
-  return n;
-}
 
 /* process_* numbers from getrusage(), getrlimit() and /proc (Linux);
  * returns 0 if /proc is not there. */
@@ -121,61 +63,28 @@ static int process_stats(struct bq_metrics_snapshot *s) {
 
 void bq_observe_snapshot(struct bq_observe *obs,
                          struct bq_metrics_snapshot *s) {
-  struct bq_server *srv = obs->srv;
+  const struct bq_config *cfg = obs->d.cfg;
   size_t count, bytes;
-  uint64_t paused_ms = srv->st.paused_ms;
 
   memset(s, 0, sizeof(*s));
   s->version = BQ_VERSION;
   s->sqlite_version = sqlite3_libversion();
   s->libuv_version = uv_version_string();
   s->start_time = obs->start_time;
-  s->received = srv->st.received;
-  s->committed = srv->st.committed;
-  s->received_bytes = srv->st.received_bytes;
-  s->nrejected = fill_reasons(&srv->st, rejected_reasons,
-                              NELEM(rejected_reasons), s->rejected);
-  s->acks = srv->st.acks;
-  s->accepted = srv->st.accepted;
-  s->open = srv->nconns;
-  s->nrefused = fill_reasons(&srv->st, refused_reasons,
-                             NELEM(refused_reasons), s->refused);
-  for (size_t i = 0; extra_counters[i].name != NULL; i++) {
-    assert(s->nextra < BQ_METRICS_EXTRA);
-    s->extra[s->nextra].name = extra_counters[i].name;
-    s->extra[s->nextra].help = extra_counters[i].help;
-    s->extra[s->nextra].value = *(const uint64_t *)((const char *)&srv->st +
-                                                    extra_counters[i].offset);
-    s->nextra++;
-  }
+  bq_server_snapshot(obs->d.srv, &s->loop);
   /* The metrics server's own traffic (this scrape not yet counted). */
+  s->have_http = obs->http_on;
   if (obs->http_on) {
-    const struct bq_metrics_counter http[] = {
-        {"burstq_http_requests_total",
-         "Requests answered by the --metrics server, any status.",
-         obs->http.st.requests},
-        {"burstq_http_bad_requests_total",
-         "Requests answered 400, 405, 408, 413, 414 or 431.",
-         obs->http.st.bad},
-        {"burstq_http_refused_total",
-         "--metrics connections refused over the connection limit.",
-         obs->http.st.refused}};
-    for (size_t i = 0; i < NELEM(http); i++) {
-      assert(s->nextra < BQ_METRICS_EXTRA);
-      s->extra[s->nextra++] = http[i];
-    }
+    s->http_requests = obs->http.st.requests;
+    s->http_bad = obs->http.st.bad;
+    s->http_refused = obs->http.st.refused;
   }
-  bq_queue_stats(srv->queue, &count, &bytes);
+  bq_queue_stats(obs->d.queue, &count, &bytes);
   s->queue_records = count;
   s->queue_bytes = bytes;
-  s->queue_limit_records = srv->cfg->queue_capacity;
-  s->queue_limit_bytes = srv->cfg->queue_bytes;
-  s->paused = srv->paused;
-  if (srv->paused) paused_ms += bq_now_ms() - srv->paused_at_ms;
-  s->paused_seconds = (double)paused_ms / 1000.0;
-  s->pauses = srv->st.pauses;
-  s->draining = srv->state != BQ_RUNNING;
-  s->workers = srv->cfg->workers;
+  s->queue_limit_records = cfg->queue_capacity;
+  s->queue_limit_bytes = cfg->queue_bytes;
+  s->workers = cfg->workers;
   s->have_process = process_stats(s);
 }
 
@@ -188,10 +97,10 @@ static void on_request(void *arg, const char *path,
     struct bq_metrics_snapshot s;
     bq_observe_snapshot(obs, &s);
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    bq_metrics_render(obs->metrics, &s, &res->body);
+    bq_metrics_render(obs->d.metrics, &s, &res->body);
   } else if (strcmp(path, "/healthz") == 0) {
     char reason[300];
-    if (bq_metrics_db_ok(obs->metrics, reason, sizeof(reason))) {
+    if (bq_metrics_db_ok(obs->d.metrics, reason, sizeof(reason))) {
       bq_buf_printf(&res->body, "ok\n");
     } else {
       for (char *p = reason; *p; p++)
@@ -200,7 +109,9 @@ static void on_request(void *arg, const char *path,
       bq_buf_printf(&res->body, "database not writable: %s\n", reason);
     }
   } else if (strcmp(path, "/readyz") == 0) {
-    if (obs->srv->state == BQ_RUNNING) {
+    struct bq_server_snapshot snap;
+    bq_server_snapshot(obs->d.srv, &snap);
+    if (!snap.draining) {
       bq_buf_printf(&res->body, "ready\n");
     } else {
       res->status = 503;
@@ -222,7 +133,7 @@ static void notify(struct bq_observe *obs, const char *msg) {
   r = sd_notify(0, msg);
   if (r < 0 && !obs->notify_failed) {
     obs->notify_failed = 1;
-    bq_log_warn(obs->log,
+    bq_log_warn(obs->d.log,
                 "sd_notify to NOTIFY_SOCKET=%s failed: %s (further failures "
                 "are not logged)",
                 getenv("NOTIFY_SOCKET"), strerror(-r));
@@ -235,36 +146,37 @@ static void notify(struct bq_observe *obs, const char *msg) {
 
 /* STATUS=: what systemctl status shows. */
 static void send_status(struct bq_observe *obs) {
-  struct bq_server *srv = obs->srv;
+  struct bq_server_snapshot snap;
   uint64_t now = bq_now_ms();
   double secs = (double)(now - obs->last_ms) / 1000.0;
   double in = 0, out = 0;
   size_t count, bytes;
   char reason[300];
   char msg[600];
-  int ok = bq_metrics_db_ok(obs->metrics, reason, sizeof(reason));
+  int ok = bq_metrics_db_ok(obs->d.metrics, reason, sizeof(reason));
 
+  bq_server_snapshot(obs->d.srv, &snap);
   if (secs > 0) {
-    in = (double)(srv->st.received - obs->last_received) / secs;
-    out = (double)(srv->st.committed - obs->last_committed) / secs;
+    in = (double)(snap.st.received - obs->last_received) / secs;
+    out = (double)(snap.st.committed - obs->last_committed) / secs;
   }
   obs->last_ms = now;
-  obs->last_received = srv->st.received;
-  obs->last_committed = srv->st.committed;
-  bq_queue_stats(srv->queue, &count, &bytes);
-  if (srv->state != BQ_RUNNING)
+  obs->last_received = snap.st.received;
+  obs->last_committed = snap.st.committed;
+  bq_queue_stats(obs->d.queue, &count, &bytes);
+  if (snap.draining)
     snprintf(msg, sizeof(msg),
              "STATUS=draining: %" PRIu64 " messages left to write, %.0f "
              "msg/s committed; %s%s",
-             srv->st.received - srv->st.committed, out,
+             snap.st.received - snap.st.committed, out,
              ok ? "database ok" : "database not writable: ",
              ok ? "" : reason);
   else
     snprintf(msg, sizeof(msg),
              "STATUS=%.0f msg/s in, %.0f msg/s committed; %zu connections; "
              "queue %zu/%zu%s; %s%s",
-             in, out, srv->nconns, count, srv->cfg->queue_capacity,
-             srv->paused ? " (intake paused)" : "",
+             in, out, snap.open, count, obs->d.cfg->queue_capacity,
+             snap.paused ? " (intake paused)" : "",
              ok ? "database ok" : "database not writable: ",
              ok ? "" : reason);
   for (char *p = msg; *p; p++)
@@ -286,20 +198,19 @@ static void on_watchdog_timer(uv_timer_t *t) {
   notify(obs, "WATCHDOG=1");
 }
 
-int bq_observe_start(struct bq_observe *obs, struct bq_server *srv,
-                     struct bq_metrics *metrics, char *err, size_t errlen) {
+int bq_observe_start(struct bq_observe *obs,
+                     const struct bq_observe_deps *deps, char *err,
+                     size_t errlen) {
   struct timespec ts;
   int r;
 
   memset(obs, 0, sizeof(*obs));
-  obs->srv = srv;
-  obs->metrics = metrics;
-  obs->log = srv->log;
+  obs->d = *deps;
   clock_gettime(CLOCK_REALTIME, &ts);
   obs->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
   obs->last_ms = bq_now_ms();
-  uv_timer_init(srv->loop, &obs->status_timer);
-  uv_timer_init(srv->loop, &obs->watchdog_timer);
+  uv_timer_init(obs->d.loop, &obs->status_timer);
+  uv_timer_init(obs->d.loop, &obs->watchdog_timer);
   obs->timers_on = 1;
 #ifdef BQ_HAVE_SYSTEMD
   {
@@ -312,18 +223,18 @@ int bq_observe_start(struct bq_observe *obs, struct bq_server *srv,
   }
 #else
   if (getenv("NOTIFY_SOCKET") != NULL)
-    bq_log_warn(obs->log,
+    bq_log_warn(obs->d.log,
                 "NOTIFY_SOCKET is set, but this burstqd was built without "
                 "libsystemd (-DBQ_SYSTEMD=ON): no readiness notification "
                 "will be sent; use Type=simple or rebuild");
 #endif
-  if (srv->cfg->metrics[0] != '\0') {
-    r = bq_http_start(&obs->http, srv->loop,
-                      (const struct sockaddr *)&srv->cfg->metrics_addr,
-                      obs->log, on_request, obs, err, errlen);
+  if (obs->d.cfg->metrics[0] != '\0') {
+    r = bq_http_start(&obs->http, obs->d.loop,
+                      (const struct sockaddr *)&obs->d.cfg->metrics_addr,
+                      obs->d.log, on_request, obs, err, errlen);
     obs->http_on = 1;
     if (r != 0) return r;
-    bq_log_info(obs->log,
+    bq_log_info(obs->d.log,
                 "metrics on http://%s/metrics (also /healthz, /readyz)",
                 obs->http.addr);
   }
@@ -334,7 +245,7 @@ void bq_observe_ready(struct bq_observe *obs) {
   char msg[300];
   if (!obs->notify) return;
   snprintf(msg, sizeof(msg), "READY=1\nSTATUS=accepting on %s",
-           obs->srv->listen_addr);
+           bq_server_address(obs->d.srv));
   notify(obs, msg);
   uv_timer_start(&obs->status_timer, on_status_timer, BQ_STATUS_MS,
                  BQ_STATUS_MS);
@@ -343,24 +254,27 @@ void bq_observe_ready(struct bq_observe *obs) {
     if (ms == 0) ms = 1;
     notify(obs, "WATCHDOG=1");
     uv_timer_start(&obs->watchdog_timer, on_watchdog_timer, ms, ms);
-    bq_log_info(obs->log, "systemd watchdog: pinging every %" PRIu64 " ms",
+    bq_log_info(obs->d.log, "systemd watchdog: pinging every %" PRIu64 " ms",
                 ms);
   }
 }
 
-void bq_observe_draining(struct bq_observe *obs) {
+void bq_observe_draining(void *arg) {
+  struct bq_observe *obs = arg;
+  struct bq_server_snapshot snap;
   char msg[200];
-  struct bq_server *srv = obs->srv;
   if (!obs->notify) return;
+  bq_server_snapshot(obs->d.srv, &snap);
   /* The STATUS= timer goes on: a long drain reports its progress. */
   snprintf(msg, sizeof(msg),
            "STOPPING=1\nSTATUS=draining: writing %" PRIu64
            " queued messages",
-           srv->st.received - srv->st.committed);
+           snap.st.received - snap.st.committed);
   notify(obs, msg);
 }
 
-void bq_observe_close(struct bq_observe *obs) {
+void bq_observe_close(void *arg) {
+  struct bq_observe *obs = arg;
   if (obs->closed) return;
   obs->closed = 1;
   if (obs->http_on) bq_http_close(&obs->http);

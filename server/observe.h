@@ -4,10 +4,11 @@
  *
  * Design: one struct bq_observe, owned by main and used on the loop thread
  * only.  It owns the HTTP server (http.h) and two timers (the STATUS=
- * refresher and the watchdog), and holds pointers to the server and the
- * metrics registry (metrics.h), from which a scrape builds its snapshot.
- * The server calls bq_observe_draining() when shutdown begins and
- * bq_observe_close() when it is done, so every handle here is closed
+ * refresher and the watchdog).  It reads the server only through
+ * bq_server_snapshot() and the queue through bq_queue_stats(); worker
+ * numbers come from the metrics registry (metrics.h).  main wires the
+ * server's hooks to bq_observe_draining() (shutdown began) and
+ * bq_observe_close() (the server is done), so every handle here is closed
  * before the loop ends.
  *
  * Endpoints: GET /metrics (Prometheus text), GET /healthz (200 "ok" while
@@ -32,13 +33,21 @@
 
 #define BQ_STATUS_MS 5000
 
-struct bq_server;
 struct bq_config;
+struct bq_queue;
+struct bq_server;
+
+struct bq_observe_deps {
+  uv_loop_t *loop;
+  const struct bq_config *cfg;  /* --metrics, queue limits, workers */
+  const struct bq_log *log;
+  struct bq_server *srv;        /* read through bq_server_snapshot() */
+  struct bq_queue *queue;       /* read through bq_queue_stats() */
+  struct bq_metrics *metrics;   /* the workers' numbers */
+};
 
 struct bq_observe {
-  struct bq_server *srv;
-  struct bq_metrics *metrics;
-  const struct bq_log *log;
+  struct bq_observe_deps d;
   struct bq_http http;
   int http_on;                 /* --metrics given and listening */
   uv_timer_t status_timer;     /* STATUS= refresher (notify only) */
@@ -52,23 +61,27 @@ struct bq_observe {
   uint64_t last_ms, last_received, last_committed; /* for STATUS= rates */
 };
 
-/* Set up obs for srv (already initialised, srv->obs not yet set) and,
- * when cfg->metrics is set, listen there.  Returns 0, or a negative libuv
- * error with a message in err; bq_observe_close() must run either way. */
-int bq_observe_start(struct bq_observe *obs, struct bq_server *srv,
-                     struct bq_metrics *metrics, char *err, size_t errlen);
+/* Set up obs from deps (each must outlive obs) and, when cfg->metrics is
+ * set, listen there.  Returns 0, or a negative libuv error with a message
+ * in err; bq_observe_close() must run either way. */
+int bq_observe_start(struct bq_observe *obs,
+                     const struct bq_observe_deps *deps, char *err,
+                     size_t errlen);
 
 /* The workers run and the listener accepts: tell systemd READY=1, start
  * the STATUS= and watchdog timers. */
 void bq_observe_ready(struct bq_observe *obs);
 
-/* Shutdown began: STOPPING=1 and a STATUS= saying what is left. */
-void bq_observe_draining(struct bq_observe *obs);
+/* Shutdown began: STOPPING=1 and a STATUS= saying what is left.  arg is
+ * the struct bq_observe (the shape of a server hook). */
+void bq_observe_draining(void *arg);
 
-/* Close the HTTP server and the timers.  Idempotent. */
-void bq_observe_close(struct bq_observe *obs);
+/* Close the HTTP server and the timers.  Idempotent.  arg is the struct
+ * bq_observe (the shape of a server hook). */
+void bq_observe_close(void *arg);
 
-/* Fill s from the server's loop-thread state (loop thread only). */
+/* Fill s from the server's snapshot, the queue, the process (loop
+ * thread only). */
 void bq_observe_snapshot(struct bq_observe *obs,
                          struct bq_metrics_snapshot *s);
 

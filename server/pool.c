@@ -162,18 +162,19 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-int bq_pool_start(struct bq_pool *p, struct bq_queue *queue,
-                  struct bq_store *store, const struct bq_log *log,
-                  uv_async_t *wake, unsigned nworkers, size_t batch_max) {
+int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
+  unsigned nworkers = deps->nworkers;
+  struct bq_queue *queue = deps->queue;
   unsigned i;
   int r;
 
-  assert(nworkers >= 1 && batch_max >= 1);
+  assert(nworkers >= 1 && deps->batch_max >= 1);
   p->queue = queue;
-  p->store = store;
-  p->log = log;
-  p->wake = wake;
-  p->batch_max = batch_max;
+  p->store = deps->store;
+  p->log = deps->log;
+  p->wake = deps->wake;
+  p->metrics = deps->metrics;
+  p->batch_max = deps->batch_max;
   p->nworkers = 0;
   p->done_head = NULL;
   p->done_tailp = &p->done_head;

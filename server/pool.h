@@ -25,6 +25,8 @@
 #include <uv.h>
 
 #include "log.h"
+
+struct bq_metrics;
 #include "queue.h"
 #include "store.h"
 
@@ -45,30 +47,38 @@ struct bq_done {
   struct bq_done_entry e[];
 };
 
+struct bq_pool_deps {
+  struct bq_queue *queue;     /* batches come from here */
+  struct bq_store *store;     /* and are appended here */
+  const struct bq_log *log;
+  uv_async_t *wake;           /* the loop's wake-up handle */
+  struct bq_metrics *metrics; /* per-batch numbers (metrics.h); NULL: none */
+  unsigned nworkers;          /* threads, >= 1 */
+  size_t batch_max;           /* records per transaction, >= 1 */
+};
+
 struct bq_pool {
   struct bq_queue *queue;
   struct bq_store *store;
   const struct bq_log *log;
-  uv_async_t *wake;        /* the loop's wake-up handle */
+  uv_async_t *wake;
+  struct bq_metrics *metrics;
   size_t batch_max;
-  unsigned nworkers;
+  unsigned nworkers;       /* threads started */
   pthread_t *threads;
   pthread_mutex_t mu;      /* guards done_head/done_tailp */
   struct bq_done *done_head, **done_tailp;
-  /* Touched only by the writer-token holder: */
+  /* Touched only by the writer-token holder; read by the loop thread only
+   * after bq_pool_join(): */
   struct bq_ratelimit fail_rl;
-  uint64_t batches, failures;
-  /* Observability (metrics branch): set by the caller before
-   * bq_pool_start(), NULL for none.  Recorded by the token holder once per
-   * batch or failed attempt (metrics.h). */
-  struct bq_metrics *metrics;
+  uint64_t batches;        /* transactions committed */
+  uint64_t failures;       /* failed attempts, each retried */
 };
 
-/* Start nworkers threads draining queue into store.  wake is signalled after
- * every completion.  Returns 0 or a negative errno (no thread left running). */
-int bq_pool_start(struct bq_pool *p, struct bq_queue *queue,
-                  struct bq_store *store, const struct bq_log *log,
-                  uv_async_t *wake, unsigned nworkers, size_t batch_max);
+/* Start deps->nworkers threads draining the queue into the store.  The
+ * wake handle is signalled after every completion.  Returns 0 or a negative
+ * errno (no thread left running). */
+int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps);
 
 /* Detach and return every posted completion, oldest first (NULL if none).
  * The caller frees each with free(). */

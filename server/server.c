@@ -2,8 +2,10 @@
  * server.c -- burstqd's event loop: listener, wake-ups from the workers,
  * intake pause/resume, signals and the shutdown sequence.
  *
- * Owns struct bq_server (server.h) and every handle in it.  Loop thread
- * only; the workers reach it solely through srv->wake.
+ * Owns struct bq_server (server_int.h) and every handle in it but the
+ * connections' (conn.c) and the listener's socket (listener.c, whose handle
+ * it closes).  Loop thread only; the workers reach it solely through
+ * srv->wake.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -13,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "server_int.h"
 
 /* How long final acks and orderly closes may take once the queue is empty
  * before the remaining connections are closed outright. */
@@ -25,7 +27,7 @@ static void on_handle_closed(uv_handle_t *h) {
   srv->handles_open--;
 }
 
-static void close_handle(struct bq_server *srv, uv_handle_t *h) {
+void bq_server_close_handle(struct bq_server *srv, uv_handle_t *h) {
   if (!uv_is_closing(h)) {
     h->data = srv;
     uv_close(h, on_handle_closed);
@@ -56,7 +58,7 @@ static void resume_intake(struct bq_server *srv) {
   uint64_t now = bq_now_ms();
   assert(srv->paused);
   srv->paused = 0;
-  srv->st.paused_ms += now - srv->paused_at_ms;
+  srv->paused_total_ms += now - srv->paused_at_ms;
   /* A resume line is printed exactly when its pause line was, so the
    * log shows pairs at most once per rate-limit interval. */
   if (srv->pause_logged)
@@ -76,11 +78,11 @@ void bq_server_push(struct bq_server *srv, struct bq_rec *first,
 static void check_done(struct bq_server *srv) {
   if (srv->state != BQ_CLOSING || srv->nconns > 0 || srv->nalive > 0) return;
   srv->state = BQ_DONE;
-  if (srv->obs) bq_observe_close(srv->obs);
-  close_handle(srv, (uv_handle_t *)&srv->linger);
-  close_handle(srv, (uv_handle_t *)&srv->idle_timer);
-  close_handle(srv, (uv_handle_t *)&srv->sigint);
-  close_handle(srv, (uv_handle_t *)&srv->sigterm);
+  if (srv->hooks.done) srv->hooks.done(srv->hooks.arg);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->linger);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->idle_timer);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->sigint);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->sigterm);
 }
 
 void bq_server_conn_freed(struct bq_server *srv) { check_done(srv); }
@@ -99,7 +101,7 @@ static void on_linger(uv_timer_t *t) {
 static void begin_closing(struct bq_server *srv) {
   assert(srv->state == BQ_DRAINING);
   bq_pool_join(srv->pool);
-  close_handle(srv, (uv_handle_t *)&srv->wake);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->wake);
   srv->state = BQ_CLOSING;
   bq_log_info(srv->log,
               "drained: %" PRIu64 " messages committed; closing %zu "
@@ -151,11 +153,11 @@ void bq_server_shutdown(struct bq_server *srv, const char *why) {
   /* DRAINING first, so that the CLOSE records below cannot count as a
    * queue-full pause. */
   srv->state = BQ_DRAINING;
-  if (srv->paused) srv->st.paused_ms += bq_now_ms() - srv->paused_at_ms;
+  if (srv->paused) srv->paused_total_ms += bq_now_ms() - srv->paused_at_ms;
   srv->paused = 0;
-  if (srv->obs) bq_observe_draining(srv->obs);
-  close_handle(srv, (uv_handle_t *)&srv->listener);
-  close_handle(srv, (uv_handle_t *)&srv->idle_timer);
+  if (srv->hooks.draining) srv->hooks.draining(srv->hooks.arg);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->listener.tcp);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->idle_timer);
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_stop_intake(c, now);
   srv->queue_closed = 1;
@@ -177,24 +179,6 @@ static void on_signal(uv_signal_t *h, int signum) {
   _exit(1);
 }
 
-static void on_connection(uv_stream_t *l, int status) {
-  struct bq_server *srv = bq_container_of(l, struct bq_server, listener);
-  uint64_t supp;
-  if (status < 0) {
-    /* EMFILE and friends: libuv's reserve descriptor keeps this from
-     * spinning (it accepts and closes the pending connections, so their
-     * clients see the connection closed); say so, but not for every
-     * attempt. */
-    srv->st.accept_errors++;
-    if (bq_ratelimit_allow(&srv->accept_rl, bq_now_ms(), &supp))
-      bq_log_warn(srv->log, "accept failed: %s (%" PRIu64 " more suppressed)",
-                  uv_strerror(status), supp);
-    return;
-  }
-  if (srv->state != BQ_RUNNING) return;
-  bq_conn_accept(srv);
-}
-
 static void on_idle_tick(uv_timer_t *t) {
   struct bq_server *srv = bq_container_of(t, struct bq_server, idle_timer);
   /* While intake is paused nobody can be blamed for silence. */
@@ -202,55 +186,46 @@ static void on_idle_tick(uv_timer_t *t) {
   bq_conn_sweep_idle(srv, bq_now_ms());
 }
 
-void bq_server_set_auth(struct bq_server *srv, const struct bq_auth *auth) {
-  srv->auth = auth != NULL && auth->len > 0 ? auth : NULL;
-}
-
-int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
-                   const struct bq_config *cfg, const struct bq_log *log,
-                   struct bq_queue *queue, struct bq_pool *pool,
-                   int64_t last_conn_id, char *err, size_t errlen) {
-  struct sockaddr_storage ss;
-  int len = (int)sizeof(ss);
+int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
+                  char *err, size_t errlen) {
+  const struct bq_config *cfg = d->cfg;
+  struct bq_server *srv;
   int r;
 
+  srv = malloc(sizeof(*srv));
+  if (srv == NULL) {
+    bq_log_error(d->log, "out of memory setting up the server");
+    abort();
+  }
+  *out = srv;
   memset(srv, 0, offsetof(struct bq_server, readbuf));
   bq_slab_pool_init(&srv->slabs);
-  srv->loop = loop;
+  srv->loop = d->loop;
   srv->cfg = cfg;
-  srv->log = log;
-  srv->queue = queue;
-  srv->pool = pool;
-  srv->next_conn_id = last_conn_id;
+  srv->log = d->log;
+  srv->queue = d->queue;
+  srv->pool = d->pool;
+  srv->auth = d->auth != NULL && d->auth->len > 0 ? d->auth : NULL;
+  srv->hooks = d->hooks;
+  srv->next_conn_id = d->last_conn_id;
   srv->state = BQ_RUNNING;
   bq_ratelimit_init(&srv->pause_rl, 10000);
-  bq_ratelimit_init(&srv->accept_rl, 5000);
-  bq_ratelimit_init(&srv->refuse_rl, 5000);
   bq_ratelimit_init(&srv->reject_rl, 5000);
-  bq_ratelimit_init(&srv->deny_rl, 5000);
   bq_ratelimit_init(&srv->auth_rl, 5000);
 
-  uv_tcp_init(loop, &srv->listener);
-  uv_async_init(loop, &srv->wake, on_wake);
-  uv_signal_init(loop, &srv->sigint);
-  uv_signal_init(loop, &srv->sigterm);
-  uv_timer_init(loop, &srv->linger);
-  uv_timer_init(loop, &srv->idle_timer);
-  srv->handles_open = 6;
+  uv_async_init(srv->loop, &srv->wake, on_wake);
+  uv_signal_init(srv->loop, &srv->sigint);
+  uv_signal_init(srv->loop, &srv->sigterm);
+  uv_timer_init(srv->loop, &srv->linger);
+  uv_timer_init(srv->loop, &srv->idle_timer);
+  srv->handles_open = 6; /* these five and the listener */
   srv->sigint.data = srv;
   srv->sigterm.data = srv;
 
-  r = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&cfg->addr, 0);
-  if (r == 0) r = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
-  if (r == 0)
-    r = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
-  if (r != 0) {
-    snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
-             uv_strerror(r));
-    return r;
-  }
-  bq_addr_format((struct sockaddr *)&ss, srv->listen_addr,
-                 sizeof(srv->listen_addr));
+  r = bq_listener_start(&srv->listener, srv,
+                        (const struct sockaddr *)&cfg->addr, cfg->listen, err,
+                        errlen);
+  if (r != 0) return r;
   if (cfg->idle_timeout > 0) {
     /* A connection is closed between idle_timeout and idle_timeout plus
      * one tick after its last byte. */
@@ -266,13 +241,39 @@ int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
   return 0;
 }
 
+uv_async_t *bq_server_wake(struct bq_server *srv) { return &srv->wake; }
+
+const char *bq_server_address(const struct bq_server *srv) {
+  return srv->listener.addr;
+}
+
+int bq_server_exit_code(const struct bq_server *srv) { return srv->exit_code; }
+
+void bq_server_snapshot(const struct bq_server *srv,
+                        struct bq_server_snapshot *s) {
+  memset(s, 0, sizeof(*s));
+  s->st = srv->st;
+  s->paused_ms = srv->paused_total_ms;
+  if (srv->paused) s->paused_ms += bq_now_ms() - srv->paused_at_ms;
+  s->open = srv->nconns;
+  s->paused = srv->paused;
+  s->draining = srv->state != BQ_RUNNING;
+}
+
+void bq_server_free(struct bq_server *srv) {
+  if (srv == NULL) return;
+  assert(srv->handles_open == 0);
+  bq_slab_pool_destroy(&srv->slabs);
+  free(srv);
+}
+
 /* Close every handle after a failed start, so the loop can be closed. */
 void bq_server_abandon(struct bq_server *srv) {
-  if (srv->obs) bq_observe_close(srv->obs);
-  close_handle(srv, (uv_handle_t *)&srv->listener);
-  close_handle(srv, (uv_handle_t *)&srv->wake);
-  close_handle(srv, (uv_handle_t *)&srv->sigint);
-  close_handle(srv, (uv_handle_t *)&srv->sigterm);
-  close_handle(srv, (uv_handle_t *)&srv->linger);
-  close_handle(srv, (uv_handle_t *)&srv->idle_timer);
+  if (srv->hooks.done) srv->hooks.done(srv->hooks.arg);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->listener);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->wake);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->sigint);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->sigterm);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->linger);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->idle_timer);
 }

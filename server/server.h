@@ -1,26 +1,16 @@
 /*
- * server.h -- the producer: burstqd's event loop, its listener, its
- * connections, and the paths by which commits come back as acks.
+ * server.h -- the producer's public face: burstqd's event loop, seen from
+ * main (which builds it) and observe (which reports on it).
  *
- * Design: one libuv loop thread owns everything declared here.  Workers
- * talk to it only through the queue (records in) and the pool's completion
- * list plus the `wake` async handle (completions out).  Handles are embedded
- * in their owning structs and recovered with container_of.  A connection is
- * freed in its close callback, or later, when the last completion naming it
- * arrives (on_wake): never while libuv or a record still refers to it.
+ * Design: struct bq_server is opaque here; its fields and the functions
+ * that server.c, listener.c and conn.c share live in server_int.h.  Every
+ * dependency arrives once, in struct bq_server_deps, and the only way out
+ * is a snapshot (bq_server_snapshot) or a hook (struct bq_server_hooks), so
+ * nothing outside the loop's own files reads or writes its fields.
  *
- * Life of a connection (conn.c): accepted -> OPEN record queued -> lines
- * framed into MSG records and queued (reading stops whenever the queue is
- * full) -> completions raise `committed` and an "OK n" is written (one write
- * in flight at most; later acks coalesce) -> EOF -> final "OK n" once
- * everything is committed -> CLOSE record queued, our side shut down ->
- * closed -> freed once no record points at it.  (A read or write error
- * queues the CLOSE record and closes at once.)
- *
- * Shutdown (server.c): first SIGINT/SIGTERM: stop accepting and reading,
- * queue CLOSE records, close the queue; workers drain it and leave; then
- * final acks, orderly closes (bounded by a linger timer), loop ends.  A
- * second signal exits at once with status 1.
+ * Threads: every function here runs on the loop thread, except
+ * bq_server_wake(), whose handle the workers signal (uv_async_send is
+ * thread-safe).
  */
 #ifndef BQ_SERVER_H
 #define BQ_SERVER_H
@@ -29,196 +19,81 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "addr.h"
-#include "auth.h"
-#include "config.h"
-#include "frame.h"
-#include "log.h"
-#include "observe.h"
-#include "pool.h"
-#include "queue.h"
-#include "slab.h"
+#include "counters.h"
 
-#define bq_container_of(ptr, type, member) \
-  ((type *)((char *)(ptr)-offsetof(type, member)))
-
-/* Size of the loop's shared read buffer (one read at a time). */
-#define BQ_READ_BUF 65536
-
-enum bq_server_state {
-  BQ_RUNNING = 0,  /* accepting and reading */
-  BQ_DRAINING = 1, /* intake stopped; workers emptying the queue */
-  BQ_CLOSING = 2,  /* queue empty; final acks and closes in progress */
-  BQ_DONE = 3      /* every handle closed or closing */
-};
-
+struct bq_auth;
+struct bq_config;
+struct bq_log;
+struct bq_pool;
+struct bq_queue;
 struct bq_server;
 
-struct bq_conn {
-  uv_tcp_t tcp;              /* tcp.data unused: use container_of */
-  uv_write_t wreq;           /* the one write in flight */
-  uv_shutdown_t sreq;
-  struct bq_server *srv;
-  struct bq_conn *prev, *next;  /* srv->conns, while the handle is open */
-  struct bq_conn *touched_next; /* list built while applying completions */
-  struct bq_framer framer;
-  int64_t id;                /* connections.id */
-  int64_t seq;               /* last seq given to a message */
-  int64_t committed;         /* highest seq known durable */
-  int64_t acked;             /* last n written in an OK */
-  size_t inflight;           /* records queued and not yet completed */
-  uint64_t err_pending;      /* "ERR too-long" replies still owed */
-  unsigned reading : 1;      /* uv_read_start is in effect */
-  unsigned eof : 1;          /* the peer finished sending */
-  unsigned writing : 1;      /* wreq is in flight */
-  unsigned ending : 1;       /* shutdown begun: no more output */
-  unsigned closing : 1;      /* uv_close called */
-  unsigned closed : 1;       /* close callback ran */
-  unsigned close_recorded : 1; /* CLOSE record queued */
-  unsigned final_sent : 1;   /* the last OK has been written */
-  unsigned touched : 1;      /* on the touched list */
-  /* --- hardening: authentication and the idle list --- */
-  unsigned authed : 1;       /* AUTH passed, or no token required */
-  unsigned opened : 1;       /* OPEN record queued (only once authed) */
-  struct bq_conn *idle_prev, *idle_next; /* srv->idle_*, oldest first */
-  uint64_t active_ms;        /* last time it sent us a byte (bq_now_ms) */
-  unsigned rejected : 1;     /* ERR auth owed or sent: then close */
-  uint64_t discarded;        /* bytes read and dropped after our shutdown */
-  char wbuf[256];            /* bytes of the write in flight */
-  char peer[BQ_ADDR_STRLEN];
-};
-
+/* The loop's counters (counters.h), loop thread only. */
 struct bq_server_stats {
-  uint64_t received;   /* messages framed and queued */
-  uint64_t committed;  /* messages durable */
-  uint64_t rejected;   /* lines refused as too long */
-  uint64_t accepted;   /* connections served */
-  uint64_t refused;    /* connections refused (max-connections) */
-  uint64_t pauses;     /* times intake paused */
-  /* --- hardening counters (docs/security.md, docs/protocol.md) --- */
-  uint64_t denied;          /* connections refused by --allow */
-  uint64_t auth_failed;     /* connections closed: missing or wrong AUTH */
-  uint64_t idle_closed;     /* connections closed by --idle-timeout */
-  uint64_t accept_errors;   /* accept() failures (EMFILE, ENFILE, ...) */
-  uint64_t partial_dropped; /* unterminated lines dropped (reset, idle,
-                               shutdown): never messages, never acked */
-  uint64_t conn_errors;     /* connections ended by a read or write error
-                               (a reset, a peer gone while we wrote) */
-  /* Observability (metrics branch): */
-  uint64_t received_bytes; /* payload bytes of received messages */
-  uint64_t acks;       /* "OK n" lines written */
-  uint64_t paused_ms;  /* time spent paused, finished pauses only */
+#define BQ_X_FIELD(field, key, metric, label, help) uint64_t field;
+  BQ_LOOP_COUNTERS(BQ_X_FIELD)
+#undef BQ_X_FIELD
 };
 
-struct bq_server {
-  uv_loop_t *loop;
-  uv_tcp_t listener;
-  uv_async_t wake;         /* workers -> loop: completions posted */
-  uv_signal_t sigint, sigterm;
-  uv_timer_t linger;       /* bounds the final acks and closes */
-  const struct bq_config *cfg;
-  const struct bq_log *log;
-  struct bq_queue *queue;
-  struct bq_pool *pool;
-  struct bq_conn *conns;   /* open connections */
-  size_t nconns;
-  size_t nalive;           /* bq_conn structs not yet freed */
-  int64_t next_conn_id;
-  int state;               /* enum bq_server_state */
-  int paused;              /* intake paused: queue full */
-  int queue_closed;        /* bq_queue_close() called: nothing more pushed */
-  uint64_t paused_at_ms;
-  int pause_logged;        /* the current pause was logged */
-  unsigned workers_exited;
-  int exit_code;
-  int handles_open;        /* listener/wake/signals/linger not yet closed */
-  struct bq_ratelimit pause_rl, accept_rl, refuse_rl, reject_rl;
-  struct bq_slab_pool slabs; /* where records come from (slab.h) */
+/* Everything a reporter may know about the loop, copied at once. */
+struct bq_server_snapshot {
   struct bq_server_stats st;
-  char listen_addr[BQ_ADDR_STRLEN]; /* the real bound address */
-  /* --- hardening: authentication, idle connections, refusals --- */
-  const struct bq_auth *auth;  /* NULL or len 0: no AUTH line required */
-  uv_timer_t idle_timer;       /* sweeps idle_head when --idle-timeout */
-  struct bq_conn *idle_head, *idle_tail; /* open conns, least recently
-                                            active first */
-  struct bq_ratelimit deny_rl, auth_rl;
-  uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
-  /* Observability (metrics branch): told when the drain begins and when
-   * the server is done (observe.h); NULL for none.  Set after init. */
-  struct bq_observe *obs;
-  char readbuf[BQ_READ_BUF];
+  uint64_t paused_ms;  /* time intake spent paused, the current pause too */
+  size_t open;         /* connections open now */
+  int paused;          /* intake paused now: the queue is full */
+  int draining;        /* shutdown has begun */
 };
 
-/* Set up the loop's handles and bind and listen on cfg->addr.  last_conn_id
- * is the highest connection id already stored.  Returns 0, or a negative
- * libuv error with a message in err (nothing is left to close then: the
- * caller still runs the loop once to finish closing handles). */
-int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
-                   const struct bq_config *cfg, const struct bq_log *log,
-                   struct bq_queue *queue, struct bq_pool *pool,
-                   int64_t last_conn_id, char *err, size_t errlen);
+/* Told when shutdown begins (draining) and when every connection and
+ * handle of the server is closed or closing (done); NULL for none. */
+struct bq_server_hooks {
+  void (*draining)(void *arg);
+  void (*done)(void *arg);
+  void *arg;
+};
 
-/* Require "AUTH <token>" on new connections (auth must outlive srv); call
- * after bq_server_init, before the loop runs.  NULL turns it off. */
-void bq_server_set_auth(struct bq_server *srv, const struct bq_auth *auth);
+struct bq_server_deps {
+  uv_loop_t *loop;
+  const struct bq_config *cfg;  /* listen address, limits, --allow */
+  const struct bq_log *log;
+  struct bq_queue *queue;       /* records go here */
+  struct bq_pool *pool;         /* its completions come back through
+                                   bq_server_wake(); started by the caller
+                                   after bq_server_new, before the loop */
+  const struct bq_auth *auth;   /* NULL or empty: no AUTH line required */
+  int64_t last_conn_id;         /* highest connection id already stored */
+  struct bq_server_hooks hooks;
+};
 
-/* Close every handle after a failed start; then run the loop once so the
- * closes complete. */
-void bq_server_abandon(struct bq_server *srv);
+/* Build the server from deps (each must outlive it), bind and listen.
+ * Returns 0, or a negative libuv error with a message in err.  *out is set
+ * either way; after a failure, call bq_server_abandon(), run the loop until
+ * it ends, then bq_server_free(). */
+int bq_server_new(struct bq_server **out, const struct bq_server_deps *deps,
+                  char *err, size_t errlen);
 
-/* Begin the shutdown sequence as if SIGTERM had arrived (loop thread). */
+/* The handle workers signal after posting completions (pool.h). */
+uv_async_t *bq_server_wake(struct bq_server *srv);
+
+/* The address actually bound ("127.0.0.1:7070"; port 0 resolved). */
+const char *bq_server_address(const struct bq_server *srv);
+
+/* Fill s (loop thread). */
+void bq_server_snapshot(const struct bq_server *srv,
+                        struct bq_server_snapshot *s);
+
+/* Begin the shutdown sequence as if SIGTERM had arrived. */
 void bq_server_shutdown(struct bq_server *srv, const char *why);
 
-/* --- conn.c, used by server.c --- */
+/* Close every handle after a failed start; the caller then runs the loop
+ * so that the closes complete. */
+void bq_server_abandon(struct bq_server *srv);
 
-/* Accept one pending connection from the listener. */
-void bq_conn_accept(struct bq_server *srv);
+/* After the loop ended: 0 for a clean drain, else the exit status the
+ * server decided on. */
+int bq_server_exit_code(const struct bq_server *srv);
 
-/* Apply a completion entry (loop thread); queues conn on *touched. */
-void bq_conn_completed(struct bq_conn *c, const struct bq_done_entry *e,
-                       struct bq_conn **touched);
-
-/* After a round of completions: free c if it is closed and nothing points
- * at it any more, else write what it is owed. */
-void bq_conn_settle(struct bq_conn *c);
-
-/* Close every open connection now (linger timer expired). */
-void bq_conn_abort_all(struct bq_server *srv);
-
-/* Write whatever conn owes (errors, acks) and close it when it is done. */
-void bq_conn_flush(struct bq_conn *c);
-
-/* Stop reading because the queue is full / start again. */
-void bq_conn_pause(struct bq_conn *c);
-void bq_conn_resume(struct bq_conn *c);
-
-/* End of a pause: resume every connection, least recently read first, so
- * that the connections that waited longest are read first (the kernel
- * reports them ready in the order reading was restarted; always resuming
- * in one fixed order starved the connections at its end when the queue
- * refills after a read or two). */
-void bq_conn_resume_all(struct bq_server *srv);
-
-/* Shutdown step 1: stop intake on c for good and queue its CLOSE record. */
-void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us);
-
-/* Shutdown step 3: send c its final ack and close it gracefully. */
-void bq_conn_finish(struct bq_conn *c);
-
-/* Close c now, without further output. */
-void bq_conn_abort(struct bq_conn *c);
-
-/* --idle-timeout: close connections silent for longer than it (and owed
- * nothing) with "ERR idle"; called by the server's idle timer. */
-void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms);
-
-/* --- server.c, used by conn.c --- */
-
-/* Queue records built by a connection; pauses intake when full. */
-void bq_server_push(struct bq_server *srv, struct bq_rec *first,
-                    struct bq_rec *last, size_t n, size_t bytes);
-
-/* A conn struct was freed; finishes shutdown when it was the last. */
-void bq_server_conn_freed(struct bq_server *srv);
+/* Free srv once the loop has ended (all its handles closed). */
+void bq_server_free(struct bq_server *srv);
 
 #endif /* BQ_SERVER_H */

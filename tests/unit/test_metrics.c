@@ -85,28 +85,24 @@ static void fill_snapshot(struct bq_metrics_snapshot *s) {
   s->sqlite_version = "3.40.1";
   s->libuv_version = "1.44\"x\\y";
   s->start_time = 1700000000.25;
-  s->received = 1000;
-  s->committed = 990;
-  s->received_bytes = 123456;
-  s->rejected[0] = (struct bq_metrics_lv){"too_long", 3};
-  s->nrejected = 1;
-  s->acks = 42;
-  s->accepted = 7;
-  s->open = 2;
-  s->refused[0] = (struct bq_metrics_lv){"max_connections", 5};
-  s->refused[1] = (struct bq_metrics_lv){"denied", 6};
-  s->nrefused = 2;
-  s->extra[0] = (struct bq_metrics_counter){
-      "burstq_connections_idle_closed_total", "Closed for idleness.", 8};
-  s->nextra = 1;
+  s->loop.st.received = 1000;
+  s->loop.st.committed = 990;
+  s->loop.st.received_bytes = 123456;
+  s->loop.st.rejected = 3;
+  s->loop.st.acks = 42;
+  s->loop.st.accepted = 7;
+  s->loop.open = 2;
+  s->loop.st.refused = 5;
+  s->loop.st.denied = 6;
+  s->loop.st.idle_closed = 8;
   s->queue_records = 10;
   s->queue_bytes = 2048;
   s->queue_limit_records = 65536;
   s->queue_limit_bytes = 67108864;
-  s->paused = 1;
-  s->paused_seconds = 1.5;
-  s->pauses = 4;
-  s->draining = 0;
+  s->loop.paused = 1;
+  s->loop.paused_ms = 1500;
+  s->loop.st.pauses = 4;
+  s->loop.draining = 0;
   s->workers = 2;
   s->have_process = 1;
   s->cpu_seconds = 12.5;
@@ -141,8 +137,10 @@ static void test_render_counters(void **state) {
   assert_line(b.data, "burstq_connections_accepted_total 7");
   assert_line(b.data,
               "burstq_connections_refused_total{reason=\"max_connections\"} 5");
-  assert_line(b.data, "burstq_connections_refused_total{reason=\"denied\"} 6");
-  assert_line(b.data, "# HELP burstq_connections_idle_closed_total Closed for idleness.");
+  assert_line(b.data,
+              "burstq_connections_refused_total{reason=\"not_allowed\"} 6");
+  assert_line(b.data, "# HELP burstq_connections_idle_closed_total Connections "
+                      "closed with ERR idle (--idle-timeout).");
   assert_line(b.data, "# TYPE burstq_connections_idle_closed_total counter");
   assert_line(b.data, "burstq_connections_idle_closed_total 8");
   assert_line(b.data, "burstq_queue_records 10");

@@ -152,11 +152,10 @@ static void test_round_trip(void **state) {
   s.version = "0.1.0";
   s.sqlite_version = "3.40.1";
   s.libuv_version = "weird \"quoted\\\" \n version";
-  s.received = 12345678901ULL;
-  s.committed = 12345678000ULL;
-  s.rejected[0] = (struct bq_metrics_lv){"too_long", 9};
-  s.nrejected = 1;
-  s.paused_seconds = 2.25;
+  s.loop.st.received = 12345678901ULL;
+  s.loop.st.committed = 12345678000ULL;
+  s.loop.st.rejected = 9;
+  s.loop.paused_ms = 2250;
   bq_metrics_batch(&m, 100, 1500);
   bq_metrics_batch(&m, 3000, 30000);
   bq_metrics_db_error(&m, 5, "locked");

@@ -1,0 +1,58 @@
+/*
+ * counters.h -- every counter the event loop keeps, written down once.
+ *
+ * Design: one X-macro list.  Each entry names the field of struct
+ * bq_server_stats (server.h), its key in the "stopped:" summary line that
+ * burstqd logs on exit, the Prometheus metric it is rendered as, the label
+ * that tells it apart inside that metric (empty for none) and the metric's
+ * help text.  Entries that share a metric are one family with one label
+ * each; they must be adjacent, and the first one's help text is the
+ * family's.  The struct, /metrics (metrics.c), the summary line (main.c)
+ * and the documentation check (tests/unit/test_counters.c, against
+ * docs/metrics.md) all expand this list, so a new counter is one line here
+ * plus one line of documentation.
+ *
+ * Every counter is written by the loop thread only and read by it (scrapes
+ * run on the same loop); see metrics.h for the worker-side numbers.
+ *
+ * X(field, summary_key, metric, label, help)
+ */
+#ifndef BQ_COUNTERS_H
+#define BQ_COUNTERS_H
+
+#define BQ_LOOP_COUNTERS(X)                                                  \
+  X(received, "received", "burstq_messages_received_total", "",             \
+    "Messages framed from connections and queued.")                          \
+  X(committed, "committed", "burstq_messages_committed_total", "",          \
+    "Messages durable in the database.")                                     \
+  X(rejected, "rejected", "burstq_messages_rejected_total",                 \
+    "reason=\"too_long\"",                                                   \
+    "Lines refused, by reason (each got an ERR line).")                      \
+  X(accepted, "connections", "burstq_connections_accepted_total", "",       \
+    "Client connections accepted and served.")                               \
+  X(refused, "refused", "burstq_connections_refused_total",                 \
+    "reason=\"max_connections\"", "Client connections refused, by reason.")  \
+  X(denied, "denied", "burstq_connections_refused_total",                   \
+    "reason=\"not_allowed\"", "")                                            \
+  X(pauses, "pauses", "burstq_intake_pauses_total", "",                     \
+    "Times intake paused because the queue was full.")                       \
+  X(auth_failed, "auth_failed", "burstq_auth_failures_total", "",           \
+    "Connections closed with ERR auth: missing or wrong AUTH line "          \
+    "(--auth-token-file).")                                                  \
+  X(idle_closed, "idle_closed", "burstq_connections_idle_closed_total", "", \
+    "Connections closed with ERR idle (--idle-timeout).")                    \
+  X(accept_errors, "accept_errors", "burstq_accept_errors_total", "",       \
+    "accept() failures reported to the daemon (libuv handles EMFILE "        \
+    "itself).")                                                              \
+  X(partial_dropped, "partial_dropped",                                     \
+    "burstq_partial_lines_dropped_total", "",                                \
+    "Unterminated lines dropped (connection reset, idle timeout or "         \
+    "shutdown); never messages, never acknowledged.")                        \
+  X(conn_errors, "conn_errors", "burstq_connection_errors_total", "",       \
+    "Connections ended by a reset or a failed write.")                       \
+  X(received_bytes, "received_bytes", "burstq_received_bytes_total", "",    \
+    "Payload bytes of received messages (newlines not counted).")            \
+  X(acks, "acks", "burstq_acks_sent_total", "",                             \
+    "\"OK n\" lines written to clients.")
+
+#endif /* BQ_COUNTERS_H */

@@ -1,0 +1,212 @@
+/*
+ * server_int.h -- the event loop's internals, shared by server.c (the loop,
+ * signals, shutdown), listener.c (accepting and admission) and conn.c (one
+ * connection's bytes, acks and close).  Nothing else includes this file:
+ * main and observe see server.h only.
+ *
+ * Design: one libuv loop thread owns everything declared here.  Workers
+ * talk to it only through the queue (records in) and the pool's completion
+ * list plus the `wake` async handle (completions out).  Handles are embedded
+ * in their owning structs and recovered with bq_container_of.  A connection
+ * is freed in its close callback, or later, when the last completion naming
+ * it arrives (on_wake): never while libuv or a record still refers to it.
+ *
+ * Life of a connection (conn.c): accepted and admitted (listener.c) -> OPEN
+ * record queued -> lines framed into MSG records and queued (reading stops
+ * whenever the queue is full) -> completions raise `committed` and an
+ * "OK n" is written (one write in flight at most; later acks coalesce) ->
+ * EOF -> final "OK n" once everything is committed -> CLOSE record queued,
+ * our side shut down -> closed -> freed once no record points at it.  (A
+ * read or write error queues the CLOSE record and closes at once.)
+ *
+ * Shutdown (server.c): first SIGINT/SIGTERM: stop accepting and reading,
+ * queue CLOSE records, close the queue; workers drain it and leave; then
+ * final acks, orderly closes (bounded by a linger timer), loop ends.  A
+ * second signal exits at once with status 1.
+ */
+#ifndef BQ_SERVER_INT_H
+#define BQ_SERVER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "auth.h"
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "pool.h"
+#include "queue.h"
+#include "server.h"
+#include "slab.h"
+
+#define bq_container_of(ptr, type, member) \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Size of the loop's shared read buffer (one read at a time). */
+#define BQ_READ_BUF 65536
+
+enum bq_server_state {
+  BQ_RUNNING = 0,  /* accepting and reading */
+  BQ_DRAINING = 1, /* intake stopped; workers emptying the queue */
+  BQ_CLOSING = 2,  /* queue empty; final acks and closes in progress */
+  BQ_DONE = 3      /* every handle closed or closing */
+};
+
+struct bq_server;
+
+struct bq_conn {
+  uv_tcp_t tcp;              /* tcp.data unused: use container_of */
+  uv_write_t wreq;           /* the one write in flight */
+  uv_shutdown_t sreq;
+  struct bq_server *srv;
+  struct bq_conn *prev, *next;  /* srv->conns, while the handle is open */
+  struct bq_conn *touched_next; /* list built while applying completions */
+  struct bq_framer framer;
+  int64_t id;                /* connections.id */
+  int64_t seq;               /* last seq given to a message */
+  int64_t committed;         /* highest seq known durable */
+  int64_t acked;             /* last n written in an OK */
+  size_t inflight;           /* records queued and not yet completed */
+  uint64_t err_pending;      /* "ERR too-long" replies still owed */
+  unsigned reading : 1;      /* uv_read_start is in effect */
+  unsigned eof : 1;          /* the peer finished sending */
+  unsigned writing : 1;      /* wreq is in flight */
+  unsigned ending : 1;       /* shutdown begun: no more output */
+  unsigned closing : 1;      /* uv_close called */
+  unsigned closed : 1;       /* close callback ran */
+  unsigned close_recorded : 1; /* CLOSE record queued */
+  unsigned final_sent : 1;   /* the last OK has been written */
+  unsigned touched : 1;      /* on the touched list */
+  unsigned authed : 1;       /* AUTH passed, or no token required */
+  unsigned opened : 1;       /* OPEN record queued (only once authed) */
+  struct bq_conn *idle_prev, *idle_next; /* srv->idle_*, oldest first */
+  uint64_t active_ms;        /* last time it sent us a byte (bq_now_ms) */
+  unsigned rejected : 1;     /* ERR auth owed or sent: then close */
+  uint64_t discarded;        /* bytes read and dropped after our shutdown */
+  char wbuf[256];            /* bytes of the write in flight */
+  char peer[BQ_ADDR_STRLEN];
+};
+
+
+/* A listening socket (listener.c). */
+struct bq_listener {
+  uv_tcp_t tcp;                 /* tcp.data unused: use container_of */
+  struct bq_server *srv;
+  char addr[BQ_ADDR_STRLEN];    /* the address actually bound */
+  struct bq_ratelimit accept_rl, refuse_rl, deny_rl; /* their log lines */
+};
+
+struct bq_server {
+  uv_loop_t *loop;
+  struct bq_listener listener;
+  uv_async_t wake;         /* workers -> loop: completions posted */
+  uv_signal_t sigint, sigterm;
+  uv_timer_t linger;       /* bounds the final acks and closes */
+  const struct bq_config *cfg;
+  const struct bq_log *log;
+  struct bq_queue *queue;
+  struct bq_pool *pool;
+  struct bq_conn *conns;   /* open connections */
+  size_t nconns;
+  size_t nalive;           /* bq_conn structs not yet freed */
+  int64_t next_conn_id;
+  int state;               /* enum bq_server_state */
+  int paused;              /* intake paused: queue full */
+  int queue_closed;        /* bq_queue_close() called: nothing more pushed */
+  uint64_t paused_at_ms;   /* start of the current pause */
+  uint64_t paused_total_ms; /* finished pauses, in all */
+  int pause_logged;        /* the current pause was logged */
+  unsigned workers_exited;
+  int exit_code;
+  int handles_open;        /* listener/wake/signals/linger not yet closed */
+  struct bq_ratelimit pause_rl, reject_rl;
+  struct bq_slab_pool slabs; /* where records come from (slab.h) */
+  struct bq_server_stats st;
+  const struct bq_auth *auth;  /* NULL or len 0: no AUTH line required */
+  uv_timer_t idle_timer;       /* sweeps idle_head when --idle-timeout */
+  struct bq_conn *idle_head, *idle_tail; /* open conns, least recently
+                                            active first */
+  struct bq_ratelimit auth_rl;
+  uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
+  struct bq_server_hooks hooks; /* told of the drain and of the end */
+  char readbuf[BQ_READ_BUF];
+};
+
+/* --- listener.c, used by server.c --- */
+
+/* Bind l to addr (spec is how the user wrote it, for messages) and listen,
+ * admitting connections into srv.  Returns 0, or a negative libuv error
+ * with a message in err; l->tcp is initialised either way (close it with
+ * bq_server_close_handle). */
+int bq_listener_start(struct bq_listener *l, struct bq_server *srv,
+                      const struct sockaddr *addr, const char *spec,
+                      char *err, size_t errlen);
+
+/* --- conn.c, used by listener.c and server.c --- */
+
+/* A new connection struct with its TCP handle initialised, ready for
+ * uv_accept (never fails: out of memory aborts). */
+struct bq_conn *bq_conn_new(struct bq_server *srv);
+
+/* Admit c (accepted, c->peer set): give it an id, record it (once it has
+ * authenticated, when a token is required) and start reading. */
+void bq_conn_start(struct bq_conn *c);
+
+/* Refuse c, accepted but never started: write line (one protocol ERR line,
+ * NUL-terminated; NULL for none) as best it can, then close and free c. */
+void bq_conn_refuse(struct bq_conn *c, const char *line);
+
+/* Apply a completion entry (loop thread); queues conn on *touched. */
+void bq_conn_completed(struct bq_conn *c, const struct bq_done_entry *e,
+                       struct bq_conn **touched);
+
+/* After a round of completions: free c if it is closed and nothing points
+ * at it any more, else write what it is owed. */
+void bq_conn_settle(struct bq_conn *c);
+
+/* Close every open connection now (linger timer expired). */
+void bq_conn_abort_all(struct bq_server *srv);
+
+/* Write whatever conn owes (errors, acks) and close it when it is done. */
+void bq_conn_flush(struct bq_conn *c);
+
+/* Stop reading because the queue is full / start again. */
+void bq_conn_pause(struct bq_conn *c);
+void bq_conn_resume(struct bq_conn *c);
+
+/* End of a pause: resume every connection, least recently read first, so
+ * that the connections that waited longest are read first (the kernel
+ * reports them ready in the order reading was restarted; always resuming
+ * in one fixed order starved the connections at its end when the queue
+ * refills after a read or two). */
+void bq_conn_resume_all(struct bq_server *srv);
+
+/* Shutdown step 1: stop intake on c for good and queue its CLOSE record. */
+void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us);
+
+/* Shutdown step 3: send c its final ack and close it gracefully. */
+void bq_conn_finish(struct bq_conn *c);
+
+/* Close c now, without further output. */
+void bq_conn_abort(struct bq_conn *c);
+
+/* --idle-timeout: close connections silent for longer than it (and owed
+ * nothing) with "ERR idle"; called by the server's idle timer. */
+void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms);
+
+/* --- server.c, used by listener.c and conn.c --- */
+
+/* Close one of the server's own handles (listener, timers, signals),
+ * counting it until its close callback runs. */
+void bq_server_close_handle(struct bq_server *srv, uv_handle_t *h);
+
+/* Queue records built by a connection; pauses intake when full. */
+void bq_server_push(struct bq_server *srv, struct bq_rec *first,
+                    struct bq_rec *last, size_t n, size_t bytes);
+
+/* A conn struct was freed; finishes shutdown when it was the last. */
+void bq_server_conn_freed(struct bq_server *srv);
+
+#endif /* BQ_SERVER_INT_H */
