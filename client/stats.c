@@ -333,7 +333,7 @@ static void by_label(char *buf, size_t len, const struct scrape *sc,
     char n[40];
     if (strcmp(s->name, name) != 0 || (v = bq_prom_label(s, label)) == NULL)
       continue;
-    if (s->value == 0 && strcmp(label, "code") == 0) continue;
+    if (s->value == 0 && strcmp(label, "kind") == 0) continue;
     o += (size_t)snprintf(buf + o, len - o, "%s%s %s", o ? ", " : "", v,
                           num(n, sizeof(n), s->value));
     if (o >= len) o = len - 1;
@@ -377,10 +377,11 @@ static void show(FILE *out, const char *where, const struct scrape *cur,
 
   for (size_t i = 0; i < cur->m.n; i++)
     if (strcmp(cur->m.s[i].name, "burstq_build_info") == 0) bi = &cur->m.s[i];
-  fprintf(out, "burstqd %s at %s (SQLite %s, libuv %s), up %s\n",
+  fprintf(out, "burstqd %s at %s (%s, libuv %s), up %s\n",
           bi && bq_prom_label(bi, "version") ? bq_prom_label(bi, "version") : "?",
           where,
-          bi && bq_prom_label(bi, "sqlite") ? bq_prom_label(bi, "sqlite") : "?",
+          bi && bq_prom_label(bi, "backend") ? bq_prom_label(bi, "backend")
+                                             : "?",
           bi && bq_prom_label(bi, "libuv") ? bq_prom_label(bi, "libuv") : "?",
           uptime(a, sizeof(a), now - get(cur, "burstq_start_time_seconds")));
   fprintf(out, "state        %s; %s; %s\n",
@@ -438,7 +439,7 @@ static void show(FILE *out, const char *where, const struct scrape *cur,
             num(b, sizeof(b), bcnt > 0 ? bsum / bcnt : 0),
             dur(e, sizeof(e), p50), dur(f, sizeof(f), p99));
   }
-  by_label(lst, sizeof(lst), cur, "burstq_db_errors_total", "code");
+  by_label(lst, sizeof(lst), cur, "burstq_db_errors_total", "kind");
   fprintf(out, "db errors    %s\n", lst[0] ? lst : "none");
   if (bq_prom_get(&cur->m, "process_resident_memory_bytes", NULL, NULL, &v) ==
       0) {

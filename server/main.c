@@ -110,25 +110,19 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  r = bq_store_sqlite_global_init();
-  if (r < 0) {
-    bq_log_error(&log, "cannot initialise SQLite (code %d)", -r);
-    return 2;
-  }
-  sopts.path = cfg.db_path;
   sopts.sync = cfg.sync;
   sopts.log = &log;
-  sopts.max_db_bytes = cfg.max_db_size; /* fault: disk-full handling */
-  r = bq_store_open_sqlite(&store, &sopts, err, sizeof(err));
+  sopts.max_db_bytes = cfg.max_db_size;
+  r = bq_store_open(cfg.db_path, &sopts, &store, err, sizeof(err));
   if (r < 0) {
     bq_log_error(&log, "database %s: %s", cfg.db_path, err);
     return 2;
   }
-  if (cfg.max_message > store->max_payload) {
+  if (cfg.max_message > store->caps.max_payload) {
     bq_log_error(&log,
                  "--max-message %zu is larger than the database %s can "
                  "store in one row (%zu bytes)",
-                 cfg.max_message, cfg.db_path, store->max_payload);
+                 cfg.max_message, cfg.db_path, store->caps.max_payload);
     bq_store_close(store, err, sizeof(err));
     return 2;
   }
@@ -151,7 +145,8 @@ int main(int argc, char **argv) {
   if (r == 0) {
     const struct bq_observe_deps od = {.loop = &loop, .cfg = &cfg,
                                        .log = &log, .srv = srv,
-                                       .queue = &queue, .metrics = &metrics};
+                                       .queue = &queue, .metrics = &metrics,
+                                       .backend = store->backend};
     r = bq_observe_start(&obs, &od, err, sizeof(err));
   }
   if (r == 0) {

@@ -22,22 +22,9 @@ static const uint64_t commit_bounds[] = {
     250,    500,    1000,    2500,    5000,    10000,   25000,  50000,
     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
-/* SQLite's primary result codes (sqlite3.h); they are stable API. */
-static const char *const code_names[29] = {
-    "SQLITE_OK",       "SQLITE_ERROR",    "SQLITE_INTERNAL", "SQLITE_PERM",
-    "SQLITE_ABORT",    "SQLITE_BUSY",     "SQLITE_LOCKED",   "SQLITE_NOMEM",
-    "SQLITE_READONLY", "SQLITE_INTERRUPT", "SQLITE_IOERR",   "SQLITE_CORRUPT",
-    "SQLITE_NOTFOUND", "SQLITE_FULL",     "SQLITE_CANTOPEN", "SQLITE_PROTOCOL",
-    "SQLITE_EMPTY",    "SQLITE_SCHEMA",   "SQLITE_TOOBIG",   "SQLITE_CONSTRAINT",
-    "SQLITE_MISMATCH", "SQLITE_MISUSE",   "SQLITE_NOLFS",    "SQLITE_AUTH",
-    "SQLITE_FORMAT",   "SQLITE_RANGE",    "SQLITE_NOTADB",   "SQLITE_NOTICE",
-    "SQLITE_WARNING"};
-#define OTHER_CODE (BQ_DB_CODES - 1) /* slot for codes beyond the table */
-
-/* Error codes always rendered (zero or not), so that alerts and rate()
+/* Error kinds always rendered (zero or not), so that alerts and rate()
  * see the series from the start. */
-static const int always_codes[] = {5 /* BUSY */, 10 /* IOERR */,
-                                   13 /* FULL */};
+static const int always_errs[] = {BQ_STORE_BUSY, BQ_STORE_IO, BQ_STORE_FULL};
 
 static void hist_init(struct bq_hist *h, const uint64_t *bounds, size_t nb,
                       double scale) {
@@ -58,8 +45,8 @@ int bq_metrics_init(struct bq_metrics *m) {
             sizeof(batch_bounds) / sizeof(batch_bounds[0]), 1.0);
   hist_init(&m->commit, commit_bounds,
             sizeof(commit_bounds) / sizeof(commit_bounds[0]), 1e-6);
-  for (size_t i = 0; i < BQ_DB_CODES; i++) atomic_init(&m->db_errors[i], 0);
-  atomic_init(&m->db_code, 0);
+  for (size_t i = 0; i < BQ_STORE_NERR; i++) atomic_init(&m->db_errors[i], 0);
+  atomic_init(&m->db_err, 0);
   m->reason[0] = '\0';
   r = pthread_mutex_init(&m->reason_mu, NULL);
   return -r;
@@ -81,40 +68,27 @@ void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec) {
   bq_hist_observe(&m->commit, usec);
   /* The reason is kept (for the log of who looks later); only the flag
    * flips, and only after a failure, so the lock-free path is one load. */
-  if (atomic_load_explicit(&m->db_code, memory_order_relaxed) != 0)
-    atomic_store_explicit(&m->db_code, 0, memory_order_release);
+  if (atomic_load_explicit(&m->db_err, memory_order_relaxed) != 0)
+    atomic_store_explicit(&m->db_err, 0, memory_order_release);
 }
 
-void bq_metrics_db_error(struct bq_metrics *m, int code, const char *msg) {
-  int slot = code > 0 && code < (int)(sizeof(code_names) / sizeof(code_names[0]))
-                 ? code
-                 : OTHER_CODE;
-  atomic_fetch_add_explicit(&m->db_errors[slot], 1, memory_order_relaxed);
+void bq_metrics_db_error(struct bq_metrics *m, int err, const char *msg) {
+  int kind = err < 0 && -err < BQ_STORE_NERR ? -err : BQ_STORE_FAILED;
+  atomic_fetch_add_explicit(&m->db_errors[kind], 1, memory_order_relaxed);
   pthread_mutex_lock(&m->reason_mu);
   snprintf(m->reason, sizeof(m->reason), "%s", msg ? msg : "");
   pthread_mutex_unlock(&m->reason_mu);
-  atomic_store_explicit(&m->db_code, slot, memory_order_release);
+  atomic_store_explicit(&m->db_err, -kind, memory_order_release);
 }
 
 int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len) {
-  int code = atomic_load_explicit(&m->db_code, memory_order_acquire);
-  if (code == 0) return 1;
+  int err = atomic_load_explicit(&m->db_err, memory_order_acquire);
+  if (err == 0) return 1;
   pthread_mutex_lock(&m->reason_mu);
-  if (snprintf(reason, len, "%s: %s",
-               bq_metrics_db_code_name(code) ? bq_metrics_db_code_name(code)
-                                             : "error",
-               m->reason) >= (int)len) {
-    /* cut to the caller's buffer: the code name comes first */
-  }
+  /* Cut to the caller's buffer: the kind comes first. */
+  snprintf(reason, len, "%s: %s", bq_store_err_name(err), m->reason);
   pthread_mutex_unlock(&m->reason_mu);
   return 0;
-}
-
-const char *bq_metrics_db_code_name(int code) {
-  if (code >= 0 && code < (int)(sizeof(code_names) / sizeof(code_names[0])))
-    return code_names[code];
-  if (code == OTHER_CODE) return "other";
-  return NULL;
 }
 
 /* ---- rendering ------------------------------------------------------- */
@@ -201,29 +175,29 @@ static void hist(struct bq_buf *b, const char *name, const char *help,
 static void db_errors(struct bq_buf *b, struct bq_metrics *m) {
   const char *name = "burstq_db_errors_total";
   head(b, name, "counter",
-       "Failed commit attempts by SQLite result code (each is retried, "
-       "except codes that stop the daemon).");
-  for (int c = 1; c < BQ_DB_CODES; c++) {
-    uint64_t v = atomic_load_explicit(&m->db_errors[c], memory_order_relaxed);
+       "Failed commit attempts by kind (busy, full and io are retried; "
+       "corrupt, constraint and failed stop the daemon).");
+  for (int k = 1; k < BQ_STORE_NERR; k++) {
+    uint64_t v = atomic_load_explicit(&m->db_errors[k], memory_order_relaxed);
     int always = 0;
-    for (size_t i = 0; i < sizeof(always_codes) / sizeof(always_codes[0]); i++)
-      if (always_codes[i] == c) always = 1;
+    for (size_t i = 0; i < sizeof(always_errs) / sizeof(always_errs[0]); i++)
+      if (always_errs[i] == k) always = 1;
     if (v == 0 && !always) continue;
-    bq_buf_printf(b, "%s{code=\"%s\"} %" PRIu64 "\n", name,
-                  bq_metrics_db_code_name(c), v);
+    bq_buf_printf(b, "%s{kind=\"%s\"} %" PRIu64 "\n", name,
+                  bq_store_err_name(-k), v);
   }
 }
 
 int bq_metrics_render(struct bq_metrics *m,
                       const struct bq_metrics_snapshot *s, struct bq_buf *b) {
-  int writable = atomic_load_explicit(&m->db_code, memory_order_acquire) == 0;
+  int writable = atomic_load_explicit(&m->db_err, memory_order_acquire) == 0;
 
   head(b, "burstq_build_info", "gauge",
        "Always 1; the labels name the versions burstqd runs with.");
   bq_buf_printf(b, "burstq_build_info{version=\"");
   label_value(b, s->version);
-  bq_buf_printf(b, "\",sqlite=\"");
-  label_value(b, s->sqlite_version);
+  bq_buf_printf(b, "\",backend=\"");
+  label_value(b, s->backend);
   bq_buf_printf(b, "\",libuv=\"");
   label_value(b, s->libuv_version);
   bq_buf_printf(b, "\"} 1\n");

@@ -12,7 +12,7 @@
  *    depth is read under its own mutex (bq_queue_stats), once per scrape.
  *
  *  - Worker numbers live in struct bq_metrics: the batch-size and
- *    commit-latency histograms, database errors by SQLite code, and whether
+ *    commit-latency histograms, database errors by kind (store.h), and whether
  *    the database takes writes.  They are recorded once per committed batch
  *    or per failed attempt -- never per message -- by the worker holding the
  *    writer token (queue.h), so there is one writer at a time, ordered by
@@ -23,7 +23,7 @@
  *    so the two always agree; _sum may be one batch ahead or behind, which
  *    Prometheus tolerates.
  *
- *  - The health reason (the SQLite message of the last failed commit) is
+ *  - The health reason (the message of the last failed commit) is
  *    the one non-scalar.  reason_mu guards it; it is taken on a failed
  *    attempt (at most a few per second, the retry backs off), on the first
  *    success after a failure, and by a /healthz scrape while failing.
@@ -41,9 +41,9 @@
 
 #include "buf.h"
 #include "server.h"
+#include "store.h"
 
 #define BQ_HIST_MAX 17   /* finite buckets of a histogram, at most */
-#define BQ_DB_CODES 32   /* SQLite primary result codes 0..31 */
 
 /* A fixed-bucket histogram of non-negative integers (records, microseconds),
  * rendered in its own unit times scale (records, seconds). */
@@ -58,9 +58,9 @@ struct bq_hist {
 struct bq_metrics {
   struct bq_hist batch;              /* records per committed batch */
   struct bq_hist commit;             /* microseconds from BEGIN to durable */
-  _Atomic uint64_t db_errors[BQ_DB_CODES]; /* failed attempts by code */
-  _Atomic int db_code;               /* 0: last attempt committed; else its
-                                        SQLite primary code */
+  _Atomic uint64_t db_errors[BQ_STORE_NERR]; /* failed attempts by kind */
+  _Atomic int db_err;                /* 0: last attempt committed; else its
+                                        error (a negated enum bq_store_err) */
   pthread_mutex_t reason_mu;         /* guards reason */
   char reason[256];                  /* message of the last failure */
 };
@@ -78,21 +78,19 @@ void bq_hist_observe(struct bq_hist *h, uint64_t v);
  * after usec microseconds (retries included). */
 void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec);
 
-/* Worker side: an attempt failed with SQLite primary code `code` (> 0) and
+/* Worker side: an attempt failed with err (a negated enum bq_store_err) and
  * message msg.  The database counts as not writable until the next
  * bq_metrics_batch(). */
-void bq_metrics_db_error(struct bq_metrics *m, int code, const char *msg);
+void bq_metrics_db_error(struct bq_metrics *m, int err, const char *msg);
 
 /* Any thread: 1 if the last commit attempt succeeded (or none failed yet);
- * else 0 with the failure's message copied into reason (size len). */
+ * else 0 with "KIND: message" of the failure copied into reason (size
+ * len). */
 int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len);
-
-/* Name of a SQLite primary result code ("SQLITE_BUSY"), or NULL. */
-const char *bq_metrics_db_code_name(int code);
 
 /* Everything the loop thread knows, copied at scrape time (observe.c). */
 struct bq_metrics_snapshot {
-  const char *version, *sqlite_version, *libuv_version;
+  const char *version, *backend, *libuv_version; /* backend: "sqlite 3.40.1" */
   double start_time;               /* Unix seconds */
   struct bq_server_snapshot loop;  /* the counters of counters.h and more */
   int have_http;                   /* the --metrics server's own counters: */

@@ -5,7 +5,6 @@
 
 #include <assert.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +67,7 @@ void bq_observe_snapshot(struct bq_observe *obs,
 
   memset(s, 0, sizeof(*s));
   s->version = BQ_VERSION;
-  s->sqlite_version = sqlite3_libversion();
+  s->backend = obs->d.backend;
   s->libuv_version = uv_version_string();
   s->start_time = obs->start_time;
   bq_server_snapshot(obs->d.srv, &s->loop);

@@ -44,6 +44,7 @@ struct bq_observe_deps {
   struct bq_server *srv;        /* read through bq_server_snapshot() */
   struct bq_queue *queue;       /* read through bq_queue_stats() */
   struct bq_metrics *metrics;   /* the workers' numbers */
+  const char *backend;          /* the store's name and version */
 };
 
 struct bq_observe {

@@ -99,7 +99,7 @@ static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
   int r;
 
   while ((r = bq_store_append(p->store, batch, err, sizeof(err))) != 0) {
-    if (r != -EAGAIN) {
+    if (!bq_store_retryable(r)) {
       size_t count;
       bq_queue_stats(p->queue, &count, NULL);
       bq_log_error(p->log,
@@ -111,7 +111,7 @@ static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
     }
     attempts++;
     p->failures++;
-    if (p->metrics) bq_metrics_db_error(p->metrics, p->store->last_code, err);
+    if (p->metrics) bq_metrics_db_error(p->metrics, r, err);
     if (attempts == 1) first_ms = bq_now_ms();
     if (bq_ratelimit_allow(&p->fail_rl, bq_now_ms(), &suppressed))
       bq_log_warn(p->log,

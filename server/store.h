@@ -1,17 +1,24 @@
 /*
- * store.h -- the storage interface: open, append a batch, close.
+ * store.h -- the storage interface: where batches of records become
+ * durable.  Backends: SQLite (store_sqlite.c).
  *
- * Design: a tiny vtable so that a second backend can sit beside SQLite
- * (store_sqlite.c) without touching the workers.  A store is used by one
- * thread at a time: the worker that holds the queue's writer token
- * (queue.h), whose mutex orders those uses.  open and close run on the main
- * thread before the workers start and after they have exited.
+ * Design: a vtable (struct bq_store_ops) behind a handle (struct bq_store),
+ * chosen by URI in bq_store_open (store.c): a plain path or "sqlite:PATH"
+ * is SQLite.  Nothing outside a backend's own files knows which database it
+ * is: errors reach the workers, the metrics and /healthz as one small
+ * neutral set (enum bq_store_err), translated at the backend's edge as
+ * libuv translates errno, with the backend's own words in the message.
+ *
+ * Threads: open and close run on the main thread, before the workers start
+ * and after they have exited.  append() runs on a worker.  A backend with
+ * caps.concurrent_appends == 0 (SQLite: one writer per file) is used by one
+ * worker at a time, the one holding the queue's writer token (queue.h); a
+ * backend that sets it may be given batches by several workers at once and
+ * must then keep each connection's records in order itself.  size() may be
+ * called from any thread at any time.
  *
  * append() is all-or-nothing: either every record of the batch is durable
- * (to the level the sync mode promises) when it returns 0, or none is.  A
- * failure says whether retrying the same batch later can succeed
- * (-EAGAIN: locked, disk full, I/O error) or not (any other value: a
- * corrupt database, a constraint broken by someone else's rows).
+ * (to the level the sync mode promises) when it returns 0, or none is.
  */
 #ifndef BQ_STORE_H
 #define BQ_STORE_H
@@ -23,59 +30,76 @@
 
 enum bq_sync { BQ_SYNC_OFF = 0, BQ_SYNC_NORMAL = 1, BQ_SYNC_FULL = 2 };
 
-struct bq_store;
-
-struct bq_store_ops {
-  /* Write the chain batch (in order) in one transaction.  Returns 0; or,
-   * after rolling back, -EAGAIN when the same batch may be retried, or
-   * another negative value when retrying cannot help; err (size errlen)
-   * then holds the reason. */
-  int (*append)(struct bq_store *s, const struct bq_rec *batch, char *err,
-                size_t errlen);
-  /* Flush, release and free s.  Returns 0, or a negative value with a
-   * message in err; s is freed either way. */
-  int (*close)(struct bq_store *s, char *err, size_t errlen);
+/* What can go wrong, whatever the backend.  Returned negated (0 is
+ * success); these are not errno values.  The first four may succeed when
+ * retried later; the rest cannot. */
+enum bq_store_err {
+  BQ_STORE_BUSY = 1,        /* someone else holds the write lock */
+  BQ_STORE_FULL = 2,        /* disk, quota or size cap reached */
+  BQ_STORE_IO = 3,          /* I/O error, out of memory or descriptors */
+  BQ_STORE_UNAVAILABLE = 4, /* the database cannot be reached right now */
+  BQ_STORE_CORRUPT = 5,     /* the database is damaged */
+  BQ_STORE_CONSTRAINT = 6,  /* rows written by someone else broke ours */
+  BQ_STORE_INVALID = 7,     /* not a database this burstqd may use */
+  BQ_STORE_FAILED = 8       /* anything else */
 };
+#define BQ_STORE_NERR 9 /* one more than the largest enum bq_store_err */
 
-struct bq_store {
-  const struct bq_store_ops *ops;
-  int64_t last_conn_id; /* highest connection id already stored */
-  size_t max_payload;   /* largest payload the backend can store */
-  int last_code;        /* after a failed append: the backend's error code
-                           (SQLite primary result code, > 0) for metrics */
-};
+/* 1 if retrying the same call later may succeed (err is a negated
+ * enum bq_store_err). */
+int bq_store_retryable(int err);
+
+/* The short name of a negated enum bq_store_err ("busy", "full", ...), the
+ * label of burstq_db_errors_total; "failed" for anything unknown. */
+const char *bq_store_err_name(int err);
 
 struct bq_log;
 
 struct bq_store_opts {
-  const char *path;          /* database file */
   int sync;                  /* enum bq_sync */
   const struct bq_log *log;  /* for background warnings; may be NULL */
-  /* fault: disk-full handling.  Cap on the database file in bytes
-   * (PRAGMA max_page_count), 0 for none.  At the cap append() fails with
-   * SQLITE_FULL, which is transient (-EAGAIN): rows deleted by anyone free
-   * pages that later appends reuse. */
+  /* Cap on the stored data in bytes, 0 for none.  At the cap append()
+   * fails with -BQ_STORE_FULL, which is retryable: rows deleted by anyone
+   * make room. */
   uint64_t max_db_bytes;
 };
 
-/* Open (creating if needed) the SQLite database at opts->path: WAL mode,
- * synchronous from opts->sync, schema created or checked by user_version,
- * and an exclusive flock() on the file for as long as the store is open, so
- * that a second burstqd on the same database is refused (-EBUSY) instead of
- * fighting over connection ids.  With opts->max_db_bytes, the file is
- * capped at that many bytes rounded down to whole pages (at least the
- * pages it already has: a warning is logged when it is already at or over
- * the cap).  Returns 0 and *out, or a negative value with a message in
- * err. */
-int bq_store_open_sqlite(struct bq_store **out,
-                         const struct bq_store_opts *opts, char *err,
-                         size_t errlen);
+struct bq_store;
 
-/* Process-wide SQLite setup, called once before any other SQLite call and
- * before threads start: memory statistics off (a global mutex on every
- * allocation otherwise) and multi-thread mode (connections are never shared
- * concurrently).  Returns 0 or a negative SQLite code. */
-int bq_store_sqlite_global_init(void);
+struct bq_store_ops {
+  /* Write the chain batch (in order) in one transaction.  Returns 0; or,
+   * after rolling back, a negated enum bq_store_err with the reason in err
+   * (size errlen). */
+  int (*append)(struct bq_store *s, const struct bq_rec *batch, char *err,
+                size_t errlen);
+  /* Bytes the stored data takes now (for SQLite: the database file and its
+   * WAL).  Any thread; 0 if unknown. */
+  uint64_t (*size)(struct bq_store *s);
+  /* Flush, release and free s.  Returns 0, or a negated enum bq_store_err
+   * with a message in err; s is freed either way. */
+  int (*close)(struct bq_store *s, char *err, size_t errlen);
+};
+
+struct bq_store_caps {
+  int concurrent_appends; /* 1: append() may run on several workers at
+                             once (see the design block) */
+  size_t max_payload;     /* largest payload one row can hold */
+};
+
+struct bq_store {
+  const struct bq_store_ops *ops;
+  struct bq_store_caps caps;
+  const char *backend;    /* "sqlite 3.40.1": name and library version */
+  int64_t last_conn_id;   /* highest connection id already stored */
+};
+
+/* Open the store that uri names, creating it if it does not exist, and
+ * check that it is one this burstqd may write to.  uri is a file path, or
+ * "sqlite:" and a path.  Returns 0 and *out, or a negative value with a
+ * one-line reason in err: -EINVAL for a URI no backend takes, -EBUSY when
+ * another burstqd holds it, a negated enum bq_store_err otherwise. */
+int bq_store_open(const char *uri, const struct bq_store_opts *opts,
+                  struct bq_store **out, char *err, size_t errlen);
 
 static inline int bq_store_append(struct bq_store *s,
                                   const struct bq_rec *batch, char *err,
@@ -83,9 +107,19 @@ static inline int bq_store_append(struct bq_store *s,
   return s->ops->append(s, batch, err, errlen);
 }
 
+static inline uint64_t bq_store_size(struct bq_store *s) {
+  return s->ops->size(s);
+}
+
 static inline int bq_store_close(struct bq_store *s, char *err,
                                  size_t errlen) {
   return s->ops->close(s, err, errlen);
 }
+
+/* --- backends (store.c dispatches to them) --- */
+
+/* SQLite (store_sqlite.c): path is a file name. */
+int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
+                         struct bq_store **out, char *err, size_t errlen);
 
 #endif /* BQ_STORE_H */

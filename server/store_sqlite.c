@@ -1,10 +1,14 @@
 /*
  * store_sqlite.c -- the SQLite backend of store.h.
  *
- * Owns one sqlite3 connection and its prepared statements.  Threads: opened
- * and closed on the main thread; append() runs on whichever worker holds the
- * queue's writer token, one at a time, so the connection is opened with
- * SQLITE_OPEN_NOMUTEX and the process runs SQLite in multi-thread mode.
+ * Owns one sqlite3 connection and its prepared statements, and the
+ * checkpointer (checkpoint.h).  Threads: opened and closed on the main
+ * thread; append() runs on whichever worker holds the queue's writer token,
+ * one at a time (caps.concurrent_appends is 0), so the connection is opened
+ * with SQLITE_OPEN_NOMUTEX and the process runs SQLite in multi-thread
+ * mode.  size() stat()s the files and may run anywhere.  SQLite's result
+ * codes never leave this file: translate() maps them onto enum
+ * bq_store_err.
  *
  * Schema (user_version 1):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
@@ -23,8 +27,10 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -52,7 +58,9 @@ struct sqlite_store {
   const struct bq_log *log; /* may be NULL */
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
   int ckpt_running;     /* ckpt started and not yet stopped */
-  uint64_t max_db_bytes; /* fault: --max-db-size, 0 for none */
+  uint64_t max_db_bytes; /* --max-db-size, 0 for none */
+  char *path;           /* the database file; path + "-wal" is its WAL */
+  char backend[48];     /* "sqlite VERSION" */
 };
 
 static const char schema_sql[] =
@@ -69,8 +77,35 @@ static const char schema_sql[] =
     " payload BLOB NOT NULL);"
     "PRAGMA user_version = 1;";
 
+/* SQLite's result code as the store's neutral error (store.h).  The
+ * retryable ones are those that can clear up while the daemon waits: a lock
+ * released, space freed, descriptors closed, permissions restored. */
+static int translate(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:     /* another process holds the write lock */
+    case SQLITE_LOCKED:
+      return -BQ_STORE_BUSY;
+    case SQLITE_FULL:     /* disk, quota or max_page_count */
+      return -BQ_STORE_FULL;
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN: /* e.g. out of descriptors for the WAL */
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY: /* permissions changed under us */
+    case SQLITE_INTERRUPT:
+      return -BQ_STORE_IO;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return -BQ_STORE_CORRUPT;
+    case SQLITE_CONSTRAINT:
+      return -BQ_STORE_CONSTRAINT;
+    default:              /* TOOBIG, MISMATCH, ... */
+      return -BQ_STORE_FAILED;
+  }
+}
+
 /* Describe a failure as "what: message", adding SQLite's generic text for
- * the code when the message is more specific.  Returns -rc. */
+ * the code when the message is more specific.  Returns translate(rc). */
 static int fail(sqlite3 *db, int rc, const char *what, char *err,
                 size_t errlen) {
   const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -79,14 +114,21 @@ static int fail(sqlite3 *db, int rc, const char *what, char *err,
     snprintf(err, errlen, "%s: %s", what, msg);
   else
     snprintf(err, errlen, "%s: %s (%s)", what, msg, gen);
-  return rc > 0 ? -rc : -1;
+  return translate(rc);
 }
 
-int bq_store_sqlite_global_init(void) {
+/* Process-wide SQLite setup, once, before the first connection (and so
+ * before the workers start): memory statistics off (a global mutex on
+ * every allocation otherwise) and multi-thread mode (connections are never
+ * shared concurrently). */
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_rc;
+
+static void global_init(void) {
   int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   if (rc == SQLITE_OK) rc = sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
   if (rc == SQLITE_OK) rc = sqlite3_initialize();
-  return rc == SQLITE_OK ? 0 : -rc;
+  global_rc = rc;
 }
 
 static int exec(sqlite3 *db, const char *sql, const char *what, char *err,
@@ -131,9 +173,11 @@ static void finalize_all(struct sqlite_store *s) {
 
 static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
                          char *err, size_t errlen);
+static uint64_t sqlite_size(struct bq_store *base);
 static int sqlite_close(struct bq_store *base, char *err, size_t errlen);
 
-static const struct bq_store_ops sqlite_ops = {sqlite_append, sqlite_close};
+static const struct bq_store_ops sqlite_ops = {sqlite_append, sqlite_size,
+                                               sqlite_close};
 
 /* SQLite's wal hook on the writing connection: runs after each commit with
  * the number of pages now in the WAL.  Hands checkpoints to the
@@ -168,7 +212,7 @@ static int setup_schema(struct sqlite_store *s, char *err, size_t errlen) {
              "database schema version %lld is newer than this burstqd "
              "understands (%d)",
              (long long)version, SCHEMA_VERSION);
-    r = -EPROTO;
+    r = -BQ_STORE_INVALID;
     goto rollback;
   }
   if (version == 0) {
@@ -181,7 +225,7 @@ static int setup_schema(struct sqlite_store *s, char *err, size_t errlen) {
       snprintf(err, errlen,
                "database holds other tables and no burstq schema version; "
                "refusing to use it");
-      r = -EPROTO;
+      r = -BQ_STORE_INVALID;
       goto rollback;
     }
     r = exec(s->db, schema_sql, "cannot create the schema", err, errlen);
@@ -201,7 +245,7 @@ rollback:
   return r;
 }
 
-/* fault: disk-full handling.  Cap the database at max_bytes (0: leave
+/* Cap the database at max_bytes (0: leave
  * SQLite's default, which is no practical cap).  max_page_count is a
  * property of the connection, not of the file, so it is set on every open;
  * it covers the logical database (pages in the WAL included), not the WAL
@@ -236,24 +280,28 @@ static int set_max_size(struct sqlite_store *s, uint64_t max_bytes,
   return 0;
 }
 
-int bq_store_open_sqlite(struct bq_store **out,
-                         const struct bq_store_opts *opts, char *err,
-                         size_t errlen) {
+int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
+                         struct bq_store **out, char *err, size_t errlen) {
   struct sqlite_store *s;
   char mode[32] = "";
   char sql[64];
   int rc, r;
 
   assert(opts->sync >= BQ_SYNC_OFF && opts->sync <= BQ_SYNC_FULL);
+  pthread_once(&global_once, global_init);
+  if (global_rc != SQLITE_OK) return fail(NULL, global_rc, "cannot initialise SQLite", err, errlen);
   s = calloc(1, sizeof(*s));
-  if (s == NULL) {
+  if (s == NULL || (s->path = strdup(path)) == NULL) {
+    free(s);
     snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
+    return -BQ_STORE_IO;
   }
   s->base.ops = &sqlite_ops;
+  snprintf(s->backend, sizeof(s->backend), "sqlite %s", sqlite3_libversion());
+  s->base.backend = s->backend;
   s->log = opts->log;
   s->lock_fd = -1;
-  rc = sqlite3_open_v2(opts->path, &s->db,
+  rc = sqlite3_open_v2(path, &s->db,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                            SQLITE_OPEN_NOMUTEX,
                        NULL);
@@ -274,13 +322,13 @@ int bq_store_open_sqlite(struct bq_store **out,
     snprintf(err, errlen,
              "cannot switch the database to WAL mode (journal_mode is '%s')",
              mode);
-    r = -ENOTSUP;
+    r = -BQ_STORE_FAILED;
     goto error;
   }
   /* One writer per database file.  flock() locks are separate from the
    * POSIX locks SQLite uses, and this descriptor is closed only after
    * sqlite3_close(), so it cannot disturb them. */
-  s->lock_fd = open(opts->path, O_RDONLY | O_CLOEXEC);
+  s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
   if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
     if (e == EWOULDBLOCK)
@@ -290,7 +338,7 @@ int bq_store_open_sqlite(struct bq_store **out,
     else
       snprintf(err, errlen, "cannot lock the database file: %s",
                strerror(e));
-    r = e == EWOULDBLOCK ? -EBUSY : -e;
+    r = e == EWOULDBLOCK ? -EBUSY : -BQ_STORE_IO;
     goto error;
   }
   snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", opts->sync);
@@ -300,7 +348,7 @@ int bq_store_open_sqlite(struct bq_store **out,
   if (r < 0) goto error;
   r = set_max_size(s, opts->max_db_bytes, err, errlen);
   if (r < 0) goto error;
-  r = bq_ckpt_start(&s->ckpt, opts->path, opts->log, err, errlen);
+  r = bq_ckpt_start(&s->ckpt, path, opts->log, err, errlen);
   if (r < 0) goto error;
   s->ckpt_running = 1;
   sqlite3_wal_hook(s->db, on_wal_commit, s); /* replaces auto-checkpoint */
@@ -338,7 +386,7 @@ int bq_store_open_sqlite(struct bq_store **out,
   /* A payload shares the row with a few integers; leave them room. */
   {
     int lim = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
-    s->base.max_payload = lim > 1024 ? (size_t)lim - 1024 : 0;
+    s->base.caps.max_payload = lim > 1024 ? (size_t)lim - 1024 : 0;
   }
   *out = &s->base;
   return 0;
@@ -348,26 +396,9 @@ error:
   finalize_all(s);
   sqlite3_close(s->db);
   if (s->lock_fd >= 0) close(s->lock_fd);
+  free(s->path);
   free(s);
   return r;
-}
-
-/* Whether retrying the same batch can succeed once conditions change. */
-static int transient(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:     /* another process holds the write lock */
-    case SQLITE_LOCKED:
-    case SQLITE_FULL:     /* disk or quota full */
-    case SQLITE_IOERR:
-    case SQLITE_NOMEM:
-    case SQLITE_CANTOPEN: /* e.g. out of descriptors for the WAL */
-    case SQLITE_PROTOCOL:
-    case SQLITE_READONLY: /* permissions changed under us */
-    case SQLITE_INTERRUPT:
-      return 1;
-    default:              /* CORRUPT, NOTADB, CONSTRAINT, TOOBIG, ... */
-      return 0;
-  }
 }
 
 /* Step a statement that returns no row, then reset it. */
@@ -442,7 +473,7 @@ static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
                          char *err, size_t errlen) {
   struct sqlite_store *s = (struct sqlite_store *)base;
   const char *what = "cannot begin a transaction";
-  int rc;
+  int rc, ret;
 
   assert(batch != NULL);
   rc = step_reset(s->begin);
@@ -463,18 +494,31 @@ static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
     rc = step_reset(s->commit);
   }
   if (rc == SQLITE_OK) return 0;
-  fail(s->db, rc, what, err, errlen);
+  ret = fail(s->db, rc, what, err, errlen);
   if ((rc & 0xff) == SQLITE_FULL && s->max_db_bytes > 0) {
-    /* fault: tell the operator which of the two limits may be the one */
+    /* Tell the operator which of the two limits may be the one. */
     size_t l = strlen(err);
     snprintf(err + l, errlen - l,
              " [full disk, or the --max-db-size cap of %llu bytes: delete "
              "rows or free space]",
              (unsigned long long)s->max_db_bytes);
   }
-  s->base.last_code = rc & 0xff;
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
-  return transient(rc) ? -EAGAIN : -EIO;
+  return ret;
+}
+
+/* Bytes of a file, 0 if it does not exist. */
+static uint64_t file_bytes(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static uint64_t sqlite_size(struct bq_store *base) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  char wal[4096];
+  if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal))
+    return file_bytes(s->path);
+  return file_bytes(s->path) + file_bytes(wal);
 }
 
 static int sqlite_close(struct bq_store *base, char *err, size_t errlen) {
@@ -501,6 +545,7 @@ static int sqlite_close(struct bq_store *base, char *err, size_t errlen) {
   rc = sqlite3_close(s->db);
   if (rc != SQLITE_OK && r == 0) r = fail(NULL, rc, "close", err, errlen);
   if (s->lock_fd >= 0) close(s->lock_fd);
+  free(s->path);
   free(s);
   return r;
 }

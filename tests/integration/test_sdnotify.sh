@@ -46,7 +46,7 @@ kill -TERM "$BQ_PID"
 has_stopping() { grep -q '^STOPPING=1' notify.txt; }
 poll $((10 * BQ_SLOW)) has_stopping || fail "no STOPPING=1"
 check_grep "STOPPING=1 says what is left" notify.txt '^STOPPING=1\|STATUS=draining: writing 3 queued messages$'
-has_progress() { grep -q '^STATUS=draining: 3 messages left to write, 0 msg/s committed; database not writable: SQLITE_BUSY' notify.txt; }
+has_progress() { grep -q '^STATUS=draining: 3 messages left to write, 0 msg/s committed; database not writable: busy' notify.txt; }
 poll $((30 * BQ_SLOW)) has_progress || fail "no STATUS= progress during the drain"
 unlock_db
 wait_daemon_exit $((120 * BQ_SLOW))

@@ -35,7 +35,7 @@ ROWS=$(msg_count)
 fmt() { printf "%'d" "$1"; }
 export LC_NUMERIC=C
 group() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
-check_grep "header names the daemon" s1.txt "^burstqd [0-9.]+ at $M \\(SQLite [0-9.]+, libuv [0-9.]+\\), up "
+check_grep "header names the daemon" s1.txt "^burstqd [0-9.]+ at $M \\(sqlite [0-9.]+, libuv [0-9.]+\\), up "
 check_eq "state" "$(field s1.txt state)" "accepting; intake running; database ok"
 check_eq "messages" "$(field s1.txt messages)" \
   "received $(group "$ROWS"), committed $(group "$ROWS"), in flight 0"
@@ -55,11 +55,11 @@ poll $((60 * BQ_SLOW)) unhealthy || fail "/healthz did not turn 503"
 stats -H "$M" >s2.txt
 cat s2.txt
 check_grep "state shows the database error" s2.txt \
-  '^state +accepting; intake running; database not writable: SQLITE_BUSY: .*locked'
-check_grep "db errors counted" s2.txt '^db errors +SQLITE_BUSY [1-9][0-9]*$'
+  '^state +accepting; intake running; database not writable: busy: .*locked'
+check_grep "db errors counted" s2.txt '^db errors +busy [1-9][0-9]*$'
 stats -H "$M" --health >p1.txt
 check_eq "--health while locked: exit 1" "$?" 1
-check_grep "--health prints the reason" p1.txt '^database not writable: SQLITE_BUSY: '
+check_grep "--health prints the reason" p1.txt '^database not writable: busy: '
 stats -H "$M" --ready >p2.txt
 check_eq "--ready while locked (still accepting): exit 0" "$?" 0
 check_eq "--ready prints" "$(cat p2.txt)" ready

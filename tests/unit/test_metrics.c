@@ -82,7 +82,7 @@ static void family_of(const char *text, char *name) {
 static void fill_snapshot(struct bq_metrics_snapshot *s) {
   memset(s, 0, sizeof(*s));
   s->version = "0.1.0";
-  s->sqlite_version = "3.40.1";
+  s->backend = "sqlite 3.40.1";
   s->libuv_version = "1.44\"x\\y";
   s->start_time = 1700000000.25;
   s->loop.st.received = 1000;
@@ -124,7 +124,7 @@ static void test_render_counters(void **state) {
   assert_non_null(b.data);
   /* Label values are escaped: " and \ in the libuv version. */
   assert_line(b.data,
-              "burstq_build_info{version=\"0.1.0\",sqlite=\"3.40.1\","
+              "burstq_build_info{version=\"0.1.0\",backend=\"sqlite 3.40.1\","
               "libuv=\"1.44\\\"x\\\\y\"} 1");
   assert_line(b.data, "# TYPE burstq_messages_received_total counter");
   assert_line(b.data, "burstq_messages_received_total 1000");
@@ -162,9 +162,10 @@ static void test_render_counters(void **state) {
   assert_line(b.data, "process_max_fds 1024");
   assert_line(b.data, "process_start_time_seconds 1700000000.250");
   /* Zero errors: only the always-present codes. */
-  assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_BUSY\"} 0");
-  assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_FULL\"} 0");
-  assert_null(line_of(b.data, "burstq_db_errors_total{code=\"SQLITE_CORRUPT\"}"));
+  assert_line(b.data, "burstq_db_errors_total{kind=\"busy\"} 0");
+  assert_line(b.data, "burstq_db_errors_total{kind=\"full\"} 0");
+  assert_line(b.data, "burstq_db_errors_total{kind=\"io\"} 0");
+  assert_null(line_of(b.data, "burstq_db_errors_total{kind=\"corrupt\"}"));
   /* Every sample's family has exactly one HELP and one TYPE line. */
   {
     const char *p = b.data;
@@ -236,34 +237,36 @@ static void test_db_health(void **state) {
   (void)state;
   assert_int_equal(bq_metrics_init(&m), 0);
   assert_int_equal(bq_metrics_db_ok(&m, reason, sizeof(reason)), 1);
-  bq_metrics_db_error(&m, 5, "cannot begin a transaction: database is locked");
-  bq_metrics_db_error(&m, 5, "cannot commit: database is locked");
-  bq_metrics_db_error(&m, 11, "database disk image is malformed");
-  bq_metrics_db_error(&m, 13, "database or disk is full");
-  bq_metrics_db_error(&m, 200, "made up");
+  bq_metrics_db_error(&m, -BQ_STORE_BUSY,
+                      "cannot begin a transaction: database is locked");
+  bq_metrics_db_error(&m, -BQ_STORE_BUSY, "cannot commit: database is locked");
+  bq_metrics_db_error(&m, -BQ_STORE_CORRUPT, "database disk image is malformed");
+  bq_metrics_db_error(&m, -BQ_STORE_FULL, "database or disk is full");
+  bq_metrics_db_error(&m, -200, "made up");
   assert_int_equal(bq_metrics_db_ok(&m, reason, sizeof(reason)), 0);
-  assert_string_equal(reason, "other: made up");
-  bq_metrics_db_error(&m, 13, "cannot commit: database or disk is full");
+  assert_string_equal(reason, "failed: made up");
+  bq_metrics_db_error(&m, -BQ_STORE_FULL,
+                      "cannot commit: database or disk is full");
   assert_int_equal(bq_metrics_db_ok(&m, reason, sizeof(reason)), 0);
   /* Truncated to the caller's buffer, still terminated. */
-  assert_string_equal(reason, "SQLITE_FULL: cannot commit: database or disk is full");
-  assert_int_equal(bq_metrics_db_ok(&m, reason, 12), 0);
-  assert_string_equal(reason, "SQLITE_FULL");
+  assert_string_equal(reason, "full: cannot commit: database or disk is full");
+  assert_int_equal(bq_metrics_db_ok(&m, reason, 5), 0);
+  assert_string_equal(reason, "full");
   fill_snapshot(&s);
   bq_buf_init(&b);
   assert_int_equal(bq_metrics_render(&m, &s, &b), 0);
   assert_line(b.data, "burstq_db_writable 0");
-  assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_BUSY\"} 2");
-  assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_CORRUPT\"} 1");
-  assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_FULL\"} 2");
-  assert_line(b.data, "burstq_db_errors_total{code=\"other\"} 1");
-  assert_line(b.data, "burstq_db_errors_total{code=\"SQLITE_IOERR\"} 0");
+  assert_line(b.data, "burstq_db_errors_total{kind=\"busy\"} 2");
+  assert_line(b.data, "burstq_db_errors_total{kind=\"corrupt\"} 1");
+  assert_line(b.data, "burstq_db_errors_total{kind=\"full\"} 2");
+  assert_line(b.data, "burstq_db_errors_total{kind=\"failed\"} 1");
+  assert_line(b.data, "burstq_db_errors_total{kind=\"io\"} 0");
   bq_buf_free(&b);
   /* A committed batch makes it healthy again. */
   bq_metrics_batch(&m, 10, 5000);
   assert_int_equal(bq_metrics_db_ok(&m, reason, sizeof(reason)), 1);
-  assert_string_equal(bq_metrics_db_code_name(5), "SQLITE_BUSY");
-  assert_null(bq_metrics_db_code_name(29));
+  assert_string_equal(bq_store_err_name(-BQ_STORE_BUSY), "busy");
+  assert_string_equal(bq_store_err_name(-999), "failed");
   bq_metrics_destroy(&m);
 }
 
@@ -301,7 +304,7 @@ static void test_buf(void **state) {
 static void *writer(void *arg) {
   struct bq_metrics *m = arg;
   for (uint64_t i = 0; i < PER_THREAD; i++) {
-    if (i % 1000 == 999) bq_metrics_db_error(m, 5, "database is locked");
+    if (i % 1000 == 999) bq_metrics_db_error(m, -BQ_STORE_BUSY, "database is locked");
     bq_metrics_batch(m, 1 + i % 5000, 100 + i % 20000);
   }
   return NULL;
@@ -351,7 +354,7 @@ static void test_concurrent(void **state) {
     for (uint64_t i = 0; i < PER_THREAD; i++) sum += 1 + i % 5000;
     assert_int_equal(sample(b.data, "burstq_batch_records_sum "), 2 * sum);
     assert_int_equal(
-        sample(b.data, "burstq_db_errors_total{code=\"SQLITE_BUSY\"} "),
+        sample(b.data, "burstq_db_errors_total{kind=\"busy\"} "),
         2 * (PER_THREAD / 1000));
     /* Each writer's last act was a batch: healthy. */
     assert_line(b.data, "burstq_db_writable 1");

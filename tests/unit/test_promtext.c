@@ -150,7 +150,7 @@ static void test_round_trip(void **state) {
   assert_int_equal(bq_metrics_init(&m), 0);
   memset(&s, 0, sizeof(s));
   s.version = "0.1.0";
-  s.sqlite_version = "3.40.1";
+  s.backend = "sqlite 3.40.1";
   s.libuv_version = "weird \"quoted\\\" \n version";
   s.loop.st.received = 12345678901ULL;
   s.loop.st.committed = 12345678000ULL;
@@ -158,7 +158,7 @@ static void test_round_trip(void **state) {
   s.loop.paused_ms = 2250;
   bq_metrics_batch(&m, 100, 1500);
   bq_metrics_batch(&m, 3000, 30000);
-  bq_metrics_db_error(&m, 5, "locked");
+  bq_metrics_db_error(&m, -BQ_STORE_BUSY, "locked");
   bq_buf_init(&b);
   assert_int_equal(bq_metrics_render(&m, &s, &b), 0);
   parse_ok(&p, b.data);
@@ -174,8 +174,8 @@ static void test_round_trip(void **state) {
   assert_int_equal(bq_prom_get(&p, "burstq_intake_paused_seconds_total", NULL,
                                NULL, &v), 0);
   assert_true(v == 2.25);
-  assert_int_equal(bq_prom_get(&p, "burstq_db_errors_total", "code",
-                               "SQLITE_BUSY", &v), 0);
+  assert_int_equal(bq_prom_get(&p, "burstq_db_errors_total", "kind",
+                               "busy", &v), 0);
   assert_true(v == 1);
   n = bq_prom_buckets(&p, "burstq_commit_duration_seconds", le, cum, 32);
   assert_int_equal(n, m.commit.nb + 1);

@@ -1,0 +1,64 @@
+/*
+ * store.c -- see store.h: the backend chosen by URI, and the neutral
+ * errors' names.  Main thread (open); the rest is pure.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const err_names[BQ_STORE_NERR] = {
+    [BQ_STORE_BUSY] = "busy",
+    [BQ_STORE_FULL] = "full",
+    [BQ_STORE_IO] = "io",
+    [BQ_STORE_UNAVAILABLE] = "unavailable",
+    [BQ_STORE_CORRUPT] = "corrupt",
+    [BQ_STORE_CONSTRAINT] = "constraint",
+    [BQ_STORE_INVALID] = "invalid",
+    [BQ_STORE_FAILED] = "failed"};
+
+int bq_store_retryable(int err) {
+  switch (-err) {
+    case BQ_STORE_BUSY:
+    case BQ_STORE_FULL:
+    case BQ_STORE_IO:
+    case BQ_STORE_UNAVAILABLE:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+const char *bq_store_err_name(int err) {
+  if (err < 0 && -err < BQ_STORE_NERR && err_names[-err] != NULL)
+    return err_names[-err];
+  return "failed";
+}
+
+int bq_store_open(const char *uri, const struct bq_store_opts *opts,
+                  struct bq_store **out, char *err, size_t errlen) {
+  const char *colon = strchr(uri, ':');
+  const char *slash = strchr(uri, '/');
+  /* "scheme:" only when the colon comes before any slash and the scheme
+   * is a word, so that "./a:b.db" and "C:" style names stay paths. */
+  if (colon != NULL && colon > uri && (slash == NULL || colon < slash)) {
+    size_t n = (size_t)(colon - uri);
+    if (n == 6 && strncmp(uri, "sqlite", 6) == 0) {
+      if (colon[1] == '\0') {
+        snprintf(err, errlen, "'%s' names no file after 'sqlite:'", uri);
+        return -EINVAL;
+      }
+      return bq_store_sqlite_open(colon + 1, opts, out, err, errlen);
+    }
+    if (strspn(uri, "abcdefghijklmnopqrstuvwxyz+.-") == n &&
+        strncmp(colon, "://", 3) == 0) {
+      snprintf(err, errlen,
+               "'%.*s:' databases are not supported by this burstqd; give "
+               "a file path or a sqlite:PATH URI",
+               (int)n, uri);
+      return -EINVAL;
+    }
+  }
+  return bq_store_sqlite_open(uri, opts, out, err, errlen);
+}
