@@ -62,8 +62,9 @@ struct opt {
 /* In help texts: a space the wrapping must not break at. */
 #define NBSP "\x1f"
 
-#define FIELD(f) \
-  .off = offsetof(struct bq_config, f), .width = sizeof(((struct bq_config *)0)->f)
+#define FIELD(f)                       \
+  .off = offsetof(struct bq_config, f), \
+  .width = sizeof(((struct bq_config *)0)->f)
 #define ADDR_FIELDS(text, sa) \
   FIELD(text), .addr_off = offsetof(struct bq_config, sa)
 
