@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "units.h"
 
 #ifndef BQ_CLIENT_VERSION
 #define BQ_CLIENT_VERSION "unknown"
@@ -40,6 +41,8 @@ static void usage(FILE *out) {
           "$BURSTQ_METRICS, else 127.0.0.1:9070).  send and bench take\n"
           "--token-file FILE (or $BURSTQ_TOKEN_FILE) for a daemon started with\n"
           "--auth-token-file.  `burstq help COMMAND` explains its options.\n"
+          "\n"
+          BQ_UNITS_HELP
           "\n"
           "Examples:\n"
           "  burstq send 'hello' 'world'            two messages, wait for the commit\n"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "units.h"
 
 int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
                 size_t errlen) {
@@ -28,29 +29,24 @@ int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
 
 int bq_opt_count(const char *name, const char *s, uint64_t min, uint64_t max,
                  uint64_t *out, char *err, size_t errlen) {
-  char *end;
-  unsigned long long v;
-  uint64_t mult = 1;
-  if (s == NULL || *s < '0' || *s > '9') goto bad;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno != 0) goto range;
-  if (*end == 'k' || *end == 'K') mult = 1000, end++;
-  else if (*end == 'M') mult = 1000000, end++;
-  else if (*end == 'G') mult = 1000000000, end++;
-  if (*end != '\0') goto bad;
-  if (v > UINT64_MAX / mult) goto range;
-  v *= mult;
-  if (v < min || v > max) goto range;
-  *out = (uint64_t)v;
+  int r = bq_parse_count(s, min, max, out);
+  if (r < 0) {
+    bq_units_error(r, name, s, min, max, err, errlen);
+    return -EINVAL;
+  }
   return 0;
-bad:
-  snprintf(err, errlen, "--%s: '%s' is not a number", name, s ? s : "");
-  return -EINVAL;
-range:
-  snprintf(err, errlen, "--%s: '%s' is out of range (%llu to %llu)", name, s,
-           (unsigned long long)min, (unsigned long long)max);
-  return -EINVAL;
+}
+
+int bq_opt_size(const char *name, const char *s, uint64_t min, uint64_t max,
+                uint64_t *out, char *err, size_t errlen) {
+  size_t v;
+  int r = bq_parse_size(s, (size_t)min, (size_t)max, &v);
+  if (r < 0) {
+    bq_units_error(r, name, s, min, max, err, errlen);
+    return -EINVAL;
+  }
+  *out = v;
+  return 0;
 }
 
 int bq_opt_seconds(const char *name, const char *s, double max, double *out,

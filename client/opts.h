@@ -4,7 +4,9 @@
  *
  * Design: pure parsing functions that report errors as text, so every
  * command says "--name: 'value' is ..." the same way and tests can check
- * them.  Main thread, start-up only (address parsing may resolve a name).
+ * them.  Numbers follow common/units.h (sizes: powers of 1024, counts:
+ * powers of 1000), as the daemon's do.  Main thread, start-up only
+ * (address parsing may resolve a name).
  */
 #ifndef BQ_OPTS_H
 #define BQ_OPTS_H
@@ -22,10 +24,17 @@
 int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
                 size_t errlen);
 
-/* A whole number in [min, max]; a k, M or G suffix multiplies by 10^3,
- * 10^6, 10^9 (counts: "2M" messages).  Returns 0 or -EINVAL with err set. */
+/* A count in [min, max]; a k, M or G suffix multiplies by 10^3, 10^6,
+ * 10^9 ("2M" messages; bq_parse_count).  Returns 0 or -EINVAL with err
+ * set. */
 int bq_opt_count(const char *name, const char *s, uint64_t min, uint64_t max,
                  uint64_t *out, char *err, size_t errlen);
+
+/* A size in bytes in [min, max]; a K, M or G suffix multiplies by 2^10,
+ * 2^20, 2^30 ("64K" bytes; bq_parse_size).  Returns 0 or -EINVAL with err
+ * set. */
+int bq_opt_size(const char *name, const char *s, uint64_t min, uint64_t max,
+                uint64_t *out, char *err, size_t errlen);
 
 /* A duration in seconds, decimals allowed ("0.5"), in (0, max].  Returns 0
  * or -EINVAL with err set. */

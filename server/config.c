@@ -1,9 +1,15 @@
 /*
  * config.c -- see config.h.  Main thread, start-up only.
+ *
+ * The option table below is the only place an option is described.  Its
+ * order is --help's order; each entry's section is the heading it is
+ * listed under.  A default is a value string, applied by the same parser
+ * as a command-line value, and shown in --help's brackets.
  */
 
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
@@ -14,116 +20,352 @@
 #include "addr.h"
 #include "log.h"
 #include "store.h"
+#include "units.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:7070"
+/* What an option's value is, and how it is parsed. */
+enum kind {
+  K_COUNT,   /* a count in [min, max]: k, M, G = powers of 1000 (units.h) */
+  K_SIZE,    /* bytes in [min, max]: K, M, G = powers of 1024 (units.h) */
+  K_ENUM,    /* one of the names in choices; the int field gets its value */
+  K_ADDR,    /* HOST:PORT: the text into a char array, parsed into addr */
+  K_PATH,    /* a non-empty path: the const char * field points at it */
+  K_CIDR,    /* an --allow rule added to a struct bq_acl (repeatable) */
+  K_HELP,    /* print --help, stop */
+  K_VERSION  /* print --version, stop */
+};
 
-/* fault: long-only options get values above any short option letter. */
-enum { OPT_MAX_DB_SIZE = 0x4601 };
+/* A name of a K_ENUM value. */
+struct choice {
+  const char *name;
+  int value;
+};
 
-void bq_config_defaults(struct bq_config *c) {
-  memset(c, 0, sizeof(*c));
-  snprintf(c->listen, sizeof(c->listen), "%s", DEFAULT_LISTEN);
-  bq_addr_parse(DEFAULT_LISTEN, -1, &c->addr);
-  c->db_path = "burstq.db";
-  c->workers = 1;
-  c->queue_capacity = 65536;
-  c->queue_bytes = 64u << 20;
-  c->batch_max = 8192;
-  c->max_message = 65536;
-  c->max_connections = 10000;
-  c->sync = BQ_SYNC_FULL;
-  c->ack = 1;
-  c->log_level = BQ_LOG_INFO;
-  c->log_format = BQ_LOG_TEXT; /* metrics is "" (off) */
-  c->max_db_size = 0;
+struct opt {
+  const char *name;      /* long name, without "--" */
+  char letter;           /* short option, or 0 for none */
+  enum kind kind;
+  const char *section;   /* the --help heading it is listed under */
+  const char *metavar;   /* its value in --help; NULL: takes none */
+  const char *def;       /* default, as a value to parse; NULL: zero */
+  const char *def_text;  /* --help's default when def is NULL or says too
+                            little; NULL with def NULL: nothing shown */
+  uint64_t min, max;     /* K_COUNT, K_SIZE: the range */
+  int zero_off;          /* K_SIZE: "0" is also accepted (off) */
+  const struct choice *choices; /* K_ENUM: NULL-terminated */
+  const char *example;   /* K_ADDR: good values, for the error message */
+  size_t off;            /* the field it fills */
+  size_t width;          /* sizeof that field */
+  size_t addr_off;       /* K_ADDR: the struct sockaddr_storage field */
+  const char *help;      /* --help text, wrapped when printed */
+};
+
+/* In help texts: a space the wrapping must not break at. */
+#define NBSP "\x1f"
+
+#define FIELD(f)                       \
+  .off = offsetof(struct bq_config, f), \
+  .width = sizeof(((struct bq_config *)0)->f)
+#define ADDR_FIELDS(text, sa) \
+  FIELD(text), .addr_off = offsetof(struct bq_config, sa)
+
+static const struct choice sync_choices[] = {{"off", BQ_SYNC_OFF},
+                                             {"normal", BQ_SYNC_NORMAL},
+                                             {"full", BQ_SYNC_FULL},
+                                             {NULL, 0}};
+static const struct choice ack_choices[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+static const struct choice log_level_choices[] = {{"error", BQ_LOG_ERROR},
+                                                  {"warn", BQ_LOG_WARN},
+                                                  {"info", BQ_LOG_INFO},
+                                                  {"debug", BQ_LOG_DEBUG},
+                                                  {NULL, 0}};
+static const struct choice log_format_choices[] = {
+    {"text", BQ_LOG_TEXT}, {"json", BQ_LOG_JSON}, {NULL, 0}};
+
+#define S_OPTIONS "Options (default in brackets)"
+#define S_HARDENING "Hardening (docs/security.md)"
+
+static const struct opt opts[] = {
+    {.name = "listen", .letter = 'l', .kind = K_ADDR, .section = S_OPTIONS,
+     .metavar = "HOST:PORT", .def = "127.0.0.1:7070",
+     .example = "127.0.0.1:7070 or [::1]:0", ADDR_FIELDS(listen, addr),
+     .help = "address to listen on; port 0 picks a free one, IPv6 as "
+             "[::1]:7070"},
+    {.name = "db", .letter = 'd', .kind = K_PATH, .section = S_OPTIONS,
+     .metavar = "PATH", .def = "burstq.db", FIELD(db_path),
+     .help = "SQLite database, created if missing"},
+    {.name = "workers", .letter = 'w', .kind = K_COUNT, .section = S_OPTIONS,
+     .metavar = "N", .def = "1", .min = 1, .max = 64, FIELD(workers),
+     .help = "writer threads; one writes at a time, the others overlap "
+             "their bookkeeping (1-64)"},
+    {.name = "queue-capacity", .letter = 'q', .kind = K_COUNT,
+     .section = S_OPTIONS, .metavar = "N", .def = "65536", .min = 1,
+     .max = UINT64_C(1) << 32, FIELD(queue_capacity),
+     .help = "messages held between socket and disk before intake pauses"},
+    {.name = "queue-bytes", .letter = 'b', .kind = K_SIZE,
+     .section = S_OPTIONS, .metavar = "SIZE", .def = "64M", .min = 1024,
+     .max = UINT64_C(1) << 40, FIELD(queue_bytes),
+     .help = "bytes held likewise; K, M, G suffixes"},
+    {.name = "batch-max", .letter = 'B', .kind = K_COUNT,
+     .section = S_OPTIONS, .metavar = "N", .def = "8192", .min = 1,
+     .max = 1000000, FIELD(batch_max),
+     .help = "most messages in one transaction"},
+    {.name = "sync", .letter = 's', .kind = K_ENUM, .section = S_OPTIONS,
+     .metavar = "MODE", .def = "full", .choices = sync_choices, FIELD(sync),
+     .help = "off, normal or full: SQLite synchronous; full survives power "
+             "loss, normal survives a crash of burstqd, off neither"},
+    {.name = "ack", .letter = 'a', .kind = K_ENUM, .section = S_OPTIONS,
+     .metavar = "on|off", .def = "on", .choices = ack_choices, FIELD(ack),
+     .help = "send \"OK <n>\" after each commit"},
+    /* The record's length is 32 bits; main() also checks the limit of the
+     * database (SQLite's default is 1e9 bytes per row). */
+    {.name = "max-message", .letter = 'm', .kind = K_SIZE,
+     .section = S_OPTIONS, .metavar = "BYTES", .def = "65536", .min = 1,
+     .max = UINT64_C(1) << 30, FIELD(max_message),
+     .help = "longest message; longer lines get \"ERR too-long\" and are "
+             "skipped"},
+    {.name = "max-connections", .letter = 'c', .kind = K_COUNT,
+     .section = S_OPTIONS, .metavar = "N", .def = "10000", .min = 1,
+     .max = 1000000, FIELD(max_connections),
+     .help = "connections served at once; more are refused with "
+             "\"ERR too-many-connections\""},
+    {.name = "log-level", .letter = 'L', .kind = K_ENUM,
+     .section = S_OPTIONS, .metavar = "LEVEL", .def = "info",
+     .choices = log_level_choices, FIELD(log_level),
+     .help = "error, warn, info or debug"},
+    {.name = "help", .letter = 'h', .kind = K_HELP, .section = S_OPTIONS,
+     .help = "show this help and exit"},
+    {.name = "version", .letter = 'V', .kind = K_VERSION,
+     .section = S_OPTIONS, .help = "show the version and exit"},
+    {.name = "metrics", .kind = K_ADDR, .section = S_OPTIONS,
+     .metavar = "HOST:PORT", .def_text = "off", .example = "127.0.0.1:9070",
+     ADDR_FIELDS(metrics, metrics_addr),
+     .help = "serve HTTP there: GET /metrics (Prometheus text), /healthz "
+             "(200 while the database takes writes, 503 and the reason when "
+             "not), /readyz (200 while accepting, 503 while draining); keep "
+             "it on loopback or a private network"},
+    {.name = "log-format", .kind = K_ENUM, .section = S_OPTIONS,
+     .metavar = "FORMAT", .def = "text", .choices = log_format_choices,
+     FIELD(log_format),
+     .help = "text (for people) or json (one object per line, for log "
+             "collectors)"},
+    /* 64 KiB holds the schema; the cap is SQLite's max_page_count. */
+    {.name = "max-db-size", .kind = K_SIZE, .section = S_OPTIONS,
+     .metavar = "SIZE", .def = "0", .min = 64 * 1024,
+     .max = UINT64_C(1) << 50, .zero_off = 1, FIELD(max_db_size),
+     .help = "cap the database file (SQLite max_page_count); K," NBSP
+             "M," NBSP "G suffixes, 0 for none.  At the cap, as on a full "
+             "disk, commits are retried, intake pauses and nothing is acked "
+             "until space is freed (delete rows, or restart with a larger "
+             "cap); the WAL beside it (up to ~32M) is not counted"},
+    {.name = "allow", .kind = K_CIDR, .section = S_HARDENING,
+     .metavar = "CIDR",
+     .def_text = "any peer; the default listener is loopback only",
+     FIELD(allow),
+     .help = "accept connections only from these peers, e.g. 10.0.0.0/8, "
+             "192.0.2.7, fd00::/8 or ::1; repeatable; others get "
+             "\"ERR denied\" and are closed"},
+    {.name = "auth-token-file", .kind = K_PATH, .section = S_HARDENING,
+     .metavar = "FILE", .def_text = "no authentication",
+     FIELD(auth_token_file),
+     .help = "require \"AUTH <token>\" as the first line of every "
+             "connection, the token being FILE's first line; a wrong or "
+             "missing one gets \"ERR auth\" and is closed.  FILE must not be "
+             "accessible by group or others (no read, write or execute bit: "
+             "chmod" NBSP "600)"},
+    {.name = "idle-timeout", .kind = K_COUNT, .section = S_HARDENING,
+     .metavar = "SEC", .def = "0", .min = 0, .max = 86400 * 365,
+     FIELD(idle_timeout),
+     .help = "close a connection that sent nothing for SEC seconds and is "
+             "owed nothing (\"ERR idle\" first); 0" NBSP "turns it off"},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* getopt_long's value for a long option without a short letter. */
+#define LONG_ONLY_BASE 0x100
+
+/* ---- values -------------------------------------------------------------- */
+
+static void *field(struct bq_config *c, const struct opt *o) {
+  return (char *)c + o->off;
 }
 
-int bq_parse_size(const char *s, size_t min, size_t max, size_t *out) {
-  char *end;
-  unsigned long long v;
-  unsigned shift = 0;
-
-  if (s == NULL || *s < '0' || *s > '9') return -EINVAL;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno != 0) return -ERANGE;
-  switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: return -EINVAL;
+/* Store v in an unsigned or size_t field (the range fits either). */
+static void store_uint(struct bq_config *c, const struct opt *o, uint64_t v) {
+  if (o->width == sizeof(unsigned)) {
+    unsigned u = (unsigned)v;
+    assert(u == v);
+    memcpy(field(c, o), &u, sizeof(u));
+  } else {
+    size_t z = (size_t)v;
+    assert(o->width == sizeof(size_t) && z == v);
+    memcpy(field(c, o), &z, sizeof(z));
   }
-  if (shift != 0 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
-    end += strlen(end);
-  if (*end != '\0') return -EINVAL;
-  if (shift != 0 && v > (UINT64_MAX >> shift)) return -ERANGE;
-  v <<= shift;
-  if (v < min || v > max) return -ERANGE;
-  *out = (size_t)v;
-  return 0;
+}
+
+/* "a, b or c": the names of o's choices. */
+static void choice_list(const struct opt *o, char *buf, size_t len) {
+  size_t n = 0, at = 0;
+  while (o->choices[n].name != NULL) n++;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && at < len; i++) {
+    const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+    int w = snprintf(buf + at, len - at, "%s%s", sep, o->choices[i].name);
+    if (w < 0) break;
+    at += (size_t)w;
+  }
+}
+
+/* Parse arg as o's value into c.  Returns 0, or -1 with err set. */
+static int apply(struct bq_config *c, const struct opt *o, const char *arg,
+                 char *err, size_t errlen) {
+  uint64_t v;
+  size_t z;
+  int r = -EINVAL;
+  switch (o->kind) {
+    case K_COUNT:
+      r = bq_parse_count(arg, o->min, o->max, &v);
+      if (r < 0) break;
+      store_uint(c, o, v);
+      return 0;
+    case K_SIZE:
+      if (o->zero_off && strcmp(arg, "0") == 0) {
+        store_uint(c, o, 0);
+        return 0;
+      }
+      r = bq_parse_size(arg, (size_t)o->min, (size_t)o->max, &z);
+      if (r < 0) break;
+      store_uint(c, o, z);
+      return 0;
+    case K_ENUM: {
+      char names[128];
+      for (const struct choice *ch = o->choices; ch->name != NULL; ch++) {
+        if (strcmp(arg, ch->name) == 0) {
+          assert(o->width == sizeof(int));
+          memcpy(field(c, o), &ch->value, sizeof(int));
+          return 0;
+        }
+      }
+      choice_list(o, names, sizeof(names));
+      snprintf(err, errlen, "--%s: '%s' is not %s", o->name, arg, names);
+      return -1;
+    }
+    case K_ADDR: {
+      struct sockaddr_storage *sa =
+          (struct sockaddr_storage *)(void *)((char *)c + o->addr_off);
+      if (strlen(arg) >= o->width || bq_addr_parse(arg, -1, sa) < 0) {
+        snprintf(err, errlen,
+                 "--%s: '%s' is not HOST:PORT (for example %s)", o->name,
+                 arg, o->example);
+        return -1;
+      }
+      memcpy(field(c, o), arg, strlen(arg) + 1);
+      return 0;
+    }
+    case K_PATH:
+      if (*arg == '\0') {
+        snprintf(err, errlen, "--%s: the path is empty", o->name);
+        return -1;
+      }
+      memcpy(field(c, o), &arg, sizeof(arg));
+      return 0;
+    case K_CIDR:
+      r = bq_acl_add((struct bq_acl *)field(c, o), arg);
+      if (r == -ENOSPC) {
+        snprintf(err, errlen, "--%s: more than %d rules", o->name,
+                 BQ_ACL_MAX);
+        return -1;
+      }
+      if (r < 0) {
+        snprintf(err, errlen,
+                 "--%s: '%s' is not an IPv4 or IPv6 address or CIDR without "
+                 "host bits (for example 10.0.0.0/8, 192.0.2.7, fd00::/8)",
+                 o->name, arg);
+        return -1;
+      }
+      return 0;
+    case K_HELP:
+    case K_VERSION:
+      break;
+  }
+  assert(o->kind == K_COUNT || o->kind == K_SIZE);
+  bq_units_error(r, o->name, arg, o->min, o->max, err, errlen);
+  return -1;
+}
+
+void bq_config_defaults(struct bq_config *c) {
+  char err[256];
+  memset(c, 0, sizeof(*c));
+  for (size_t i = 0; i < NOPTS; i++) {
+    int r;
+    if (opts[i].def == NULL) continue;
+    r = apply(c, &opts[i], opts[i].def, err, sizeof(err));
+    assert(r == 0); /* the table's defaults are valid values */
+    (void)r;
+  }
+}
+
+/* ---- --help -------------------------------------------------------------- */
+
+#define HELP_COL 28   /* where help texts start */
+#define HELP_WIDTH 77 /* the longest line */
+
+/* One option: "  -l, --listen HOST:PORT", then its help text and default
+ * wrapped at HELP_WIDTH, continuation lines indented to HELP_COL.  Words
+ * are split at spaces (not at NBSP); two spaces (after a sentence, before
+ * the default) stay two within a line. */
+static void usage_opt(FILE *out, const struct opt *o) {
+  char text[1024];
+  const char *p = text, *dflt = o->def_text != NULL ? o->def_text : o->def;
+  int col;
+
+  if (o->letter != 0)
+    col = fprintf(out, "  -%c, --%s", o->letter, o->name);
+  else
+    col = fprintf(out, "      --%s", o->name);
+  if (o->metavar != NULL) col += fprintf(out, " %s", o->metavar);
+  if (dflt != NULL)
+    snprintf(text, sizeof(text), "%s  [%s]", o->help, dflt);
+  else
+    snprintf(text, sizeof(text), "%s", o->help);
+  for (int first = 1; *p != '\0'; first = 0) {
+    int gap = (int)strspn(p, " "), len;
+    p += gap;
+    len = (int)strcspn(p, " ");
+    if (len == 0) break;
+    if (first) {
+      gap = col + 2 > HELP_COL ? 2 : HELP_COL - col;
+    } else if (col + gap + len > HELP_WIDTH) {
+      fputc('\n', out);
+      col = 0;
+      gap = HELP_COL;
+    }
+    col += fprintf(out, "%*s", gap, "");
+    for (; len > 0; len--, p++, col++) fputc(*p == NBSP[0] ? ' ' : *p, out);
+  }
+  fputc('\n', out);
 }
 
 static void usage(FILE *out) {
-  fprintf(out,
+  const char *section = NULL;
+  fputs(
 "Usage: burstqd [OPTION]...\n"
 "Take in newline-framed messages over TCP and store every one in SQLite.\n"
 "\n"
 "Each line a client sends is one message.  After the transaction holding a\n"
 "connection's messages commits, burstqd writes \"OK <n>\" to it: n of its\n"
 "messages are now stored.  SIGTERM or SIGINT stops intake, writes everything\n"
-"already received, and exits 0.\n"
+"already received, and exits 0.\n",
+      out);
+  for (size_t i = 0; i < NOPTS; i++) {
+    if (section == NULL || strcmp(section, opts[i].section) != 0) {
+      section = opts[i].section;
+      fprintf(out, "\n%s:\n", section);
+    }
+    usage_opt(out, &opts[i]);
+  }
+  fputs(
 "\n"
-"Options (default in brackets):\n"
-"  -l, --listen HOST:PORT    address to listen on; port 0 picks a free one,\n"
-"                            IPv6 as [::1]:7070  [" DEFAULT_LISTEN "]\n"
-"  -d, --db PATH             SQLite database, created if missing  [burstq.db]\n"
-"  -w, --workers N           writer threads; one writes at a time, the others\n"
-"                            overlap their bookkeeping (1-64)  [1]\n"
-"  -q, --queue-capacity N    messages held between socket and disk before\n"
-"                            intake pauses  [65536]\n"
-"  -b, --queue-bytes N       bytes held likewise; K, M, G suffixes  [64M]\n"
-"  -B, --batch-max N         most messages in one transaction  [8192]\n"
-"  -s, --sync MODE           off, normal or full: SQLite synchronous; full\n"
-"                            survives power loss, normal survives a crash of\n"
-"                            burstqd, off neither  [full]\n"
-"  -a, --ack on|off          send \"OK <n>\" after each commit  [on]\n"
-"  -m, --max-message BYTES   longest message; longer lines get\n"
-"                            \"ERR too-long\" and are skipped  [65536]\n"
-"  -c, --max-connections N   connections served at once; more are refused\n"
-"                            with \"ERR too-many-connections\"  [10000]\n"
-"  -L, --log-level LEVEL     error, warn, info or debug  [info]\n"
-"  -h, --help                show this help and exit\n"
-"  -V, --version             show the version and exit\n"
-"      --metrics HOST:PORT   serve HTTP there: GET /metrics (Prometheus text),\n"
-"                            /healthz (200 while the database takes writes,\n"
-"                            503 and the reason when not), /readyz (200 while\n"
-"                            accepting, 503 while draining); keep it on\n"
-"                            loopback or a private network  [off]\n"
-"      --log-format FORMAT   text (for people) or json (one object per line,\n"
-"                            for log collectors)  [text]\n"
-"      --max-db-size SIZE    cap the database file (SQLite max_page_count);\n"
-"                            K, M, G suffixes, 0 for none.  At the cap, as on\n"
-"                            a full disk, commits are retried, intake pauses\n"
-"                            and nothing is acked until space is freed\n"
-"                            (delete rows, or restart with a larger cap); the\n"
-"                            WAL beside it (up to ~32M) is not counted  [0]\n"
-"\n"
-"Hardening (docs/security.md):\n"
-"      --allow CIDR          accept connections only from these peers, e.g.\n"
-"                            10.0.0.0/8, 192.0.2.7, fd00::/8 or ::1;\n"
-"                            repeatable; others get \"ERR denied\" and are\n"
-"                            closed  [any peer; the default listener is\n"
-"                            loopback only]\n"
-"      --auth-token-file FILE  require \"AUTH <token>\" as the first line of\n"
-"                            every connection, the token being FILE's first\n"
-"                            line; a wrong or missing one gets \"ERR auth\"\n"
-"                            and is closed.  FILE must not be accessible\n"
-"                            by group or others (no read, write or execute\n"
-"                            bit: chmod 600)  [no authentication]\n"
-"      --idle-timeout SEC    close a connection that sent nothing for SEC\n"
-"                            seconds and is owed nothing (\"ERR idle\"\n"
-"                            first); 0 turns it off  [0]\n"
+BQ_UNITS_HELP
 "\n"
 "Logs go to stderr.  Exit status: 0 after a clean drain; 1 when a second\n"
 "signal cut the drain short, a permanent database error (corruption, a\n"
@@ -135,222 +377,81 @@ static void usage(FILE *out) {
 "Example:\n"
 "  burstqd --db /var/lib/burstq/burstq.db --sync normal\n"
 "  printf 'hello\\nworld\\n' | nc -N 127.0.0.1 7070     # prints OK 2\n"
-"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n");
+"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n",
+      out);
 }
 
-/* Values of the long options that have no short letter. */
-enum { OPT_METRICS = 0x100, OPT_LOG_FORMAT };
-/* Hardening: long-only options. */
-enum {
-  BQ_OPT_ALLOW = 1000,
-  BQ_OPT_AUTH_TOKEN_FILE = 1001,
-  BQ_OPT_IDLE_TIMEOUT = 1002
+/* ---- parsing ------------------------------------------------------------- */
+
+/* getopt_long's arrays, built from the table. */
+struct getopt_tables {
+  struct option longs[NOPTS + 1];
+  char shorts[2 + 2 * NOPTS + 1]; /* ":" then "x" or "x:" each */
 };
 
-static const struct option long_opts[] = {
-    {"listen", required_argument, NULL, 'l'},
-    {"db", required_argument, NULL, 'd'},
-    {"workers", required_argument, NULL, 'w'},
-    {"queue-capacity", required_argument, NULL, 'q'},
-    {"queue-bytes", required_argument, NULL, 'b'},
-    {"batch-max", required_argument, NULL, 'B'},
-    {"sync", required_argument, NULL, 's'},
-    {"ack", required_argument, NULL, 'a'},
-    {"max-message", required_argument, NULL, 'm'},
-    {"max-connections", required_argument, NULL, 'c'},
-    {"log-level", required_argument, NULL, 'L'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    /* Observability (metrics branch): long options only. */
-    {"metrics", required_argument, NULL, OPT_METRICS},
-    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-    /* hardening */
-    {"allow", required_argument, NULL, BQ_OPT_ALLOW},
-    {"auth-token-file", required_argument, NULL, BQ_OPT_AUTH_TOKEN_FILE},
-    {"idle-timeout", required_argument, NULL, BQ_OPT_IDLE_TIMEOUT},
-    /* fault: disk-full handling */
-    {"max-db-size", required_argument, NULL, OPT_MAX_DB_SIZE},
-    {NULL, 0, NULL, 0}};
+static void build_getopt(struct getopt_tables *t) {
+  char *s = t->shorts;
+  *s++ = ':'; /* report a missing value as ':' */
+  for (size_t i = 0; i < NOPTS; i++) {
+    const struct opt *o = &opts[i];
+    int has_arg = o->metavar != NULL ? required_argument : no_argument;
+    t->longs[i] = (struct option){o->name, has_arg, NULL,
+                                  o->letter != 0 ? o->letter
+                                                 : LONG_ONLY_BASE + (int)i};
+    if (o->letter != 0) {
+      *s++ = o->letter;
+      if (has_arg == required_argument) *s++ = ':';
+    }
+  }
+  *s = '\0';
+  memset(&t->longs[NOPTS], 0, sizeof(t->longs[NOPTS]));
+}
 
-/* Parse a numeric option; on error write "--name: ..." to err. */
-static int num_opt(const char *name, const char *arg, size_t min, size_t max,
-                   size_t *out, char *err, size_t errlen) {
-  int r = bq_parse_size(arg, min, max, out);
-  if (r == -ERANGE)
-    snprintf(err, errlen, "--%s: '%s' is out of range (%zu to %zu)", name,
-             arg, min, max);
-  else if (r < 0)
-    snprintf(err, errlen, "--%s: '%s' is not a number", name, arg);
-  return r;
+/* The entry getopt_long's return value val stands for, or NULL. */
+static const struct opt *find_opt(int val) {
+  if (val >= LONG_ONLY_BASE && val < LONG_ONLY_BASE + (int)NOPTS)
+    return &opts[val - LONG_ONLY_BASE];
+  for (size_t i = 0; i < NOPTS; i++)
+    if (opts[i].letter != 0 && opts[i].letter == val) return &opts[i];
+  return NULL;
 }
 
 int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
                     char *err, size_t errlen) {
-  size_t v;
-  int opt;
+  struct getopt_tables t;
+  int val;
 
+  build_getopt(&t);
   optind = 0; /* glibc: full re-initialisation */
   opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":l:d:w:q:b:B:s:a:m:c:L:hV",
-                            long_opts, NULL)) != -1) {
-    switch (opt) {
-      case 'l':
-        if (strlen(optarg) >= sizeof(c->listen) ||
-            bq_addr_parse(optarg, -1, &c->addr) < 0) {
-          snprintf(err, errlen,
-                   "--listen: '%s' is not HOST:PORT (for example "
-                   "127.0.0.1:7070 or [::1]:0)",
-                   optarg);
-          return BQ_CONFIG_ERR;
-        }
-        snprintf(c->listen, sizeof(c->listen), "%s", optarg);
-        break;
-      case 'd':
-        if (*optarg == '\0') {
-          snprintf(err, errlen, "--db: the path is empty");
-          return BQ_CONFIG_ERR;
-        }
-        c->db_path = optarg;
-        break;
-      case 'w':
-        if (num_opt("workers", optarg, 1, 64, &v, err, errlen) < 0)
-          return BQ_CONFIG_ERR;
-        c->workers = (unsigned)v;
-        break;
-      case 'q':
-        if (num_opt("queue-capacity", optarg, 1, (size_t)1 << 32,
-                    &c->queue_capacity, err, errlen) < 0)
-          return BQ_CONFIG_ERR;
-        break;
-      case 'b':
-        if (num_opt("queue-bytes", optarg, 1024, (size_t)1 << 40,
-                    &c->queue_bytes, err, errlen) < 0)
-          return BQ_CONFIG_ERR;
-        break;
-      case 'B':
-        if (num_opt("batch-max", optarg, 1, 1000000, &c->batch_max, err,
-                    errlen) < 0)
-          return BQ_CONFIG_ERR;
-        break;
-      case 's':
-        if (strcmp(optarg, "off") == 0) c->sync = BQ_SYNC_OFF;
-        else if (strcmp(optarg, "normal") == 0) c->sync = BQ_SYNC_NORMAL;
-        else if (strcmp(optarg, "full") == 0) c->sync = BQ_SYNC_FULL;
-        else {
-          snprintf(err, errlen, "--sync: '%s' is not off, normal or full",
-                   optarg);
-          return BQ_CONFIG_ERR;
-        }
-        break;
-      case 'a':
-        if (strcmp(optarg, "on") == 0) c->ack = 1;
-        else if (strcmp(optarg, "off") == 0) c->ack = 0;
-        else {
-          snprintf(err, errlen, "--ack: '%s' is not on or off", optarg);
-          return BQ_CONFIG_ERR;
-        }
-        break;
-      case 'm':
-        /* The record's length is 32 bits; main() also checks the limit of
-         * the database (SQLite's default is 1e9 bytes per row). */
-        if (num_opt("max-message", optarg, 1, (size_t)1 << 30,
-                    &c->max_message, err, errlen) < 0)
-          return BQ_CONFIG_ERR;
-        break;
-      case 'c':
-        if (num_opt("max-connections", optarg, 1, 1000000,
-                    &c->max_connections, err, errlen) < 0)
-          return BQ_CONFIG_ERR;
-        break;
-      case 'L':
-        if (bq_log_level_parse(optarg, &c->log_level) < 0) {
-          snprintf(err, errlen,
-                   "--log-level: '%s' is not error, warn, info or debug",
-                   optarg);
-          return BQ_CONFIG_ERR;
-        }
-        break;
-      /* Observability (metrics branch). */
-      case OPT_METRICS:
-        if (strlen(optarg) >= sizeof(c->metrics) ||
-            bq_addr_parse(optarg, -1, &c->metrics_addr) < 0) {
-          snprintf(err, errlen,
-                   "--metrics: '%s' is not HOST:PORT (for example "
-                   "127.0.0.1:9070)",
-                   optarg);
-          return BQ_CONFIG_ERR;
-        }
-        snprintf(c->metrics, sizeof(c->metrics), "%s", optarg);
-        break;
-      case OPT_LOG_FORMAT:
-        if (bq_log_format_parse(optarg, &c->log_format) < 0) {
-          snprintf(err, errlen, "--log-format: '%s' is not text or json",
-                   optarg);
-          return BQ_CONFIG_ERR;
-        }
-        break;
-      /* Hardening. */
-      case BQ_OPT_ALLOW: {
-        int r = bq_acl_add(&c->allow, optarg);
-        if (r == -ENOSPC) {
-          snprintf(err, errlen, "--allow: more than %d rules", BQ_ACL_MAX);
-          return BQ_CONFIG_ERR;
-        }
-        if (r < 0) {
-          snprintf(err, errlen,
-                   "--allow: '%s' is not an IPv4 or IPv6 address or CIDR "
-                   "without host bits (for example 10.0.0.0/8, 192.0.2.7, "
-                   "fd00::/8)",
-                   optarg);
-          return BQ_CONFIG_ERR;
-        }
-        break;
-      }
-      case BQ_OPT_AUTH_TOKEN_FILE:
-        if (*optarg == '\0') {
-          snprintf(err, errlen, "--auth-token-file: the path is empty");
-          return BQ_CONFIG_ERR;
-        }
-        c->auth_token_file = optarg;
-        break;
-      case BQ_OPT_IDLE_TIMEOUT:
-        if (num_opt("idle-timeout", optarg, 0, 86400 * 365, &v, err,
-                    errlen) < 0)
-          return BQ_CONFIG_ERR;
-        c->idle_timeout = (unsigned)v;
-        break;
-      case OPT_MAX_DB_SIZE: /* fault: disk-full handling */
-        if (strcmp(optarg, "0") == 0) {
-          c->max_db_size = 0;
-        } else if (num_opt("max-db-size", optarg, 64 * 1024,
-                           (size_t)1 << 50, &c->max_db_size, err,
-                           errlen) < 0) {
-          return BQ_CONFIG_ERR;
-        }
-        break;
-      case 'h':
+  while ((val = getopt_long(argc, argv, t.shorts, t.longs, NULL)) != -1) {
+    const struct opt *o = find_opt(val);
+    if (o != NULL) {
+      if (o->kind == K_HELP) {
         usage(out);
         return BQ_CONFIG_EXIT;
-      case 'V':
+      }
+      if (o->kind == K_VERSION) {
         fprintf(out, "burstqd %s\n", BQ_VERSION);
         return BQ_CONFIG_EXIT;
-      case ':':
-        snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
-        return BQ_CONFIG_ERR;
-      default: {
-        /* optopt is 0 for an unknown long option, and the short letter for
-         * a known long option given a value it does not take. */
-        const char *arg = argv[optind - 1];
-        if (optopt == 0) {
-          snprintf(err, errlen, "unknown option %s", arg);
-        } else if (strncmp(arg, "--", 2) == 0) {
-          int len = (int)strcspn(arg, "=");
-          snprintf(err, errlen, "option %.*s takes no value", len, arg);
-        } else {
-          snprintf(err, errlen, "unknown option -%c", optopt);
-        }
-        return BQ_CONFIG_ERR;
       }
+      if (apply(c, o, optarg, err, errlen) < 0) return BQ_CONFIG_ERR;
+    } else if (val == ':') {
+      snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
+      return BQ_CONFIG_ERR;
+    } else {
+      /* optopt is 0 for an unknown long option, and the short letter for
+       * a known long option given a value it does not take. */
+      const char *arg = argv[optind - 1];
+      if (optopt == 0) {
+        snprintf(err, errlen, "unknown option %s", arg);
+      } else if (strncmp(arg, "--", 2) == 0) {
+        int len = (int)strcspn(arg, "=");
+        snprintf(err, errlen, "option %.*s takes no value", len, arg);
+      } else {
+        snprintf(err, errlen, "unknown option -%c", optopt);
+      }
+      return BQ_CONFIG_ERR;
     }
   }
   if (optind < argc) {

@@ -1,9 +1,13 @@
 /*
  * config.h -- burstqd's command line: defaults, parsing, --help.
  *
- * Design: parsing fills a plain struct and never exits or logs, so it can
- * be unit-tested; main() decides what to do with the result.  Main thread
- * only, at start-up (getopt_long keeps global state).
+ * Design: one table in config.c describes every option once (its names,
+ * kind of value and range, default, help text, and the field of struct
+ * bq_config it fills); getopt_long's array, the parsing with its error
+ * messages, the defaults and --help are all derived from it.  Parsing
+ * fills a plain struct and never exits or logs, so it can be unit-tested;
+ * main() decides what to do with the result.  Main thread only, at
+ * start-up (getopt_long keeps global state).
  */
 #ifndef BQ_CONFIG_H
 #define BQ_CONFIG_H
@@ -13,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "acl.h"
+#include "units.h" /* bq_parse_size */
 
 #define BQ_VERSION "0.1.0"
 
@@ -33,11 +38,11 @@ struct bq_config {
   struct bq_acl allow;             /* --allow CIDR (repeatable); empty = all */
   const char *auth_token_file;     /* --auth-token-file; NULL = no AUTH */
   unsigned idle_timeout;           /* --idle-timeout SEC; 0 = never */
-  /* Observability (metrics branch): HTTP metrics/health, log format. */
+  /* --- observability: HTTP metrics/health, log format --- */
   char metrics[256];               /* --metrics HOST:PORT; "" when off */
   struct sockaddr_storage metrics_addr; /* --metrics parsed */
   int log_format;                  /* --log-format: enum bq_log_format */
-  /* fault: disk-full handling (issue 4, promise 3) */
+  /* --- disk-full handling --- */
   size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
 };
 
@@ -47,7 +52,7 @@ enum {
   BQ_CONFIG_ERR = 2   /* bad usage: err holds the message; exit 2 */
 };
 
-/* Fill c with the defaults. */
+/* Fill c with the defaults (those of the option table). */
 void bq_config_defaults(struct bq_config *c);
 
 /* Parse argv into c (which holds the defaults).  --help and --version print
@@ -56,10 +61,5 @@ void bq_config_defaults(struct bq_config *c);
  * called more than once. */
 int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
                     char *err, size_t errlen);
-
-/* Parse a size such as "65536", "64K", "64KiB", "16M", "1G" (powers of
- * 1024) into *out, requiring min <= value <= max.  Returns 0 or -EINVAL /
- * -ERANGE. */
-int bq_parse_size(const char *s, size_t min, size_t max, size_t *out);
 
 #endif /* BQ_CONFIG_H */

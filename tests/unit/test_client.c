@@ -103,6 +103,22 @@ static void test_opt_count(void **state) {
                                 sizeof(err)), -EINVAL);
 }
 
+/* Sizes in bytes are 1024-based, unlike counts (common/units.h). */
+static void test_opt_size(void **state) {
+  char err[256];
+  uint64_t v = 0;
+  (void)state;
+  assert_int_equal(bq_opt_size("size", "1K", 1, 64u << 20, &v, err, sizeof(err)), 0);
+  assert_true(v == 1024);
+  assert_int_equal(bq_opt_size("size", "2MiB", 1, 64u << 20, &v, err, sizeof(err)), 0);
+  assert_true(v == 2u << 20);
+  assert_int_equal(bq_opt_size("size", "65M", 1, 64u << 20, &v, err, sizeof(err)), -EINVAL);
+  assert_string_equal(err, "--size: '65M' is out of range (1 to 67108864)");
+  assert_int_equal(bq_opt_size("size", "1X", 1, 64u << 20, &v, err, sizeof(err)), -EINVAL);
+  assert_string_equal(err, "--size: '1X' is not a number");
+  assert_true(v == 2u << 20); /* untouched on error */
+}
+
 static void test_opt_seconds(void **state) {
   char err[256];
   double v;
@@ -331,6 +347,7 @@ int main(void) {
       cmocka_unit_test(test_reply_bad),
       cmocka_unit_test(test_reply_err),
       cmocka_unit_test(test_opt_count),
+      cmocka_unit_test(test_opt_size),
       cmocka_unit_test(test_opt_seconds),
       cmocka_unit_test(test_opt_host),
       cmocka_unit_test(test_benchmsg_roundtrip),

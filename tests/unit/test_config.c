@@ -394,75 +394,99 @@ static void test_parse_again(void **state) {
   run_free(&run);
 }
 
-/* ---- bq_parse_size ------------------------------------------------------------- */
+/* ---- units and messages --------------------------------------------------------- */
 
-static void size_ok(const char *s, size_t min, size_t max, size_t want) {
-  size_t v = 12345;
-  int r = bq_parse_size(s, min, max, &v);
-  if (r != 0 || v != want)
-    print_error("'%s': r %d v %zu want %zu\n", s, r, v, want);
-  assert_int_equal(r, 0);
-  assert_int_equal(v, want);
-}
-
-static void size_bad(const char *s, size_t min, size_t max, int want) {
-  size_t v = 12345;
-  int r = bq_parse_size(s, min, max, &v);
-  if (r != want) print_error("'%s': r %d want %d\n", s ? s : "NULL", r, want);
-  assert_int_equal(r, want);
-  assert_int_equal(v, 12345); /* untouched */
-}
-
-static void test_parse_size(void **state) {
-  const size_t big = SIZE_MAX;
+/* Sizes in bytes are 1024-based, counts 1000-based (common/units.h). */
+static void test_units(void **state) {
+  struct bq_config c;
+  struct run run;
   (void)state;
-  size_ok("0", 0, big, 0);
-  size_ok("65536", 0, big, 65536);
-  size_ok("64K", 0, big, 65536);
-  size_ok("64k", 0, big, 65536);
-  size_ok("16M", 0, big, (size_t)16 << 20);
-  size_ok("16m", 0, big, (size_t)16 << 20);
-  size_ok("1G", 0, big, (size_t)1 << 30);
-  size_ok("3g", 0, big, (size_t)3 << 30);
-  size_ok("1KiB", 0, big, 1024);
-  size_ok("2MiB", 0, big, (size_t)2 << 20);
-  size_ok("1GiB", 0, big, (size_t)1 << 30);
-  size_ok("1KB", 0, big, 1024);
-  size_ok("0K", 0, big, 0);
-  size_ok("007", 0, big, 7);
-  /* bounds are inclusive */
-  size_ok("1", 1, 64, 1);
-  size_ok("64", 1, 64, 64);
-  size_ok("1K", 1024, 1024, 1024);
-  size_bad("0", 1, 64, -ERANGE);
-  size_bad("65", 1, 64, -ERANGE);
-  size_bad("1K", 1, 1023, -ERANGE);
-  size_bad("1023", 1024, 2048, -ERANGE);
-  size_bad("2049", 1024, 2048, -ERANGE);
-  /* overflow */
-  size_bad("18446744073709551616", 0, big, -ERANGE);
-  size_bad("99999999999999999999999", 0, big, -ERANGE);
-  size_bad("17179869184G", 0, big, -ERANGE); /* 2^64 */
-  size_bad("18014398509481984K", 0, big, -ERANGE); /* 2^64 */
-  /* junk */
-  size_bad(NULL, 0, big, -EINVAL);
-  size_bad("", 0, big, -EINVAL);
-  size_bad("K", 0, big, -EINVAL);
-  size_bad("abc", 0, big, -EINVAL);
-  size_bad("12x", 0, big, -EINVAL);
-  size_bad("-1", 0, big, -EINVAL);
-  size_bad("+1", 0, big, -EINVAL);
-  size_bad(" 1", 0, big, -EINVAL);
-  size_bad("1 ", 0, big, -EINVAL);
-  size_bad("1 K", 0, big, -EINVAL);
-  size_bad("1.5K", 0, big, -EINVAL);
-  size_bad("1Ki", 0, big, -EINVAL);
-  size_bad("1KiBx", 0, big, -EINVAL);
-  size_bad("1KK", 0, big, -EINVAL);
-  size_bad("1T", 0, big, -EINVAL);
-  size_bad("1iB", 0, big, -EINVAL);
-  size_bad("1B", 0, big, -EINVAL);
-  size_bad("0x10", 0, big, -EINVAL);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--queue-capacity", "64k", "--queue-bytes", "2K",
+        "--max-connections", "2k", "--batch-max", "1M", "--max-message",
+        "64KiB", "--idle-timeout", "1k", "--max-db-size", "1G");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.queue_capacity, 64000);
+  assert_int_equal(c.queue_bytes, 2048);
+  assert_int_equal(c.max_connections, 2000);
+  assert_int_equal(c.batch_max, 64000); /* 1M, clamped to the capacity */
+  assert_int_equal(c.max_message, 65536);
+  assert_int_equal(c.idle_timeout, 1000);
+  assert_int_equal(c.max_db_size, (size_t)1 << 30);
+  run_free(&run);
+  /* byte suffixes are for sizes only */
+  EXPECT_ERR("--queue-capacity: '1KiB' is not a number", "-q", "1KiB");
+  EXPECT_ERR("--workers: '1m' is not a number", "-w", "1m");
+}
+
+/* Every kind of value says what is wrong the same way, naming the option
+ * by its long name whichever form was given. */
+static void test_error_messages(void **state) {
+  (void)state;
+  EXPECT_ERR("--workers: '0' is out of range (1 to 64)", "-w", "0");
+  EXPECT_ERR("--queue-bytes: '16X' is not a number", "-b", "16X");
+  EXPECT_ERR("--idle-timeout: '1y' is not a number", "--idle-timeout", "1y");
+  EXPECT_ERR("--sync: 'maybe' is not off, normal or full", "-s", "maybe");
+  EXPECT_ERR("--ack: 'yes' is not on or off", "--ack=yes");
+  EXPECT_ERR("--log-level: 'loud' is not error, warn, info or debug", "-L",
+             "loud");
+  EXPECT_ERR("--log-format: 'xml' is not text or json", "--log-format",
+             "xml");
+  EXPECT_ERR("--listen: 'x' is not HOST:PORT (for example", "-l", "x");
+  EXPECT_ERR("--metrics: 'x' is not HOST:PORT (for example", "--metrics",
+             "x");
+  EXPECT_ERR("--db: the path is empty", "-d", "");
+  EXPECT_ERR("--auth-token-file: the path is empty", "--auth-token-file",
+             "");
+  EXPECT_ERR("--allow: '10.0.0.1/8' is not an IPv4 or IPv6 address",
+             "--allow", "10.0.0.1/8");
+}
+
+/* --help lists every option the parser knows and only those: each "--name"
+ * at the start of an option line is accepted (given a value when its line
+ * shows one), and an option --help does not list is unknown. */
+static void test_help_lists_every_option(void **state) {
+  struct bq_config c;
+  struct run help;
+  size_t n = 0;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &help, "--help");
+  assert_int_equal(help.rc, BQ_CONFIG_EXIT);
+  for (char *line = help.out; line != NULL && *line != '\0';) {
+    char *nl = strchr(line, '\n'), name[64], *p = line;
+    size_t len;
+    if (nl != NULL) *nl = '\0';
+    if (strncmp(p, "  -", 3) == 0 && p[3] != '-') p += 6; /* "  -x, " */
+    p += strspn(p, " ");
+    if (p - line <= 6 && strncmp(p, "--", 2) == 0) {
+      struct run run;
+      len = strcspn(p, " ");
+      assert_true(len < sizeof(name));
+      memcpy(name, p, len);
+      name[len] = '\0';
+      bq_config_defaults(&c);
+      if (p[len] == ' ' && p[len + 1] != ' ') { /* "--name VALUE": no value */
+        PARSE(&c, &run, name);
+        if (strstr(run.err, "needs a value") == NULL)
+          print_error("%s: '%s'\n", name, run.err);
+        assert_non_null(strstr(run.err, "needs a value"));
+      } else { /* a flag: accepted, and refuses a value */
+        PARSE(&c, &run, name);
+        assert_int_equal(run.rc, BQ_CONFIG_EXIT);
+        run_free(&run);
+        strcat(name, "=1");
+        PARSE(&c, &run, name);
+        assert_non_null(strstr(run.err, "takes no value"));
+      }
+      run_free(&run);
+      n++;
+    }
+    line = nl != NULL ? nl + 1 : NULL;
+  }
+  assert_int_equal(n, 19);
+  run_free(&help);
+  EXPECT_ERR("unknown option --bogus", "--bogus", "1");
 }
 
 /* ---- addresses ------------------------------------------------------------------- */
@@ -701,7 +725,9 @@ int main(void) {
       cmocka_unit_test(test_bad_usage),
       cmocka_unit_test(test_flag_without_value_given_one), /* skipped */
       cmocka_unit_test(test_parse_again),
-      cmocka_unit_test(test_parse_size),
+      cmocka_unit_test(test_units),
+      cmocka_unit_test(test_error_messages),
+      cmocka_unit_test(test_help_lists_every_option),
       cmocka_unit_test(test_addr_parse_format),
       cmocka_unit_test(test_addr_rejects),
       cmocka_unit_test(test_addr_format_other),
