@@ -292,6 +292,12 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
   return -1;
 }
 
+const char *bq_config_sync_name(int sync) {
+  for (const struct choice *ch = sync_choices; ch->name != NULL; ch++)
+    if (ch->value == sync) return ch->name;
+  return "?";
+}
+
 void bq_config_defaults(struct bq_config *c) {
   char err[256];
   memset(c, 0, sizeof(*c));

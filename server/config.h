@@ -52,6 +52,9 @@ enum {
   BQ_CONFIG_ERR = 2   /* bad usage: err holds the message; exit 2 */
 };
 
+/* The --sync word for an enum bq_sync value ("full"), "?" for none. */
+const char *bq_config_sync_name(int sync);
+
 /* Fill c with the defaults (those of the option table). */
 void bq_config_defaults(struct bq_config *c);
 

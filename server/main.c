@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <uv.h>
 
 #include "acl.h"
@@ -23,31 +22,25 @@
 #include "observe.h"
 #include "pool.h"
 #include "queue.h"
+#include "rlimit.h"
 #include "server.h"
 #include "store.h"
-
-static const char *const sync_names[] = {"off", "normal", "full"};
 
 /* Connections need descriptors: raise the soft limit to the hard one and
  * say so if --max-connections still does not fit. */
 static void raise_nofile(const struct bq_log *log, size_t max_conns) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rlim_t was = rl.rlim_cur;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-      bq_log_info(log, "open-file limit raised from %llu to the hard limit %llu",
-                  (unsigned long long)was, (unsigned long long)rl.rlim_max);
-    getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  if (rl.rlim_cur != RLIM_INFINITY && max_conns + 32 > rl.rlim_cur)
+  rlim_t was, now;
+  if (bq_nofile_raise(RLIM_INFINITY, &was, &now) < 0) return;
+  if (now != was)
+    bq_log_info(log, "open-file limit raised from %llu to the hard limit %llu",
+                (unsigned long long)was, (unsigned long long)now);
+  if (!bq_nofile_fits(max_conns, now))
     bq_log_warn(log,
                 "--max-connections %zu exceeds the open-file limit %llu; "
                 "accepts will fail (and be retried) past about %llu "
                 "connections (raise it with ulimit -n or LimitNOFILE=)",
-                max_conns, (unsigned long long)rl.rlim_cur,
-                (unsigned long long)rl.rlim_cur - 32);
+                max_conns, (unsigned long long)now,
+                (unsigned long long)now - BQ_NOFILE_RESERVE);
 }
 
 /* The last log line: "stopped: " and every counter of counters.h as
@@ -172,7 +165,7 @@ int main(int argc, char **argv) {
   bq_log_info(&log,
               "burstqd %s: db %s, sync %s, %u worker%s, batch %zu, queue %zu "
               "messages / %zu bytes, max message %zu bytes, acks %s",
-              BQ_VERSION, cfg.db_path, sync_names[cfg.sync], cfg.workers,
+              BQ_VERSION, cfg.db_path, bq_config_sync_name(cfg.sync), cfg.workers,
               cfg.workers == 1 ? "" : "s", cfg.batch_max, cfg.queue_capacity,
               cfg.queue_bytes, cfg.max_message, cfg.ack ? "on" : "off");
   if (auth.len > 0)
