@@ -2,8 +2,8 @@
  * frame.c -- see frame.h.  Owns nothing but the per-connection partial-line
  * buffer; runs on whichever thread reads the connection (the loop thread).
  *
- * Invariants: len <= max + 1 (the largest line that may still shrink to max
- * by losing its '\r'); skipping implies len == 0.
+ * Invariants (between calls): len <= max + 1 (the largest line that may
+ * still shrink to max by losing its '\r'); skipping implies len == 0.
  */
 #include "frame.h"
 
@@ -23,6 +23,13 @@ void bq_framer_init(struct bq_framer *f, size_t max) {
   f->cap = 0;
   f->max = max;
   f->skipping = 0;
+}
+
+void bq_framer_set_max(struct bq_framer *f, size_t max) {
+  assert(max >= 1);
+  /* A larger buffer than the new limit needs is harmless: append() only
+   * grows it, and reset_partial() frees it once it is over KEEP_CAP. */
+  f->max = max;
 }
 
 void bq_framer_free(struct bq_framer *f) {
