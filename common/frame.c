@@ -27,9 +27,14 @@ void bq_framer_init(struct bq_framer *f, size_t max) {
 
 void bq_framer_set_max(struct bq_framer *f, size_t max) {
   assert(max >= 1);
-  /* A larger buffer than the new limit needs is harmless: append() only
-   * grows it, and reset_partial() frees it once it is over KEEP_CAP. */
   f->max = max;
+  /* Keep cap <= max + 1.  A buffer still holding the line being delivered
+   * (len > 0: set from the callback) goes in reset_partial() instead. */
+  if (f->len == 0 && f->cap > max + 1) {
+    free(f->buf);
+    f->buf = NULL;
+    f->cap = 0;
+  }
 }
 
 void bq_framer_free(struct bq_framer *f) {
@@ -62,7 +67,8 @@ static int append(struct bq_framer *f, const char *p, size_t n) {
 
 static void reset_partial(struct bq_framer *f) {
   f->len = 0;
-  if (f->cap > KEEP_CAP) {
+  /* Over max + 1 only if bq_framer_set_max() lowered the limit meanwhile. */
+  if (f->cap > KEEP_CAP || f->cap > f->max + 1) {
     free(f->buf);
     f->buf = NULL;
     f->cap = 0;
