@@ -15,11 +15,11 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "server.h"
@@ -266,8 +266,9 @@ static void stop_reading(struct bq_conn *c) {
  * error (ECONNRESET; EPIPE if a FIN came before the reset), or, when a
  * failed write of ours has already taken that error, it is in state CLOSE,
  * which a FIN alone never leads to while our side is open (CLOSE_WAIT).
- * A FIN followed by a reset counts as a reset too: both signs may be gone
- * by now, and when in doubt the partial line must be dropped. */
+ * A FIN followed by a reset counts as a reset too: the EPIPE that would
+ * tell it apart is gone once a write has taken it, and when in doubt the
+ * partial line must be dropped (a torn message is never stored). */
 static int input_reset(struct bq_conn *c) {
   uv_os_fd_t fd;
   int err = 0;
