@@ -132,10 +132,11 @@ static void usage(FILE *out) {
 "(logged); 2 for bad usage or a database or address that cannot be used.\n"
 "Transient database errors (locked, disk full, I/O) are retried instead.\n"
 "\n"
-"Example:\n"
-"  burstqd --db /var/lib/burstq/burstq.db --sync normal\n"
+"Example, on the defaults (127.0.0.1:7070, ./burstq.db):\n"
+"  burstqd &\n"
 "  printf 'hello\\nworld\\n' | nc -N 127.0.0.1 7070     # prints OK 2\n"
-"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n");
+"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n"
+"  kill -TERM %%1                                      # drains, exits 0\n");
 }
 
 /* Values of the long options that have no short letter. */
