@@ -45,13 +45,13 @@ int bq_addr_parse(const char *s, int default_port,
     if (hlen == 0 || hlen >= sizeof(host)) return -EINVAL;
     memcpy(host, s + 1, hlen);
     host[hlen] = '\0';
+    if (strchr(host, ':') == NULL) return -EINVAL; /* brackets are for v6 */
     if (close[1] == ':') {
       r = parse_port(close + 2, &port);
       if (r < 0) return r;
     } else if (close[1] != '\0') {
       return -EINVAL;
     }
-    if (strchr(host, ':') == NULL) return -EINVAL; /* brackets are for v6 */
   } else {
     colon = strrchr(s, ':');
     if (colon != NULL && strchr(s, ':') != colon)

@@ -558,6 +558,8 @@ static void test_addr_port_range(void **state) {
     if (r != -ERANGE) print_error("'%s': %d, want -ERANGE\n", bad[i], r);
     assert_int_equal(r, -ERANGE);
   }
+  addr_bad("[1.2.3.4]:99999", -1); /* malformed before out of range */
+  addr_bad("1.2.3.4:99999x", -1);
   addr_ok("127.0.0.1:65535", -1, "127.0.0.1:65535");
   addr_ok("127.0.0.1:0", -1, "127.0.0.1:0");
   assert_int_equal(bq_addr_parse("[::1]:7", -1, &ss), 0);
