@@ -132,10 +132,11 @@ static void usage(FILE *out) {
 "(logged); 2 for bad usage or a database or address that cannot be used.\n"
 "Transient database errors (locked, disk full, I/O) are retried instead.\n"
 "\n"
-"Example:\n"
-"  burstqd --db /var/lib/burstq/burstq.db --sync normal\n"
+"Example, on the defaults (127.0.0.1:7070, ./burstq.db):\n"
+"  burstqd &\n"
 "  printf 'hello\\nworld\\n' | nc -N 127.0.0.1 7070     # prints OK 2\n"
-"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n");
+"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n"
+"  kill -TERM %%1                                      # drains, exits 0\n");
 }
 
 /* Values of the long options that have no short letter. */
@@ -184,6 +185,26 @@ static int num_opt(const char *name, const char *arg, size_t min, size_t max,
   return r;
 }
 
+/* addr_opt: --NAME HOST:PORT into *out; the text must fit in maxlen bytes
+ * (the config keeps it).  Port 0 is allowed: the kernel picks a free port,
+ * which the daemon logs. */
+static int addr_opt(const char *name, const char *s, size_t maxlen,
+                    struct sockaddr_storage *out, const char *example,
+                    char *err, size_t errlen) {
+  int r = strlen(s) < maxlen ? bq_addr_parse(s, -1, out) : -EINVAL;
+  if (r == -ERANGE)
+    snprintf(err, errlen,
+             "--%s: the port in '%s' is out of range (0 to 65535; 0 picks "
+             "a free port)",
+             name, s);
+  else if (r == -ENOENT)
+    snprintf(err, errlen, "--%s: cannot resolve the host in '%s'", name, s);
+  else if (r < 0)
+    snprintf(err, errlen, "--%s: '%s' is not HOST:PORT (for example %s)",
+             name, s, example);
+  return r;
+}
+
 int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
                     char *err, size_t errlen) {
   size_t v;
@@ -195,14 +216,9 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
                             long_opts, NULL)) != -1) {
     switch (opt) {
       case 'l':
-        if (strlen(optarg) >= sizeof(c->listen) ||
-            bq_addr_parse(optarg, -1, &c->addr) < 0) {
-          snprintf(err, errlen,
-                   "--listen: '%s' is not HOST:PORT (for example "
-                   "127.0.0.1:7070 or [::1]:0)",
-                   optarg);
+        if (addr_opt("listen", optarg, sizeof(c->listen), &c->addr,
+                     "127.0.0.1:7070 or [::1]:0", err, errlen) < 0)
           return BQ_CONFIG_ERR;
-        }
         snprintf(c->listen, sizeof(c->listen), "%s", optarg);
         break;
       case 'd':
@@ -272,14 +288,9 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
         break;
       /* Observability (metrics branch). */
       case OPT_METRICS:
-        if (strlen(optarg) >= sizeof(c->metrics) ||
-            bq_addr_parse(optarg, -1, &c->metrics_addr) < 0) {
-          snprintf(err, errlen,
-                   "--metrics: '%s' is not HOST:PORT (for example "
-                   "127.0.0.1:9070)",
-                   optarg);
+        if (addr_opt("metrics", optarg, sizeof(c->metrics),
+                     &c->metrics_addr, "127.0.0.1:9070", err, errlen) < 0)
           return BQ_CONFIG_ERR;
-        }
         snprintf(c->metrics, sizeof(c->metrics), "%s", optarg);
         break;
       case OPT_LOG_FORMAT:

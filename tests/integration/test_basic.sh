@@ -177,8 +177,8 @@ bad 'max-message.*out of range' --max-message 0
 bad 'max-connections' --max-connections 0
 bad 'log-level' --log-level loud
 bad 'listen' --listen 127.0.0.1
-bad 'listen' --listen 127.0.0.1:99999
-bad 'listen' --listen nosuchhost.invalid:80
+bad "--listen: the port in '127.0.0.1:99999' is out of range \\(0 to 65535" --listen 127.0.0.1:99999
+bad '--listen: cannot resolve the host' --listen nosuchhost.invalid:80
 bad 'db.*empty' --db ''
 bad 'unknown option' --bogus
 bad 'unknown option' -Z
