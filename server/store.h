@@ -80,7 +80,7 @@ struct bq_store_check {
  * rebuild the -shm index beside it, which holds no data.  A hot -journal is
  * never rolled back: such a file is refused.  The verdict is about the file
  * as it was while being read; bq_store_open_sqlite() runs this check
- * itself and repeats the schema comparison under its write lock.
+ * itself and repeats the schema comparison once the file is locked.
  *
  * Returns 0 with *out filled when the path is usable: no file (and its
  * directory exists and is writable), a zero-length file with no -wal or

@@ -165,10 +165,10 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
  *
  * bq_store_sqlite_check() below decides whether burstqd may write to a
  * file at all, and bq_store_open_sqlite() runs it before its first write.
- * The schema test itself (classify()) runs twice: on the check's read-only
- * connection, and again on the writing connection inside the transaction
- * that would create the schema, so a file changed in between is still
- * refused (after the switch to WAL, the one write before it). */
+ * The schema test itself (classify()) runs three times: on the check's
+ * read-only connection, on the writing connection once the file is locked
+ * and before the switch to WAL, and inside the transaction that would
+ * create the schema, so a file changed in between is still refused. */
 
 enum { FOUND_EMPTY = BQ_STORE_EMPTY, FOUND_BURSTQ = BQ_STORE_BURSTQ };
 
@@ -665,37 +665,52 @@ int bq_store_open_sqlite(struct bq_store **out,
   s->base.ops = &sqlite_ops;
   s->log = opts->log;
   s->lock_fd = -1;
-  rc = sqlite3_open_v2(opts->path, &s->db,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                           (found.found == BQ_STORE_NEW ? SQLITE_OPEN_CREATE
-                                                        : 0),
-                       NULL);
-  created = found.found == BQ_STORE_NEW && rc == SQLITE_OK;
-  if (rc != SQLITE_OK) {
-    r = fail(s->db, rc, "cannot open the database", err, errlen);
-    goto error;
-  }
-  sqlite3_extended_result_codes(s->db, 1);
-  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
   /* One writer per database file, locked before the first write.  flock()
    * locks are separate from the POSIX locks SQLite uses, and this
    * descriptor is closed only after sqlite3_close(), so it cannot disturb
    * them (closing any descriptor of the file drops the process's POSIX
    * locks on it, which is why the check closes its own before SQLite
-   * opens the file).  sqlite3_open_v2() has created a new file by now. */
-  s->lock_fd = open(opts->path, O_RDONLY | O_CLOEXEC);
+   * opens the file).  A new file is created here, exclusively, so that a
+   * failed open removes only a file it made. */
+  if (found.found == BQ_STORE_NEW) {
+    s->lock_fd = open(opts->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0644);
+    created = s->lock_fd >= 0;
+  } else {
+    s->lock_fd = open(opts->path, O_RDONLY | O_CLOEXEC);
+  }
   if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
     if (e == EWOULDBLOCK)
       snprintf(err, errlen,
                "the database is in use by another burstqd (one daemon per "
                "database file)");
+    else if (e == EEXIST)
+      snprintf(err, errlen,
+               "the file was created by someone else while burstqd started");
     else
       snprintf(err, errlen, "cannot lock the database file: %s",
                strerror(e));
     r = e == EWOULDBLOCK ? -EBUSY : -e;
-    created = 0; /* not ours to remove without the lock */
+    created = 0; /* not locked: someone else's to remove */
     goto error;
+  }
+  rc = sqlite3_open_v2(opts->path, &s->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    r = fail(s->db, rc, "cannot open the database", err, errlen);
+    goto error;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  /* Still the file the check accepted, now that it is locked (the check
+   * ran before; this only reads). */
+  {
+    sqlite3 *ref = NULL;
+    rc = reference_schema(&ref, err, errlen);
+    r = rc == SQLITE_OK ? classify(s->db, ref, opts->path, err, errlen) : -rc;
+    sqlite3_close(ref);
+    if (r < 0) goto error;
   }
   rc = query1(s->db, "PRAGMA journal_mode=WAL", NULL, mode, sizeof(mode));
   if (rc != SQLITE_OK) {
