@@ -1,6 +1,7 @@
 /*
- * main.c -- burstqd: parse flags, open the database, start the workers,
- * run the loop, then close the database and print the summary.
+ * main.c -- burstqd: parse flags, check the database (read-only), listen,
+ * open the database, start the workers, run the loop, then close the
+ * database and print the summary.
  *
  * Owns the top-level context (config, log, store, queue, pool, server) on
  * the main thread, which becomes the loop thread.
@@ -55,6 +56,7 @@ int main(int argc, char **argv) {
   struct bq_log log;
   struct bq_store *store = NULL;
   struct bq_store_opts sopts;
+  struct bq_store_check found;
   struct bq_queue queue;
   struct bq_pool pool;
   struct bq_server *srv;
@@ -62,7 +64,7 @@ int main(int argc, char **argv) {
   struct bq_metrics metrics;
   struct bq_observe obs;
   uv_loop_t loop;
-  char err[512];
+  char err[512] = "", serr[512];
   int r, status;
 
   bq_config_defaults(&cfg);
@@ -92,21 +94,19 @@ int main(int argc, char **argv) {
     bq_log_error(&log, "cannot initialise SQLite (code %d)", -r);
     return 2;
   }
-  sopts.path = cfg.db_path;
-  sopts.sync = cfg.sync;
-  sopts.log = &log;
-  sopts.max_db_bytes = cfg.max_db_size; /* fault: disk-full handling */
-  r = bq_store_open_sqlite(&store, &sopts, err, sizeof(err));
+  /* The database is proven usable before listening, without writing to it
+   * (store.h); it is opened, and created if new, only once the listeners
+   * are up, so that a start that fails on an address creates no file. */
+  r = bq_store_sqlite_check(cfg.db_path, &found, err, sizeof(err));
   if (r < 0) {
-    bq_log_error(&log, "database %s: %s", cfg.db_path, err);
+    bq_log_error(&log, "--db %s: %s", cfg.db_path, err);
     return 2;
   }
-  if (cfg.max_message > store->max_payload) {
+  if (cfg.max_message > found.max_payload) {
     bq_log_error(&log,
                  "--max-message %zu is larger than the database %s can "
                  "store in one row (%zu bytes)",
-                 cfg.max_message, cfg.db_path, store->max_payload);
-    bq_store_close(store, err, sizeof(err));
+                 cfg.max_message, cfg.db_path, found.max_payload);
     return 2;
   }
   raise_nofile(&log, cfg.max_connections);
@@ -116,14 +116,23 @@ int main(int argc, char **argv) {
   if (r == 0) r = bq_metrics_init(&metrics);
   if (r < 0 || srv == NULL || uv_loop_init(&loop) != 0) {
     bq_log_error(&log, "cannot set up: out of resources");
-    bq_store_close(store, err, sizeof(err));
     return 2;
   }
-  r = bq_server_init(srv, &loop, &cfg, &log, &queue, &pool,
-                     store->last_conn_id, err, sizeof(err));
+  r = bq_server_init(srv, &loop, &cfg, &log, &queue, &pool, err, sizeof(err));
   if (r == 0) {
     srv->obs = &obs;
     r = bq_observe_start(&obs, srv, &metrics, err, sizeof(err));
+  }
+  if (r == 0) {
+    sopts.path = cfg.db_path;
+    sopts.sync = cfg.sync;
+    sopts.log = &log;
+    sopts.max_db_bytes = cfg.max_db_size; /* fault: disk-full handling */
+    r = bq_store_open_sqlite(&store, &sopts, serr, sizeof(serr));
+    if (r < 0)
+      bq_log_error(&log, "--db %s: %s", cfg.db_path, serr);
+    else
+      bq_server_set_last_conn_id(srv, store->last_conn_id);
   }
   if (r == 0) {
     pool.metrics = &metrics;
@@ -133,7 +142,10 @@ int main(int argc, char **argv) {
       snprintf(err, sizeof(err), "cannot start workers: %s", strerror(-r));
   }
   if (r != 0) {
-    bq_log_error(&log, "%s", err);
+    /* Only a failure to start the worker threads comes after the store
+     * has opened, so a new database file may be left then (an empty
+     * burstq database, accepted by the next start). */
+    if (err[0] != '\0') bq_log_error(&log, "%s", err); /* else logged */
     bq_server_abandon(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
@@ -141,7 +153,7 @@ int main(int argc, char **argv) {
     free(srv);
     bq_queue_destroy(&queue);
     bq_metrics_destroy(&metrics);
-    bq_store_close(store, err, sizeof(err));
+    if (store != NULL) bq_store_close(store, serr, sizeof(serr));
     return 2;
   }
   bq_log_info(&log,

@@ -202,14 +202,18 @@ static void on_idle_tick(uv_timer_t *t) {
   bq_conn_sweep_idle(srv, bq_now_ms());
 }
 
+void bq_server_set_last_conn_id(struct bq_server *srv, int64_t last_conn_id) {
+  srv->next_conn_id = last_conn_id;
+}
+
 void bq_server_set_auth(struct bq_server *srv, const struct bq_auth *auth) {
   srv->auth = auth != NULL && auth->len > 0 ? auth : NULL;
 }
 
 int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
                    const struct bq_config *cfg, const struct bq_log *log,
-                   struct bq_queue *queue, struct bq_pool *pool,
-                   int64_t last_conn_id, char *err, size_t errlen) {
+                   struct bq_queue *queue, struct bq_pool *pool, char *err,
+                   size_t errlen) {
   struct sockaddr_storage ss;
   int len = (int)sizeof(ss);
   int r;
@@ -221,7 +225,6 @@ int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
   srv->log = log;
   srv->queue = queue;
   srv->pool = pool;
-  srv->next_conn_id = last_conn_id;
   srv->state = BQ_RUNNING;
   bq_ratelimit_init(&srv->pause_rl, 10000);
   bq_ratelimit_init(&srv->accept_rl, 5000);

@@ -149,14 +149,18 @@ struct bq_server {
   char readbuf[BQ_READ_BUF];
 };
 
-/* Set up the loop's handles and bind and listen on cfg->addr.  last_conn_id
- * is the highest connection id already stored.  Returns 0, or a negative
- * libuv error with a message in err (nothing is left to close then: the
- * caller still runs the loop once to finish closing handles). */
+/* Set up the loop's handles and bind and listen on cfg->addr.  Returns 0,
+ * or a negative libuv error with a message in err (nothing is left to
+ * close then: the caller still runs the loop once to finish closing
+ * handles). */
 int bq_server_init(struct bq_server *srv, uv_loop_t *loop,
                    const struct bq_config *cfg, const struct bq_log *log,
-                   struct bq_queue *queue, struct bq_pool *pool,
-                   int64_t last_conn_id, char *err, size_t errlen);
+                   struct bq_queue *queue, struct bq_pool *pool, char *err,
+                   size_t errlen);
+
+/* Number new connections from last_conn_id + 1 (the highest connection id
+ * already stored); call after bq_server_init, before the loop runs. */
+void bq_server_set_last_conn_id(struct bq_server *srv, int64_t last_conn_id);
 
 /* Require "AUTH <token>" on new connections (auth must outlive srv); call
  * after bq_server_init, before the loop runs.  NULL turns it off. */

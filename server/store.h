@@ -58,11 +58,51 @@ struct bq_store_opts {
   uint64_t max_db_bytes;
 };
 
-/* Open (creating if needed) the SQLite database at opts->path: WAL mode,
- * synchronous from opts->sync, schema created or checked by user_version,
- * and an exclusive flock() on the file for as long as the store is open, so
- * that a second burstqd on the same database is refused (-EBUSY) instead of
- * fighting over connection ids.  With opts->max_db_bytes, the file is
+/* What bq_store_sqlite_check() found at a path. */
+enum bq_store_found {
+  BQ_STORE_NEW = 1, /* nothing: open creates the file */
+  BQ_STORE_EMPTY,   /* a zero-length file, or an SQLite database with no
+                       schema objects, user_version 0, application_id 0 */
+  BQ_STORE_BURSTQ,  /* exactly the schema burstqd creates, at the schema
+                       version this build writes */
+};
+
+struct bq_store_check {
+  int found;          /* enum bq_store_found */
+  size_t max_payload; /* as bq_store.max_payload */
+};
+
+/* Decide, without writing, whether burstqd may use the file at path.
+ *
+ * Contract: reads only.  Creates, changes and removes nothing at path or
+ * beside it, with one exception: a file read through an existing, non-empty
+ * -wal (a writer stopped without a checkpoint) makes SQLite create or
+ * rebuild the -shm index beside it, which holds no data.  A hot -journal is
+ * never rolled back: such a file is refused.  The verdict is about the file
+ * as it was while being read; bq_store_open_sqlite() runs this check
+ * itself and repeats the schema comparison once the file is locked.
+ *
+ * Returns 0 with *out filled when the path is usable: no file (and its
+ * directory exists and is writable), a zero-length file with no -wal or
+ * -journal beside it, an empty SQLite database, or a burstq database whose
+ * sqlite_schema (type, name, table and exact CREATE text of every object,
+ * ANALYZE's statistics tables aside) is what this build creates.
+ * Otherwise a negative errno-style value (-ENOENT: directory missing,
+ * -EACCES, -EISDIR, -EBUSY: in use by another burstqd, -EPROTO: not a
+ * burstq database or not a version this build knows, truncated, damaged,
+ * hot journal) with what was found in err, phrased to follow the path
+ * ("is a directory, not a database file"). */
+int bq_store_sqlite_check(const char *path, struct bq_store_check *out,
+                          char *err, size_t errlen);
+
+/* Open the SQLite database at opts->path, creating it only when the check
+ * above found nothing there: WAL mode, synchronous from opts->sync, schema
+ * created in an empty database, and an exclusive flock() on the file for as
+ * long as the store is open, so that a second burstqd on the same database
+ * is refused (-EBUSY) instead of fighting over connection ids.  Nothing is
+ * written before bq_store_sqlite_check() has accepted the file; a file it
+ * refuses is left as it was, with the same error.  A failed open removes
+ * the file it created.  With opts->max_db_bytes, the file is
  * capped at that many bytes rounded down to whole pages (at least the
  * pages it already has: a warning is logged when it is already at or over
  * the cap).  Returns 0 and *out, or a negative value with a message in
