@@ -1,21 +1,6 @@
-# Thin wrapper around CMake.  The two commands a newcomer needs:
-#   make run    install what is missing, build, start burstqd on its defaults
-#   make test   install what is missing, build, run every test (ctest)
-# Every target:
-#   deps           install the Debian packages in DEPS (apt-get, as root;
-#                  otherwise print the apt-get line and fail)
-#   build          deps, configure (RelWithDebInfo) and build in $(BUILD)
-#   run            build, then ./$(BUILD)/burstqd $(RUN_ARGS)
-#   test           build, then ctest $(CTEST_ARGS)
-#   test-asan      the suite under ASan+UBSan (build-asan)
-#   test-tsan      the suite under TSan (build-tsan)
-#   test-sanitize  test-asan, then test-tsan
-#   bench          Release build (build-bench), docs/benchmarks.md's table
-#   fuzz           each libFuzzer target for FUZZ_SECONDS (clang, build-fuzz)
-#   soak           the long fault tests (ctest configuration "soak")
-#   test-docker    build and run the container image with podman
-#   package        the .deb in $(BUILD)/pkg
-#   clean          remove every build directory
+# Thin wrapper around CMake.  `make help` lists the targets: the "## "
+# note on each target's line below is its entry there.  A newcomer needs
+# two: `make run` and `make test`.
 
 BUILD     ?= build
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
@@ -30,12 +15,16 @@ DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         stunnel4 openssl \
         clang
 
-.PHONY: all deps build run test test-sanitize test-asan test-tsan bench clean \
-        soak fuzz
+.PHONY: all help deps build run stop test test-sanitize test-asan test-tsan \
+        bench clean soak fuzz
 
-all: build
+all: build ## the default: the same as build
 
-deps:
+help: ## list the targets, one line each
+	@awk '/^[a-z][a-z-]*:.*## / { t = $$0; sub(/:.*/, "", t); d = $$0; \
+	  sub(/^[^#]*## /, "", d); printf "  make %-14s %s\n", t, d }' $(MAKEFILE_LIST)
+
+deps: ## install the missing Debian packages (as root; else print the apt-get line)
 	@missing=""; \
 	for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -54,35 +43,59 @@ deps:
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-build: deps $(BUILD)/CMakeCache.txt
+build: deps $(BUILD)/CMakeCache.txt ## deps, then build burstqd and burstq into build/ (BUILD=DIR elsewhere)
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	./$(BUILD)/burstqd $(RUN_ARGS)
+# make run records the daemon's PID in $(PIDFILE) (its shell execs burstqd,
+# so the shell's PID is the daemon's) for make stop.  OUR_PID sets pid and
+# succeeds only while that process is still $(BUILD)/burstqd: the file
+# outlives a daemon stopped by Ctrl-C or a crash, and its PID may since
+# name another process, perhaps another user's burstqd.
+PIDFILE = $(BUILD)/burstqd.pid
+OUR_PID = pid=$$(cat $(PIDFILE) 2>/dev/null) && [ -n "$$pid" ] && \
+  exe=$$(readlink /proc/$$pid/exe 2>/dev/null) && \
+  [ "$${exe% (deleted)}" = "$$(realpath $(BUILD)/burstqd)" ]
 
-test: build
+run: build ## build, then burstqd in the foreground: 127.0.0.1:7070, ./burstq.db (RUN_ARGS= flags)
+	@if $(OUR_PID); then \
+	  echo "make run: burstqd is already running (pid $$pid); make stop stops it" >&2; \
+	  exit 1; \
+	fi; \
+	echo $$$$ >$(PIDFILE) && exec $(BUILD)/burstqd $(RUN_ARGS)
+
+stop: ## stop the burstqd of make run (it drains, exits 0) and wait until it is gone
+	@if ! { $(OUR_PID); }; then \
+	  rm -f $(PIDFILE); \
+	  echo "make stop: no burstqd started by make run is running" >&2; \
+	  exit 1; \
+	fi; \
+	kill -TERM $$pid && \
+	while readlink /proc/$$pid/exe >/dev/null 2>&1; do sleep 0.1; done; \
+	rm -f $(PIDFILE)
+
+test: build ## build, then every test (ctest; CTEST_ARGS= adds flags)
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 # Sanitizer builds run the same suite.  A report makes the test fail.
-test-asan: deps
+test-asan: deps ## the suite under ASan+UBSan (build-asan/)
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-test-tsan: deps
+test-tsan: deps ## the suite under TSan (build-tsan/)
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-test-sanitize: test-asan test-tsan
+test-sanitize: test-asan test-tsan ## test-asan, then test-tsan (as CI does)
 
-clean:
+clean: ## remove every build directory
 	rm -rf $(BUILD) build-asan build-tsan build-bench build-fuzz
 
 # Benchmarks (not tests): a Release build, fresh daemons, a table on stdout.
-bench: deps
+bench: deps ## Release build in build-bench/, docs/benchmarks.md's table (minutes)
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-bench -j $(JOBS)
 	BENCH_CMD="make bench" tests/bench/pipeline.sh build-bench
@@ -90,7 +103,7 @@ bench: deps
 # The long fault tests, registered for the ctest
 # configuration "soak" only, so make test never runs them (tests/soak/).
 # Prints each test's SUMMARY line; the whole output is in $(BUILD)/soak.log.
-soak: build
+soak: build ## the long fault tests (ctest configuration "soak"; a few minutes)
 	@rc=0; echo "soak: running (full log: $(BUILD)/soak.log)"; \
 	ctest --test-dir $(BUILD) -V -C soak -L soak $(CTEST_ARGS) \
 	  >$(BUILD)/soak.log 2>&1 || rc=$$?; \
@@ -100,7 +113,7 @@ soak: build
 # Each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS,
 # built with clang, ASan and UBSan in build-fuzz.  Failing inputs land in
 # build-fuzz/fuzz-artifacts/.
-fuzz: deps
+fuzz: deps ## each libFuzzer target for FUZZ_SECONDS (60; clang, build-fuzz/)
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DBQ_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_frame fuzz_config fuzz_addr
@@ -120,10 +133,10 @@ DOCKER_DEPS := podman runc debootstrap curl sqlite3 netcat-openbsd python3
 
 # The container image, built and run for real with podman (see
 # tests/docker/test_docker.sh); skips only where podman cannot run at all.
-test-docker:
+test-docker: ## build and run the container image with podman
 	@$(MAKE) --no-print-directory deps DEPS="$(DOCKER_DEPS)"
 	bash tests/docker/test_docker.sh
 
 # The Debian package: $(BUILD)/pkg/burstq_VERSION_ARCH.deb.
-package: build
+package: build ## the .deb in build/pkg/
 	cpack --config $(BUILD)/CPackConfig.cmake -B $(BUILD)/pkg -G DEB

@@ -18,7 +18,11 @@ int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
   if (s == NULL) s = getenv("BURSTQ_HOST");
   if (s == NULL || *s == '\0') s = BQ_DEFAULT_HOST;
   r = bq_addr_parse(s, BQ_DEFAULT_PORT, out);
-  if (r == -ENOENT)
+  /* Port 0 is for listening (the kernel picks one); nothing answers there. */
+  if (r == 0 && bq_addr_port(out) == 0) r = -ERANGE;
+  if (r == -ERANGE)
+    snprintf(err, errlen, "the port in '%s' is out of range (1 to 65535)", s);
+  else if (r == -ENOENT)
     snprintf(err, errlen, "cannot resolve the host in '%s'", s);
   else if (r < 0)
     snprintf(err, errlen,

@@ -19,8 +19,9 @@
 #define BQ_DEFAULT_PORT 7070
 
 /* The address to use: arg if not NULL, else $BURSTQ_HOST if set and not
- * empty, else BQ_DEFAULT_HOST.  Returns 0; -EINVAL (bad form) or -ENOENT
- * (name does not resolve) with a message in err. */
+ * empty, else BQ_DEFAULT_HOST.  Returns 0; -EINVAL (bad form), -ERANGE
+ * (port 0 or above 65535) or -ENOENT (name does not resolve) with a message
+ * in err. */
 int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
                 size_t errlen);
 

@@ -5,6 +5,7 @@
 #include "addr.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,13 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Digits only; a number above 65535 is -ERANGE (a port, but not one that
+ * exists), anything else that is not digits -EINVAL. */
 static int parse_port(const char *s, int *port) {
   char *end;
   long v;
-  if (*s == '\0' || *s == '+' || *s == '-' || *s == ' ') return -EINVAL;
+  if (*s < '0' || *s > '9') return -EINVAL;
   errno = 0;
   v = strtol(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < 0 || v > 65535) return -EINVAL;
+  if (*end != '\0') return -EINVAL;
+  if (errno == ERANGE || v > 65535) return -ERANGE;
+  assert(errno == 0 && v >= 0);
   *port = (int)v;
   return 0;
 }
@@ -40,18 +45,20 @@ int bq_addr_parse(const char *s, int default_port,
     if (hlen == 0 || hlen >= sizeof(host)) return -EINVAL;
     memcpy(host, s + 1, hlen);
     host[hlen] = '\0';
+    if (strchr(host, ':') == NULL) return -EINVAL; /* brackets are for v6 */
     if (close[1] == ':') {
-      if (parse_port(close + 2, &port) < 0) return -EINVAL;
+      r = parse_port(close + 2, &port);
+      if (r < 0) return r;
     } else if (close[1] != '\0') {
       return -EINVAL;
     }
-    if (strchr(host, ':') == NULL) return -EINVAL; /* brackets are for v6 */
   } else {
     colon = strrchr(s, ':');
     if (colon != NULL && strchr(s, ':') != colon)
       return -EINVAL; /* bare IPv6 needs brackets to carry a port */
     if (colon != NULL) {
-      if (parse_port(colon + 1, &port) < 0) return -EINVAL;
+      r = parse_port(colon + 1, &port);
+      if (r < 0) return r;
       hlen = (size_t)(colon - s);
     } else {
       hlen = strlen(s);
@@ -97,6 +104,14 @@ int bq_addr_parse(const char *s, int default_port,
     ((struct sockaddr_in6 *)out)->sin6_port = htons((uint16_t)port);
   freeaddrinfo(res);
   return 0;
+}
+
+int bq_addr_port(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET)
+    return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+  if (ss->ss_family == AF_INET6)
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+  return -1;
 }
 
 int bq_addr_format(const struct sockaddr *sa, char *buf, size_t size) {

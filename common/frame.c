@@ -2,8 +2,8 @@
  * frame.c -- see frame.h.  Owns nothing but the per-connection partial-line
  * buffer; runs on whichever thread reads the connection (the loop thread).
  *
- * Invariants: len <= max + 1 (the largest line that may still shrink to max
- * by losing its '\r'); skipping implies len == 0.
+ * Invariants (between calls): len <= max + 1 (the largest line that may
+ * still shrink to max by losing its '\r'); skipping implies len == 0.
  */
 #include "frame.h"
 
@@ -23,6 +23,18 @@ void bq_framer_init(struct bq_framer *f, size_t max) {
   f->cap = 0;
   f->max = max;
   f->skipping = 0;
+}
+
+void bq_framer_set_max(struct bq_framer *f, size_t max) {
+  assert(max >= 1);
+  f->max = max;
+  /* Keep cap <= max + 1.  A buffer still holding the line being delivered
+   * (len > 0: set from the callback) goes in reset_partial() instead. */
+  if (f->len == 0 && f->cap > max + 1) {
+    free(f->buf);
+    f->buf = NULL;
+    f->cap = 0;
+  }
 }
 
 void bq_framer_free(struct bq_framer *f) {
@@ -55,7 +67,8 @@ static int append(struct bq_framer *f, const char *p, size_t n) {
 
 static void reset_partial(struct bq_framer *f) {
   f->len = 0;
-  if (f->cap > KEEP_CAP) {
+  /* Over max + 1 only if bq_framer_set_max() lowered the limit meanwhile. */
+  if (f->cap > KEEP_CAP || f->cap > f->max + 1) {
     free(f->buf);
     f->buf = NULL;
     f->cap = 0;

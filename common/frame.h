@@ -47,6 +47,12 @@ struct bq_framer {
 /* Initialise f for payloads of at most max bytes (max >= 1). */
 void bq_framer_init(struct bq_framer *f, size_t max);
 
+/* Change the limit to max bytes (max >= 1) for every line not yet delivered.
+ * Meant to be called between lines: from the callback (the new limit then
+ * applies from the next line on) or while bq_framer_pending() is 0.  This
+ * is how a first line can have a limit of its own. */
+void bq_framer_set_max(struct bq_framer *f, size_t max);
+
 /* Free f's buffer.  f may be initialised again afterwards. */
 void bq_framer_free(struct bq_framer *f);
 

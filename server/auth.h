@@ -19,6 +19,10 @@
 
 #define BQ_AUTH_MAX 1024
 
+/* The longest first line that can pass: "AUTH " and the longest token.  It
+ * is not a message, so --max-message does not limit it. */
+#define BQ_AUTH_LINE_MAX (sizeof("AUTH ") - 1 + BQ_AUTH_MAX)
+
 struct bq_auth {
   size_t len;                  /* token bytes; 0 = authentication off */
   char token[BQ_AUTH_MAX];     /* not NUL-terminated on purpose */

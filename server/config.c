@@ -252,12 +252,20 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
     case K_ADDR: {
       struct sockaddr_storage *sa =
           (struct sockaddr_storage *)(void *)((char *)c + o->addr_off);
-      if (strlen(arg) >= o->width || bq_addr_parse(arg, -1, sa) < 0) {
+      r = strlen(arg) < o->width ? bq_addr_parse(arg, -1, sa) : -EINVAL;
+      if (r == -ERANGE)
+        snprintf(err, errlen,
+                 "--%s: the port in '%s' is out of range (0 to 65535; 0 "
+                 "picks a free port)",
+                 o->name, arg);
+      else if (r == -ENOENT)
+        snprintf(err, errlen, "--%s: cannot resolve the host in '%s'",
+                 o->name, arg);
+      else if (r < 0)
         snprintf(err, errlen,
                  "--%s: '%s' is not HOST:PORT (for example %s)", o->name,
                  arg, o->example);
-        return -1;
-      }
+      if (r < 0) return -1;
       memcpy(field(c, o), arg, strlen(arg) + 1);
       return 0;
     }
@@ -380,10 +388,11 @@ BQ_UNITS_HELP
 "(logged); 2 for bad usage or a database or address that cannot be used.\n"
 "Transient database errors (locked, disk full, I/O) are retried instead.\n"
 "\n"
-"Example:\n"
-"  burstqd --db /var/lib/burstq/burstq.db --sync normal\n"
+"Example, on the defaults (127.0.0.1:7070, ./burstq.db):\n"
+"  burstqd &\n"
 "  printf 'hello\\nworld\\n' | nc -N 127.0.0.1 7070     # prints OK 2\n"
-"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n",
+"  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n"
+"  kill -TERM %1                                       # drains, exits 0\n",
       out);
 }
 

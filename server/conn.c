@@ -15,6 +15,8 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,8 @@ static int on_frame(void *arg, int kind, const char *data, size_t len) {
     if (kind != BQ_FRAME_MSG || !bq_auth_check(b->c->srv->auth, data, len))
       return -EACCES;
     b->c->authed = 1;
+    /* The AUTH line had a limit of its own; messages have --max-message. */
+    bq_framer_set_max(&b->c->framer, b->c->srv->cfg->max_message);
     record_open(b->c);
     return 0;
   }
@@ -249,12 +253,42 @@ static void stop_reading(struct bq_conn *c) {
   }
 }
 
+/* 1 when c's input ended in a reset (or another abort, such as a keepalive
+ * timeout), not in a FIN; asked when libuv reports end of input.
+ *
+ * libuv says UV_EOF not only for a FIN: when epoll reports EPOLLHUP after a
+ * short read, it reports end of input without reading again.  On Linux a
+ * reset that arrives with the data, or while we are not reading, gives just
+ * that: the read returns the queued data, and only the next one would have
+ * failed with ECONNRESET.  The kernel still knows: the socket has a pending
+ * error (ECONNRESET; EPIPE if a FIN came before the reset), or, when a
+ * failed write of ours has already taken that error, it is in state CLOSE,
+ * which a FIN alone never leads to while our side is open (CLOSE_WAIT).
+ * A FIN followed by a reset counts as a reset too: the EPIPE that would
+ * tell it apart is gone once a write has taken it, and when in doubt the
+ * partial line must be dropped (a torn message is never stored). */
+static int input_reset(struct bq_conn *c) {
+  uv_os_fd_t fd;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  struct tcp_info ti;
+
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return 1;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+    return 1;
+  len = sizeof(ti);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return 1;
+  return ti.tcpi_state == TCP_CLOSE;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct bq_conn *c = bq_container_of(s, struct bq_conn, tcp);
   struct build b;
   int r;
 
   if (nread == 0) return;
+  /* Only a FIN finishes an unterminated last line; a reset drops it. */
+  if (nread == UV_EOF && input_reset(c)) nread = UV_ECONNRESET;
   if (nread > 0) {
     idle_touch(c, bq_now_ms());
     build_init(&b, c);
@@ -559,8 +593,12 @@ void bq_conn_refuse(struct bq_conn *c, const char *line) {
 
 void bq_conn_start(struct bq_conn *c) {
   struct bq_server *srv = c->srv;
+  size_t max = srv->cfg->max_message;
   c->id = ++srv->next_conn_id;
-  bq_framer_init(&c->framer, srv->cfg->max_message);
+  /* Until it passes, the first line is an AUTH line, not a message: it may
+   * be as long as the longest token needs, whatever --max-message is. */
+  if (srv->auth != NULL && max < BQ_AUTH_LINE_MAX) max = BQ_AUTH_LINE_MAX;
+  bq_framer_init(&c->framer, max);
   c->next = srv->conns;
   if (srv->conns) srv->conns->prev = c;
   srv->conns = c;

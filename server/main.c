@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
   struct bq_config cfg;
   struct bq_log log;
   struct bq_store *store = NULL;
-  struct bq_store_opts sopts;
+  struct bq_store_check found;
   struct bq_queue queue;
   struct bq_pool pool;
   struct bq_server *srv = NULL;
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   struct bq_metrics metrics;
   struct bq_observe obs;
   uv_loop_t loop;
-  char err[512];
+  char err[1024] = "", serr[512];
   int r, status;
 
   memset(&obs, 0, sizeof(obs)); /* closing it before it starts is a no-op */
@@ -103,20 +103,19 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  sopts.sync = cfg.sync;
-  sopts.log = &log;
-  sopts.max_db_bytes = cfg.max_db_size;
-  r = bq_store_open(cfg.db_path, &sopts, &store, err, sizeof(err));
+  /* The database is proven usable before listening, without writing to it
+   * (store.h); it is opened, and created if new, only once the listeners
+   * are up, so that a start that fails on an address creates no file. */
+  r = bq_store_check(cfg.db_path, &found, err, sizeof(err));
   if (r < 0) {
-    bq_log_error(&log, "database %s: %s", cfg.db_path, err);
+    bq_log_error(&log, "--db %s: %s", cfg.db_path, err);
     return 2;
   }
-  if (cfg.max_message > store->caps.max_payload) {
+  if (cfg.max_message > found.max_payload) {
     bq_log_error(&log,
                  "--max-message %zu is larger than the database %s can "
                  "store in one row (%zu bytes)",
-                 cfg.max_message, cfg.db_path, store->caps.max_payload);
-    bq_store_close(store, err, sizeof(err));
+                 cfg.max_message, cfg.db_path, found.max_payload);
     return 2;
   }
   raise_nofile(&log, cfg.max_connections);
@@ -125,13 +124,12 @@ int main(int argc, char **argv) {
   if (r == 0) r = bq_metrics_init(&metrics);
   if (r < 0 || uv_loop_init(&loop) != 0) {
     bq_log_error(&log, "cannot set up: out of resources");
-    bq_store_close(store, err, sizeof(err));
     return 2;
   }
   {
     const struct bq_server_deps sd = {
         .loop = &loop, .cfg = &cfg, .log = &log, .queue = &queue,
-        .pool = &pool, .auth = &auth, .last_conn_id = store->last_conn_id,
+        .pool = &pool, .auth = &auth,
         .hooks = {bq_observe_draining, bq_observe_close, &obs}};
     r = bq_server_new(&srv, &sd, err, sizeof(err));
   }
@@ -139,8 +137,18 @@ int main(int argc, char **argv) {
     const struct bq_observe_deps od = {.loop = &loop, .cfg = &cfg,
                                        .log = &log, .srv = srv,
                                        .queue = &queue, .metrics = &metrics,
-                                       .backend = store->backend};
+                                       .backend = found.backend};
     r = bq_observe_start(&obs, &od, err, sizeof(err));
+  }
+  if (r == 0) {
+    const struct bq_store_opts sopts = {.sync = cfg.sync, .log = &log,
+                                        .max_db_bytes = cfg.max_db_size};
+    r = bq_store_open(cfg.db_path, &sopts, &store, serr, sizeof(serr));
+    if (r < 0) {
+      snprintf(err, sizeof(err), "--db %s: %s", cfg.db_path, serr);
+    } else {
+      bq_server_set_last_conn_id(srv, store->last_conn_id);
+    }
   }
   if (r == 0) {
     const struct bq_pool_deps pd = {
@@ -152,6 +160,9 @@ int main(int argc, char **argv) {
       snprintf(err, sizeof(err), "cannot start workers: %s", strerror(-r));
   }
   if (r != 0) {
+    /* Only a failure to start the worker threads comes after the store
+     * has opened, so a new database file may be left then (an empty
+     * burstq database, accepted by the next start). */
     bq_log_error(&log, "%s", err);
     bq_server_abandon(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -159,7 +170,7 @@ int main(int argc, char **argv) {
     bq_server_free(srv);
     bq_queue_destroy(&queue);
     bq_metrics_destroy(&metrics);
-    bq_store_close(store, err, sizeof(err));
+    if (store != NULL) bq_store_close(store, serr, sizeof(serr));
     return 2;
   }
   bq_log_info(&log,
@@ -178,7 +189,7 @@ int main(int argc, char **argv) {
   }
   if (cfg.idle_timeout > 0)
     bq_log_info(&log, "closing connections idle for %u s", cfg.idle_timeout);
-  if (cfg.max_db_size > 0) /* fault: disk-full handling */
+  if (cfg.max_db_size > 0)
     bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
                 cfg.max_db_size);
   bq_log_info(&log, "listening on %s", bq_server_address(srv));

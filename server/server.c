@@ -207,7 +207,6 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   srv->pool = d->pool;
   srv->auth = d->auth != NULL && d->auth->len > 0 ? d->auth : NULL;
   srv->hooks = d->hooks;
-  srv->next_conn_id = d->last_conn_id;
   srv->state = BQ_RUNNING;
   bq_ratelimit_init(&srv->pause_rl, 10000);
   bq_ratelimit_init(&srv->reject_rl, 5000);
@@ -239,6 +238,11 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
     return r;
   }
   return 0;
+}
+
+void bq_server_set_last_conn_id(struct bq_server *srv, int64_t last_conn_id) {
+  assert(srv->nconns == 0 && srv->st.accepted == 0);
+  srv->next_conn_id = last_conn_id;
 }
 
 uv_async_t *bq_server_wake(struct bq_server *srv) { return &srv->wake; }

@@ -61,7 +61,6 @@ struct bq_server_deps {
                                    bq_server_wake(); started by the caller
                                    after bq_server_new, before the loop */
   const struct bq_auth *auth;   /* NULL or empty: no AUTH line required */
-  int64_t last_conn_id;         /* highest connection id already stored */
   struct bq_server_hooks hooks;
 };
 
@@ -71,6 +70,12 @@ struct bq_server_deps {
  * it ends, then bq_server_free(). */
 int bq_server_new(struct bq_server **out, const struct bq_server_deps *deps,
                   char *err, size_t errlen);
+
+/* Number new connections from last_conn_id + 1, the highest connection id
+ * already stored.  The store opens only once the listeners are up (a start
+ * that fails on an address creates no database), so this comes after
+ * bq_server_new and before the loop runs. */
+void bq_server_set_last_conn_id(struct bq_server *srv, int64_t last_conn_id);
 
 /* The handle workers signal after posting completions (pool.h). */
 uv_async_t *bq_server_wake(struct bq_server *srv);

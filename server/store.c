@@ -36,29 +36,44 @@ const char *bq_store_err_name(int err) {
   return "failed";
 }
 
-int bq_store_open(const char *uri, const struct bq_store_opts *opts,
-                  struct bq_store **out, char *err, size_t errlen) {
+/* The backend uri names: returns its path for the SQLite backend (the
+ * only one), or NULL with the reason in err. */
+static const char *sqlite_path(const char *uri, char *err, size_t errlen) {
   const char *colon = strchr(uri, ':');
   const char *slash = strchr(uri, '/');
   /* "scheme:" only when the colon comes before any slash and the scheme
-   * is a word, so that "./a:b.db" and "C:" style names stay paths. */
+   * is a word, so that "./a:b.db" and "a:b.db" stay paths. */
   if (colon != NULL && colon > uri && (slash == NULL || colon < slash)) {
     size_t n = (size_t)(colon - uri);
     if (n == 6 && strncmp(uri, "sqlite", 6) == 0) {
       if (colon[1] == '\0') {
-        snprintf(err, errlen, "'%s' names no file after 'sqlite:'", uri);
-        return -EINVAL;
+        snprintf(err, errlen, "names no file after 'sqlite:'");
+        return NULL;
       }
-      return bq_store_sqlite_open(colon + 1, opts, out, err, errlen);
+      return colon + 1;
     }
     if (strspn(uri, "abcdefghijklmnopqrstuvwxyz+.-") == n &&
         strncmp(colon, "://", 3) == 0) {
       snprintf(err, errlen,
                "'%.*s:' databases are not supported by this burstqd; give "
-               "a file path or a sqlite:PATH URI",
+               "a file path or sqlite:PATH",
                (int)n, uri);
-      return -EINVAL;
+      return NULL;
     }
   }
-  return bq_store_sqlite_open(uri, opts, out, err, errlen);
+  return uri;
+}
+
+int bq_store_check(const char *uri, struct bq_store_check *out, char *err,
+                   size_t errlen) {
+  const char *path = sqlite_path(uri, err, errlen);
+  if (path == NULL) return -EINVAL;
+  return bq_store_sqlite_check(path, out, err, errlen);
+}
+
+int bq_store_open(const char *uri, const struct bq_store_opts *opts,
+                  struct bq_store **out, char *err, size_t errlen) {
+  const char *path = sqlite_path(uri, err, errlen);
+  if (path == NULL) return -EINVAL;
+  return bq_store_sqlite_open(path, opts, out, err, errlen);
 }

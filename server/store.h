@@ -9,8 +9,8 @@
  * neutral set (enum bq_store_err), translated at the backend's edge as
  * libuv translates errno, with the backend's own words in the message.
  *
- * Threads: open and close run on the main thread, before the workers start
- * and after they have exited.  append() runs on a worker.  A backend with
+ * Threads: check, open and close run on the main thread, before the workers
+ * start and after they have exited.  append() runs on a worker.  A backend with
  * caps.concurrent_appends == 0 (SQLite: one writer per file) is used by one
  * worker at a time, the one holding the queue's writer token (queue.h); a
  * backend that sets it may be given batches by several workers at once and
@@ -89,15 +89,50 @@ struct bq_store_caps {
 struct bq_store {
   const struct bq_store_ops *ops;
   struct bq_store_caps caps;
-  const char *backend;    /* "sqlite 3.40.1": name and library version */
+  const char *backend;    /* "sqlite 3.40.1": name and library version, in
+                             static storage */
   int64_t last_conn_id;   /* highest connection id already stored */
 };
 
-/* Open the store that uri names, creating it if it does not exist, and
- * check that it is one this burstqd may write to.  uri is a file path, or
- * "sqlite:" and a path.  Returns 0 and *out, or a negative value with a
- * one-line reason in err: -EINVAL for a URI no backend takes, -EBUSY when
- * another burstqd holds it, a negated enum bq_store_err otherwise. */
+/* What bq_store_check() found. */
+enum bq_store_found {
+  BQ_STORE_NEW = 1, /* nothing: open creates it */
+  BQ_STORE_EMPTY,   /* an empty database (for SQLite: a zero-length file, or
+                       one with no schema objects, user_version 0 and
+                       application_id 0) */
+  BQ_STORE_BURSTQ   /* exactly the schema burstqd creates, at the schema
+                       version this build writes */
+};
+
+struct bq_store_check {
+  int found;           /* enum bq_store_found */
+  size_t max_payload;  /* as bq_store_caps.max_payload */
+  const char *backend; /* as bq_store.backend (static storage) */
+};
+
+/* Decide, without writing, whether burstqd may use the store uri names
+ * (uri: a file path, or "sqlite:" and a path).  Reads only: nothing is
+ * created, changed or removed (for SQLite, one exception: a file read
+ * through an existing, non-empty -wal makes SQLite create or rebuild the
+ * -shm index beside it, which holds no data).  Returns 0 with *out filled
+ * when the store is new, empty, or a burstq store this build knows;
+ * otherwise a negative value with what was found in err, phrased to follow
+ * the name ("is a directory, not a database file"): -EINVAL for a URI no
+ * backend takes, -ENOENT (directory missing), -EACCES, -EISDIR, -EBUSY (in
+ * use by another burstqd), -EPROTO (not a burstq database or not a version
+ * this build knows, truncated, damaged, a hot journal). */
+int bq_store_check(const char *uri, struct bq_store_check *out, char *err,
+                   size_t errlen);
+
+/* Open the store uri names, creating it only when bq_store_check() finds
+ * nothing there, and hold it for this process alone (a second burstqd is
+ * refused with -EBUSY).  Nothing is written before the check has accepted
+ * it; a store it refuses is left as it was, with the same error; a failed
+ * open removes what it created.  With opts->max_db_bytes the stored data
+ * is capped (for SQLite: whole pages, at least those it already has; a
+ * warning is logged when it is already at the cap).  Returns 0 and *out,
+ * or a negative value (as bq_store_check, or a negated enum bq_store_err)
+ * with a one-line reason in err. */
 int bq_store_open(const char *uri, const struct bq_store_opts *opts,
                   struct bq_store **out, char *err, size_t errlen);
 
@@ -118,7 +153,9 @@ static inline int bq_store_close(struct bq_store *s, char *err,
 
 /* --- backends (store.c dispatches to them) --- */
 
-/* SQLite (store_sqlite.c): path is a file name. */
+/* SQLite (store_sqlite.c): path is a file name; contracts as above. */
+int bq_store_sqlite_check(const char *path, struct bq_store_check *out,
+                          char *err, size_t errlen);
 int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                          struct bq_store **out, char *err, size_t errlen);
 

@@ -2,13 +2,13 @@
  * store_sqlite.c -- the SQLite backend of store.h.
  *
  * Owns one sqlite3 connection and its prepared statements, and the
- * checkpointer (checkpoint.h).  Threads: opened and closed on the main
- * thread; append() runs on whichever worker holds the queue's writer token,
- * one at a time (caps.concurrent_appends is 0), so the connection is opened
- * with SQLITE_OPEN_NOMUTEX and the process runs SQLite in multi-thread
- * mode.  size() stat()s the files and may run anywhere.  SQLite's result
- * codes never leave this file: translate() maps them onto enum
- * bq_store_err.
+ * checkpointer (checkpoint.h).  Threads: checked, opened and closed on the
+ * main thread; append() runs on whichever worker holds the queue's writer
+ * token, one at a time (caps.concurrent_appends is 0), so the connection is
+ * opened with SQLITE_OPEN_NOMUTEX and the process runs SQLite in
+ * multi-thread mode.  size() stat()s the files and may run anywhere.
+ * SQLite's result codes never leave this file: translate() maps them onto
+ * enum bq_store_err.
  *
  * Schema (user_version 1):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
@@ -18,12 +18,17 @@
  *            payload BLOB NOT NULL)
  * messages.id is the rowid: each insert takes max(id) + 1, so ids grow in
  * commit order, and batches commit in queue order (queue.h).
+ *
+ * Opening never writes to a file it has not first proven, read-only, to be
+ * new, empty, or exactly this schema (bq_store_sqlite_check, store.h);
+ * the check and the schema comparison are self-contained below.
  */
 #include "store.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +53,10 @@
  * SQLITE_BUSY to the worker, which then backs off on its own terms. */
 #define BUSY_TIMEOUT_MS 100
 
+/* How long the read-only check waits for a lock held by another program
+ * (only files read through their -wal or -journal take locks at all). */
+#define CHECK_BUSY_TIMEOUT_MS 5000
+
 struct sqlite_store {
   struct bq_store base; /* first: the generic handle */
   sqlite3 *db;
@@ -60,7 +69,6 @@ struct sqlite_store {
   int ckpt_running;     /* ckpt started and not yet stopped */
   uint64_t max_db_bytes; /* --max-db-size, 0 for none */
   char *path;           /* the database file; path + "-wal" is its WAL */
-  char backend[48];     /* "sqlite VERSION" */
 };
 
 static const char schema_sql[] =
@@ -117,18 +125,27 @@ static int fail(sqlite3 *db, int rc, const char *what, char *err,
   return translate(rc);
 }
 
-/* Process-wide SQLite setup, once, before the first connection (and so
+/* Process-wide SQLite setup, once, before the first SQLite call (and so
  * before the workers start): memory statistics off (a global mutex on
  * every allocation otherwise) and multi-thread mode (connections are never
- * shared concurrently). */
+ * shared concurrently).  Returns 0 or a negated enum bq_store_err. */
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_rc;
+static char backend_name[48]; /* "sqlite VERSION" (struct bq_store.backend) */
 
-static void global_init(void) {
+static void global_init_once(void) {
   int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   if (rc == SQLITE_OK) rc = sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
   if (rc == SQLITE_OK) rc = sqlite3_initialize();
+  snprintf(backend_name, sizeof(backend_name), "sqlite %s",
+           sqlite3_libversion());
   global_rc = rc;
+}
+
+static int global_init(char *err, size_t errlen) {
+  pthread_once(&global_once, global_init_once);
+  if (global_rc == SQLITE_OK) return 0;
+  return fail(NULL, global_rc, "cannot initialise SQLite", err, errlen);
 }
 
 static int exec(sqlite3 *db, const char *sql, const char *what, char *err,
@@ -195,53 +212,454 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
   return SQLITE_OK;
 }
 
-/* Create the schema, or check that an existing one is ours. */
-static int setup_schema(struct sqlite_store *s, char *err, size_t errlen) {
-  sqlite3_int64 version = 0;
-  int rc, r;
+/* ---- what is at the path: the read-only check ---------------------------
+ *
+ * bq_store_sqlite_check() below decides whether burstqd may write to a
+ * file at all, and bq_store_open_sqlite() runs it before its first write.
+ * The schema test itself (classify()) runs three times: on the check's
+ * read-only connection, on the writing connection once the file is locked
+ * and before the switch to WAL, and inside the transaction that would
+ * create the schema, so a file changed in between is still refused. */
 
-  r = exec(s->db, "BEGIN IMMEDIATE", "cannot lock the database", err, errlen);
-  if (r < 0) return r;
-  rc = query1(s->db, "PRAGMA user_version", &version, NULL, 0);
+enum { FOUND_EMPTY = BQ_STORE_EMPTY, FOUND_BURSTQ = BQ_STORE_BURSTQ };
+
+/* The objects burstqd's own schema_sql creates, as SQLite records them:
+ * an in-memory database with the schema, to compare a file's against. */
+static int reference_schema(sqlite3 **ref, char *err, size_t errlen) {
+  int rc = sqlite3_open_v2(":memory:", ref,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(*ref, schema_sql, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
-    r = fail(s->db, rc, "cannot read the schema version", err, errlen);
-    goto rollback;
+    fail(*ref, rc, "cannot build the reference schema", err, errlen);
+    sqlite3_close(*ref);
+    *ref = NULL;
+    return rc;
+  }
+  return SQLITE_OK;
+}
+
+/* Statistics tables written by ANALYZE change no behaviour: ignored. */
+#define SCHEMA_ROWS                                                      \
+  "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT IN " \
+  "('sqlite_stat1', 'sqlite_stat4') ORDER BY name"
+
+static const char *col(sqlite3_stmt *st, int i) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  return t ? (const char *)t : "";
+}
+
+/* Compare db's schema objects with ref's, row by row in name order: type,
+ * name, table and the exact CREATE text.  Returns 0 when they are the
+ * same, 1 with the first difference described in err, or a SQLite error
+ * code from reading db. */
+static int schema_diff(sqlite3 *db, sqlite3 *ref, char *err, size_t errlen) {
+  sqlite3_stmt *a = NULL, *b = NULL;
+  int ra, rb, rc, diff = 0;
+
+  rc = sqlite3_prepare_v2(db, SCHEMA_ROWS, -1, &a, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(ref, SCHEMA_ROWS, -1, &b, NULL);
+  if (rc != SQLITE_OK) goto out;
+  ra = sqlite3_step(a);
+  rb = sqlite3_step(b);
+  while (!diff && (ra == SQLITE_ROW || rb == SQLITE_ROW)) {
+    int c = ra != SQLITE_ROW ? 1 : rb != SQLITE_ROW ? -1
+                                  : strcmp(col(a, 1), col(b, 1));
+    if (c < 0) {
+      snprintf(err, errlen, "%s %s%s%s is not part of burstq's schema",
+               col(a, 0), col(a, 1), strcmp(col(a, 0), "table") ? " on " : "",
+               strcmp(col(a, 0), "table") ? col(a, 2) : "");
+      diff = 1;
+    } else if (c > 0) {
+      snprintf(err, errlen, "%s %s of burstq's schema is missing", col(b, 0),
+               col(b, 1));
+      diff = 1;
+    } else if (strcmp(col(a, 0), col(b, 0)) != 0 ||
+               strcmp(col(a, 2), col(b, 2)) != 0 ||
+               strcmp(col(a, 3), col(b, 3)) != 0) {
+      snprintf(err, errlen, "%s %s differs from burstq's: %s", col(a, 0),
+               col(a, 1), col(a, 3));
+      diff = 1;
+    } else {
+      ra = sqlite3_step(a);
+      rb = sqlite3_step(b);
+    }
+  }
+  if (!diff && ra != SQLITE_DONE) rc = ra;
+out:
+  sqlite3_finalize(a);
+  sqlite3_finalize(b);
+  return rc != SQLITE_OK ? rc : diff;
+}
+
+/* Name what failed to read, in terms an operator can act on. */
+static int read_failed(sqlite3 *db, int rc, const char *path, char *err,
+                       size_t errlen) {
+  switch (rc) {
+    case SQLITE_READONLY_ROLLBACK:
+      snprintf(err, errlen,
+               "has a hot rollback journal (%s-journal) left by a program "
+               "that stopped in the middle of a write; burstqd does not roll "
+               "back a file it has not proven to be its own (open it once "
+               "with sqlite3 if the database is yours)",
+               path);
+      return -EPROTO;
+    case SQLITE_NOTADB:
+      snprintf(err, errlen, "is not an SQLite database (SQLite: %s)",
+               sqlite3_errmsg(db));
+      return -EPROTO;
+    default:
+      if ((rc & 0xff) == SQLITE_CORRUPT) {
+        snprintf(err, errlen,
+                 "is truncated or damaged (SQLite: %s); refusing to use it",
+                 sqlite3_errmsg(db));
+        return -EPROTO;
+      }
+      return fail(db, rc, "cannot read it", err, errlen);
+  }
+}
+
+/* What the database open on db holds: FOUND_EMPTY (no schema objects, no
+ * version, no application id), FOUND_BURSTQ (exactly burstq's schema at
+ * SCHEMA_VERSION), or a negative value with what was found in err.  Only
+ * reads. */
+static int classify(sqlite3 *db, sqlite3 *ref, const char *path, char *err,
+                    size_t errlen) {
+  sqlite3_int64 version = 0, appid = 0, objects = 0;
+  char names[160] = "";
+  int rc;
+
+  rc = query1(db, "PRAGMA user_version", &version, NULL, 0);
+  if (rc == SQLITE_OK)
+    rc = query1(db, "PRAGMA application_id", &appid, NULL, 0);
+  if (rc == SQLITE_OK)
+    rc = query1(db,
+                "SELECT count(*) FROM sqlite_schema WHERE name NOT IN "
+                "('sqlite_stat1', 'sqlite_stat4')",
+                &objects, NULL, 0);
+  if (rc == SQLITE_OK)
+    rc = query1(db,
+                "SELECT group_concat(type || ' ' || name, ', ') FROM "
+                "(SELECT type, name FROM sqlite_schema ORDER BY type = "
+                "'table' DESC, name LIMIT 4)",
+                NULL, names, sizeof(names));
+  if (rc != SQLITE_OK) return read_failed(db, rc, path, err, errlen);
+  if (appid != 0) {
+    snprintf(err, errlen,
+             "is not a burstq database: its application_id is %lld (another "
+             "application's file format)",
+             (long long)appid);
+    return -EPROTO;
   }
   if (version > SCHEMA_VERSION) {
     snprintf(err, errlen,
-             "database schema version %lld is newer than this burstqd "
+             "is a database of schema version %lld, newer than this burstqd "
              "understands (%d)",
              (long long)version, SCHEMA_VERSION);
-    r = -BQ_STORE_INVALID;
-    goto rollback;
+    return -EPROTO;
   }
-  if (version == 0) {
-    sqlite3_int64 tables = 0;
-    rc = query1(s->db,
-                "SELECT count(*) FROM sqlite_schema WHERE type='table' AND "
-                "name NOT IN ('connections','messages')",
-                &tables, NULL, 0);
-    if (rc == SQLITE_OK && tables > 0) {
+  if (version == 0 && objects == 0) return FOUND_EMPTY;
+  if (version != SCHEMA_VERSION) {
+    snprintf(err, errlen,
+             "is not a burstq database: it holds %s%s and its schema "
+             "version (user_version) is %lld, not burstq's %d",
+             names, objects > 4 ? ", ..." : "", (long long)version,
+             SCHEMA_VERSION);
+    return -EPROTO;
+  }
+  {
+    char what[400];
+    rc = schema_diff(db, ref, what, sizeof(what));
+    if (rc == 1) {
       snprintf(err, errlen,
-               "database holds other tables and no burstq schema version; "
-               "refusing to use it");
-      r = -BQ_STORE_INVALID;
-      goto rollback;
+               "has burstq's schema version %d but not its exact schema: %s",
+               SCHEMA_VERSION, what);
+      return -EPROTO;
     }
-    r = exec(s->db, schema_sql, "cannot create the schema", err, errlen);
-    if (r < 0) goto rollback;
+    if (rc != SQLITE_OK) return read_failed(db, rc, path, err, errlen);
   }
-  r = exec(s->db, "COMMIT", "cannot commit the schema", err, errlen);
-  if (r < 0) goto rollback;
-  rc = query1(s->db, "SELECT coalesce(max(id), 0) FROM connections",
-              &version, NULL, 0);
-  if (rc != SQLITE_OK)
-    return fail(s->db, rc, "cannot read the connections table", err, errlen);
-  s->base.last_conn_id = (int64_t)version;
-  return 0;
+  /* The tables' last pages: a file cut short usually fails here, not
+   * only on a later insert. */
+  rc = query1(db, "SELECT max(id) FROM messages", NULL, NULL, 0);
+  if (rc == SQLITE_OK)
+    rc = query1(db, "SELECT max(id) FROM connections", NULL, NULL, 0);
+  if (rc != SQLITE_OK) return read_failed(db, rc, path, err, errlen);
+  return FOUND_BURSTQ;
+}
 
-rollback:
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+/* dir gets the directory part of path ("." for a bare name). */
+static void dir_of(const char *path, char *dir, size_t dirlen) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    snprintf(dir, dirlen, ".");
+  else if (slash == path)
+    snprintf(dir, dirlen, "/");
+  else
+    snprintf(dir, dirlen, "%.*s", (int)(slash - path), path);
+}
+
+static int exists(const char *path, const char *suffix, off_t *size) {
+  char p[PATH_MAX + 16];
+  struct stat sb;
+  snprintf(p, sizeof(p), "%s%s", path, suffix);
+  if (stat(p, &sb) != 0) return 0;
+  if (size) *size = sb.st_size;
+  return 1;
+}
+
+/* A file: URI for path with query (SQLite decodes %HH in the path). */
+static void file_uri(char *out, size_t outlen, const char *path,
+                     const char *query) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = (size_t)snprintf(out, outlen, path[0] == '/' ? "file://" : "file:");
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                (*p >= '0' && *p <= '9') || strchr("/._-~", *p) != NULL;
+    if (o + 4 >= outlen) break;
+    if (plain) {
+      out[o++] = (char)*p;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[*p >> 4];
+      out[o++] = hex[*p & 15];
+    }
+  }
+  snprintf(out + o, outlen - o, "?%s", query);
+}
+
+int bq_store_sqlite_check(const char *path, struct bq_store_check *out,
+                          char *err, size_t errlen) {
+  char dir[PATH_MAX], uri[3 * PATH_MAX + 32];
+  unsigned char hdr[100];
+  struct stat sb;
+  sqlite3 *ref = NULL, *db = NULL;
+  unsigned page;
+  off_t wal = 0, journal = 0;
+  int fd, rc, r;
+
+  memset(out, 0, sizeof(*out));
+  r = global_init(err, errlen);
+  if (r < 0) return r;
+  out->backend = backend_name;
+  if (strlen(path) >= PATH_MAX) {
+    snprintf(err, errlen, "the path is too long");
+    return -ENAMETOOLONG;
+  }
+  rc = reference_schema(&ref, err, errlen);
+  if (rc != SQLITE_OK) return translate(rc);
+  /* A payload shares the row with a few integers; leave them room.  The
+   * limit is the same on every connection of this process. */
+  {
+    int lim = sqlite3_limit(ref, SQLITE_LIMIT_LENGTH, -1);
+    out->max_payload = lim > 1024 ? (size_t)lim - 1024 : 0;
+  }
+  dir_of(path, dir, sizeof(dir));
+
+  if (stat(path, &sb) != 0) {
+    struct stat db_dir;
+    r = -errno;
+    if (r != -ENOENT && r != -ENOTDIR) {
+      snprintf(err, errlen, "cannot look at the file: %s", strerror(-r));
+      goto done;
+    }
+    if (stat(dir, &db_dir) != 0) {
+      r = -errno;
+      if (r == -ENOENT)
+        snprintf(err, errlen, "directory %s does not exist", dir);
+      else
+        snprintf(err, errlen, "cannot look at directory %s: %s", dir,
+                 strerror(-r));
+      goto done;
+    }
+    if (!S_ISDIR(db_dir.st_mode)) {
+      snprintf(err, errlen, "%s is not a directory", dir);
+      r = -ENOTDIR;
+      goto done;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+      r = -errno;
+      snprintf(err, errlen, "cannot create the database in directory %s: %s",
+               dir, strerror(-r));
+      goto done;
+    }
+    out->found = BQ_STORE_NEW;
+    r = 0;
+    goto done;
+  }
+  if (S_ISDIR(sb.st_mode)) {
+    snprintf(err, errlen, "is a directory, not a database file");
+    r = -EISDIR;
+    goto done;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    snprintf(err, errlen, "is not a regular file");
+    r = -EINVAL;
+    goto done;
+  }
+  if (access(path, R_OK | W_OK) != 0) {
+    r = -errno;
+    snprintf(err, errlen, "cannot read and write the file: %s", strerror(-r));
+    goto done;
+  }
+  if (access(dir, W_OK | X_OK) != 0) {
+    r = -errno;
+    snprintf(err, errlen,
+             "cannot create files in directory %s (SQLite keeps its -wal and "
+             "-shm files beside the database): %s",
+             dir, strerror(-r));
+    goto done;
+  }
+  /* A running burstqd holds LOCK_EX (bq_store_open_sqlite); a shared
+   * probe lock does not disturb another checker. */
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    r = -errno;
+    snprintf(err, errlen, "cannot open the file: %s", strerror(-r));
+    goto done;
+  }
+  if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+    if (r == -EBUSY)
+      snprintf(err, errlen,
+               "the database is in use by another burstqd (one daemon per "
+               "database file)");
+    else
+      snprintf(err, errlen, "cannot lock the file: %s", strerror(-r));
+    close(fd);
+    goto done;
+  }
+  r = sb.st_size >= (off_t)sizeof(hdr)
+          ? (pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) ? 0 : -EIO)
+          : 0;
+  close(fd); /* before SQLite opens the file: see bq_store_open_sqlite */
+  if (r < 0) {
+    snprintf(err, errlen, "cannot read the file header");
+    goto done;
+  }
+  exists(path, "-wal", &wal);
+  exists(path, "-journal", &journal);
+
+  if (sb.st_size == 0) {
+    /* SQLite treats a zero-length file as an empty database, and would
+     * delete a -wal beside it (or roll a -journal back into it). */
+    if (exists(path, "-wal", NULL) || journal > 0) {
+      snprintf(err, errlen,
+               "is a zero-length file with a leftover %s-%s beside it; "
+               "remove one or the other",
+               path, journal > 0 ? "journal" : "wal");
+      r = -EPROTO;
+      goto done;
+    }
+    out->found = BQ_STORE_EMPTY;
+    r = 0;
+    goto done;
+  }
+  if (sb.st_size < (off_t)sizeof(hdr)) {
+    snprintf(err, errlen,
+             "is %lld bytes, too short to be an SQLite database",
+             (long long)sb.st_size);
+    r = -EPROTO;
+    goto done;
+  }
+  if (memcmp(hdr, "SQLite format 3", 16) != 0) {
+    snprintf(err, errlen,
+             "is not an SQLite database (it does not start with the SQLite "
+             "header)");
+    r = -EPROTO;
+    goto done;
+  }
+  page = (unsigned)hdr[16] << 8 | hdr[17];
+  if (page == 1) page = 65536;
+  if (page < 512 || (page & (page - 1)) != 0) {
+    snprintf(err, errlen,
+             "is not a usable SQLite database (page size %u in its header)",
+             page);
+    r = -EPROTO;
+    goto done;
+  }
+  if (sb.st_size % page != 0) {
+    snprintf(err, errlen,
+             "is truncated or damaged: %lld bytes is not a whole number of "
+             "its %u-byte pages",
+             (long long)sb.st_size, page);
+    r = -EPROTO;
+    goto done;
+  }
+
+  /* Read it without writing.  A WAL-mode file with no -wal (or an empty
+   * one) and no -journal holds everything in the main file: read it as
+   * immutable, which opens nothing beside it.  Otherwise SQLite must see
+   * the -wal or the -journal: a read-only connection reads a -wal as is
+   * (though it may create or rebuild the -shm index beside it, which holds
+   * no data), and refuses a hot -journal rather than roll it back. */
+  file_uri(uri, sizeof(uri), path,
+           hdr[18] == 2 && hdr[19] == 2 && wal == 0 && journal == 0
+               ? "immutable=1"
+               : "mode=ro");
+  rc = sqlite3_open_v2(uri, &db,
+                       SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                           SQLITE_OPEN_NOMUTEX,
+                       NULL);
+  if (rc != SQLITE_OK) {
+    r = fail(db, rc, "cannot open it read-only", err, errlen);
+    goto done;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, CHECK_BUSY_TIMEOUT_MS);
+  r = classify(db, ref, path, err, errlen);
+  if (r >= 0) {
+    out->found = r;
+    r = 0;
+  }
+
+done:
+  sqlite3_close(db);
+  sqlite3_close(ref);
+  return r;
+}
+
+/* Remove what a failed open created at path (it was not there before:
+ * BQ_STORE_NEW).  Runs while the flock is still held, so no other burstqd
+ * is using the new file. */
+static void remove_created(const char *path) {
+  static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+  char p[PATH_MAX + 16];
+  for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+    snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+    unlink(p);
+  }
+}
+
+/* Create the schema in an empty database, or check once more, now under
+ * the write lock, that an existing one is exactly ours. */
+static int setup_schema(struct sqlite_store *s, const char *path, char *err,
+                        size_t errlen) {
+  sqlite3_int64 last = 0;
+  sqlite3 *ref = NULL;
+  int rc, r;
+
+  rc = reference_schema(&ref, err, errlen);
+  if (rc != SQLITE_OK) return translate(rc);
+  r = exec(s->db, "BEGIN IMMEDIATE", "cannot lock the database", err, errlen);
+  if (r < 0) goto out;
+  r = classify(s->db, ref, path, err, errlen);
+  if (r == FOUND_EMPTY)
+    r = exec(s->db, schema_sql, "cannot create the schema", err, errlen);
+  if (r >= 0)
+    r = exec(s->db, "COMMIT", "cannot commit the schema", err, errlen);
+  if (r < 0) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    goto out;
+  }
+  rc = query1(s->db, "SELECT coalesce(max(id), 0) FROM connections", &last,
+              NULL, 0);
+  if (rc != SQLITE_OK) {
+    r = fail(s->db, rc, "cannot read the connections table", err, errlen);
+    goto out;
+  }
+  s->base.last_conn_id = (int64_t)last;
+  r = 0;
+out:
+  sqlite3_close(ref);
   return r;
 }
 
@@ -283,36 +701,72 @@ static int set_max_size(struct sqlite_store *s, uint64_t max_bytes,
 int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                          struct bq_store **out, char *err, size_t errlen) {
   struct sqlite_store *s;
+  struct bq_store_check found;
   char mode[32] = "";
   char sql[64];
-  int rc, r;
+  int rc, r, created = 0;
 
   assert(opts->sync >= BQ_SYNC_OFF && opts->sync <= BQ_SYNC_FULL);
-  pthread_once(&global_once, global_init);
-  if (global_rc != SQLITE_OK) return fail(NULL, global_rc, "cannot initialise SQLite", err, errlen);
+  /* Nothing is written before the file is proven new, empty or ours. */
+  r = bq_store_sqlite_check(path, &found, err, errlen);
+  if (r < 0) return r;
   s = calloc(1, sizeof(*s));
   if (s == NULL || (s->path = strdup(path)) == NULL) {
     free(s);
     snprintf(err, errlen, "out of memory");
-    return -BQ_STORE_IO;
+    return -ENOMEM;
   }
   s->base.ops = &sqlite_ops;
-  snprintf(s->backend, sizeof(s->backend), "sqlite %s", sqlite3_libversion());
-  s->base.backend = s->backend;
+  s->base.backend = backend_name;
   s->log = opts->log;
   s->lock_fd = -1;
+  /* One writer per database file, locked before the first write.  flock()
+   * locks are separate from the POSIX locks SQLite uses, and this
+   * descriptor is closed only after sqlite3_close(), so it cannot disturb
+   * them (closing any descriptor of the file drops the process's POSIX
+   * locks on it, which is why the check closes its own before SQLite
+   * opens the file).  A new file is created here, exclusively, so that a
+   * failed open removes only a file it made. */
+  if (found.found == BQ_STORE_NEW) {
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0644);
+    created = s->lock_fd >= 0;
+  } else {
+    s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    if (e == EWOULDBLOCK)
+      snprintf(err, errlen,
+               "the database is in use by another burstqd (one daemon per "
+               "database file)");
+    else if (e == EEXIST)
+      snprintf(err, errlen,
+               "the file was created by someone else while burstqd started");
+    else
+      snprintf(err, errlen, "cannot lock the database file: %s",
+               strerror(e));
+    r = e == EWOULDBLOCK ? -EBUSY : -e;
+    created = 0; /* not locked: someone else's to remove */
+    goto error;
+  }
   rc = sqlite3_open_v2(path, &s->db,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                           SQLITE_OPEN_NOMUTEX,
-                       NULL);
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
     r = fail(s->db, rc, "cannot open the database", err, errlen);
     goto error;
   }
   sqlite3_extended_result_codes(s->db, 1);
   sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-  /* journal_mode is the first statement that touches the file, so an
-   * unreadable or non-database file is reported here. */
+  /* Still the file the check accepted, now that it is locked (the check
+   * ran before; this only reads). */
+  {
+    sqlite3 *ref = NULL;
+    rc = reference_schema(&ref, err, errlen);
+    r = rc == SQLITE_OK ? classify(s->db, ref, path, err, errlen) : translate(rc);
+    sqlite3_close(ref);
+    if (r < 0) goto error;
+  }
   rc = query1(s->db, "PRAGMA journal_mode=WAL", NULL, mode, sizeof(mode));
   if (rc != SQLITE_OK) {
     r = fail(s->db, rc, "cannot open the database", err, errlen);
@@ -322,29 +776,13 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
     snprintf(err, errlen,
              "cannot switch the database to WAL mode (journal_mode is '%s')",
              mode);
-    r = -BQ_STORE_FAILED;
-    goto error;
-  }
-  /* One writer per database file.  flock() locks are separate from the
-   * POSIX locks SQLite uses, and this descriptor is closed only after
-   * sqlite3_close(), so it cannot disturb them. */
-  s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    if (e == EWOULDBLOCK)
-      snprintf(err, errlen,
-               "the database is in use by another burstqd (one daemon per "
-               "database file)");
-    else
-      snprintf(err, errlen, "cannot lock the database file: %s",
-               strerror(e));
-    r = e == EWOULDBLOCK ? -EBUSY : -BQ_STORE_IO;
+    r = -ENOTSUP;
     goto error;
   }
   snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", opts->sync);
   r = exec(s->db, sql, "cannot set synchronous", err, errlen);
   if (r < 0) goto error;
-  r = setup_schema(s, err, errlen);
+  r = setup_schema(s, path, err, errlen);
   if (r < 0) goto error;
   r = set_max_size(s, opts->max_db_bytes, err, errlen);
   if (r < 0) goto error;
@@ -383,11 +821,7 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
     PREP(ins_msgs, multi)
   }
 #undef PREP
-  /* A payload shares the row with a few integers; leave them room. */
-  {
-    int lim = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
-    s->base.caps.max_payload = lim > 1024 ? (size_t)lim - 1024 : 0;
-  }
+  s->base.caps.max_payload = found.max_payload;
   *out = &s->base;
   return 0;
 
@@ -395,6 +829,7 @@ error:
   if (s->ckpt_running) bq_ckpt_stop(&s->ckpt);
   finalize_all(s);
   sqlite3_close(s->db);
+  if (created) remove_created(path); /* a failed open creates nothing */
   if (s->lock_fd >= 0) close(s->lock_fd);
   free(s->path);
   free(s);
@@ -515,7 +950,7 @@ static uint64_t file_bytes(const char *path) {
 
 static uint64_t sqlite_size(struct bq_store *base) {
   struct sqlite_store *s = (struct sqlite_store *)base;
-  char wal[4096];
+  char wal[PATH_MAX + 8];
   if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal))
     return file_bytes(s->path);
   return file_bytes(s->path) + file_bytes(wal);

@@ -12,6 +12,7 @@ set -eu
 
 usage() {
   echo "usage: nc-burst.sh [-c CONNS] [-k LINES_PER_BURST] [-p EVERY_MS] [-d SECONDS] [-s SIZE] [HOST] [PORT]   (defaults: 4 conns, bursts of 1000 every 100 ms for 5 s, 100 bytes, 127.0.0.1 7070)"
+  echo "exit status: 0 every line committed; 1 not all committed; 2 usage; 3 a connection could not be made (connection refused, unknown host, ...)"
 }
 die_usage() {
   echo "nc-burst.sh: $1" >&2
@@ -88,22 +89,47 @@ echo "run $tag: $conns connections, $bursts bursts of $burst lines every $every 
 t0=$(date +%s%N)
 i=1
 while [ "$i" -le "$conns" ]; do
-  producer "$i" | nc -N "$host" "$port" >"$tmp/out.$i" 2>"$tmp/err.$i" &
+  producer "$i" | nc -v -N "$host" "$port" >"$tmp/out.$i" 2>"$tmp/err.$i" &
   i=$((i + 1))
 done
 wait
 t1=$(date +%s%N)
 
+# With -v, nc says "Connection to ... succeeded!" once connected, or why it
+# could not connect (its producer then stops on the broken pipe).
+unreached=0
+why=
+i=1
+while [ "$i" -le "$conns" ]; do
+  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
+    unreached=$((unreached + 1))
+    [ -n "$why" ] || why=$(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)
+  fi
+  i=$((i + 1))
+done
+if [ "$unreached" = "$conns" ]; then
+  echo "nc-burst.sh: cannot connect to $host port $port: ${why:-nc failed}; nothing sent" >&2
+  exit 3
+fi
+
 committed=0
 i=1
 while [ "$i" -le "$conns" ]; do
+  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
+    echo "conn $i: cannot connect: $(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)" >&2
+    i=$((i + 1))
+    continue
+  fi
   last=$(sed -n 's/^OK \([0-9][0-9]*\)$/\1/p' "$tmp/out.$i" | tail -n 1)
   last=${last:-0}
   committed=$((committed + last))
   [ "$last" = "$per" ] ||
-    echo "conn $i: committed $last of $per$(grep -m1 '^ERR' "$tmp/out.$i" | sed 's/^/ (/; s/$/)/')$(head -c 200 "$tmp/err.$i" | tr '\n' ' ' | sed 's/^\(..*\)$/: \1/')" >&2
+    echo "conn $i: committed $last of $per$(grep -m1 '^ERR' "$tmp/out.$i" | sed 's/^/ (/; s/$/)/')$(grep -v ' succeeded!$' "$tmp/err.$i" | head -c 200 | tr '\n' ' ' | sed 's/^\(..*\)$/: \1/')" >&2
   i=$((i + 1))
 done
-sent=$((conns * per))
+sent=$(((conns - unreached) * per))
+[ "$unreached" = 0 ] ||
+  echo "$unreached of $conns connections could not connect: ${why:-nc failed}"
 echo "sent $sent, committed $committed in $(( (t1 - t0) / 1000000 )) ms"
+[ "$unreached" = 0 ] || exit 3
 [ "$committed" = "$sent" ]

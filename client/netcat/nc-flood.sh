@@ -10,6 +10,7 @@ set -eu
 
 usage() {
   echo "usage: nc-flood.sh [-c CONNS] [-n LINES] [-s SIZE] [--db PATH] [HOST] [PORT]   (defaults: 4 conns, 10000 lines each, 100 bytes, 127.0.0.1 7070)"
+  echo "exit status: 0 every line committed (and found with --db); 1 not all committed or found; 2 usage; 3 a connection could not be made (connection refused, unknown host, ...)"
 }
 die_usage() {
   echo "nc-flood.sh: $1" >&2
@@ -68,29 +69,51 @@ while [ "$i" -le "$conns" ]; do
       h = t ":" c ":" s ":"
       printf "%s%s\n", h, substr(pad, 1, w - length(h))
     }
-  }' | nc -N "$host" "$port" >"$tmp/out.$i" 2>"$tmp/err.$i" &
+  }' | nc -v -N "$host" "$port" >"$tmp/out.$i" 2>"$tmp/err.$i" &
   i=$((i + 1))
 done
 wait
 t1=$(date +%s%N)
 
-committed=0
-failed=0
+# With -v, nc says "Connection to ... succeeded!" once connected, or why it
+# could not connect.
+unreached=0
+why=
 i=1
 while [ "$i" -le "$conns" ]; do
+  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
+    unreached=$((unreached + 1))
+    [ -n "$why" ] || why=$(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)
+  fi
+  i=$((i + 1))
+done
+if [ "$unreached" = "$conns" ]; then
+  echo "nc-flood.sh: cannot connect to $host port $port: ${why:-nc failed}; nothing sent" >&2
+  exit 3
+fi
+
+committed=0
+i=1
+while [ "$i" -le "$conns" ]; do
+  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
+    echo "conn $i: cannot connect: $(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)" >&2
+    i=$((i + 1))
+    continue
+  fi
   last=$(sed -n 's/^OK \([0-9][0-9]*\)$/\1/p' "$tmp/out.$i" | tail -n 1)
   last=${last:-0}
   committed=$((committed + last))
   if [ "$last" != "$lines" ]; then
-    failed=$((failed + 1))
-    echo "conn $i: committed $last of $lines$(grep -m1 '^ERR' "$tmp/out.$i" | sed 's/^/ (/; s/$/)/')$(head -c 200 "$tmp/err.$i" | tr '\n' ' ' | sed 's/^\(..*\)$/: \1/')" >&2
+    echo "conn $i: committed $last of $lines$(grep -m1 '^ERR' "$tmp/out.$i" | sed 's/^/ (/; s/$/)/')$(grep -v ' succeeded!$' "$tmp/err.$i" | head -c 200 | tr '\n' ' ' | sed 's/^\(..*\)$/: \1/')" >&2
   fi
   i=$((i + 1))
 done
-sent=$((conns * lines))
+sent=$(((conns - unreached) * lines))
 ms=$(( (t1 - t0) / 1000000 ))
 [ "$ms" -gt 0 ] || ms=1
 echo "run $tag: $conns connections x $lines lines of $size bytes to $host:$port"
+[ "$unreached" = 0 ] ||
+  echo "$unreached of $conns connections could not connect: ${why:-nc failed}"
 echo "sent $sent, committed $committed in $ms ms ($((committed * 1000 / ms)) msgs/s)"
 status=0
 [ "$committed" = "$sent" ] || status=1
@@ -109,4 +132,5 @@ if [ -n "$db" ]; then
     status=1
   fi
 fi
+[ "$unreached" = 0 ] || status=3
 exit $status

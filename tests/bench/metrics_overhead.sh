@@ -18,7 +18,7 @@ MSGS=${MSGS:-1000000}
 RUNS=${RUNS:-5}
 SYNC=${SYNC:-normal}
 burstqd=$build/burstqd
-burstq=$build/client/burstq
+burstq=$build/burstq
 tmp=$(mktemp -d)
 daemon= scraper=
 cleanup() {

@@ -36,7 +36,7 @@ build=$(realpath "${1:?usage: pipeline.sh BUILD_DIR}")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 burstqd=$build/burstqd
-burstq=$build/client/burstq
+burstq=$build/burstq
 raw=$build/tests/bench/raw_sqlite
 for b in "$burstqd" "$burstq" "$raw"; do
   [ -x "$b" ] || { echo "pipeline.sh: $b is missing: build first" >&2; exit 2; }

@@ -288,6 +288,24 @@ need_client() {
   BQ_CLIENT=$(realpath "$BQ_CLIENT")
 }
 
+# --- a port where nothing listens -------------------------------------------
+
+# hold_refused_port: a loopback port where a connect is refused, and stays
+# refused for the whole test: a socket of this test holds it, bound but
+# never listening (a port freed by a stopped daemon could be taken by
+# another test).  Sets BQ_REFUSED_PORT.
+hold_refused_port() {
+  bq_spawn /dev/null "$BQ_T/refused.port" "$BQ_T/refused.err" python3 -c '
+import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(86400)'
+  poll $((30 * BQ_SLOW)) test -s "$BQ_T/refused.port" ||
+    die "no port held: $(cat "$BQ_T/refused.err")"
+  BQ_REFUSED_PORT=$(cat "$BQ_T/refused.port")
+}
+
 # --- the database --------------------------------------------------------
 
 sql() { # QUERY [DB]

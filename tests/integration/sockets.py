@@ -25,12 +25,22 @@ Modes:
              STATE open|eof|reset|refused-connect; ends when --stop exists.
   rst        sends the bytes of --data then resets the connection (SO_LINGER
              0) without reading.
+  torn       --conns connections, one after another; connection I sends
+             "TAG-I-complete\nTAG-I-partial" in one write and is reset at
+             once, as --timing says: "rst" (SO_LINGER 0, close), "kill" (a
+             child process first sends "TAG-I-first\n" and waits until its
+             ack is readable, then sends the two lines and SIGKILLs itself
+             with the ack unread, so its kernel resets the connection), or
+             "acked" (reads "OK 1", then SO_LINGER 0 and close).  Exits 1 on
+             any unexpected event.
 """
 import argparse
 import errno
 import os
 import resource
+import select
 import selectors
+import signal
 import socket
 import struct
 import sys
@@ -332,10 +342,56 @@ def mode_rst(a):
     s.close()
 
 
+def reset_close(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def torn_kill_child(a, k):
+    s = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
+    s.sendall(b"%s-%d-first\n" % (a.tag.encode(), k))
+    # The ack is readable: closing now, with it unread, makes a reset.
+    r, _, _ = select.select([s], [], [], a.timeout)
+    if not r:
+        os._exit(3)
+    s.sendall(b"%s-%d-complete\n%s-%d-partial" % (a.tag.encode(), k,
+                                                   a.tag.encode(), k))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def mode_torn(a):
+    tag = a.tag.encode()
+    for k in range(1, a.conns + 1):
+        if a.timing == "kill":
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    torn_kill_child(a, k)
+                finally:
+                    os._exit(4)
+            _, status = os.waitpid(pid, 0)
+            if not (os.WIFSIGNALED(status) and
+                    os.WTERMSIG(status) == signal.SIGKILL):
+                sys.exit("torn %s %d: the client ended with status %#x, "
+                         "not SIGKILL" % (a.tag, k, status))
+            continue
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
+        s.sendall(b"%s-%d-complete\n%s-%d-partial" % (tag, k, tag, k))
+        if a.timing == "acked":
+            buf = b""
+            while b"OK 1\n" not in buf:
+                d = s.recv(4096)
+                if not d:
+                    sys.exit("torn %s %d: end of input before OK 1 (got %r)"
+                             % (a.tag, k, buf))
+                buf += d
+        reset_close(s)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["stream", "slowloris", "noread", "hold",
-                                    "rst"])
+                                    "rst", "torn"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--width", type=int, default=40)
@@ -350,6 +406,8 @@ def main():
     p.add_argument("--gate", default="")
     p.add_argument("--progress", default="")
     p.add_argument("--data", default="")
+    p.add_argument("--tag", default="t")
+    p.add_argument("--timing", choices=["rst", "kill", "acked"], default="rst")
     a = p.parse_args()
     raise_nofile()
     globals()["mode_" + a.mode](a)

@@ -55,6 +55,34 @@ check_no_grep "no payload in the log" "$BQ_LOG" 'bad-[0-9]|good-'
 check_grep "authentication failures are logged" "$BQ_LOG" 'authentication failed'
 check_num "failure log lines (rate-limited)" "$(grep -c 'authentication failed' "$BQ_LOG")" -le 2
 
+# The AUTH line is not a message: --max-message does not limit it, even
+# with the longest token (1024 bytes) and a CRLF; after it, messages are
+# limited as usual.
+rm -f "$BQ_DB"*
+LONGTOK=$(head -c 1024 /dev/zero | tr '\0' k)
+(umask 077; printf '%s\n' "$LONGTOK" >longtoken)
+start_daemon --auth-token-file longtoken --max-message 8
+printf 'AUTH %s\nshort-1\n123456789\nshort-2\n' "$LONGTOK" | send out.longtok
+check_eq "1024-byte token, --max-message 8: replies" \
+  "$(grep -c '^ERR too-long$' out.longtok) $(grep -v '^ERR' out.longtok | tail -n1)" \
+  "1 OK 2"
+printf 'AUTH %s\r\nshort-3\n' "$LONGTOK" | send out.longtok.crlf
+check_eq "1024-byte token with CRLF: reply" "$(cat out.longtok.crlf)" "OK 1"
+printf 'AUTH %s' "$LONGTOK" | send out.longtok.fin
+check_eq "1024-byte token without newline, then FIN: reply" \
+  "$(cat out.longtok.fin)" "OK 0"
+printf 'AUTH %sk\nbad-5\n' "$LONGTOK" | send out.longtok.over
+check_eq "a token byte too many: reply" "$(cat out.longtok.over)" "ERR auth"
+printf 'AUTH %s\nbad-6\n' "${LONGTOK%?}" | send out.longtok.under
+check_eq "a token byte too few: reply" "$(cat out.longtok.under)" "ERR auth"
+check_eq "rows (--max-message 8)" \
+  "$(sql "SELECT group_concat(CAST(payload AS TEXT), ',') FROM (SELECT payload FROM messages ORDER BY id)")" \
+  "short-1,short-2,short-3"
+stop_daemon
+check_eq "exit status (--max-message 8)" "$BQ_RC" 0
+check_eq "summary auth_failed (--max-message 8)" "$(summary auth_failed)" 2
+check_eq "summary rejected (--max-message 8)" "$(summary rejected)" 1
+
 # Token files the daemon must refuse: exit 2, no listening, no token in
 # the message.
 refuse() { # WHAT FILE EXPECTED-ERE

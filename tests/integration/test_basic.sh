@@ -177,8 +177,8 @@ bad 'max-message.*out of range' --max-message 0
 bad 'max-connections' --max-connections 0
 bad 'log-level' --log-level loud
 bad 'listen' --listen 127.0.0.1
-bad 'listen' --listen 127.0.0.1:99999
-bad 'listen' --listen nosuchhost.invalid:80
+bad "--listen: the port in '127.0.0.1:99999' is out of range \\(0 to 65535" --listen 127.0.0.1:99999
+bad '--listen: cannot resolve the host' --listen nosuchhost.invalid:80
 bad 'db.*empty' --db ''
 bad 'unknown option' --bogus
 bad 'unknown option' -Z
@@ -205,12 +205,13 @@ db_unusable() { # WHAT PATH ERE [ARGS...]
 db_unusable "--max-message over the database's row limit" "$BQ_T/big.db" \
   'max-message .* larger than the database .* can store' --max-message 1G
 db_unusable "db in a missing directory" "$BQ_T/no/such/dir/x.db" \
-  'cannot open|unable to open'
+  'directory .*/no/such/dir does not exist'
 printf 'this is not a database, just some text long enough to matter\n%.0s' \
   $(seq 200) >notadb
 db_unusable "db that is not a database" "$BQ_T/notadb" \
-  'not a database|file is (encrypted|not a database)'
+  'is not an SQLite database'
 sqlite3 "$BQ_T/other.db" 'CREATE TABLE unrelated(x); INSERT INTO unrelated VALUES (1);'
-db_unusable "db of another application" "$BQ_T/other.db" 'other tables'
+db_unusable "db of another application" "$BQ_T/other.db" \
+  'not a burstq database: it holds table unrelated'
 check_eq "the other application's data is untouched" \
   "$(sql 'SELECT count(*) FROM unrelated' "$BQ_T/other.db")" 1

@@ -2,7 +2,8 @@
 # test_nc_burst.sh BURSTQD -- client/netcat/nc-burst.sh: C connections send
 # bursts of K lines every P ms for D seconds; every line is committed, once,
 # in order per connection, even into a small queue that must pause intake;
-# -h prints its usage line, bad input is refused with exit 2.
+# -h prints its usage line, bad input is refused with exit 2, and a port
+# where nothing listens is reported as refused (exit 3).
 NC_BURST=$(realpath "$(dirname "$0")/../../client/netcat/nc-burst.sh")
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -40,3 +41,12 @@ check_eq "rows out of order within their connection" \
           FROM messages WHERE CAST(payload AS TEXT) LIKE '$tag:%') WHERE prev IS NOT NULL AND seq != prev + 1")" 0
 stop_daemon
 check_eq "daemon exit status" "$BQ_RC" 0
+
+# Nothing listens: the script says the connection was refused and exits 3.
+check_grep "-h: documents exit status 3" help.out '3 a connection could not be made'
+hold_refused_port
+sh "$NC_BURST" -c 2 -k 10 -p 100 -d 1 127.0.0.1 "$BQ_REFUSED_PORT" >down.out 2>down.err
+check_eq "nothing listening: exit status" "$?" 3
+check_grep "nothing listening: says why" down.err \
+  "^nc-burst\.sh: cannot connect to 127\.0\.0\.1 port $BQ_REFUSED_PORT: Connection refused; nothing sent$"
+check_no_grep "nothing listening: no claim of messages sent" down.out '^sent '

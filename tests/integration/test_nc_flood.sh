@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_nc_flood.sh BURSTQD -- client/netcat/nc-flood.sh: C parallel nc each
 # send N lines; the acks add up, --db finds every row of the run once, and
-# the script fails (exit 1) when the daemon is gone or the rows are not all
-# there; -h prints its usage line, bad input is refused with exit 2.
+# the script fails (exit 1) when the rows are not all there and exits 3
+# when nothing listens; -h prints its usage line, bad input is refused with
+# exit 2.
 NC_FLOOD=$(realpath "$(dirname "$0")/../../client/netcat/nc-flood.sh")
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -41,10 +42,16 @@ sh "$NC_FLOOD" -c 2 -n 10 --db other.db 127.0.0.1 "$BQ_PORT" >other.out 2>&1
 check_eq "--db without the rows: exit status" "$?" 1
 check_grep "--db without the rows: says so" other.out ': 0 rows of this run .*FAILED$'
 
-port=$BQ_PORT
 stop_daemon
 check_eq "daemon exit status" "$BQ_RC" 0
 check_eq "total rows" "$(msg_count)" $((4 * N + 20))
-sh "$NC_FLOOD" -c 2 -n 10 127.0.0.1 "$port" >down.out 2>down.err
-check_eq "daemon gone: exit status" "$?" 1
-check_grep "daemon gone: nothing committed" down.out '^sent 20, committed 0 '
+
+# Nothing listens: the script says the connection was refused and exits 3,
+# claiming nothing sent.
+check_grep "-h: documents exit status 3" help.out '3 a connection could not be made'
+hold_refused_port
+sh "$NC_FLOOD" -c 2 -n 10 127.0.0.1 "$BQ_REFUSED_PORT" >down.out 2>down.err
+check_eq "nothing listening: exit status" "$?" 3
+check_grep "nothing listening: says why" down.err \
+  "^nc-flood\.sh: cannot connect to 127\.0\.0\.1 port $BQ_REFUSED_PORT: Connection refused; nothing sent$"
+check_no_grep "nothing listening: no claim of messages sent" down.out '^sent '

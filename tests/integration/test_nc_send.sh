@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_nc_send.sh BURSTQD -- client/netcat/nc-send.sh sends a file or stdin,
 # prints the daemon's acks, and exits 0 only when the last ack counts every
-# line it sent.
+# line it sent, 3 (connection refused, said so) when nothing listens.
 NC_SEND=$(realpath "$(dirname "$0")/../../client/netcat/nc-send.sh")
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -30,3 +30,12 @@ check_grep "with a rejected line: summary" long.err '^sent 3, committed 2: not a
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 check_eq "rows" "$(msg_count)" 1005
+
+# Nothing listens: the script says the connection was refused and exits 3.
+check_grep "-h: documents exit status 3" help.out '3 cannot connect'
+hold_refused_port
+printf 'a\nb\n' | sh "$NC_SEND" 127.0.0.1 "$BQ_REFUSED_PORT" >down.out 2>down.err
+check_eq "nothing listening: exit status" "$?" 3
+check_grep "nothing listening: says why" down.err \
+  "^nc-send\.sh: cannot connect to 127\.0\.0\.1 port $BQ_REFUSED_PORT: Connection refused; nothing sent$"
+check_no_grep "nothing listening: no claim of messages sent" down.err '^sent '

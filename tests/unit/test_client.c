@@ -152,7 +152,14 @@ static void test_opt_host(void **state) {
   assert_int_equal(bq_opt_host("127.0.0.1", &ss, err, sizeof(err)), 0);
   assert_int_equal(ss.ss_family, AF_INET);
   assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 7070);
-  assert_int_equal(bq_opt_host("1.2.3.4:99999", &ss, err, sizeof(err)), -EINVAL);
+  assert_int_equal(bq_opt_host("1.2.3.4:99999", &ss, err, sizeof(err)), -ERANGE);
+  assert_string_equal(err, "the port in '1.2.3.4:99999' is out of range "
+                           "(1 to 65535)");
+  /* port 0 is for listening: nothing can be reached there */
+  assert_int_equal(bq_opt_host("127.0.0.1:0", &ss, err, sizeof(err)), -ERANGE);
+  assert_string_equal(err, "the port in '127.0.0.1:0' is out of range "
+                           "(1 to 65535)");
+  assert_int_equal(bq_opt_host("1.2.3.4:9x", &ss, err, sizeof(err)), -EINVAL);
   assert_non_null(strstr(err, "is not HOST:PORT"));
   unsetenv("BURSTQ_HOST");
 }

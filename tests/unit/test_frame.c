@@ -800,6 +800,106 @@ static void test_pending(void **state) {
   sink_free(&s);
 }
 
+/* ---- a limit of its own for the first line (bq_framer_set_max) ---------- */
+
+/* A sink whose callback sets the framer's limit to max after the first line,
+ * as the daemon does once the AUTH line has passed. */
+struct switcher {
+  struct sink s;
+  struct bq_framer *f;
+  size_t max;
+};
+
+static int switch_cb(void *arg, int kind, const char *data, size_t len) {
+  struct switcher *w = arg;
+  int r = sink_cb(&w->s, kind, data, len);
+  if (w->s.n == 1) bq_framer_set_max(w->f, w->max);
+  return r;
+}
+
+/* Frame in[0..len) with limit first for the first line and max after it:
+ * whole, at every split, and a byte at a time. */
+static void check_switch(const char *in, size_t len, size_t first,
+                         size_t max, const struct exp *e, size_t ne,
+                         const char *what) {
+  for (size_t cut = 0; cut <= len + 1; cut++) {
+    struct bq_framer f;
+    struct switcher w;
+    size_t from = 0;
+    memset(&w, 0, sizeof(w));
+    w.f = &f;
+    w.max = max;
+    bq_framer_init(&f, first);
+    while (from < len) {
+      /* cut <= len: one split there; cut == len + 1: bytewise */
+      size_t to = cut == len + 1 ? from + 1 : (from < cut ? cut : len);
+      assert_int_equal(bq_framer_feed(&f, in + from, to - from, switch_cb, &w),
+                       0);
+      check_bounds(&f);
+      from = to;
+    }
+    assert_int_equal(bq_framer_finish(&f, switch_cb, &w), 0);
+    check_sink(&w.s, e, ne, what);
+    assert_int_equal(f.max, w.s.n > 0 ? max : first);
+    bq_framer_free(&f);
+    sink_free(&w.s);
+  }
+}
+
+static void test_set_max_lower_after_first(void **state) {
+  (void)state;
+  /* The first line may be longer than later ones; a later line that long is
+   * rejected, also when it ends at EOF. */
+  {
+    static const char in[] = "AUTH 0123456789abcdef\r\nabcd\nabcde\r\n\nxyzw";
+    static const struct exp e[] = {MSG("AUTH 0123456789abcdef"), MSG("abcd"),
+                                   LONG, MSG(""), MSG("xyzw")};
+    check_switch(in, sizeof(in) - 1, 32, 4, e, 5, "lowered");
+  }
+  {
+    static const char in[] = "AUTH 0123456789abcdef\nabcde";
+    static const struct exp e[] = {MSG("AUTH 0123456789abcdef"), LONG};
+    check_switch(in, sizeof(in) - 1, 32, 4, e, 2, "lowered, long tail");
+  }
+  /* A first line over its own limit is rejected by that limit. */
+  {
+    static const char in[] = "AUTH 0123456789abcdefXXXXXXXXXXXXXXX\nab\n";
+    static const struct exp e[] = {LONG, MSG("ab")};
+    check_switch(in, sizeof(in) - 1, 32, 4, e, 2, "first too long");
+  }
+}
+
+static void test_set_max_raise_after_first(void **state) {
+  static const char in[] = "abc\n0123456789\n01234567890\nq";
+  static const struct exp e[] = {MSG("abc"), MSG("0123456789"), LONG,
+                                 MSG("q")};
+  (void)state;
+  check_switch(in, sizeof(in) - 1, 4, 10, e, 4, "raised");
+}
+
+/* Between lines, outside any callback: a buffer too big for the new limit
+ * goes at once. */
+static void test_set_max_between_feeds(void **state) {
+  static const struct exp e[] = {MSG("0123456789"), LONG, MSG("ab")};
+  struct bq_framer f;
+  struct sink s;
+  (void)state;
+  sink_init(&s);
+  bq_framer_init(&f, 16);
+  feed_all(&f, "01234", 5, &s);
+  feed_all(&f, "56789\n", 6, &s); /* through the buffer */
+  assert_int_equal(bq_framer_pending(&f), 0);
+  assert_true(f.cap > 3);
+  bq_framer_set_max(&f, 2);
+  check_bounds(&f);
+  feed_all(&f, "abc\na", 5, &s);
+  feed_all(&f, "b\n", 2, &s);
+  check_bounds(&f);
+  assert_int_equal(bq_framer_finish(&f, sink_cb, &s), 0);
+  check_sink(&s, e, 3, "between feeds");
+  sink_free(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixed_whole),
@@ -825,6 +925,9 @@ int main(void) {
       cmocka_unit_test(test_callback_stop_too_long),
       cmocka_unit_test(test_callback_stop_finish),
       cmocka_unit_test(test_pending),
+      cmocka_unit_test(test_set_max_lower_after_first),
+      cmocka_unit_test(test_set_max_raise_after_first),
+      cmocka_unit_test(test_set_max_between_feeds),
   };
   /* BQ_UNIT_FILTER=test_x* runs only the matching tests. */
   if (getenv("BQ_UNIT_FILTER") != NULL)

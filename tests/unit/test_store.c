@@ -604,6 +604,105 @@ static void test_open_missing_directory(void **state) {
   assert_false(file_exists(sub));
 }
 
+/* The whole content of path (size in *len), or NULL when it is absent. */
+static unsigned char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  unsigned char *buf;
+  long n;
+  if (f == NULL) return NULL;
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  n = ftell(f);
+  assert_true(n >= 0);
+  rewind(f);
+  buf = malloc((size_t)n + 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+/* The check reports what is at the path and creates nothing: no file for
+ * a missing path, nothing beside a zero-length file or a closed store. */
+static void test_check_verdicts(void **state) {
+  struct fixture *fx = *state;
+  struct bq_store_check c;
+  char err[512], wal[320], shm[320];
+  FILE *f;
+
+  snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+  snprintf(shm, sizeof(shm), "%s-shm", fx->path);
+  assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
+  assert_int_equal(c.found, BQ_STORE_NEW);
+  assert_true(c.max_payload >= 65536);
+  assert_false(file_exists(fx->path));
+
+  f = fopen(fx->path, "wb");
+  assert_non_null(f);
+  fclose(f);
+  assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
+  assert_int_equal(c.found, BQ_STORE_EMPTY);
+
+  close_store(open_store(fx->path, BQ_SYNC_FULL));
+  assert_false(file_exists(wal));
+  assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
+  assert_int_equal(c.found, BQ_STORE_BURSTQ);
+  assert_false(file_exists(wal));
+  assert_false(file_exists(shm));
+}
+
+/* Files that are not burstq's are refused with their bytes unchanged and
+ * nothing created beside them (rollback-journal files: a switch to WAL
+ * would change the header). */
+static void test_open_refused_unchanged(void **state) {
+  static const struct {
+    const char *sql, *says;
+  } cases[] = {
+      {"CREATE TABLE invoices(x); INSERT INTO invoices VALUES (1);",
+       "invoices"},
+      {"CREATE TABLE messages(id INTEGER PRIMARY KEY, conn_id, seq, "
+       "received_at, payload);",
+       "not a burstq database"},
+      {"CREATE TABLE connections( id INTEGER PRIMARY KEY, peer TEXT NOT "
+       "NULL, opened_at INTEGER NOT NULL, closed_at INTEGER);"
+       "CREATE TABLE messages( id INTEGER PRIMARY KEY, conn_id INTEGER NOT "
+       "NULL, seq INTEGER NOT NULL, received_at INTEGER NOT NULL, payload "
+       "BLOB NOT NULL, extra TEXT NOT NULL); PRAGMA user_version = 1;",
+       "table messages differs"},
+      {"PRAGMA user_version = 7;", "schema version 7, newer"},
+      {"PRAGMA application_id = 12345;", "application_id is 12345"},
+  };
+  struct fixture *fx = *state;
+  char err[512], wal[320], shm[320];
+
+  snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+  snprintf(shm, sizeof(shm), "%s-shm", fx->path);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    unsigned char *before, *after;
+    size_t lb, la;
+    sqlite3 *db;
+    unlink(fx->path);
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    exec_ok(db, cases[i].sql);
+    peek_close(db);
+    before = slurp(fx->path, &lb);
+    assert_non_null(before);
+
+    open_fails(fx->path, err, sizeof(err));
+    if (strstr(err, cases[i].says) == NULL)
+      print_error("case %zu: '%s' lacks '%s'\n", i, err, cases[i].says);
+    assert_non_null(strstr(err, cases[i].says));
+    after = slurp(fx->path, &la);
+    assert_non_null(after);
+    assert_int_equal(la, lb);
+    assert_memory_equal(after, before, lb);
+    assert_false(file_exists(wal));
+    assert_false(file_exists(shm));
+    free(before);
+    free(after);
+  }
+}
+
 /* One daemon per database: a second store on the same file is refused
  * while the first is open, and allowed once it has closed. */
 static void test_second_writer_refused(void **state) {
@@ -773,6 +872,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_newer_schema, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_open_foreign_database, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_check_verdicts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_refused_unchanged, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_open_missing_directory, setup,
                                       teardown),

@@ -4,7 +4,7 @@
  *
  * What is checked, through a second, independent sqlite3 connection:
  *  - at the --max-db-size cap (PRAGMA max_page_count) append() fails with
- *    -EAGAIN and a "full" message, the failed batch leaves no row, the
+ *    -BQ_STORE_FULL (retryable) and a "full" message, the failed batch leaves no row, the
  *    very same batch goes through once rows deleted by another connection
  *    have freed pages, and the file never grows past the cap;
  *  - a database already over the cap opens (intake will just pause) and
