@@ -811,7 +811,8 @@ int bq_cmd_bench(int argc, char **argv) {
      * and stored the AUTH line as a message. */
     if (b->o.token.len > 0 && b->c[i].acked > b->c[i].sent) auth_stored++;
   }
-  if (auth_stored > 0) bq_session_auth_stored("bench", b->o.where, auth_stored);
+  if (auth_stored > 0)
+    bq_session_auth_stored("bench", b->o.where, auth_stored);
   free(b->c);
   if (b->t_sent == 0) b->t_sent = t_end;
   if (b->t_committed == 0) b->t_committed = t_end;
@@ -846,9 +847,10 @@ int bq_cmd_bench(int argc, char **argv) {
   printf("errors: %" PRIu64 " (connect %" PRIu64 ", refused %" PRIu64
          ", rejected lines %" PRIu64 ", lost connections %" PRIu64
          ", bad replies %" PRIu64 ", timeout %d)%s%s\n",
-         b->connect_errors + b->replies.refused + b->replies.rejected + b->lost +
-             b->replies.bad + (uint64_t)b->timed_out,
-         b->connect_errors, b->replies.refused, b->replies.rejected, b->lost, b->replies.bad,
+         b->connect_errors + b->replies.refused + b->replies.rejected +
+             b->lost + b->replies.bad + (uint64_t)b->timed_out,
+         b->connect_errors, b->replies.refused, b->replies.rejected, b->lost,
+         b->replies.bad,
          b->timed_out, b->reason[0] ? ": " : "", b->reason);
   if (!b->o.sink)
     printf("sent == committed: %s\n",
@@ -912,8 +914,8 @@ check:
       printf("\"errors\":{\"connect\":%" PRIu64 ",\"refused\":%" PRIu64
              ",\"rejected\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"bad_replies\":%"
              PRIu64 ",\"timeout\":%s},\"sent_eq_committed\":%s,",
-             b->connect_errors, b->replies.refused, b->replies.rejected, b->lost,
-             b->replies.bad, b->timed_out ? "true" : "false",
+             b->connect_errors, b->replies.refused, b->replies.rejected,
+             b->lost, b->replies.bad, b->timed_out ? "true" : "false",
              b->sent == committed ? "true" : "false");
     }
     if (checked)
