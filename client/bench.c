@@ -14,7 +14,7 @@
  * Handles are closed through uv_close; the connection array is freed once
  * the loop has run dry, i.e. after every close callback.
  *
- * With a token (--token-file, token.h) each connection first writes the
+ * With a token (--token-file, session.h) each connection first writes the
  * line "AUTH <token>" from the options (its own uv_write_t, areq; libuv
  * keeps writes in order), which is never counted as a message.
  */
@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -37,7 +36,8 @@
 #include "hist.h"
 #include "log.h"
 #include "opts.h"
-#include "reply.h"
+#include "rlimit.h"
+#include "session.h"
 #include "token.h"
 #include "verdict.h"
 
@@ -184,7 +184,8 @@ struct bench {
   uint64_t progress_acked; /* acked at the last progress line */
   uint64_t sent, acked, bytes_sent;
   uint32_t ndone, nconnected, nsent_all;
-  uint64_t connect_errors, refused, lost, rejected, bad_replies;
+  uint64_t connect_errors, lost;
+  struct bq_session_replies replies; /* of all connections */
   int stop, timed_out, progress, tick_closing;
   char reason[192];
 };
@@ -272,31 +273,26 @@ static void acked_upto(struct bconn *c, uint64_t n, uint64_t now) {
 static int on_reply(void *arg, int kind, const char *data, size_t len) {
   struct bconn *c = arg;
   struct bench *b = c->b;
-  struct bq_reply r;
-  if (kind != BQ_FRAME_MSG) {
-    b->bad_replies++;
-    return 0;
-  }
-  switch (bq_reply_parse(data, len, &r)) {
-    case BQ_REPLY_OK:
-      acked_upto(c, r.n, uv_hrtime());
+  uint64_t n;
+  switch (bq_session_reply(&b->replies, kind, data, len, &n)) {
+    case BQ_SESSION_ACK:
+      acked_upto(c, n, uv_hrtime());
       break;
-    case BQ_REPLY_TOO_LONG:
-      b->rejected++;
+    case BQ_SESSION_REJECTED:
       c->rejected++;
       break;
-    case BQ_REPLY_ERR:
-      if (b->refused++ == 0)
-        snprintf(b->reason, sizeof(b->reason), "ERR %s", r.reason);
+    case BQ_SESSION_REFUSED:
+      if (b->replies.refused == 1)
+        snprintf(b->reason, sizeof(b->reason), "%s", b->replies.refusal_text);
       /* Refused (ERR auth, ERR too-many-connections, ...): the daemon
        * discards anything more, so stop here rather than send the rest
        * into its discard (closing cancels a write in flight). */
       conn_finish(c, 0);
       break;
     default:
-      if (b->bad_replies++ == 0)
-        snprintf(b->reason, sizeof(b->reason), "unexpected reply '%.*s'",
-                 (int)(len > 60 ? 60 : len), data);
+      if (b->replies.bad == 1 && kind == BQ_FRAME_MSG)
+        snprintf(b->reason, sizeof(b->reason), "unexpected reply '%.60s'",
+                 b->replies.bad_text);
       break;
   }
   return 0;
@@ -584,7 +580,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
         have_n = 1;
         break;
       case 's':
-        if (bq_opt_count("size", optarg, 1, 64u << 20, &v, err,
+        if (bq_opt_size("size", optarg, 1, 64u << 20, &v, err,
                          sizeof(err)) < 0)
           return usage_err(err);
         o->size = (size_t)v;
@@ -686,15 +682,9 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
   }
   bq_addr_format((struct sockaddr *)&o->addr, o->where, sizeof(o->where));
   o->token_file = bq_token_path(o->token_file);
-  if (o->token_file != NULL && !o->check_only) {
-    char warn[512], terr[512];
-    if (bq_token_load(&o->token, o->token_file, warn, sizeof(warn), terr,
-                      sizeof(terr)) < 0) {
-      fprintf(stderr, "burstq bench: %s\n", terr);
-      return BQ_EXIT_USAGE;
-    }
-    if (warn[0]) fprintf(stderr, "burstq bench: %s\n", warn);
-  }
+  if (!o->check_only &&
+      bq_session_load_token("bench", o->token_file, &o->token) < 0)
+    return BQ_EXIT_USAGE;
   if (!o->have_run)
     o->run = (uint32_t)((uint64_t)bq_unix_us() * 2654435761u) ^
              (uint32_t)getpid() * 40503u;
@@ -741,19 +731,15 @@ int bq_cmd_bench(int argc, char **argv) {
   {
     /* Many connections need descriptors: raise the soft limit as far as
      * the hard one allows, and say so if it still falls short. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)b->o.conns + 32 > rl.rlim_cur) {
-      rl.rlim_cur = rl.rlim_max;
-      setrlimit(RLIMIT_NOFILE, &rl);
-      getrlimit(RLIMIT_NOFILE, &rl);
-      if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)b->o.conns + 32 > rl.rlim_cur)
-        fprintf(stderr,
-                "burstq bench: warning: -c %u exceeds the open-file limit "
-                "%llu (raise it with ulimit -n); connections past it will "
-                "fail\n",
-                b->o.conns, (unsigned long long)rl.rlim_cur);
-    }
+    rlim_t was, now;
+    if (bq_nofile_raise((rlim_t)b->o.conns + BQ_NOFILE_RESERVE, &was,
+                        &now) == 0 &&
+        !bq_nofile_fits(b->o.conns, now))
+      fprintf(stderr,
+              "burstq bench: warning: -c %u exceeds the open-file limit "
+              "%llu (raise it with ulimit -n); connections past it will "
+              "fail\n",
+              b->o.conns, (unsigned long long)now);
   }
   /* libuv writes with write(2): a daemon that resets the connection must
    * give EPIPE (a lost connection, exit 6, with the report), not kill us. */
@@ -822,12 +808,7 @@ int bq_cmd_bench(int argc, char **argv) {
     if (b->o.token.len > 0 && b->c[i].acked > b->c[i].sent) auth_stored++;
   }
   if (auth_stored > 0)
-    fprintf(stderr,
-            "burstq bench: warning: %s does not require a token and stored "
-            "the AUTH line as a message on %u connection%s: the token is now "
-            "in its database (delete those rows and change the token, or "
-            "drop --token-file)\n",
-            b->o.where, auth_stored, auth_stored == 1 ? "" : "s");
+    bq_session_auth_stored("bench", b->o.where, auth_stored);
   free(b->c);
   if (b->t_sent == 0) b->t_sent = t_end;
   if (b->t_committed == 0) b->t_committed = t_end;
@@ -862,9 +843,10 @@ int bq_cmd_bench(int argc, char **argv) {
   printf("errors: %" PRIu64 " (connect %" PRIu64 ", refused %" PRIu64
          ", rejected lines %" PRIu64 ", lost connections %" PRIu64
          ", bad replies %" PRIu64 ", timeout %d)%s%s\n",
-         b->connect_errors + b->refused + b->rejected + b->lost +
-             b->bad_replies + (uint64_t)b->timed_out,
-         b->connect_errors, b->refused, b->rejected, b->lost, b->bad_replies,
+         b->connect_errors + b->replies.refused + b->replies.rejected +
+             b->lost + b->replies.bad + (uint64_t)b->timed_out,
+         b->connect_errors, b->replies.refused, b->replies.rejected, b->lost,
+         b->replies.bad,
          b->timed_out, b->reason[0] ? ": " : "", b->reason);
   if (!b->o.sink)
     printf("sent == committed: %s\n",
@@ -872,11 +854,11 @@ int bq_cmd_bench(int argc, char **argv) {
 
   vo.sent = b->sent;
   vo.committed = committed;
-  vo.rejected = b->rejected;
+  vo.rejected = b->replies.rejected;
   vo.connect_errors = b->connect_errors;
-  vo.refused = b->refused;
+  vo.refused = b->replies.refused;
   vo.lost = b->lost;
-  vo.bad_replies = b->bad_replies;
+  vo.bad_replies = b->replies.bad;
   vo.timed_out = b->timed_out;
   vo.sink = b->o.sink;
 
@@ -901,15 +883,8 @@ check:
     }
   }
   status = bq_bench_verdict(&vo);
-  if (status == BQ_EXIT_REFUSED && strcmp(b->reason, "ERR auth") == 0)
-    fprintf(stderr,
-            "burstq bench: authentication failed (ERR auth): %s %s\n",
-            b->o.where,
-            b->o.token_file != NULL
-                ? "did not accept the token (is it the daemon's "
-                  "--auth-token-file?)"
-                : "requires a token: use --token-file FILE or "
-                  "$BURSTQ_TOKEN_FILE");
+  if (status == BQ_EXIT_REFUSED && b->replies.refusal == BQ_ERR_AUTH)
+    bq_session_auth_failed("bench", b->o.where, b->o.token_file != NULL);
 
   if (b->o.json) {
     printf("{\"run\":\"%08x\",\"host\":\"%s\",\"conns\":%u,\"size\":%zu,",
@@ -935,8 +910,8 @@ check:
       printf("\"errors\":{\"connect\":%" PRIu64 ",\"refused\":%" PRIu64
              ",\"rejected\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"bad_replies\":%"
              PRIu64 ",\"timeout\":%s},\"sent_eq_committed\":%s,",
-             b->connect_errors, b->refused, b->rejected, b->lost,
-             b->bad_replies, b->timed_out ? "true" : "false",
+             b->connect_errors, b->replies.refused, b->replies.rejected,
+             b->lost, b->replies.bad, b->timed_out ? "true" : "false",
              b->sent == committed ? "true" : "false");
     }
     if (checked)

@@ -6,20 +6,17 @@
  * output buffer: read input while the buffer is empty, write it out, read
  * replies all along (so a long input never deadlocks against unread acks),
  * half-close when input and buffer are done, and stop at the daemon's EOF.
- * The outcome is decided from what was written and replied (reply.h) and
- * mapped to the shared exit codes (commands.h).  Main thread only; owns the
+ * The outcome is decided from what was written and replied (session.h)
+ * and mapped to the shared exit codes (commands.h).  Main thread only; owns the
  * socket, the buffer and the reply framer.
  *
- * With a token (--token-file, token.h) the buffer starts with the line
+ * With a token (--token-file, session.h) the buffer starts with the line
  * "AUTH <token>": it goes out before any input is read, and its bytes are
  * skipped when counting messages (auth_left), so it is never a message.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +29,7 @@
 #include "frame.h"
 #include "log.h"
 #include "opts.h"
-#include "reply.h"
+#include "session.h"
 #include "token.h"
 #include "verdict.h"
 
@@ -86,11 +83,8 @@ struct send_ctx {
   /* outcome */
   uint64_t sent;      /* messages fully written */
   uint64_t committed; /* newest OK n */
-  uint64_t rejected;  /* ERR too-long */
   int got_ok;
-  int refused;
-  char reason[160];
-  int bad_reply;
+  struct bq_session_replies replies;
   int write_failed;
   int shut;
   int eof;
@@ -100,62 +94,12 @@ struct send_ctx {
 
 static int on_reply(void *arg, int kind, const char *data, size_t len) {
   struct send_ctx *c = arg;
-  struct bq_reply r;
-  if (kind != BQ_FRAME_MSG) {
-    c->bad_reply = 1;
-    return 0;
-  }
-  switch (bq_reply_parse(data, len, &r)) {
-    case BQ_REPLY_OK:
-      if (r.n > c->committed) c->committed = r.n;
-      c->got_ok = 1;
-      break;
-    case BQ_REPLY_TOO_LONG:
-      c->rejected++;
-      break;
-    case BQ_REPLY_ERR:
-      if (!c->refused) snprintf(c->reason, sizeof(c->reason), "ERR %s", r.reason);
-      c->refused = 1;
-      break;
-    default:
-      if (!c->bad_reply)
-        snprintf(c->reason, sizeof(c->reason), "%.*s",
-                 (int)(len > 80 ? 80 : len), data);
-      c->bad_reply = 1;
-      break;
+  uint64_t n;
+  if (bq_session_reply(&c->replies, kind, data, len, &n) == BQ_SESSION_ACK) {
+    if (n > c->committed) c->committed = n;
+    c->got_ok = 1;
   }
   return 0;
-}
-
-/* Nonblocking connect with a bound; returns a socket or -errno. */
-static int connect_to(const struct sockaddr_storage *ss, int timeout_ms) {
-  socklen_t sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                           : sizeof(struct sockaddr_in);
-  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1, soerr = 0;
-  socklen_t el = sizeof(soerr);
-  struct pollfd p;
-  if (fd < 0) return -errno;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (connect(fd, (const struct sockaddr *)ss, sl) == 0) return fd;
-  if (errno != EINPROGRESS) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  p.fd = fd;
-  p.events = POLLOUT;
-  p.revents = 0;
-  if (poll(&p, 1, timeout_ms) <= 0) {
-    close(fd);
-    return -ETIMEDOUT;
-  }
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) != 0) soerr = errno;
-  if (soerr != 0) {
-    close(fd);
-    return -soerr;
-  }
-  return fd;
 }
 
 static void count_written(struct send_ctx *c, const char *p, size_t n) {
@@ -228,7 +172,7 @@ static int run(struct send_ctx *c, int timeout_ms) {
     if (r < 0 && errno != EINTR) return -errno;
     if (r <= 0) continue;
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) read_replies(c);
-    if (c->refused && !c->write_failed) {
+    if (c->replies.refused && !c->write_failed) {
       /* Refused (ERR auth, ...): the daemon discards what follows, so
        * stop sending, half-close, and wait for its EOF. */
       c->write_failed = 1;
@@ -274,7 +218,7 @@ int bq_cmd_send(int argc, char **argv) {
   struct bq_send_outcome out;
   const char *host = NULL, *token_file = NULL;
   struct bq_token tok;
-  char err[512], warn[512], where[BQ_ADDR_STRLEN];
+  char err[512], where[BQ_ADDR_STRLEN];
   double timeout_s = 60.0;
   size_t auth_len;
   int opt, r, i, timeout_ms, v;
@@ -328,14 +272,8 @@ int bq_cmd_send(int argc, char **argv) {
   bq_addr_format((struct sockaddr *)&ss, where, sizeof(where));
   memset(&tok, 0, sizeof(tok));
   token_file = bq_token_path(token_file);
-  if (token_file != NULL) {
-    if (bq_token_load(&tok, token_file, warn, sizeof(warn), err,
-                      sizeof(err)) < 0) {
-      fprintf(stderr, "burstq send: %s\n", err);
-      return BQ_EXIT_USAGE;
-    }
-    if (warn[0]) fprintf(stderr, "burstq send: %s\n", warn);
-  }
+  if (bq_session_load_token("send", token_file, &tok) < 0)
+    return BQ_EXIT_USAGE;
   timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000.0 + 0.5) : 0;
   if (timeout_s > 0 && timeout_ms < 1) timeout_ms = 1;
 
@@ -376,7 +314,7 @@ int bq_cmd_send(int argc, char **argv) {
   c.auth_left = auth_len = tok.len;
   bq_token_clear(&tok);
 
-  c.fd = connect_to(&ss, timeout_ms > 0 ? timeout_ms : 60000);
+  c.fd = bq_session_connect(&ss, timeout_ms > 0 ? timeout_ms : 60000, 1);
   if (c.fd < 0) {
     fprintf(stderr, "burstq send: cannot connect to %s: %s\n", where,
             strerror(-c.fd));
@@ -397,9 +335,9 @@ int bq_cmd_send(int argc, char **argv) {
   printf("sent %" PRIu64 ", committed %" PRIu64 "\n", c.sent, c.committed);
   out.sent = c.sent;
   out.committed = c.committed;
-  out.rejected = c.rejected;
-  out.refused = c.refused;
-  out.bad_reply = c.bad_reply;
+  out.rejected = c.replies.rejected;
+  out.refused = c.replies.refused > 0;
+  out.bad_reply = c.replies.bad > 0;
   out.timed_out = r == -ETIMEDOUT;
   out.io_error = (r < 0 && r != -ETIMEDOUT) || c.reset || c.write_failed;
   out.all_sent = c.in_eof && c.shut && !c.write_failed;
@@ -408,26 +346,16 @@ int bq_cmd_send(int argc, char **argv) {
   if (auth_len > 0 && c.committed > c.sent)
     /* The daemon acked one message more than we sent: it runs without
      * --auth-token-file and stored the AUTH line as a message. */
-    fprintf(stderr,
-            "burstq send: warning: %s does not require a token and stored "
-            "the AUTH line as a message: the token is now in its database "
-            "(delete that row and change the token, or drop --token-file)\n",
-            where);
-  if (v == BQ_EXIT_REFUSED && strcmp(c.reason, "ERR auth") == 0)
-    fprintf(stderr,
-            "burstq send: authentication failed (ERR auth): %s %s\n", where,
-            token_file != NULL
-                ? "did not accept the token (is it the daemon's "
-                  "--auth-token-file?)"
-                : "requires a token: use --token-file FILE or "
-                  "$BURSTQ_TOKEN_FILE");
+    bq_session_auth_stored("send", where, 0);
+  if (v == BQ_EXIT_REFUSED && c.replies.refusal == BQ_ERR_AUTH)
+    bq_session_auth_failed("send", where, token_file != NULL);
   else if (v == BQ_EXIT_REFUSED)
     fprintf(stderr, "burstq send: refused by the daemon at %s: %s\n", where,
-            c.reason);
-  else if (v == BQ_EXIT_LOST && c.bad_reply)
+            c.replies.refusal_text);
+  else if (v == BQ_EXIT_LOST && c.replies.bad)
     fprintf(stderr,
             "burstq send: %s does not speak the burstq protocol (it said "
-            "'%s')\n", where, c.reason);
+            "'%s')\n", where, c.replies.bad_text);
   else if (v == BQ_EXIT_TIMEOUT)
     fprintf(stderr,
             "burstq send: timeout: no progress from the daemon for %g s; "
@@ -443,6 +371,6 @@ int bq_cmd_send(int argc, char **argv) {
     fprintf(stderr,
             "burstq send: %" PRIu64 " line%s rejected by the daemon (ERR "
             "too-long: longer than its --max-message)\n",
-            c.rejected, c.rejected == 1 ? "" : "s");
+            c.replies.rejected, c.replies.rejected == 1 ? "" : "s");
   return v;
 }

@@ -28,6 +28,8 @@
 #include "log.h"
 #include "opts.h"
 #include "promtext.h"
+#include "proto.h"
+#include "session.h"
 
 #define STATS_DEFAULT "127.0.0.1:9070"
 #define MAX_RESPONSE (4u << 20)
@@ -92,14 +94,26 @@ static int wait_fd(int fd, short ev, double deadline) {
   }
 }
 
+/* 1 when the first line of resp is a reply of burstq's ingest protocol
+ * ("OK n" or "ERR reason"): the address is a message port.  The line must
+ * be complete (its "\n" arrived) unless at_end. */
+static int ingest_reply(const struct bq_buf *resp, int at_end) {
+  struct bq_proto_reply r;
+  const char *nl;
+  if (resp->len == 0) return 0;
+  nl = memchr(resp->data, '\n', resp->len);
+  if (nl == NULL && !at_end) return 0;
+  return bq_proto_parse_reply(resp->data,
+                              nl ? (size_t)(nl - resp->data) : resp->len,
+                              &r) != BQ_REPLY_BAD;
+}
+
 /* GET path from addr; status code into *status, body into body.  Returns 0
  * or a negative errno (-EPROTO: not an HTTP response; -EBADMSG: an answer
  * in burstq's ingest protocol, "OK n" or "ERR ..."). */
 static int http_get(const struct sockaddr_storage *ss, const char *hostname,
                     const char *path, double timeout_s, int *status,
                     struct bq_buf *body) {
-  socklen_t sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                           : sizeof(struct sockaddr_in);
   double deadline = mono_s() + timeout_s;
   struct bq_buf resp;
   char req[512];
@@ -107,26 +121,8 @@ static int http_get(const struct sockaddr_storage *ss, const char *hostname,
   size_t off = 0;
   char *hdr_end;
 
-  fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  if (connect(fd, (const struct sockaddr *)ss, sl) != 0) {
-    int soerr = 0;
-    socklen_t el = sizeof(soerr);
-    if (errno != EINPROGRESS) {
-      r = -errno;
-      close(fd);
-      return r;
-    }
-    if ((r = wait_fd(fd, POLLOUT, deadline)) < 0) {
-      close(fd);
-      return r;
-    }
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el);
-    if (soerr != 0) {
-      close(fd);
-      return -soerr;
-    }
-  }
+  fd = bq_session_connect(ss, (int)(timeout_s * 1000.0) + 1, 0);
+  if (fd < 0) return fd;
   n = snprintf(req, sizeof(req),
                "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: burstq-stats\r\n"
                "Accept: text/plain\r\nConnection: close\r\n\r\n",
@@ -158,10 +154,7 @@ static int http_get(const struct sockaddr_storage *ss, const char *hostname,
         break;
       }
       /* A message port acks and waits for more: no EOF will come. */
-      if ((strncmp(resp.data, "OK ", 3) == 0 ||
-           strncmp(resp.data, "ERR ", 4) == 0) &&
-          memchr(resp.data, '\n', resp.len) != NULL)
-        break;
+      if (ingest_reply(&resp, 0)) break;
       continue;
     }
     if (got == 0) break;
@@ -172,8 +165,7 @@ static int http_get(const struct sockaddr_storage *ss, const char *hostname,
     if ((r = wait_fd(fd, POLLIN, deadline)) < 0) break;
   }
   close(fd);
-  if (r == 0 && resp.len >= 3 &&
-      (strncmp(resp.data, "OK ", 3) == 0 || strncmp(resp.data, "ERR ", 4) == 0))
+  if (r == 0 && ingest_reply(&resp, 1))
     r = -EBADMSG;
   else if (r == 0 &&
            (resp.len < 12 || strncmp(resp.data, "HTTP/1.", 7) != 0 ||

@@ -12,9 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char prefix[] = "AUTH ";
-#define PREFIX_LEN (sizeof(prefix) - 1)
-
 const char *bq_token_path(const char *arg) {
   const char *s = arg;
   if (s == NULL) {
@@ -108,33 +105,30 @@ int bq_token_load(struct bq_token *t, const char *path, char *warn,
     len = (size_t)got;
     if (len > 0 && buf[len - 1] == '\n') len--;
     if (len > 0 && buf[len - 1] == '\r') len--;
-    if (len == 0) {
-      snprintf(err, errlen, "the token file %s: the token (its first line) "
-               "is empty", path);
-      return -EINVAL;
-    }
-    if (len > BQ_TOKEN_MAX) {
-      memset(buf, 0, sizeof(buf));
-      snprintf(err, errlen, "the token file %s: the token is longer than %d "
-               "bytes", path, BQ_TOKEN_MAX);
-      return -EINVAL;
-    }
-    for (i = 0; i < len; i++) {
-      unsigned char ch = (unsigned char)buf[i];
-      if (ch == ' ' || ch < 0x21 || ch > 0x7e) {
+    switch (bq_proto_token_check(buf, len, &i)) {
+      case BQ_TOKEN_OK:
+        break;
+      case BQ_TOKEN_EMPTY:
+        snprintf(err, errlen, "the token file %s: the token (its first line) "
+                 "is empty", path);
+        return -EINVAL;
+      case BQ_TOKEN_TOO_LONG:
+        memset(buf, 0, sizeof(buf));
+        snprintf(err, errlen, "the token file %s: the token is longer than "
+                 "%d bytes", path, BQ_TOKEN_MAX);
+        return -EINVAL;
+      default: {
+        int space = buf[i] == ' ';
         memset(buf, 0, sizeof(buf));
         snprintf(err, errlen,
                  "the token file %s: the token holds %s at byte %zu (it must "
                  "be printable ASCII without spaces)",
-                 path, ch == ' ' ? "a space" : "a control or non-ASCII byte",
+                 path, space ? "a space" : "a control or non-ASCII byte",
                  i + 1);
         return -EINVAL;
       }
     }
-    memcpy(t->line, prefix, PREFIX_LEN);
-    memcpy(t->line + PREFIX_LEN, buf, len);
-    t->line[PREFIX_LEN + len] = '\n';
-    t->len = PREFIX_LEN + len + 1;
+    t->len = bq_proto_format_auth(t->line, sizeof(t->line), buf, len);
     memset(buf, 0, sizeof(buf));
   }
   assert(t->len <= sizeof(t->line));

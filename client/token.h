@@ -9,8 +9,9 @@
  * token is never printed: error and warning texts name the file, never its
  * contents, and bq_token_clear overwrites it.  The file format is the
  * daemon's (server/auth.h): the first line is the token, a trailing "\n"
- * or "\r\n" is removed, the rest of the file is ignored; 1..BQ_TOKEN_MAX
- * printable ASCII bytes without spaces.  Unlike the daemon, the client
+ * or "\r\n" is removed, the rest of the file is ignored; the token's
+ * syntax (1..BQ_TOKEN_MAX printable ASCII bytes without spaces) and the
+ * AUTH line are the protocol's (common/proto.h).  Unlike the daemon, the client
  * only warns about a file that group or others can read (the secret may
  * already be out, but refusing would not take it back), and it accepts
  * pipes and devices (--token-file <(pass show burstq)), reading them only
@@ -23,11 +24,13 @@
 
 #include <stddef.h>
 
-#define BQ_TOKEN_MAX 1024 /* the daemon's BQ_AUTH_MAX */
+#include "proto.h"
+
+#define BQ_TOKEN_MAX BQ_PROTO_TOKEN_MAX /* the daemon's BQ_AUTH_MAX */
 
 struct bq_token {
-  size_t len;                        /* bytes of line; 0 = no token */
-  char line[BQ_TOKEN_MAX + 6 + 1];   /* "AUTH " token "\n", not terminated */
+  size_t len;                         /* bytes of line; 0 = no token */
+  char line[BQ_PROTO_AUTH_LINE_MAX];  /* "AUTH " token "\n", not terminated */
 };
 
 /* The token file to use: arg if not NULL, else $BURSTQ_TOKEN_FILE if set

@@ -11,14 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char prefix[] = "AUTH ";
-#define PREFIX_LEN (sizeof(prefix) - 1)
-
 int bq_auth_load(struct bq_auth *a, const char *path, char *err,
                  size_t errlen) {
   char buf[BQ_AUTH_MAX + 3]; /* token, "\r\n", one byte to detect excess */
   struct stat st;
-  size_t n = 0, len;
+  size_t n = 0, len, at = 0;
   int fd, e;
 
   memset(a, 0, sizeof(*a));
@@ -66,27 +63,25 @@ int bq_auth_load(struct bq_auth *a, const char *path, char *err,
     len = nl ? (size_t)(nl - buf) : n;
   }
   if (len > 0 && buf[len - 1] == '\r') len--;
-  if (len == 0) {
-    memset(buf, 0, sizeof(buf));
-    snprintf(err, errlen, "%s: the token (its first line) is empty", path);
-    return -EINVAL;
-  }
-  if (len > BQ_AUTH_MAX) {
-    memset(buf, 0, sizeof(buf));
-    snprintf(err, errlen, "%s: the token is longer than %d bytes", path,
-             BQ_AUTH_MAX);
-    return -EINVAL;
-  }
-  for (size_t i = 0; i < len; i++) {
-    unsigned char ch = (unsigned char)buf[i];
-    if (ch <= 0x20 || ch >= 0x7f) {
+  switch (bq_proto_token_check(buf, len, &at)) {
+    case BQ_TOKEN_OK:
+      break;
+    case BQ_TOKEN_EMPTY:
+      memset(buf, 0, sizeof(buf));
+      snprintf(err, errlen, "%s: the token (its first line) is empty", path);
+      return -EINVAL;
+    case BQ_TOKEN_TOO_LONG:
+      memset(buf, 0, sizeof(buf));
+      snprintf(err, errlen, "%s: the token is longer than %d bytes", path,
+               BQ_AUTH_MAX);
+      return -EINVAL;
+    default:
       memset(buf, 0, sizeof(buf));
       snprintf(err, errlen,
                "%s: the token holds a space or a non-printable byte (at "
                "offset %zu)",
-               path, i);
+               path, at);
       return -EINVAL;
-    }
   }
   memcpy(a->token, buf, len);
   a->len = len;
@@ -94,23 +89,32 @@ int bq_auth_load(struct bq_auth *a, const char *path, char *err,
   return 0;
 }
 
-int bq_auth_check(const struct bq_auth *a, const char *line, size_t len) {
+int bq_auth_check_token(const struct bq_auth *a, const char *tok,
+                        size_t len) {
   volatile unsigned char diff = 0;
   size_t i;
 
   if (a->len == 0) return 1;
   /* A length mismatch fails, but the loop below still runs in full over
    * the token, so timing reveals neither the token nor its prefix. */
-  diff = (unsigned char)(len != PREFIX_LEN + a->len);
-  for (i = 0; i < PREFIX_LEN; i++)
-    diff |= (unsigned char)((i < len ? (unsigned char)line[i] : 0u) ^
-                            (unsigned char)prefix[i]);
+  diff = (unsigned char)(len != a->len);
   for (i = 0; i < a->len; i++) {
-    size_t j = PREFIX_LEN + i;
-    unsigned char got = j < len ? (unsigned char)line[j] : 0u;
+    unsigned char got = i < len ? (unsigned char)tok[i] : 0u;
     diff |= (unsigned char)(got ^ (unsigned char)a->token[i]);
   }
   return diff == 0;
+}
+
+int bq_auth_check(const struct bq_auth *a, const char *line, size_t len) {
+  struct bq_proto_line l;
+  int is_auth;
+
+  if (a->len == 0) return 1;
+  is_auth = bq_proto_classify(BQ_PROTO_EXPECT_AUTH, line, len, &l) ==
+            BQ_LINE_AUTH;
+  /* Not an AUTH line: still compare (an empty token), so the time spent
+   * on the secret is always a->len steps. */
+  return bq_auth_check_token(a, is_auth ? l.arg : "", l.len) & is_auth;
 }
 
 void bq_auth_clear(struct bq_auth *a) {

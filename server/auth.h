@@ -9,19 +9,22 @@
  * error messages name the file, never its contents.
  *
  * Token file format: the first line is the token (a trailing "\n" or
- * "\r\n" is removed; anything after the first line is ignored).  It must
- * hold 1..BQ_AUTH_MAX printable ASCII bytes without spaces.
+ * "\r\n" is removed; anything after the first line is ignored).  Its
+ * syntax, and the AUTH line itself, are the protocol's (common/proto.h):
+ * 1..BQ_AUTH_MAX printable ASCII bytes without spaces.
  */
 #ifndef BQ_AUTH_H
 #define BQ_AUTH_H
 
 #include <stddef.h>
 
-#define BQ_AUTH_MAX 1024
+#include "proto.h"
+
+#define BQ_AUTH_MAX BQ_PROTO_TOKEN_MAX
 
 /* The longest first line that can pass: "AUTH " and the longest token.  It
  * is not a message, so --max-message does not limit it. */
-#define BQ_AUTH_LINE_MAX (sizeof("AUTH ") - 1 + BQ_AUTH_MAX)
+#define BQ_AUTH_LINE_MAX (BQ_PROTO_AUTH_LEN + BQ_PROTO_TOKEN_MAX)
 
 struct bq_auth {
   size_t len;                  /* token bytes; 0 = authentication off */
@@ -36,10 +39,18 @@ struct bq_auth {
 int bq_auth_load(struct bq_auth *a, const char *path, char *err,
                  size_t errlen);
 
-/* 1 when line (len bytes, the connection's first message with its line
+/* 1 when tok (len bytes: the token of a BQ_LINE_AUTH line, see
+ * bq_proto_classify) is the token, else 0.  The time taken depends only on
+ * a->len and len, never on the contents.  With authentication off
+ * (a->len == 0) returns 1. */
+int bq_auth_check_token(const struct bq_auth *a, const char *tok, size_t len);
+
+/* 1 when line (len bytes, the connection's first line with its line
  * terminator already removed) is exactly "AUTH " followed by the token,
- * else 0.  The time taken depends only on a->len and len, never on the
- * contents.  With authentication off (a->len == 0) returns 1. */
+ * else 0: bq_proto_classify in BQ_PROTO_EXPECT_AUTH, then
+ * bq_auth_check_token.  The time taken depends only on a->len, len and
+ * whether the line has the syntax of an AUTH line, never on how much of
+ * the token it matches.  With authentication off (a->len == 0) returns 1. */
 int bq_auth_check(const struct bq_auth *a, const char *line, size_t len);
 
 /* Forget the token (overwrite it). */

@@ -22,11 +22,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proto.h"
 #include "server_int.h"
 
-static const char err_too_long[] = "ERR too-long\n";
-static const char err_auth[] = "ERR auth\n";
-static const char err_idle[] = "ERR idle\n";
 
 /* Most bytes read and dropped after our half-close before closing anyway. */
 #define DISCARD_MAX ((uint64_t)1 << 20)
@@ -135,24 +133,37 @@ static void record_open(struct bq_conn *c) {
   push_event(c, BQ_REC_OPEN, bq_unix_us(), c->peer, strlen(c->peer));
 }
 
+/* The framer's callback: what each line means is proto.h's to say; this
+ * acts on it. */
 static int on_frame(void *arg, int kind, const char *data, size_t len) {
   struct build *b = arg;
+  struct bq_conn *c = b->c;
+  struct bq_proto_line line;
   struct bq_rec *r;
-  if (!b->c->authed) {
-    /* The first line must be "AUTH <token>"; it is not a message. */
-    if (kind != BQ_FRAME_MSG || !bq_auth_check(b->c->srv->auth, data, len))
-      return -EACCES;
-    b->c->authed = 1;
-    /* The AUTH line had a limit of its own; messages have --max-message. */
-    bq_framer_set_max(&b->c->framer, b->c->srv->cfg->max_message);
-    record_open(b->c);
-    return 0;
-  }
+
   if (kind == BQ_FRAME_TOO_LONG) {
+    if (!c->authed) return -EACCES; /* no AUTH line is that long */
     b->too_long++;
     return 0;
   }
-  r = new_rec(b->c, BQ_REC_MSG, b->ts, data, len);
+  switch (bq_proto_classify(c->authed ? BQ_PROTO_MESSAGES
+                                      : BQ_PROTO_EXPECT_AUTH,
+                            data, len, &line)) {
+    case BQ_LINE_MSG:
+      break;
+    case BQ_LINE_AUTH:
+      if (!bq_auth_check_token(c->srv->auth, line.arg, line.len))
+        return -EACCES;
+      c->authed = 1;
+      /* The AUTH line had a limit of its own; messages have
+       * --max-message. */
+      bq_framer_set_max(&c->framer, c->srv->cfg->max_message);
+      record_open(c);
+      return 0;
+    default: /* BQ_LINE_BAD: not what this state expects */
+      return -EACCES;
+  }
+  r = new_rec(c, BQ_REC_MSG, b->ts, line.arg, line.len);
   if (r == NULL) return -ENOMEM;
   r->seq = ++b->c->seq;
   if (b->last) b->last->next = r;
@@ -204,7 +215,7 @@ static void drop_partial(struct bq_conn *c, const char *why) {
                c->id, c->peer, n, why);
 }
 
-static void say_and_close(struct bq_conn *c, const char *line, size_t len);
+static void say_and_close(struct bq_conn *c, enum bq_proto_err e);
 static void on_write(uv_write_t *req, int status);
 static void stop_reading(struct bq_conn *c);
 
@@ -212,7 +223,9 @@ static void stop_reading(struct bq_conn *c);
  * line itself is never logged (it may hold a near-miss of the token). */
 static void auth_failed(struct bq_conn *c, const char *why) {
   struct bq_server *srv = c->srv;
+  const char *line;
   uint64_t supp;
+  size_t len;
   srv->st.auth_failed++;
   if (bq_ratelimit_allow(&srv->auth_rl, bq_now_ms(), &supp))
     bq_log_warn(srv->log,
@@ -222,15 +235,17 @@ static void auth_failed(struct bq_conn *c, const char *why) {
   bq_framer_free(&c->framer);
   stop_reading(c);
   if (c->writing || c->ending || c->closing) {
-    say_and_close(c, err_auth, sizeof(err_auth) - 1);
+    say_and_close(c, BQ_ERR_AUTH);
     return;
   }
   /* An orderly close, so that the client reads the line even if it is
    * still sending: write it, then half-close and discard what follows
    * (bounded by DISCARD_MAX) until the client closes. */
   c->rejected = 1;
-  memcpy(c->wbuf, err_auth, sizeof(err_auth) - 1);
-  uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)(sizeof(err_auth) - 1));
+  line = bq_proto_err_line(BQ_ERR_AUTH, &len);
+  assert(len <= sizeof(c->wbuf));
+  memcpy(c->wbuf, line, len);
+  uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)len);
   if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
     bq_conn_abort(c);
     return;
@@ -392,15 +407,17 @@ static int all_done(const struct bq_conn *c) {
 
 void bq_conn_flush(struct bq_conn *c) {
   const struct bq_config *cfg = c->srv->cfg;
-  size_t n = 0;
+  size_t n = 0, elen;
+  const char *eline = bq_proto_err_line(BQ_ERR_TOO_LONG, &elen);
   int done;
   uv_buf_t buf;
 
   if (c->writing || c->ending || c->closing) return;
+  /* Owed errors first, leaving room for the ack. */
   while (c->err_pending > 0 &&
-         n + sizeof(err_too_long) + 32 <= sizeof(c->wbuf)) {
-    memcpy(c->wbuf + n, err_too_long, sizeof(err_too_long) - 1);
-    n += sizeof(err_too_long) - 1;
+         n + elen + BQ_PROTO_OK_MAX <= sizeof(c->wbuf)) {
+    memcpy(c->wbuf + n, eline, elen);
+    n += elen;
     c->err_pending--;
   }
   done = c->err_pending == 0 && all_done(c);
@@ -408,10 +425,10 @@ void bq_conn_flush(struct bq_conn *c) {
    * new, or if the connection had no ack at all (then it is "OK 0"). */
   if (cfg->ack && c->authed && (c->committed > c->acked ||
                    (done && !c->final_sent && c->acked == 0))) {
-    int w = snprintf(c->wbuf + n, sizeof(c->wbuf) - n, "OK %" PRId64 "\n",
-                     c->committed);
-    assert(w > 0 && (size_t)w < sizeof(c->wbuf) - n);
-    n += (size_t)w;
+    size_t w = bq_proto_format_ok(c->wbuf + n, sizeof(c->wbuf) - n,
+                                  (uint64_t)c->committed);
+    assert(w > 0);
+    n += w;
     c->acked = c->committed;
     c->srv->st.acks++;
     if (done) c->final_sent = 1;
@@ -541,8 +558,11 @@ static void refuse_with(struct bq_conn *c, const char *line, size_t len) {
 
 /* An open connection: its ERR line, then close it now (any partial line is
  * dropped; its CLOSE record is queued if it was recorded as open). */
-static void say_and_close(struct bq_conn *c, const char *line, size_t len) {
+static void say_and_close(struct bq_conn *c, enum bq_proto_err e) {
+  size_t len;
+  const char *line;
   if (c->closing) return;
+  line = bq_proto_err_line(e, &len);
   refuse_with(c, line, len);
   bq_conn_abort(c);
 }
@@ -570,7 +590,7 @@ void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms) {
                  "conn %" PRId64 " (%s): idle for %u s; closing it",
                  c->id, c->peer, srv->cfg->idle_timeout);
     drop_partial(c, "idle timeout");
-    say_and_close(c, err_idle, sizeof(err_idle) - 1);
+    say_and_close(c, BQ_ERR_IDLE);
   }
 }
 
@@ -586,8 +606,12 @@ struct bq_conn *bq_conn_new(struct bq_server *srv) {
   return c;
 }
 
-void bq_conn_refuse(struct bq_conn *c, const char *line) {
-  if (line != NULL) refuse_with(c, line, strlen(line));
+void bq_conn_refuse(struct bq_conn *c, int e) {
+  if (e >= 0) {
+    size_t len;
+    const char *line = bq_proto_err_line((enum bq_proto_err)e, &len);
+    refuse_with(c, line, len);
+  }
   uv_close((uv_handle_t *)&c->tcp, on_refused_close);
 }
 

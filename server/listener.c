@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "acl.h"
+#include "proto.h"
 #include "server_int.h"
 
 static void on_connection(uv_stream_t *s, int status) {
@@ -44,7 +45,7 @@ static void on_connection(uv_stream_t *s, int status) {
     srv->st.accept_errors++;
     if (bq_ratelimit_allow(&l->accept_rl, bq_now_ms(), &supp))
       bq_log_warn(srv->log, "accept failed: %s", uv_strerror(r));
-    bq_conn_refuse(c, NULL);
+    bq_conn_refuse(c, BQ_CONN_SILENT);
     return;
   }
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0 ||
@@ -60,7 +61,7 @@ static void on_connection(uv_stream_t *s, int status) {
                   "denied a connection from %s (not in --allow); "
                   "%" PRIu64 " denied in all",
                   c->peer, srv->st.denied);
-    bq_conn_refuse(c, "ERR denied\n");
+    bq_conn_refuse(c, BQ_ERR_DENIED);
     return;
   }
   if (srv->nconns >= srv->cfg->max_connections) {
@@ -70,7 +71,7 @@ static void on_connection(uv_stream_t *s, int status) {
                   "refused a connection: %zu open (--max-connections); "
                   "%" PRIu64 " refused in all",
                   srv->nconns, srv->st.refused);
-    bq_conn_refuse(c, "ERR too-many-connections\n");
+    bq_conn_refuse(c, BQ_ERR_TOO_MANY);
     return;
   }
   bq_conn_start(c);

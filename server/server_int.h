@@ -154,9 +154,11 @@ struct bq_conn *bq_conn_new(struct bq_server *srv);
  * authenticated, when a token is required) and start reading. */
 void bq_conn_start(struct bq_conn *c);
 
-/* Refuse c, accepted but never started: write line (one protocol ERR line,
- * NUL-terminated; NULL for none) as best it can, then close and free c. */
-void bq_conn_refuse(struct bq_conn *c, const char *line);
+/* Refuse c, accepted but never started: write the ERR line of e (an enum
+ * bq_proto_err, proto.h; BQ_CONN_SILENT for none) as best it can, then
+ * close and free c. */
+#define BQ_CONN_SILENT (-1)
+void bq_conn_refuse(struct bq_conn *c, int e);
 
 /* Apply a completion entry (loop thread); queues conn on *touched. */
 void bq_conn_completed(struct bq_conn *c, const struct bq_done_entry *e,

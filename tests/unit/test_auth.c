@@ -1,7 +1,7 @@
 /*
  * test_auth.c -- unit tests of the shared-secret check (server/auth.h):
  * loading the token file (permissions, emptiness, format) and comparing
- * "AUTH <token>" lines.
+ * "AUTH <token>" lines and tokens.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +73,15 @@ static void test_load_and_check(void **state) {
   assert_false(check(&a, "s3cret-Token_1"));
   assert_false(check(&a, "second line"));
   assert_false(bq_auth_check(&a, "AUTH s3cret-Token_1\0", 20)); /* NUL */
+  assert_false(check(&a, "AUTH s3cret-Token_1\r")); /* a second CR */
+  /* The token of a classified AUTH line (proto.h) against the token. */
+  assert_true(bq_auth_check_token(&a, "s3cret-Token_1", 14));
+  assert_false(bq_auth_check_token(&a, "s3cret-Token_1", 13));
+  assert_false(bq_auth_check_token(&a, "s3cret-Token_12", 15));
+  assert_false(bq_auth_check_token(&a, "s3cret-Token_2", 14));
+  assert_false(bq_auth_check_token(&a, "", 0));
   bq_auth_clear(&a);
+  assert_true(bq_auth_check_token(&a, "x", 1)); /* off: everything passes */
   assert_int_equal(a.len, 0);
   for (size_t i = 0; i < sizeof(a.token); i++) assert_int_equal(a.token[i], 0);
   /* Authentication off: everything passes. */

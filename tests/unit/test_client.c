@@ -1,6 +1,6 @@
 /*
  * test_client.c -- unit tests of the burstq client's pieces: reading the
- * daemon's replies (client/reply.h), option values (client/opts.h), the
+ * daemon's replies (client/session.h), option values (client/opts.h), the
  * bench message header (client/benchmsg.h) and the database check
  * (client/dbcheck.h) on a database built here with burstqd's schema.
  */
@@ -21,59 +21,48 @@
 #include "benchmsg.h"
 #include "commands.h"
 #include "dbcheck.h"
+#include "frame.h"
 #include "opts.h"
-#include "reply.h"
+#include "session.h"
 #include "verdict.h"
 
-static int parse(const char *s, struct bq_reply *r) {
-  return bq_reply_parse(s, strlen(s), r);
+/* Feed one reply line to the tally, as the framer would. */
+static int take(struct bq_session_replies *s, const char *line, uint64_t *n) {
+  return bq_session_reply(s, BQ_FRAME_MSG, line, strlen(line), n);
 }
 
-static void test_reply_ok(void **state) {
-  struct bq_reply r;
+static void test_session_replies(void **state) {
+  struct bq_session_replies s;
+  uint64_t n = 0;
   (void)state;
-  assert_int_equal(parse("OK 0", &r), BQ_REPLY_OK);
-  assert_true(r.n == 0);
-  assert_int_equal(parse("OK 4096", &r), BQ_REPLY_OK);
-  assert_true(r.n == 4096);
-  assert_int_equal(parse("OK 17\r", &r), BQ_REPLY_OK); /* CR tolerated */
-  assert_true(r.n == 17);
-  assert_int_equal(parse("OK 9223372036854775807", &r), BQ_REPLY_OK);
-  assert_true(r.n == INT64_MAX);
-}
-
-static void test_reply_bad(void **state) {
-  static const char *const bad[] = {
-      "",        "OK",      "OK ",     "OK -1",   "OK +1",     "OK 01",
-      "OK 1 2",  "OK 1x",   "ok 1",    " OK 1",   "OK  1",     "ERR",
-      "ERR ",    "hello",   "OK 9223372036854775808", "OK 99999999999999999999"};
-  struct bq_reply r;
-  size_t i;
-  (void)state;
-  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    if (parse(bad[i], &r) != BQ_REPLY_BAD) fail_msg("accepted '%s'", bad[i]);
-  }
-}
-
-static void test_reply_err(void **state) {
-  struct bq_reply r;
-  char longline[400];
-  (void)state;
-  assert_int_equal(parse("ERR too-long", &r), BQ_REPLY_TOO_LONG);
-  assert_int_equal(parse("ERR too-long\r", &r), BQ_REPLY_TOO_LONG);
-  assert_int_equal(parse("ERR too-many-connections", &r), BQ_REPLY_ERR);
-  assert_string_equal(r.reason, "too-many-connections");
-  assert_int_equal(parse("ERR busy", &r), BQ_REPLY_ERR);
-  assert_string_equal(r.reason, "busy");
-  assert_int_equal(parse("ERR too-longer", &r), BQ_REPLY_ERR);
-  /* control bytes are not echoed to the terminal */
-  assert_int_equal(bq_reply_parse("ERR a\033b\0c", 9, &r), BQ_REPLY_ERR);
-  assert_string_equal(r.reason, "a?b?c");
-  /* a long reason is cut, NUL-terminated */
-  memcpy(longline, "ERR ", 4);
-  memset(longline + 4, 'z', sizeof(longline) - 4);
-  assert_int_equal(bq_reply_parse(longline, sizeof(longline), &r), BQ_REPLY_ERR);
-  assert_int_equal(strlen(r.reason), sizeof(r.reason) - 1);
+  memset(&s, 0, sizeof(s));
+  assert_int_equal(take(&s, "OK 5", &n), BQ_SESSION_ACK);
+  assert_true(n == 5);
+  assert_int_equal(take(&s, "ERR too-long\r", &n), BQ_SESSION_REJECTED);
+  assert_int_equal(take(&s, "ERR too-long", &n), BQ_SESSION_REJECTED);
+  assert_true(s.rejected == 2 && s.refused == 0 && s.bad == 0);
+  /* The first refusal is kept, by kind and as text. */
+  assert_int_equal(take(&s, "ERR auth", &n), BQ_SESSION_REFUSED);
+  assert_int_equal(take(&s, "ERR busy", &n), BQ_SESSION_REFUSED);
+  assert_true(s.refused == 2);
+  assert_int_equal(s.refusal, BQ_ERR_AUTH);
+  assert_string_equal(s.refusal_text, "ERR auth");
+  /* An over-long line counts as bad without a text; the text is that of
+   * the first bad line only. */
+  assert_int_equal(bq_session_reply(&s, BQ_FRAME_TOO_LONG, NULL, 0, &n),
+                   BQ_SESSION_BAD);
+  assert_int_equal(take(&s, "hello", &n), BQ_SESSION_BAD);
+  assert_true(s.bad == 2);
+  assert_string_equal(s.bad_text, "");
+  memset(&s, 0, sizeof(s));
+  assert_int_equal(take(&s, "HTTP/1.1 400 Bad Request", &n), BQ_SESSION_BAD);
+  assert_int_equal(take(&s, "other", &n), BQ_SESSION_BAD);
+  assert_string_equal(s.bad_text, "HTTP/1.1 400 Bad Request");
+  assert_int_equal(take(&s, "ERR too-many-connections", &n),
+                   BQ_SESSION_REFUSED);
+  assert_int_equal(s.refusal, BQ_ERR_TOO_MANY);
+  assert_string_equal(s.refusal_text, "ERR too-many-connections");
+  assert_true(s.rejected == 0 && s.refused == 1 && s.bad == 2);
 }
 
 static void test_opt_count(void **state) {
@@ -350,9 +339,7 @@ static void test_bench_verdict(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_reply_ok),
-      cmocka_unit_test(test_reply_bad),
-      cmocka_unit_test(test_reply_err),
+      cmocka_unit_test(test_session_replies),
       cmocka_unit_test(test_opt_count),
       cmocka_unit_test(test_opt_size),
       cmocka_unit_test(test_opt_seconds),

@@ -1,0 +1,139 @@
+/*
+ * proto.h -- the burstq line protocol (docs/protocol.md) as pure functions:
+ * what a line a client sends means, the one spelling of every reply the
+ * daemon writes, and the reading of those replies.
+ *
+ * Design: no I/O, no allocation, no state of its own, so that both ends use
+ * one definition (the daemon: server/conn.c, server/auth.c; the client:
+ * client/token.c, send.c, bench.c, stats.c) and it can be unit-tested and
+ * fuzzed byte by byte.  Any thread.  Lines are taken as the framer
+ * (frame.h) hands them out: without their "\n", one trailing "\r" already
+ * removed.  Every length is a byte count; nothing here needs NUL
+ * terminators on its input.
+ *
+ * States.  What a line means depends on where the connection is, so that
+ * a command is recognised only where it is expected and a line that is a
+ * message stays one:
+ *  - BQ_PROTO_EXPECT_AUTH: the daemon requires a token (--auth-token-file)
+ *    and the connection has not yet passed.  The line must be
+ *    "AUTH <token>" with a token of valid syntax (bq_proto_token_check);
+ *    anything else is BQ_LINE_BAD, a protocol error (the daemon answers
+ *    ERR auth and closes).  Whether the token is the right one is for
+ *    server/auth.h to say.
+ *  - BQ_PROTO_MESSAGES: every line is a message, byte for byte, including
+ *    one that starts with "AUTH " (a daemon without a token stores it).
+ * A future command is added as a state in which it is expected (and a
+ * line kind), never by reading a line differently in BQ_PROTO_MESSAGES.
+ * A line that the framer rejected as too long never reaches classify: in
+ * BQ_PROTO_EXPECT_AUTH the caller treats it as BQ_LINE_BAD.
+ */
+#ifndef BQ_PROTO_H
+#define BQ_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- client lines ------------------------------------------------------ */
+
+enum bq_proto_state {
+  BQ_PROTO_EXPECT_AUTH = 0, /* the first line must be "AUTH <token>" */
+  BQ_PROTO_MESSAGES = 1     /* every line is a message */
+};
+
+enum bq_line_kind {
+  BQ_LINE_MSG = 0,  /* a message: arg/len is the whole line */
+  BQ_LINE_AUTH = 1, /* "AUTH <token>": arg/len is the token */
+  BQ_LINE_BAD = 2   /* not what this state expects: arg NULL, len 0 */
+};
+
+/* A classified line.  arg points into the classified line. */
+struct bq_proto_line {
+  int kind;        /* enum bq_line_kind */
+  const char *arg; /* the message, the token, or NULL */
+  size_t len;
+};
+
+/* Classify line (len bytes) in state st into *out; returns out->kind.
+ * Reads only line[0..len).  The time it takes depends on len and on the
+ * line's syntax, never on any secret (it sees none). */
+int bq_proto_classify(enum bq_proto_state st, const char *line, size_t len,
+                      struct bq_proto_line *out);
+
+/* ---- the AUTH line and token syntax ------------------------------------ */
+
+#define BQ_PROTO_AUTH "AUTH "   /* the prefix of the AUTH line */
+#define BQ_PROTO_AUTH_LEN 5     /* strlen(BQ_PROTO_AUTH) */
+#define BQ_PROTO_TOKEN_MAX 1024 /* longest token, in bytes */
+/* The longest AUTH line on the wire, "AUTH " token "\n". */
+#define BQ_PROTO_AUTH_LINE_MAX (BQ_PROTO_AUTH_LEN + BQ_PROTO_TOKEN_MAX + 1)
+
+enum bq_token_verdict {
+  BQ_TOKEN_OK = 0,       /* 1..BQ_PROTO_TOKEN_MAX bytes 0x21..0x7e */
+  BQ_TOKEN_EMPTY = 1,    /* len 0 */
+  BQ_TOKEN_TOO_LONG = 2, /* len > BQ_PROTO_TOKEN_MAX */
+  BQ_TOKEN_BAD_BYTE = 3  /* a space, control or non-ASCII byte at *at */
+};
+
+/* Check a token's syntax: 1..BQ_PROTO_TOKEN_MAX printable ASCII bytes
+ * without spaces.  Returns an enum bq_token_verdict; for
+ * BQ_TOKEN_BAD_BYTE, *at (if at is not NULL) is the offset of the first
+ * bad byte.  An over-long token is not scanned.  Otherwise every byte is
+ * looked at, whatever it holds, so the time depends only on len. */
+int bq_proto_token_check(const char *tok, size_t len, size_t *at);
+
+/* Write the line "AUTH <token>\n" for tok (len bytes) into buf.  Returns
+ * its length, or 0 (nothing written) when the token's syntax is not valid
+ * or cap is too small (BQ_PROTO_AUTH_LINE_MAX always suffices). */
+size_t bq_proto_format_auth(char *buf, size_t cap, const char *tok,
+                            size_t len);
+
+/* ---- daemon replies ---------------------------------------------------- */
+
+/* Every "ERR <reason>" the daemon sends (docs/protocol.md, "Errors"). */
+enum bq_proto_err {
+  BQ_ERR_TOO_LONG = 0,  /* "ERR too-long": one line was rejected */
+  BQ_ERR_TOO_MANY = 1,  /* "ERR too-many-connections" */
+  BQ_ERR_DENIED = 2,    /* "ERR denied" (--allow) */
+  BQ_ERR_AUTH = 3,      /* "ERR auth" (--auth-token-file) */
+  BQ_ERR_IDLE = 4,      /* "ERR idle" (--idle-timeout) */
+  BQ_ERR_UNKNOWN = 5    /* parsing only: a reason this client does not know */
+};
+
+/* The wire line of error e, "ERR <reason>\n" (static storage), and its
+ * length in *len.  e must be a known error (not BQ_ERR_UNKNOWN). */
+const char *bq_proto_err_line(enum bq_proto_err e, size_t *len);
+
+/* The reason word of e ("too-long", ...), or "unknown". */
+const char *bq_proto_err_name(enum bq_proto_err e);
+
+/* The longest "OK <n>\n": 3 + 19 digits + 1. */
+#define BQ_PROTO_OK_MAX 23
+
+/* Write "OK <n>\n" (n in decimal, n <= INT64_MAX) into buf.  Returns its
+ * length, or 0 (nothing written) when cap is too small; BQ_PROTO_OK_MAX
+ * always suffices. */
+size_t bq_proto_format_ok(char *buf, size_t cap, uint64_t n);
+
+enum bq_reply_kind {
+  BQ_REPLY_OK = 0,  /* "OK n": n is in .n */
+  BQ_REPLY_ERR = 1, /* "ERR reason": .err, and the text in .reason */
+  BQ_REPLY_BAD = 2  /* not a reply of the protocol */
+};
+
+struct bq_proto_reply {
+  int kind;          /* enum bq_reply_kind */
+  int err;           /* BQ_REPLY_ERR: enum bq_proto_err */
+  uint64_t n;        /* BQ_REPLY_OK */
+  char reason[128];  /* BQ_REPLY_ERR: the text after "ERR ", cut to fit,
+                        control bytes replaced by '?', NUL-terminated */
+};
+
+/* Parse one reply line (without its "\n"; one trailing "\r" is ignored)
+ * into *r and return r->kind.  "OK n" needs a decimal n without sign or
+ * leading zeros (except "0") that fits in 63 bits; "ERR reason" needs a
+ * non-empty reason, and a reason that is none of the daemon's gets
+ * BQ_ERR_UNKNOWN.  Reads only line[0..len). */
+int bq_proto_parse_reply(const char *line, size_t len,
+                         struct bq_proto_reply *r);
+
+#endif /* BQ_PROTO_H */
