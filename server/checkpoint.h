@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "thread.h"
 
 /* WAL pages after which a commit asks for a background checkpoint
  * (SQLite's own default auto-checkpoint threshold). */
@@ -42,7 +43,7 @@ struct sqlite3;
 
 struct bq_ckpt {
   pthread_t thread;
-  pthread_mutex_t mu;
+  struct bq_mutex mu;
   pthread_cond_t cv;
   struct sqlite3 *db;        /* the checkpointer's own connection */
   const struct bq_log *log;  /* may be NULL */

@@ -40,7 +40,6 @@ static void hist_init(struct bq_hist *h, const uint64_t *bounds, size_t nb,
 }
 
 int bq_metrics_init(struct bq_metrics *m) {
-  int r;
   hist_init(&m->batch, batch_bounds,
             sizeof(batch_bounds) / sizeof(batch_bounds[0]), 1.0);
   hist_init(&m->commit, commit_bounds,
@@ -48,12 +47,11 @@ int bq_metrics_init(struct bq_metrics *m) {
   for (size_t i = 0; i < BQ_STORE_NERR; i++) atomic_init(&m->db_errors[i], 0);
   atomic_init(&m->db_err, 0);
   m->reason[0] = '\0';
-  r = pthread_mutex_init(&m->reason_mu, NULL);
-  return -r;
+  return bq_mutex_init(&m->reason_mu);
 }
 
 void bq_metrics_destroy(struct bq_metrics *m) {
-  pthread_mutex_destroy(&m->reason_mu);
+  bq_mutex_destroy(&m->reason_mu);
 }
 
 void bq_hist_observe(struct bq_hist *h, uint64_t v) {
@@ -75,19 +73,19 @@ void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec) {
 void bq_metrics_db_error(struct bq_metrics *m, int err, const char *msg) {
   int kind = err < 0 && -err < BQ_STORE_NERR ? -err : BQ_STORE_FAILED;
   atomic_fetch_add_explicit(&m->db_errors[kind], 1, memory_order_relaxed);
-  pthread_mutex_lock(&m->reason_mu);
+  bq_mutex_lock(&m->reason_mu);
   snprintf(m->reason, sizeof(m->reason), "%s", msg ? msg : "");
-  pthread_mutex_unlock(&m->reason_mu);
+  bq_mutex_unlock(&m->reason_mu);
   atomic_store_explicit(&m->db_err, -kind, memory_order_release);
 }
 
 int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len) {
   int err = atomic_load_explicit(&m->db_err, memory_order_acquire);
   if (err == 0) return 1;
-  pthread_mutex_lock(&m->reason_mu);
+  bq_mutex_lock(&m->reason_mu);
   /* Cut to the caller's buffer: the kind comes first. */
   snprintf(reason, len, "%s: %s", bq_store_err_name(err), m->reason);
-  pthread_mutex_unlock(&m->reason_mu);
+  bq_mutex_unlock(&m->reason_mu);
   return 0;
 }
 

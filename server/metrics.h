@@ -42,6 +42,7 @@
 #include "buf.h"
 #include "server.h"
 #include "store.h"
+#include "thread.h"
 
 #define BQ_HIST_MAX 17   /* finite buckets of a histogram, at most */
 
@@ -61,7 +62,7 @@ struct bq_metrics {
   _Atomic uint64_t db_errors[BQ_STORE_NERR]; /* failed attempts by kind */
   _Atomic int db_err;                /* 0: last attempt committed; else its
                                         error (a negated enum bq_store_err) */
-  pthread_mutex_t reason_mu;         /* guards reason */
+  struct bq_mutex reason_mu;         /* guards reason */
   char reason[256];                  /* message of the last failure */
 };
 
