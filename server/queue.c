@@ -1,6 +1,8 @@
 /*
- * queue.c -- see queue.h.  Every field is guarded by q->mu; the loop thread
- * pushes, worker threads take and finish.
+ * queue.c -- see queue.h.  Every field is guarded by q->mu (a struct
+ * bq_mutex, thread.h); the loop thread pushes, worker threads take and
+ * finish.  Helpers named *_locked read fields and expect the caller to hold
+ * q->mu: they assert it (debug builds).
  */
 #include "queue.h"
 
