@@ -19,10 +19,10 @@ static void run_once(struct bq_ckpt *k) {
   int rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                      &nlog, &nckpt);
   uint64_t suppressed;
-  pthread_mutex_lock(&k->mu);
+  bq_mutex_lock(&k->mu);
   k->runs++;
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) k->failures++;
-  pthread_mutex_unlock(&k->mu);
+  bq_mutex_unlock(&k->mu);
   if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return;
   if (k->log && bq_ratelimit_allow(&k->rl, bq_now_ms(), &suppressed))
     bq_log_warn(k->log,
@@ -34,20 +34,20 @@ static void run_once(struct bq_ckpt *k) {
 
 static void *ckpt_main(void *arg) {
   struct bq_ckpt *k = arg;
-  pthread_mutex_lock(&k->mu);
+  bq_mutex_lock(&k->mu);
   for (;;) {
     while ((!k->wanted || k->writer_busy) && !k->stopping)
-      pthread_cond_wait(&k->cv, &k->mu);
+      bq_cond_wait(&k->cv, &k->mu);
     if (k->stopping) break;
     k->wanted = 0;
     k->running = 1;
-    pthread_mutex_unlock(&k->mu);
+    bq_mutex_unlock(&k->mu);
     run_once(k);
-    pthread_mutex_lock(&k->mu);
+    bq_mutex_lock(&k->mu);
     k->running = 0;
-    pthread_cond_broadcast(&k->idle);
+    bq_cond_broadcast(&k->idle);
   }
-  pthread_mutex_unlock(&k->mu);
+  bq_mutex_unlock(&k->mu);
   return NULL;
 }
 
@@ -83,24 +83,25 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
     k->db = NULL;
     return -rc;
   }
-  rc = pthread_mutex_init(&k->mu, NULL);
+  /* rc is a positive errno from here on (pthread's convention). */
+  rc = -bq_mutex_init(&k->mu);
   if (rc == 0) {
-    rc = pthread_cond_init(&k->cv, NULL);
-    if (rc != 0) pthread_mutex_destroy(&k->mu);
+    rc = -bq_cond_init(&k->cv);
+    if (rc != 0) bq_mutex_destroy(&k->mu);
   }
   if (rc == 0) {
-    rc = pthread_cond_init(&k->idle, NULL);
+    rc = -bq_cond_init(&k->idle);
     if (rc != 0) {
-      pthread_cond_destroy(&k->cv);
-      pthread_mutex_destroy(&k->mu);
+      bq_cond_destroy(&k->cv);
+      bq_mutex_destroy(&k->mu);
     }
   }
   if (rc == 0) {
     rc = pthread_create(&k->thread, NULL, ckpt_main, k);
     if (rc != 0) {
-      pthread_cond_destroy(&k->idle);
-      pthread_cond_destroy(&k->cv);
-      pthread_mutex_destroy(&k->mu);
+      bq_cond_destroy(&k->idle);
+      bq_cond_destroy(&k->cv);
+      bq_mutex_destroy(&k->mu);
     }
   }
   if (rc != 0) {
@@ -115,52 +116,52 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
 
 void bq_ckpt_kick(struct bq_ckpt *k) {
   assert(k->db != NULL);
-  pthread_mutex_lock(&k->mu);
+  bq_mutex_lock(&k->mu);
   if (!k->wanted) {
     k->wanted = 1;
-    pthread_cond_signal(&k->cv);
+    bq_cond_signal(&k->cv);
   }
-  pthread_mutex_unlock(&k->mu);
+  bq_mutex_unlock(&k->mu);
 }
 
 int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer) {
   int rc;
   assert(k->db != NULL && writer != NULL);
-  pthread_mutex_lock(&k->mu);
+  bq_mutex_lock(&k->mu);
   k->writer_busy = 1;
-  while (k->running) pthread_cond_wait(&k->idle, &k->mu);
-  pthread_mutex_unlock(&k->mu);
+  while (k->running) bq_cond_wait(&k->idle, &k->mu);
+  bq_mutex_unlock(&k->mu);
   /* No other checkpoint runs in this process now; the background one has
    * copied nearly everything, so this copies the tail. */
   rc = sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                  NULL, NULL);
-  pthread_mutex_lock(&k->mu);
+  bq_mutex_lock(&k->mu);
   k->writer_busy = 0;
   k->inline_runs++;
-  pthread_cond_signal(&k->cv);
-  pthread_mutex_unlock(&k->mu);
+  bq_cond_signal(&k->cv);
+  bq_mutex_unlock(&k->mu);
   return rc == SQLITE_OK ? 0 : -rc;
 }
 
 void bq_ckpt_stop(struct bq_ckpt *k) {
   assert(k->db != NULL);
-  pthread_mutex_lock(&k->mu);
+  bq_mutex_lock(&k->mu);
   k->stopping = 1;
-  pthread_cond_signal(&k->cv);
-  pthread_mutex_unlock(&k->mu);
-  pthread_join(k->thread, NULL);
-  pthread_cond_destroy(&k->idle);
-  pthread_cond_destroy(&k->cv);
-  pthread_mutex_destroy(&k->mu);
+  bq_cond_signal(&k->cv);
+  bq_mutex_unlock(&k->mu);
+  bq_thread_join(k->thread);
+  bq_cond_destroy(&k->idle);
+  bq_cond_destroy(&k->cv);
+  bq_mutex_destroy(&k->mu);
   sqlite3_close(k->db);
   k->db = NULL;
 }
 
 void bq_ckpt_stats(struct bq_ckpt *k, uint64_t *runs, uint64_t *inline_runs,
                    uint64_t *failures) {
-  pthread_mutex_lock(&k->mu);
+  bq_mutex_lock(&k->mu);
   if (runs) *runs = k->runs;
   if (inline_runs) *inline_runs = k->inline_runs;
   if (failures) *failures = k->failures;
-  pthread_mutex_unlock(&k->mu);
+  bq_mutex_unlock(&k->mu);
 }

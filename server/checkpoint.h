@@ -4,8 +4,8 @@
  * Why: in WAL mode every committed page is written twice, once appended to
  * the WAL by the commit and once copied into the database file by a
  * checkpoint.  SQLite's default runs that copy (and its fsyncs) inside the
- * commit that crosses 1000 WAL pages, on the writer's thread, which
- * measured here is a third of the writer's time.  burstq's writer is the
+ * commit that crosses 1000 WAL pages, on the writer's thread, where it
+ * takes about a third of the writer's time.  burstq's writer is the
  * pipeline's bottleneck, so the copy moves to a thread of its own.
  *
  * Design: the store turns SQLite's auto-checkpoint off on its writing
@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "thread.h"
 
 /* WAL pages after which a commit asks for a background checkpoint
  * (SQLite's own default auto-checkpoint threshold). */
@@ -42,7 +43,7 @@ struct sqlite3;
 
 struct bq_ckpt {
   pthread_t thread;
-  pthread_mutex_t mu;
+  struct bq_mutex mu;
   pthread_cond_t cv;
   struct sqlite3 *db;        /* the checkpointer's own connection */
   const struct bq_log *log;  /* may be NULL */

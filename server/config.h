@@ -34,15 +34,15 @@ struct bq_config {
   int sync;                        /* --sync: enum bq_sync */
   int ack;                         /* --ack on|off */
   int log_level;                   /* --log-level: enum bq_log_level */
-  /* --- hardening: who may connect, authentication, idle connections --- */
+  /* Who may connect, authentication, idle connections (docs/security.md): */
   struct bq_acl allow;             /* --allow CIDR (repeatable); empty = all */
   const char *auth_token_file;     /* --auth-token-file; NULL = no AUTH */
   unsigned idle_timeout;           /* --idle-timeout SEC; 0 = never */
-  /* --- observability: HTTP metrics/health, log format --- */
+  /* HTTP metrics and health endpoints, log format: */
   char metrics[256];               /* --metrics HOST:PORT; "" when off */
   struct sockaddr_storage metrics_addr; /* --metrics parsed */
   int log_format;                  /* --log-format: enum bq_log_format */
-  /* --- disk-full handling --- */
+  /* Limits on the stored data: */
   size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
 };
 

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "proto.h"
+#include "refuse.h"
 #include "server_int.h"
 
 
@@ -536,24 +537,11 @@ static void on_refused_close(uv_handle_t *h) {
   bq_server_conn_freed(srv);
 }
 
-/* Tell a connection why it is being closed (one ERR line).  Closing a
- * socket with unread input makes the kernel send a reset, which can destroy
- * the error line before the client reads it; so first discard what the
- * client has already sent, then write, then send FIN.  The caller closes.
- * Best effort: a write already in flight, or a full send buffer, means the
- * line is not sent. */
+/* Tell a connection why it is being closed (one ERR line, refuse.h), then
+ * half-close it; the caller closes.  A write already in flight means the
+ * line is not sent: it must not land in the middle of an ack. */
 static void refuse_with(struct bq_conn *c, const char *line, size_t len) {
-  uv_buf_t b = uv_buf_init((char *)line, (unsigned)len);
-  uv_os_fd_t fd;
-  char junk[4096];
-  int i;
-
-  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-    for (i = 0; i < 16; i++)
-      if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0) break;
-  }
-  if (!c->writing) uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
+  bq_refuse_line(&c->tcp, c->writing ? NULL : line, len);
 }
 
 /* An open connection: its ERR line, then close it now (any partial line is

@@ -9,6 +9,7 @@
  * close.  A timer bounds every phase.
  */
 #include "http.h"
+#include "refuse.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -413,21 +414,10 @@ static void on_connection(uv_stream_t *l, int status) {
         "Content-Length: 29\r\nConnection: close\r\n\r\n"
         "too many metrics connections\n";
     uv_tcp_t *t = malloc(sizeof(*t));
-    uv_buf_t b = uv_buf_init((char *)busy, sizeof(busy) - 1);
-    uv_os_fd_t fd;
     if (t == NULL) return;
     uv_tcp_init(h->loop, t);
-    if (uv_accept(l, (uv_stream_t *)t) == 0) {
-      /* As conn.c does: read what is already there, so that closing does
-       * not reset the connection before the 503 is read; then FIN. */
-      if (uv_fileno((uv_handle_t *)t, &fd) == 0) {
-        char junk[4096];
-        for (int i = 0; i < 4; i++)
-          if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0) break;
-      }
-      uv_try_write((uv_stream_t *)t, &b, 1);
-      if (uv_fileno((uv_handle_t *)t, &fd) == 0) shutdown(fd, SHUT_WR);
-    }
+    if (uv_accept(l, (uv_stream_t *)t) == 0)
+      bq_refuse_line(t, busy, sizeof(busy) - 1);
     h->st.refused++;
     uv_close((uv_handle_t *)t, on_refused_closed);
     return;

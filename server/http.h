@@ -5,10 +5,10 @@
  * Design: the socket code lives here; parsing is libhttp-parser's (Node's
  * former parser, packaged by Debian as libhttp-parser-dev): a callback state
  * machine that never allocates and is fed whatever bytes arrive, which fits
- * a libuv loop directly.  libmicrohttpd was the other candidate; it wants
- * its own threads or its own select/poll loop beside ours, so scrapes would
- * read the loop's counters from another thread (locks on the hot path) or
- * need a second event loop to integrate.  This file only frames requests
+ * a libuv loop directly.  libmicrohttpd does not fit: it wants its own
+ * threads or its own select/poll loop beside ours, so scrapes would read the
+ * loop's counters from another thread (locks on the hot path) or need a
+ * second event loop to integrate.  This file only frames requests
  * and writes responses; what a path means is the handler's business.
  *
  * Threads: everything here runs on the loop thread that called

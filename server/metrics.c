@@ -26,37 +26,35 @@ static const uint64_t commit_bounds[] = {
  * see the series from the start. */
 static const int always_errs[] = {BQ_STORE_BUSY, BQ_STORE_IO, BQ_STORE_FULL};
 
-static void hist_init(struct bq_hist *h, const uint64_t *bounds, size_t nb,
-                      double scale) {
-  assert(nb <= BQ_HIST_MAX);
+static void prom_hist_init(struct bq_prom_hist *h, const uint64_t *bounds,
+                           size_t nb, double scale) {
+  assert(nb <= BQ_PROM_HIST_MAX);
   h->nb = nb;
   for (size_t i = 0; i < nb; i++) {
     assert(i == 0 || bounds[i] > bounds[i - 1]);
     h->bound[i] = bounds[i];
   }
   h->scale = scale;
-  for (size_t i = 0; i <= BQ_HIST_MAX; i++) atomic_init(&h->count[i], 0);
+  for (size_t i = 0; i <= BQ_PROM_HIST_MAX; i++) atomic_init(&h->count[i], 0);
   atomic_init(&h->sum, 0);
 }
 
 int bq_metrics_init(struct bq_metrics *m) {
-  int r;
-  hist_init(&m->batch, batch_bounds,
+  prom_hist_init(&m->batch, batch_bounds,
             sizeof(batch_bounds) / sizeof(batch_bounds[0]), 1.0);
-  hist_init(&m->commit, commit_bounds,
+  prom_hist_init(&m->commit, commit_bounds,
             sizeof(commit_bounds) / sizeof(commit_bounds[0]), 1e-6);
   for (size_t i = 0; i < BQ_STORE_NERR; i++) atomic_init(&m->db_errors[i], 0);
   atomic_init(&m->db_err, 0);
   m->reason[0] = '\0';
-  r = pthread_mutex_init(&m->reason_mu, NULL);
-  return -r;
+  return bq_mutex_init(&m->reason_mu);
 }
 
 void bq_metrics_destroy(struct bq_metrics *m) {
-  pthread_mutex_destroy(&m->reason_mu);
+  bq_mutex_destroy(&m->reason_mu);
 }
 
-void bq_hist_observe(struct bq_hist *h, uint64_t v) {
+void bq_prom_hist_observe(struct bq_prom_hist *h, uint64_t v) {
   size_t i = 0;
   while (i < h->nb && v > h->bound[i]) i++;
   atomic_fetch_add_explicit(&h->count[i], 1, memory_order_relaxed);
@@ -64,8 +62,8 @@ void bq_hist_observe(struct bq_hist *h, uint64_t v) {
 }
 
 void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec) {
-  bq_hist_observe(&m->batch, n);
-  bq_hist_observe(&m->commit, usec);
+  bq_prom_hist_observe(&m->batch, n);
+  bq_prom_hist_observe(&m->commit, usec);
   /* The reason is kept (for the log of who looks later); only the flag
    * flips, and only after a failure, so the lock-free path is one load. */
   if (atomic_load_explicit(&m->db_err, memory_order_relaxed) != 0)
@@ -75,19 +73,19 @@ void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec) {
 void bq_metrics_db_error(struct bq_metrics *m, int err, const char *msg) {
   int kind = err < 0 && -err < BQ_STORE_NERR ? -err : BQ_STORE_FAILED;
   atomic_fetch_add_explicit(&m->db_errors[kind], 1, memory_order_relaxed);
-  pthread_mutex_lock(&m->reason_mu);
+  bq_mutex_lock(&m->reason_mu);
   snprintf(m->reason, sizeof(m->reason), "%s", msg ? msg : "");
-  pthread_mutex_unlock(&m->reason_mu);
+  bq_mutex_unlock(&m->reason_mu);
   atomic_store_explicit(&m->db_err, -kind, memory_order_release);
 }
 
 int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len) {
   int err = atomic_load_explicit(&m->db_err, memory_order_acquire);
   if (err == 0) return 1;
-  pthread_mutex_lock(&m->reason_mu);
+  bq_mutex_lock(&m->reason_mu);
   /* Cut to the caller's buffer: the kind comes first. */
   snprintf(reason, len, "%s: %s", bq_store_err_name(err), m->reason);
-  pthread_mutex_unlock(&m->reason_mu);
+  bq_mutex_unlock(&m->reason_mu);
   return 0;
 }
 
@@ -153,7 +151,7 @@ static void loop_counters_render(struct bq_buf *b,
 }
 
 static void hist(struct bq_buf *b, const char *name, const char *help,
-                 struct bq_hist *h) {
+                 struct bq_prom_hist *h) {
   uint64_t cum = 0, sum;
   head(b, name, "histogram", help);
   for (size_t i = 0; i <= h->nb; i++) {

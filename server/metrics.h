@@ -42,26 +42,30 @@
 #include "buf.h"
 #include "server.h"
 #include "store.h"
+#include "thread.h"
 
-#define BQ_HIST_MAX 17   /* finite buckets of a histogram, at most */
+#define BQ_PROM_HIST_MAX 17 /* finite buckets of a histogram, at most */
 
-/* A fixed-bucket histogram of non-negative integers (records, microseconds),
- * rendered in its own unit times scale (records, seconds). */
-struct bq_hist {
-  size_t nb;                         /* finite buckets */
-  uint64_t bound[BQ_HIST_MAX];       /* inclusive upper bounds, ascending */
-  double scale;                      /* rendered value = recorded * scale */
-  _Atomic uint64_t count[BQ_HIST_MAX + 1]; /* per bucket; [nb] is +Inf */
+/* A Prometheus histogram of non-negative integers (records, microseconds):
+ * fixed bucket bounds, atomic counts (see above), rendered in its own unit
+ * times scale (records, seconds).  Not common/hist.h's struct bq_hist, the
+ * client's log-bucketed latency histogram owned by one thread: this must
+ * render the exact bounds a dashboard queries and be read while written. */
+struct bq_prom_hist {
+  size_t nb;                             /* finite buckets */
+  uint64_t bound[BQ_PROM_HIST_MAX];      /* inclusive upper bounds, ascending */
+  double scale;                          /* rendered value = recorded * scale */
+  _Atomic uint64_t count[BQ_PROM_HIST_MAX + 1]; /* per bucket; [nb] is +Inf */
   _Atomic uint64_t sum;
 };
 
 struct bq_metrics {
-  struct bq_hist batch;              /* records per committed batch */
-  struct bq_hist commit;             /* microseconds from BEGIN to durable */
+  struct bq_prom_hist batch;         /* records per committed batch */
+  struct bq_prom_hist commit;        /* microseconds from BEGIN to durable */
   _Atomic uint64_t db_errors[BQ_STORE_NERR]; /* failed attempts by kind */
   _Atomic int db_err;                /* 0: last attempt committed; else its
                                         error (a negated enum bq_store_err) */
-  pthread_mutex_t reason_mu;         /* guards reason */
+  struct bq_mutex reason_mu;         /* guards reason */
   char reason[256];                  /* message of the last failure */
 };
 
@@ -72,7 +76,7 @@ void bq_metrics_destroy(struct bq_metrics *m);
 
 /* Record a value in h (any thread; one writer at a time is not required,
  * but it is what burstqd does). */
-void bq_hist_observe(struct bq_hist *h, uint64_t v);
+void bq_prom_hist_observe(struct bq_prom_hist *h, uint64_t v);
 
 /* Worker side, writer-token holder: a batch of n records became durable
  * after usec microseconds (retries included). */

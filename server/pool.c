@@ -18,20 +18,20 @@
 
 static void post(struct bq_pool *p, struct bq_done *d) {
   d->next = NULL;
-  pthread_mutex_lock(&p->mu);
+  bq_mutex_lock(&p->mu);
   *p->done_tailp = d;
   p->done_tailp = &d->next;
-  pthread_mutex_unlock(&p->mu);
+  bq_mutex_unlock(&p->mu);
   uv_async_send(p->wake);
 }
 
 struct bq_done *bq_pool_take_done(struct bq_pool *p) {
   struct bq_done *d;
-  pthread_mutex_lock(&p->mu);
+  bq_mutex_lock(&p->mu);
   d = p->done_head;
   p->done_head = NULL;
   p->done_tailp = &p->done_head;
-  pthread_mutex_unlock(&p->mu);
+  bq_mutex_unlock(&p->mu);
   return d;
 }
 
@@ -181,11 +181,11 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
   p->batches = 0;
   p->failures = 0;
   bq_ratelimit_init(&p->fail_rl, 5000);
-  r = pthread_mutex_init(&p->mu, NULL);
-  if (r != 0) return -r;
+  r = bq_mutex_init(&p->mu);
+  if (r != 0) return r;
   p->threads = calloc(nworkers, sizeof(*p->threads));
   if (p->threads == NULL) {
-    pthread_mutex_destroy(&p->mu);
+    bq_mutex_destroy(&p->mu);
     return -ENOMEM;
   }
   for (i = 0; i < nworkers; i++) {
@@ -197,13 +197,13 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
     /* Let the ones that started drain an empty queue and leave. */
     bq_queue_close(queue);
     for (unsigned j = 0; j < p->nworkers; j++)
-      pthread_join(p->threads[j], NULL);
+      bq_thread_join(p->threads[j]);
     for (struct bq_done *d = bq_pool_take_done(p), *nx; d; d = nx) {
       nx = d->next; /* only farewells: nothing was pushed yet */
       free(d);
     }
     free(p->threads);
-    pthread_mutex_destroy(&p->mu);
+    bq_mutex_destroy(&p->mu);
     return -r;
   }
   return 0;
@@ -211,8 +211,8 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
 
 void bq_pool_join(struct bq_pool *p) {
   for (unsigned i = 0; i < p->nworkers; i++)
-    pthread_join(p->threads[i], NULL);
+    bq_thread_join(p->threads[i]);
   free(p->threads);
   p->threads = NULL;
-  pthread_mutex_destroy(&p->mu);
+  bq_mutex_destroy(&p->mu);
 }

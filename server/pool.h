@@ -29,6 +29,7 @@
 struct bq_metrics;
 #include "queue.h"
 #include "store.h"
+#include "thread.h"
 
 /* What one batch did for one connection: records of conn up to seq (the
  * highest message seq in the batch, or 0 if it held none) are durable. */
@@ -66,7 +67,7 @@ struct bq_pool {
   size_t batch_max;
   unsigned nworkers;       /* threads started */
   pthread_t *threads;
-  pthread_mutex_t mu;      /* guards done_head/done_tailp */
+  struct bq_mutex mu;      /* guards done_head/done_tailp */
   struct bq_done *done_head, **done_tailp;
   /* Touched only by the writer-token holder; read by the loop thread only
    * after bq_pool_join(): */

@@ -1,6 +1,8 @@
 /*
- * queue.c -- see queue.h.  Every field is guarded by q->mu; the loop thread
- * pushes, worker threads take and finish.
+ * queue.c -- see queue.h.  Every field is guarded by q->mu (a struct
+ * bq_mutex, thread.h); the loop thread pushes, worker threads take and
+ * finish.  Helpers named *_locked read fields and expect the caller to hold
+ * q->mu: they assert it (debug builds).
  */
 #include "queue.h"
 
@@ -10,12 +12,12 @@
 int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes) {
   int r;
   assert(cap_count >= 1 && cap_bytes >= 1);
-  r = pthread_mutex_init(&q->mu, NULL);
-  if (r != 0) return -r;
-  r = pthread_cond_init(&q->cv, NULL);
+  r = bq_mutex_init(&q->mu);
+  if (r != 0) return r;
+  r = bq_cond_init(&q->cv);
   if (r != 0) {
-    pthread_mutex_destroy(&q->mu);
-    return -r;
+    bq_mutex_destroy(&q->mu);
+    return r;
   }
   q->head = NULL;
   q->tailp = &q->head;
@@ -35,15 +37,17 @@ int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes) {
 
 void bq_queue_destroy(struct bq_queue *q) {
   assert(q->count == 0 && q->head == NULL && !q->writer_busy);
-  pthread_cond_destroy(&q->cv);
-  pthread_mutex_destroy(&q->mu);
+  bq_cond_destroy(&q->cv);
+  bq_mutex_destroy(&q->mu);
 }
 
 static int full_locked(const struct bq_queue *q) {
+  assert(bq_mutex_held(&q->mu));
   return q->count >= q->cap_count || q->bytes >= q->cap_bytes;
 }
 
 static int low_locked(const struct bq_queue *q) {
+  assert(bq_mutex_held(&q->mu));
   return q->count <= q->low_count && q->bytes <= q->low_bytes;
 }
 
@@ -52,7 +56,7 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
   int full, wake;
   assert(first != NULL && last != NULL && n >= 1);
   assert(last->next == NULL);
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   *q->tailp = first;
   q->tailp = &last->next;
   q->waiting += n;
@@ -63,8 +67,8 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
   /* Only a consumer that could take now needs waking; the token holder
    * re-checks for work when it finishes. */
   wake = q->sleepers > 0 && !q->writer_busy;
-  pthread_mutex_unlock(&q->mu);
-  if (wake) pthread_cond_signal(&q->cv);
+  bq_mutex_unlock(&q->mu);
+  if (wake) bq_cond_signal(&q->cv);
   return full;
 }
 
@@ -73,15 +77,15 @@ size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
   struct bq_rec *r, *prev = NULL;
   size_t n = 0, b = 0;
   assert(max >= 1);
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   while (q->writer_busy || (q->waiting == 0 && !q->closed)) {
     q->sleepers++;
-    pthread_cond_wait(&q->cv, &q->mu);
+    bq_cond_wait(&q->cv, &q->mu);
     q->sleepers--;
   }
   if (q->waiting == 0) { /* closed and drained */
-    pthread_mutex_unlock(&q->mu);
-    pthread_cond_broadcast(&q->cv); /* let the other consumers see it */
+    bq_mutex_unlock(&q->mu);
+    bq_cond_broadcast(&q->cv); /* let the other consumers see it */
     *out = NULL;
     *bytes = 0;
     return 0;
@@ -106,14 +110,14 @@ size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
   q->waiting -= n;
   q->waiting_bytes -= b;
   q->writer_busy = 1;
-  pthread_mutex_unlock(&q->mu);
+  bq_mutex_unlock(&q->mu);
   *bytes = b;
   return n;
 }
 
 int bq_queue_finish(struct bq_queue *q, size_t n, size_t bytes) {
   int low, wake;
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   assert(q->writer_busy);
   assert(q->count >= n + q->waiting && q->bytes >= bytes);
   q->writer_busy = 0;
@@ -121,37 +125,37 @@ int bq_queue_finish(struct bq_queue *q, size_t n, size_t bytes) {
   q->bytes -= bytes;
   low = low_locked(q);
   wake = q->sleepers > 0 && (q->waiting > 0 || q->closed);
-  pthread_mutex_unlock(&q->mu);
-  if (wake) pthread_cond_signal(&q->cv);
+  bq_mutex_unlock(&q->mu);
+  if (wake) bq_cond_signal(&q->cv);
   return low;
 }
 
 int bq_queue_full(struct bq_queue *q) {
   int r;
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   r = full_locked(q);
-  pthread_mutex_unlock(&q->mu);
+  bq_mutex_unlock(&q->mu);
   return r;
 }
 
 int bq_queue_low(struct bq_queue *q) {
   int r;
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   r = low_locked(q);
-  pthread_mutex_unlock(&q->mu);
+  bq_mutex_unlock(&q->mu);
   return r;
 }
 
 void bq_queue_stats(struct bq_queue *q, size_t *count, size_t *bytes) {
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   if (count) *count = q->count;
   if (bytes) *bytes = q->bytes;
-  pthread_mutex_unlock(&q->mu);
+  bq_mutex_unlock(&q->mu);
 }
 
 void bq_queue_close(struct bq_queue *q) {
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   q->closed = 1;
-  pthread_mutex_unlock(&q->mu);
-  pthread_cond_broadcast(&q->cv);
+  bq_mutex_unlock(&q->mu);
+  bq_cond_broadcast(&q->cv);
 }

@@ -30,9 +30,10 @@
 #include <stddef.h>
 
 #include "record.h"
+#include "thread.h"
 
 struct bq_queue {
-  pthread_mutex_t mu;
+  struct bq_mutex mu;
   pthread_cond_t cv;        /* signalled on push, finish and close */
   struct bq_rec *head;      /* oldest waiting record */
   struct bq_rec **tailp;    /* where the next record is linked */

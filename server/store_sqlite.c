@@ -44,9 +44,10 @@
 #define SCHEMA_VERSION 1
 
 /* Messages per multi-row INSERT.  One statement execution carries this many
- * rows, which saves SQLite's per-statement work (step, cursor open, halt,
- * reset) on all but one of them: about a third of the instructions per row
- * measured with callgrind (tests/bench), with most of it gone by 32. */
+ * rows, so SQLite's per-statement work (step, cursor open, halt, reset) is
+ * paid once for all of them instead of once per row.  That work is about a
+ * third of the instructions spent on a row inserted alone (callgrind, with
+ * tests/bench), and 32 rows already amortise most of it. */
 #define MULTI_ROWS 32
 
 /* How long SQLite itself sleeps-and-retries on a lock before reporting

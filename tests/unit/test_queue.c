@@ -123,9 +123,9 @@ static void stats(struct bq_queue *q, size_t *count, size_t *bytes) {
 
 static size_t sleepers(struct bq_queue *q) {
   size_t s;
-  pthread_mutex_lock(&q->mu);
+  bq_mutex_lock(&q->mu);
   s = q->sleepers;
-  pthread_mutex_unlock(&q->mu);
+  bq_mutex_unlock(&q->mu);
   return s;
 }
 
