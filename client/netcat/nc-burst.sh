@@ -59,6 +59,7 @@ tag=b$(date +%s)$$
 [ "$size" -ge $((${#tag} + ${#conns} + ${#per} + 3)) ] ||
   die_usage "-s: $size bytes cannot hold the line header '$tag:$conns:$per:'"
 pause=$(awk -v p="$every" 'BEGIN { printf "%.3f", p / 1000 }')
+. "$(dirname "$0")/nc-tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -95,39 +96,7 @@ done
 wait
 t1=$(date +%s%N)
 
-# With -v, nc says "Connection to ... succeeded!" once connected, or why it
-# could not connect (its producer then stops on the broken pipe).
-unreached=0
-why=
-i=1
-while [ "$i" -le "$conns" ]; do
-  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
-    unreached=$((unreached + 1))
-    [ -n "$why" ] || why=$(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)
-  fi
-  i=$((i + 1))
-done
-if [ "$unreached" = "$conns" ]; then
-  echo "nc-burst.sh: cannot connect to $host port $port: ${why:-nc failed}; nothing sent" >&2
-  exit 3
-fi
-
-committed=0
-i=1
-while [ "$i" -le "$conns" ]; do
-  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
-    echo "conn $i: cannot connect: $(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)" >&2
-    i=$((i + 1))
-    continue
-  fi
-  last=$(sed -n 's/^OK \([0-9][0-9]*\)$/\1/p' "$tmp/out.$i" | tail -n 1)
-  last=${last:-0}
-  committed=$((committed + last))
-  [ "$last" = "$per" ] ||
-    echo "conn $i: committed $last of $per$(grep -m1 '^ERR' "$tmp/out.$i" | sed 's/^/ (/; s/$/)/')$(grep -v ' succeeded!$' "$tmp/err.$i" | head -c 200 | tr '\n' ' ' | sed 's/^\(..*\)$/: \1/')" >&2
-  i=$((i + 1))
-done
-sent=$(((conns - unreached) * per))
+nc_tally nc-burst.sh "$conns" "$per"
 [ "$unreached" = 0 ] ||
   echo "$unreached of $conns connections could not connect: ${why:-nc failed}"
 echo "sent $sent, committed $committed in $(( (t1 - t0) / 1000000 )) ms"

@@ -57,6 +57,7 @@ command -v nc >/dev/null || { echo "nc-flood.sh: nc (netcat-openbsd) is not inst
 tag=f$(date +%s)$$
 [ "$size" -ge $((${#tag} + ${#conns} + ${#lines} + 3)) ] ||
   die_usage "-s: $size bytes cannot hold the line header '$tag:$conns:$lines:'"
+. "$(dirname "$0")/nc-tally.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -75,40 +76,7 @@ done
 wait
 t1=$(date +%s%N)
 
-# With -v, nc says "Connection to ... succeeded!" once connected, or why it
-# could not connect.
-unreached=0
-why=
-i=1
-while [ "$i" -le "$conns" ]; do
-  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
-    unreached=$((unreached + 1))
-    [ -n "$why" ] || why=$(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)
-  fi
-  i=$((i + 1))
-done
-if [ "$unreached" = "$conns" ]; then
-  echo "nc-flood.sh: cannot connect to $host port $port: ${why:-nc failed}; nothing sent" >&2
-  exit 3
-fi
-
-committed=0
-i=1
-while [ "$i" -le "$conns" ]; do
-  if ! grep -q ' succeeded!$' "$tmp/err.$i"; then
-    echo "conn $i: cannot connect: $(sed -n 's/^nc: .*: //p' "$tmp/err.$i" | tail -n 1)" >&2
-    i=$((i + 1))
-    continue
-  fi
-  last=$(sed -n 's/^OK \([0-9][0-9]*\)$/\1/p' "$tmp/out.$i" | tail -n 1)
-  last=${last:-0}
-  committed=$((committed + last))
-  if [ "$last" != "$lines" ]; then
-    echo "conn $i: committed $last of $lines$(grep -m1 '^ERR' "$tmp/out.$i" | sed 's/^/ (/; s/$/)/')$(grep -v ' succeeded!$' "$tmp/err.$i" | head -c 200 | tr '\n' ' ' | sed 's/^\(..*\)$/: \1/')" >&2
-  fi
-  i=$((i + 1))
-done
-sent=$(((conns - unreached) * lines))
+nc_tally nc-flood.sh "$conns" "$lines"
 ms=$(( (t1 - t0) / 1000000 ))
 [ "$ms" -gt 0 ] || ms=1
 echo "run $tag: $conns connections x $lines lines of $size bytes to $host:$port"
