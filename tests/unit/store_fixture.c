@@ -5,7 +5,6 @@
  */
 #include "store_fixture.h"
 
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,25 +14,16 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 /* Records need a non-NULL conn; the store only carries it along. */
 static char dummy_conn_obj;
 #define DUMMY_CONN ((struct bq_conn *)(void *)&dummy_conn_obj)
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
 int store_fx_setup(void **state) {
   struct fixture *fx = calloc(1, sizeof(*fx));
-  const char *tmp = getenv("TMPDIR");
   if (fx == NULL) return -1;
-  snprintf(fx->dir, sizeof(fx->dir), "%s/burstq-unit-store-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (mkdtemp(fx->dir) == NULL) {
+  if (tmpdir_make(fx->dir, sizeof(fx->dir), "store") != 0) {
     free(fx);
     return -1;
   }
@@ -44,7 +34,7 @@ int store_fx_setup(void **state) {
 
 int store_fx_teardown(void **state) {
   struct fixture *fx = *state;
-  int r = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  int r = tmpdir_remove(fx->dir);
   free(fx);
   return r;
 }

@@ -27,12 +27,12 @@ struct fixture {
   char path[300];
 };
 
-/* cmocka setup: a new directory from mkdtemp() under $TMPDIR (or /tmp),
- * and path = dir/test.db.  0, or -1 when no directory could be made. */
+/* cmocka setup: a new directory (tmpdir_make) and path = dir/test.db.
+ * 0, or -1 when no directory could be made. */
 int store_fx_setup(void **state);
 
-/* cmocka teardown: removes the directory and all it holds (nftw, not
- * following links), frees the state.  0, or nftw's failure. */
+/* cmocka teardown: removes the directory and all it holds
+ * (tmpdir_remove), frees the state.  0, or -1 when that failed. */
 int store_fx_teardown(void **state);
 
 /* A cmocka test entry for TEST run between store_fx_setup and
