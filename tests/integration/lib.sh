@@ -288,6 +288,36 @@ need_client() {
   BQ_CLIENT=$(realpath "$BQ_CLIENT")
 }
 
+# --- one connection at a time ------------------------------------------------
+
+# send OUT [HOST]: stdin to the daemon on one connection from HOST
+# (127.0.0.1 by default; ::1 for IPv6) with nc -N, which half-closes at the
+# end of stdin and then reads every reply into OUT until the daemon closes.
+# Returns nc's exit status (124 if it was still running at the bound).
+send() {
+  timeout $((60 * BQ_SLOW)) nc -N "${2:-127.0.0.1}" "$BQ_PORT" >"$1"
+}
+
+# served LINE: 0 when a new connection sending just LINE is answered
+# exactly "OK 1" (the reply is in $BQ_T/served.out).  For poll, after an
+# overload: the daemon serves new clients again.
+served() {
+  printf '%s\n' "$1" | send "$BQ_T/served.out"
+  grep -qx 'OK 1' "$BQ_T/served.out"
+}
+
+# --- helper programs that signal readiness ------------------------------------
+
+# wait_ready FILE PID: wait (at most 120 s x BQ_SLOW) until FILE exists or
+# the child PID has exited without making it; 0 iff FILE exists.  For
+# helpers such as sockets.py --ready FILE, so that one that died is
+# reported at once rather than at the bound.
+bq_ready_or_dead() { [ -e "$1" ] || ! bq_is_running_child "$2"; }
+wait_ready() {
+  poll $((120 * BQ_SLOW)) bq_ready_or_dead "$1" "$2"
+  [ -e "$1" ]
+}
+
 # --- a port where nothing listens -------------------------------------------
 
 # hold_refused_port: a loopback port where a connect is refused, and stays
