@@ -318,6 +318,26 @@ wait_ready() {
   [ -e "$1" ]
 }
 
+# --- command-line scripts -------------------------------------------------------
+
+# check_usage SCRIPT BAD_ARGS...: sh SCRIPT -h exits 0 and prints its
+# "usage: NAME " line; each BAD_ARGS word list (split on spaces) exits 2
+# with that usage line on stderr.
+check_usage() {
+  local script=$1 name bad
+  shift
+  name=$(basename "$script")
+  sh "$script" -h >help.out 2>&1
+  check_eq "-h: exit status" "$?" 0
+  check_grep "-h: usage line" help.out "^usage: ${name//./\\.} "
+  for bad in "$@"; do
+    # shellcheck disable=SC2086
+    sh "$script" $bad >bad.out 2>bad.err
+    check_eq "bad input '$bad': exit status" "$?" 2
+    check_grep "bad input '$bad': usage on stderr" bad.err "^usage: ${name//./\\.} "
+  done
+}
+
 # --- a port where nothing listens -------------------------------------------
 
 # hold_refused_port: a loopback port where a connect is refused, and stays
@@ -408,6 +428,27 @@ start_gated_client() {
         nc -N 127.0.0.1 "$4"' _ \
     "$BQ_T/in.$1.a" "$BQ_T/in.$1.b" "$5" "$BQ_PORT"
   CLIENT_PID[$1]=$BQ_SPAWNED
+}
+
+# stall_full_queue NCLIENTS FIRST MORE WIDTH: gated clients 1..NCLIENTS
+# each send FIRST lines and are acked for all of them (the queue must hold
+# NCLIENTS * (FIRST + 1) records, so that intake never pauses yet); then
+# the database is write-locked (lock_db), the gate ($BQ_T/gate) opens and
+# each sends MORE lines, and this returns once intake has paused on the
+# full queue and a commit has failed on the lock.
+stall_full_queue() {
+  local k
+  for ((k = 1; k <= $1; k++)); do
+    start_gated_client "$k" "$2" "$3" "$4" "$BQ_T/gate"
+  done
+  for ((k = 1; k <= $1; k++)); do wait_acked "$k" "$2"; done
+  bq_log_has 'intake paused' &&
+    die "setup: the queue filled before the lock was taken"
+  lock_db
+  touch "$BQ_T/gate"
+  wait_log 'intake paused' || fail "the daemon never logged 'intake paused'"
+  wait_log 'commit of [0-9]+ records failed' ||
+    fail "no failed commit logged while the database was locked"
 }
 
 # wait_acked K N: wait until client K has been told "OK n" with n >= N.
