@@ -288,6 +288,56 @@ need_client() {
   BQ_CLIENT=$(realpath "$BQ_CLIENT")
 }
 
+# --- one connection at a time ------------------------------------------------
+
+# send OUT [HOST]: stdin to the daemon on one connection from HOST
+# (127.0.0.1 by default; ::1 for IPv6) with nc -N, which half-closes at the
+# end of stdin and then reads every reply into OUT until the daemon closes.
+# Returns nc's exit status (124 if it was still running at the bound).
+send() {
+  timeout $((60 * BQ_SLOW)) nc -N "${2:-127.0.0.1}" "$BQ_PORT" >"$1"
+}
+
+# served LINE: 0 when a new connection sending just LINE is answered
+# exactly "OK 1" (the reply is in $BQ_T/served.out).  For poll, after an
+# overload: the daemon serves new clients again.
+served() {
+  printf '%s\n' "$1" | send "$BQ_T/served.out"
+  grep -qx 'OK 1' "$BQ_T/served.out"
+}
+
+# --- helper programs that signal readiness ------------------------------------
+
+# wait_ready FILE PID: wait (at most 120 s x BQ_SLOW) until FILE exists or
+# the child PID has exited without making it; 0 iff FILE exists.  For
+# helpers such as sockets.py --ready FILE, so that one that died is
+# reported at once rather than at the bound.
+bq_ready_or_dead() { [ -e "$1" ] || ! bq_is_running_child "$2"; }
+wait_ready() {
+  poll $((120 * BQ_SLOW)) bq_ready_or_dead "$1" "$2"
+  [ -e "$1" ]
+}
+
+# --- command-line scripts -------------------------------------------------------
+
+# check_usage SCRIPT BAD_ARGS...: sh SCRIPT -h exits 0 and prints its
+# "usage: NAME " line; each BAD_ARGS word list (split on spaces) exits 2
+# with that usage line on stderr.
+check_usage() {
+  local script=$1 name bad
+  shift
+  name=$(basename "$script")
+  sh "$script" -h >help.out 2>&1
+  check_eq "-h: exit status" "$?" 0
+  check_grep "-h: usage line" help.out "^usage: ${name//./\\.} "
+  for bad in "$@"; do
+    # shellcheck disable=SC2086
+    sh "$script" $bad >bad.out 2>bad.err
+    check_eq "bad input '$bad': exit status" "$?" 2
+    check_grep "bad input '$bad': usage on stderr" bad.err "^usage: ${name//./\\.} "
+  done
+}
+
 # --- a port where nothing listens -------------------------------------------
 
 # hold_refused_port: a loopback port where a connect is refused, and stays
@@ -378,6 +428,27 @@ start_gated_client() {
         nc -N 127.0.0.1 "$4"' _ \
     "$BQ_T/in.$1.a" "$BQ_T/in.$1.b" "$5" "$BQ_PORT"
   CLIENT_PID[$1]=$BQ_SPAWNED
+}
+
+# stall_full_queue NCLIENTS FIRST MORE WIDTH: gated clients 1..NCLIENTS
+# each send FIRST lines and are acked for all of them (the queue must hold
+# NCLIENTS * (FIRST + 1) records, so that intake never pauses yet); then
+# the database is write-locked (lock_db), the gate ($BQ_T/gate) opens and
+# each sends MORE lines, and this returns once intake has paused on the
+# full queue and a commit has failed on the lock.
+stall_full_queue() {
+  local k
+  for ((k = 1; k <= $1; k++)); do
+    start_gated_client "$k" "$2" "$3" "$4" "$BQ_T/gate"
+  done
+  for ((k = 1; k <= $1; k++)); do wait_acked "$k" "$2"; done
+  bq_log_has 'intake paused' &&
+    die "setup: the queue filled before the lock was taken"
+  lock_db
+  touch "$BQ_T/gate"
+  wait_log 'intake paused' || fail "the daemon never logged 'intake paused'"
+  wait_log 'commit of [0-9]+ records failed' ||
+    fail "no failed commit logged while the database was locked"
 }
 
 # wait_acked K N: wait until client K has been told "OK n" with n >= N.

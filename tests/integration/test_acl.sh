@@ -5,16 +5,12 @@
 # listener is loopback.  Malformed rules are bad usage (exit 2).
 . "$(dirname "$0")/lib.sh" "$@"
 
-send() { # HOST OUT
-  timeout $((60 * BQ_SLOW)) nc -N "$1" "$BQ_PORT" >"$2"
-}
-
 check_grep "default listen address is loopback" \
   <("$BQ_BIN" --help) '\[127\.0\.0\.1:7070\]'
 
 # Loopback is not in 10.0.0.0/8 or fd00::/8: denied.
 start_daemon --allow 10.0.0.0/8 --allow fd00::/8
-for i in $(seq 1 20); do printf 'denied-%d\n' "$i" | send 127.0.0.1 "out.deny$i"; done
+for i in $(seq 1 20); do printf 'denied-%d\n' "$i" | send "out.deny$i" 127.0.0.1; done
 check_eq "denied peer: reply" "$(cat out.deny1)" "ERR denied"
 check_eq "denied peers answered 'ERR denied'" "$(cat out.deny* | grep -cx 'ERR denied')" 20
 check_eq "rows" "$(msg_count)" 0
@@ -28,7 +24,7 @@ check_num "denial log lines (rate-limited)" "$(grep -c 'denied a connection' "$B
 
 # The right rule lets loopback in (a host rule and a prefix rule).
 start_daemon --allow 10.0.0.0/8 --allow 127.0.0.1
-printf 'allowed-1\n' | send 127.0.0.1 out.allow
+printf 'allowed-1\n' | send out.allow 127.0.0.1
 check_eq "allowed peer: ack" "$(cat out.allow)" "OK 1"
 stop_daemon
 check_eq "summary denied" "$(summary denied)" 0
@@ -48,12 +44,12 @@ start_v6() { # ARGS...: like start_daemon, on [::1]:0
 }
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
   start_v6 --allow 127.0.0.0/8
-  printf 'v6-denied\n' | send ::1 out.v6deny
+  printf 'v6-denied\n' | send out.v6deny ::1
   check_eq "IPv6 peer vs IPv4 rules: reply" "$(cat out.v6deny)" "ERR denied"
   stop_daemon
   check_eq "IPv6: summary denied" "$(summary denied)" 1
   start_v6 --allow ::1/128
-  printf 'v6-allowed\n' | send ::1 out.v6allow
+  printf 'v6-allowed\n' | send out.v6allow ::1
   check_eq "IPv6 peer vs ::1/128: ack" "$(cat out.v6allow)" "OK 1"
   stop_daemon
   check_eq "IPv6: summary denied" "$(summary denied)" 0

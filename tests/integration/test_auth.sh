@@ -9,10 +9,6 @@
 TOKEN='t0k-9f8e7d6c5b4a-Secret'
 (umask 077; printf '%s\n' "$TOKEN" >token)
 
-send() { # OUT: stdin through nc, half-closed
-  timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >"$1"
-}
-
 start_daemon --auth-token-file token --log-level debug
 check_grep "start-up says authentication is on" "$BQ_LOG" 'authentication: first line must be AUTH'
 
@@ -85,7 +81,7 @@ check_eq "summary rejected (--max-message 8)" "$(summary rejected)" 1
 
 # Token files the daemon must refuse: exit 2, no listening, no token in
 # the message.
-refuse() { # WHAT FILE EXPECTED-ERE
+daemon_refuses_token() { # WHAT FILE EXPECTED-ERE
   timeout $((60 * BQ_SLOW)) "$BQ_BIN" --listen 127.0.0.1:0 --db refused.db \
     --auth-token-file "$2" >refuse.out 2>&1
   check_eq "$1: exit status" "$?" 2
@@ -96,11 +92,11 @@ refuse() { # WHAT FILE EXPECTED-ERE
     { fail "$1: a database was created"; rm -f refused.db*; }
 }
 cp token open644; chmod 644 open644
-refuse "world-readable token file" open644 'accessible by group or others.*chmod 600'
+daemon_refuses_token "world-readable token file" open644 'accessible by group or others.*chmod 600'
 cp token open640; chmod 640 open640
-refuse "group-readable token file" open640 'accessible by group or others'
+daemon_refuses_token "group-readable token file" open640 'accessible by group or others'
 (umask 077; : >emptytok)
-refuse "empty token file" emptytok 'empty'
-refuse "missing token file" nosuchfile 'cannot open nosuchfile'
+daemon_refuses_token "empty token file" emptytok 'empty'
+daemon_refuses_token "missing token file" nosuchfile 'cannot open nosuchfile'
 (umask 077; printf 'two words\n' >spacetok)
-refuse "token with a space" spacetok 'space'
+daemon_refuses_token "token with a space" spacetok 'space'

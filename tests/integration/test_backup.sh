@@ -59,7 +59,7 @@ check_streams 4 "$N" "$W"
 # Restore: a copy is a database burstqd can carry on with.
 copy_rows=$(sql 'SELECT count(*) FROM messages' "$BQ_T/copy1.db")
 start_daemon --db "$BQ_T/copy1.db"
-printf 'after-restore\n' | timeout 60 nc -N 127.0.0.1 "$BQ_PORT" >"$BQ_T/out.r"
+printf 'after-restore\n' | send "$BQ_T/out.r"
 check_eq "ack from the restored database" "$(cat "$BQ_T/out.r")" "OK 1"
 stop_daemon
 check_eq "restored daemon exit status" "$BQ_RC" 0

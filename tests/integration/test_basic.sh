@@ -4,11 +4,9 @@
 # command line (help, version, bad flags, unusable database).
 . "$(dirname "$0")/lib.sh" "$@"
 
-# Send stdin's bytes on one connection, half-close, wire output to FILE.
-send() { # FILE
-  timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >"$1"
-  local rc=$?
-  [ "$rc" = 0 ] || fail "nc for $(basename "$1") exited $rc"
+# send_ok OUT: send (lib.sh), and nc must exit 0.
+send_ok() {
+  send "$1" || fail "nc for $(basename "$1") exited $?"
 }
 
 hexof() { od -An -v -tx1 | tr -d ' \n' | tr a-f A-F; }
@@ -25,7 +23,7 @@ rows_of_nth_conn() {
 start_daemon
 
 # 1. Two lines -> exactly "OK 2\n" on the wire.
-printf 'hello\nworld\n' | send out.hello
+printf 'hello\nworld\n' | send_ok out.hello
 printf 'OK 2\n' >expect.ok2
 if cmp -s out.hello expect.ok2; then
   note "ok: 'hello\\nworld\\n' got exactly 'OK 2\\n'"
@@ -34,19 +32,19 @@ else
 fi
 
 # 2. An unterminated last line is still a message at EOF.
-printf 'a\nb' | send out.unterminated
+printf 'a\nb' | send_ok out.unterminated
 check_acks out.unterminated 2 "reply to 'a\\nb'"
 
 # 3. CRLF: the trailing \r is stripped; an empty line (bare or CRLF) is an
 # empty message.
-printf 'x\r\ny\r\n\r\n\n' | send out.crlf
+printf 'x\r\ny\r\n\r\n\n' | send_ok out.crlf
 check_acks out.crlf 4 "reply to CRLF lines"
 
 # 4. Payload bytes are stored exactly: tab, UTF-8, 0xff 0xfe, NUL, DEL, a
 # lone interior \r.
 printf 't\ta b\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xff\xfe\x00\x01\x7fend' >bin1
 printf 'p\rq' >bin2
-{ cat bin1; printf '\n'; cat bin2; printf '\n'; } | send out.bin
+{ cat bin1; printf '\n'; cat bin2; printf '\n'; } | send_ok out.bin
 check_acks out.bin 2 "reply to binary lines"
 
 check_eq "connection 1 rows" "$(rows_of_nth_conn 1)" \
@@ -111,7 +109,7 @@ check_eq "no WAL left after a clean stop" \
 # Restart on the same database: old rows stay, connection ids go on, seq
 # starts again at 1; SIGINT stops it as SIGTERM does.
 start_daemon
-printf 'again\n' | send out.again
+printf 'again\n' | send_ok out.again
 check_acks out.again 1 "reply after restart"
 
 # One daemon per database: a second one on the same file is refused before

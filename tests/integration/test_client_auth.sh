@@ -97,19 +97,19 @@ check_eq "no AUTH line stored" \
   "$(sql "SELECT count(*) FROM messages WHERE instr(payload, CAST('AUTH' AS BLOB)) > 0")" 0
 
 # Token files refused before connecting: exit 2, a clear reason.
-refuse() { # WHAT FILE ERE
+client_refuses_token() { # WHAT FILE ERE
   bq refuse send -H "$H" --token-file "$2" must-not-5 </dev/null
   check_eq "$1: exit status" "$RC" 2
   check_grep "$1: message" refuse.err "$3"
 }
 (umask 077; : >emptytok; printf '\n%s\n' "$TOKEN" >blankfirst
  printf 'two words\n' >spacetok; printf 'tab\there\n' >ctltok)
-refuse "empty token file" emptytok 'token \(its first line\) is empty'
-refuse "empty first line" blankfirst 'is empty'
-refuse "token with a space" spacetok 'holds a space'
-refuse "token with a tab" ctltok 'control'
-refuse "missing token file" nosuch 'cannot open the token file nosuch'
-refuse "a directory" . 'is a directory'
+client_refuses_token "empty token file" emptytok 'token \(its first line\) is empty'
+client_refuses_token "empty first line" blankfirst 'is empty'
+client_refuses_token "token with a space" spacetok 'holds a space'
+client_refuses_token "token with a tab" ctltok 'control'
+client_refuses_token "missing token file" nosuch 'cannot open the token file nosuch'
+client_refuses_token "a directory" . 'is a directory'
 BURSTQ_TOKEN_FILE=emptytok bq envempty send -H "$H" must-not-6 </dev/null
 check_eq "empty token via \$BURSTQ_TOKEN_FILE: exit status" "$RC" 2
 bq benchrefuse bench -H "$H" -T spacetok -c 1 -n 10

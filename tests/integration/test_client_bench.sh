@@ -173,8 +173,12 @@ sinkport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 
 bq_spawn /dev/null /dev/null sink.err timeout $((120 * BQ_SLOW)) nc -l 127.0.0.1 "$sinkport"
 sink_pid=$BQ_SPAWNED
 # Listening yet?  (/proc/net/tcp, not a probe: nc -l takes one connection.)
-listening() { awk -v p="$(printf ':%04X' "$1")" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp; }
-poll $((30 * BQ_SLOW)) listening "$sinkport" || fail "nc -l did not listen"
+# in_listen_state PORT: a TCP socket is in LISTEN on PORT, seen in
+# /proc/net/tcp without connecting (nc -l would take that connection).
+in_listen_state() {
+  awk -v p="$(printf ':%04X' "$1")" '$2 ~ p"$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp
+}
+poll $((30 * BQ_SLOW)) in_listen_state "$sinkport" || fail "nc -l did not listen"
 bq_bench sink -H "127.0.0.1:$sinkport" --sink -c 1 -n $((500000 / BQ_DIV)) --json
 check_eq "--sink: exit status" "$RC" 0
 check_eq "--sink: everything handed to the kernel" "$(jget sink.json '["sent"]')" $((500000 / BQ_DIV))

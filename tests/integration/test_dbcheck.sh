@@ -169,7 +169,7 @@ mkdir zero
 : >zero/z.db
 BQ_DB=$BQ_T/zero/z.db
 start_daemon
-printf 'into the empty file\n' | timeout 60 nc -N 127.0.0.1 "$BQ_PORT" >zero.out
+printf 'into the empty file\n' | send zero.out
 check_eq "zero-length file: ack" "$(cat zero.out)" "OK 1"
 stop_daemon
 check_eq "zero-length file: exit status" "$BQ_RC" 0

@@ -13,20 +13,9 @@ WIDTH=60
 start_daemon --queue-capacity 100 --queue-bytes 16K --batch-max 50
 
 # Phase 1: every client sends a few lines and is acked; the queue never
+# fills.  Phase 2: the database is locked, the clients blast, the queue
 # fills.
-for ((k = 1; k <= CLIENTS; k++)); do
-  start_gated_client "$k" "$FIRST" "$LINES" "$WIDTH" gate
-done
-for ((k = 1; k <= CLIENTS; k++)); do wait_acked "$k" "$FIRST"; done
-bq_log_has 'intake paused' &&
-  die "setup: the queue filled before the lock was taken"
-
-# Phase 2: the database is locked, the clients blast, the queue fills.
-lock_db
-touch gate
-wait_log 'intake paused' || fail "the daemon never logged 'intake paused'"
-wait_log 'commit of [0-9]+ records failed' ||
-  fail "the daemon never logged a failed commit while the database was locked"
+stall_full_queue "$CLIENTS" "$FIRST" "$LINES" "$WIDTH"
 locked_rows=$(msg_count)
 check_eq "rows while locked (only phase 1)" "$locked_rows" $((CLIENTS * FIRST))
 

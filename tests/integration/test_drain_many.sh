@@ -21,8 +21,7 @@ bq_spawn /dev/null sockets.log "&1" timeout $((300 * BQ_SLOW)) \
   --width "$WIDTH" --out conns.out --ready ready --gate gate \
   --timeout $((280 * BQ_SLOW))
 SOCK_PID=$BQ_SPAWNED
-ready_or_dead() { [ -e ready ] || ! bq_is_running_child "$SOCK_PID"; }
-poll $((120 * BQ_SLOW)) ready_or_dead && [ -e ready ] ||
+wait_ready ready "$SOCK_PID" ||
   die "not every connection was acked at least once: $(cat sockets.log)"
 note "$CONNS connections open, each acked for its first line"
 bq_log_has 'intake paused' && die "setup: the queue filled before the lock was taken"

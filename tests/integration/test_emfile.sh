@@ -61,8 +61,8 @@ note "held connections: $open_n served and open, $((HOLD - open_n)) closed by th
 check_num "connections served while at the limit" "$open_n" -ge 1
 check_num "connections closed at EMFILE" "$open_n" -lt "$HOLD"
 
-served() { printf 'after-emfile\n' | timeout $((30 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >after.out; grep -qx 'OK 1' after.out; }
-poll $((60 * BQ_SLOW)) served || fail "no client served after descriptors freed up: $(cat after.out)"
+poll $((60 * BQ_SLOW)) served after-emfile ||
+  fail "no client served after descriptors freed up: $(cat served.out)"
 check_eq "rows" "$(sql "SELECT count(*) FROM messages WHERE payload = CAST('after-emfile' AS BLOB)")" 1
 
 stop_daemon

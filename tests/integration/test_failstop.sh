@@ -8,13 +8,13 @@
 . "$(dirname "$0")/lib.sh" "$@"
 
 start_daemon
-printf 'one\ntwo\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.1
+printf 'one\ntwo\n' | send out.1
 check_acks out.1 2 "client before the sabotage"
 
 # Connection ids come from the daemon; take the next one behind its back.
 next=$(( $(sql 'SELECT max(id) FROM connections') + 1 ))
 sql "INSERT INTO connections(id, peer, opened_at) VALUES ($next, 'intruder', 0)" >/dev/null
-printf 'three\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.2
+printf 'three\n' | send out.2
 
 wait_daemon_exit $((60 * BQ_SLOW))
 check_eq "exit status after an error a retry cannot fix" "$BQ_RC" 1
@@ -27,7 +27,7 @@ check_eq "database integrity" "$(sql 'PRAGMA integrity_check')" ok
 
 # Restarted, the daemon reads the new max id and works again.
 start_daemon
-printf 'four\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.3
+printf 'four\n' | send out.3
 check_acks out.3 1 "client after the restart"
 stop_daemon
 check_eq "exit status after the restart" "$BQ_RC" 0

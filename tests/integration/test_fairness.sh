@@ -17,9 +17,7 @@ bq_spawn /dev/null sockets.log "&1" timeout $((300 * BQ_SLOW)) \
   python3 "$HERE/sockets.py" stream --port "$BQ_PORT" --conns "$CONNS" \
   --width "$WIDTH" --out conns.out --ready ready --timeout $((280 * BQ_SLOW))
 SOCK_PID=$BQ_SPAWNED
-ready_or_dead() { [ -e ready ] || ! bq_is_running_child "$SOCK_PID"; }
-poll $((120 * BQ_SLOW)) ready_or_dead
-if [ -e ready ]; then
+if wait_ready ready "$SOCK_PID"; then
   note "ok: all $CONNS streaming connections were acknowledged"
 else
   fail "not every streaming connection was acknowledged: some are starved"

@@ -7,15 +7,7 @@
 NC_BURST=$(realpath "$(dirname "$0")/../../client/netcat/nc-burst.sh")
 . "$(dirname "$0")/lib.sh" "$@"
 
-sh "$NC_BURST" -h >help.out 2>&1
-check_eq "-h: exit status" "$?" 0
-check_grep "-h: usage line" help.out '^usage: nc-burst\.sh '
-for bad in "-c 0" "-k x" "-p 0" "-d -1" "-s 2" "-q" "127.0.0.1 0" "a b c"; do
-  # shellcheck disable=SC2086
-  sh "$NC_BURST" $bad >bad.out 2>bad.err
-  check_eq "bad input '$bad': exit status" "$?" 2
-  check_grep "bad input '$bad': usage on stderr" bad.err '^usage: nc-burst\.sh '
-done
+check_usage "$NC_BURST" "-c 0" "-k x" "-p 0" "-d -1" "-s 2" "-q" "127.0.0.1 0" "a b c"
 
 # A queue far smaller than one round of bursts: intake pauses, nothing lost.
 start_daemon --queue-capacity 256 --queue-bytes 64K

@@ -10,7 +10,7 @@ LINES=$((20000 / BQ_DIV))
 WIDTH=100
 
 start_daemon
-printf 'before\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.before
+printf 'before\n' | send out.before
 check_acks out.before 1 "first client"
 
 # A reader opens a read transaction and keeps it open.

@@ -27,7 +27,7 @@ has_ready() { grep -q '^READY=1' notify.txt; }
 poll $((30 * BQ_SLOW)) has_ready || fail "no READY=1"
 check_grep "READY=1 says where it listens" notify.txt \
   "^READY=1\\|STATUS=accepting on 127\\.0\\.0\\.1:$BQ_PORT\$"
-printf 'a\nb\nc\n' | timeout 30 nc -N 127.0.0.1 "$BQ_PORT" >acks.txt
+printf 'a\nb\nc\n' | send acks.txt
 check_eq "client acked" "$(tail -n1 acks.txt)" "OK 3"
 
 # A periodic STATUS= (every 5 s) with rates.

@@ -12,16 +12,7 @@ LINES=$((3000 / BQ_DIV))    # sent after it
 WIDTH=40
 
 start_daemon --queue-capacity 100 --queue-bytes 16K --batch-max 50
-for ((k = 1; k <= CLIENTS; k++)); do
-  start_gated_client "$k" "$FIRST" "$LINES" "$WIDTH" gate
-done
-for ((k = 1; k <= CLIENTS; k++)); do wait_acked "$k" "$FIRST"; done
-
-lock_db
-touch gate
-wait_log 'intake paused' || fail "the daemon never logged 'intake paused'"
-wait_log 'commit of [0-9]+ records failed' ||
-  fail "no failed commit logged while the database was locked"
+stall_full_queue "$CLIENTS" "$FIRST" "$LINES" "$WIDTH"
 
 kill -TERM "$BQ_PID"
 wait_log 'SIGTERM: stopping intake' ||

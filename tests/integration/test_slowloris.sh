@@ -19,8 +19,7 @@ bq_spawn /dev/null slow.log "&1" timeout $((600 * BQ_SLOW)) \
   --interval 1 --progress slow.rounds --ready slow.ready --stop slow.stop --out slow.out \
   --timeout $((500 * BQ_SLOW))
 SLOW_PID=$BQ_SPAWNED
-ready_or_dead() { [ -e slow.ready ] || ! bq_is_running_child "$SLOW_PID"; }
-poll $((120 * BQ_SLOW)) ready_or_dead && [ -e slow.ready ] ||
+wait_ready slow.ready "$SLOW_PID" ||
   die "the slowloris clients did not start: $(cat slow.log)"
 note "$SLOW slowloris connections trickling a byte a second"
 

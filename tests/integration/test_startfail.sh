@@ -70,7 +70,7 @@ chmod 755 ro
 # The same path works once the address is usable, and the file is created.
 BQ_DB=$BQ_T/new.db
 start_daemon
-printf 'hello\n' | timeout 60 nc -N 127.0.0.1 "$BQ_PORT" >ok.out
+printf 'hello\n' | send ok.out
 check_eq "new database: ack" "$(cat ok.out)" "OK 1"
 stop_daemon
 check_eq "new database: exit status" "$BQ_RC" 0

@@ -57,9 +57,12 @@ checkHost = localhost
 CONF
 bq_spawn /dev/null stunnel-client.log "&1" "$STUNNEL" client.conf
 CLI_PID=$BQ_SPAWNED
-listening() { python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; }
-poll $((30 * BQ_SLOW)) listening "$TLS_PORT" || die "server stunnel is not listening: $(cat stunnel-server.log)"
-poll $((30 * BQ_SLOW)) listening "$PLAIN_PORT" || die "client stunnel is not listening: $(cat stunnel-client.log)"
+# accepts_connection PORT: a connect to 127.0.0.1:PORT succeeds.
+accepts_connection() {
+  python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null
+}
+poll $((30 * BQ_SLOW)) accepts_connection "$TLS_PORT" || die "server stunnel is not listening: $(cat stunnel-server.log)"
+poll $((30 * BQ_SLOW)) accepts_connection "$PLAIN_PORT" || die "client stunnel is not listening: $(cat stunnel-client.log)"
 
 # nc -> client stunnel -> TLS -> server stunnel -> burstqd.
 N=1000
@@ -87,7 +90,7 @@ CONF
 BAD_PORT=$(sed -n 's/^accept = 127.0.0.1://p' badclient.conf)
 bq_spawn /dev/null stunnel-bad.log "&1" "$STUNNEL" badclient.conf
 BADC_PID=$BQ_SPAWNED
-poll $((30 * BQ_SLOW)) listening "$BAD_PORT" || die "bad client stunnel is not listening"
+poll $((30 * BQ_SLOW)) accepts_connection "$BAD_PORT" || die "bad client stunnel is not listening"
 printf 'AUTH %s\nuntrusted-1\n' "$TOKEN" |
   timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BAD_PORT" >out.bad
 check_eq "untrusted certificate: no reply" "$(cat out.bad)" ""

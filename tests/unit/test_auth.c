@@ -18,34 +18,24 @@
 #include <cmocka.h>
 
 #include "auth.h"
+#include "tmpdir.h"
 
-static char dir[] = "/tmp/bq-test-auth.XXXXXX";
+static char dir[256];
 
 static int setup(void **state) {
   (void)state;
-  return mkdtemp(dir) == NULL ? -1 : 0;
+  return tmpdir_make(dir, sizeof(dir), "auth");
 }
 
 static int teardown(void **state) {
-  char cmd[128];
   (void)state;
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tmpdir_remove(dir);
 }
 
-/* Write len bytes to DIR/name with mode; returns the path (static). */
-static const char *put(const char *name, const char *data, size_t len,
+/* A file DIR/name holding data[0..len) with mode (tmpdir_put). */
+static const char *put(const char *name, const void *data, size_t len,
                        mode_t mode) {
-  static char path[256];
-  int fd;
-  snprintf(path, sizeof(path), "%s/%s", dir, name);
-  unlink(path);
-  fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, data, len), (ssize_t)len);
-  assert_int_equal(fchmod(fd, mode), 0);
-  close(fd);
-  return path;
+  return tmpdir_put(dir, name, data, len, mode);
 }
 
 static int check(const struct bq_auth *a, const char *line) {

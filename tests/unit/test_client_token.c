@@ -20,34 +20,24 @@
 #include <cmocka.h>
 
 #include "token.h"
+#include "tmpdir.h"
 
-static char dir[64];
-
-static const char *mkfile(const char *name, const void *data, size_t len,
-                          mode_t mode) {
-  static char path[128];
-  int fd;
-  snprintf(path, sizeof(path), "%s/%s", dir, name);
-  unlink(path);
-  fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, data, len), (ssize_t)len);
-  assert_int_equal(fchmod(fd, mode), 0);
-  close(fd);
-  return path;
-}
+static char dir[256];
 
 static int setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof(dir), "/tmp/bq-token-test-XXXXXX");
-  return mkdtemp(dir) == NULL ? -1 : 0;
+  return tmpdir_make(dir, sizeof(dir), "token");
 }
 
 static int teardown(void **state) {
-  char cmd[128];
   (void)state;
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tmpdir_remove(dir);
+}
+
+/* A file DIR/name holding data[0..len) with mode (tmpdir_put). */
+static const char *mkfile(const char *name, const void *data, size_t len,
+                          mode_t mode) {
+  return tmpdir_put(dir, name, data, len, mode);
 }
 
 /* Loads path and expects the AUTH line for token and no warning. */
@@ -105,7 +95,7 @@ static void expect_refused(const char *path, int ret, const char *what,
 }
 
 static void test_token_refused(void **state) {
-  char big[BQ_TOKEN_MAX + 2], p[128];
+  char big[BQ_TOKEN_MAX + 2], p[300];
   (void)state;
   expect_refused(mkfile("empty", "", 0, 0600), -EINVAL, "empty", NULL);
   expect_refused(mkfile("nl", "\nsecond\n", 8, 0600), -EINVAL, "empty", NULL);

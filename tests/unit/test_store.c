@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,161 +23,31 @@
 #include "checkpoint.h"
 #include "record.h"
 #include "store.h"
-
-static char dummy_conn_obj;
-#define DUMMY_CONN ((struct bq_conn *)(void *)&dummy_conn_obj)
-
-struct fixture {
-  char dir[256];
-  char path[300];
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
-static int setup(void **state) {
-  struct fixture *fx = calloc(1, sizeof(*fx));
-  const char *tmp = getenv("TMPDIR");
-  if (fx == NULL) return -1;
-  snprintf(fx->dir, sizeof(fx->dir), "%s/burstq-unit-store-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (mkdtemp(fx->dir) == NULL) {
-    free(fx);
-    return -1;
-  }
-  snprintf(fx->path, sizeof(fx->path), "%s/test.db", fx->dir);
-  *state = fx;
-  return 0;
-}
-
-static int teardown(void **state) {
-  struct fixture *fx = *state;
-  int r = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(fx);
-  return r;
-}
+#include "store_fixture.h"
 
 /* ---- records ------------------------------------------------------------- */
 
-static struct bq_rec *mkrec(int type, int64_t conn_id, int64_t seq,
-                            int64_t ts, const void *data, size_t len) {
-  struct bq_rec *r = malloc(sizeof(*r) + len);
-  assert_non_null(r);
-  memset(r, 0, sizeof(*r));
-  r->conn = DUMMY_CONN;
-  r->type = (uint8_t)type;
-  r->conn_id = conn_id;
-  r->seq = seq;
-  r->ts_us = ts;
-  r->len = (uint32_t)len;
-  if (len) memcpy(r->data, data, len);
-  return r;
-}
-
-/* A batch under construction: an array for checking plus the chain. */
-struct batch {
-  struct bq_rec *v[64];
-  size_t n;
-};
-
-static void add(struct batch *b, struct bq_rec *r) {
-  assert_true(b->n < 64);
-  if (b->n > 0) b->v[b->n - 1]->next = r;
-  b->v[b->n++] = r;
-}
-
 static void add_open(struct batch *b, int64_t id, const char *peer,
                      int64_t ts) {
-  add(b, mkrec(BQ_REC_OPEN, id, 0, ts, peer, strlen(peer)));
+  batch_add(b, mkrec(BQ_REC_OPEN, id, 0, ts, peer, strlen(peer)));
 }
 
 static void add_msg(struct batch *b, int64_t id, int64_t seq, int64_t ts,
                     const void *data, size_t len) {
-  add(b, mkrec(BQ_REC_MSG, id, seq, ts, data, len));
+  batch_add(b, mkrec(BQ_REC_MSG, id, seq, ts, data, len));
 }
 
 static void add_close(struct batch *b, int64_t id, int64_t ts) {
-  add(b, mkrec(BQ_REC_CLOSE, id, 0, ts, NULL, 0));
-}
-
-static void batch_free(struct batch *b) {
-  for (size_t i = 0; i < b->n; i++) free(b->v[i]);
-  b->n = 0;
+  batch_add(b, mkrec(BQ_REC_CLOSE, id, 0, ts, NULL, 0));
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static struct bq_store *open_store(const char *path, int sync) {
-  struct bq_store_opts o = {sync, NULL, 0};
-  struct bq_store *s = NULL;
-  char err[512] = "";
-  int r = bq_store_open(path, &o, &s, err, sizeof(err));
-  if (r != 0) print_error("open %s: %d %s\n", path, r, err);
-  assert_int_equal(r, 0);
-  assert_non_null(s);
-  return s;
-}
-
-static void close_store(struct bq_store *s) {
-  char err[512] = "";
-  int r = bq_store_close(s, err, sizeof(err));
-  if (r != 0) print_error("close: %d %s\n", r, err);
-  assert_int_equal(r, 0);
-}
 
 static void append_ok(struct bq_store *s, const struct batch *b) {
   char err[512] = "";
   int r = bq_store_append(s, b->v[0], err, sizeof(err));
   if (r != 0) print_error("append: %d %s\n", r, err);
   assert_int_equal(r, 0);
-}
-
-static sqlite3 *peek_open(const char *path) {
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
-                   SQLITE_OK);
-  return db;
-}
-
-static void peek_close(sqlite3 *db) {
-  assert_int_equal(sqlite3_close(db), SQLITE_OK);
-}
-
-static int64_t q_int(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *st;
-  int64_t v;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    print_error("%s: %s\n", sql, sqlite3_errmsg(db));
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
-static void q_text(sqlite3 *db, const char *sql, char *buf, size_t len) {
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-}
-
-static void exec_ok(sqlite3 *db, const char *sql) {
-  char *msg = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-  if (rc != SQLITE_OK) print_error("%s: %s\n", sql, msg ? msg : "?");
-  sqlite3_free(msg);
-  assert_int_equal(rc, SQLITE_OK);
-}
-
-static int file_exists(const char *p) {
-  struct stat sb;
-  return stat(p, &sb) == 0;
 }
 
 /* ---- schema -------------------------------------------------------------- */
@@ -854,38 +723,23 @@ static void test_wal_stays_bounded(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_open_creates_schema, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_open_every_sync_mode, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_append_batch, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_last_conn_id_is_max, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_close_checkpoints, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_append_locked_then_retry, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_append_fails_midway, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_open_not_a_database, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_open_newer_schema, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_open_foreign_database, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_check_verdicts, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_open_refused_unchanged, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_open_missing_directory, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_second_writer_refused, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_append_multi_row_order, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
-                                      teardown),
+      STORE_TEST(test_open_creates_schema),
+      STORE_TEST(test_open_every_sync_mode),
+      STORE_TEST(test_append_batch),
+      STORE_TEST(test_last_conn_id_is_max),
+      STORE_TEST(test_close_checkpoints),
+      STORE_TEST(test_append_locked_then_retry),
+      STORE_TEST(test_append_fails_midway),
+      STORE_TEST(test_open_not_a_database),
+      STORE_TEST(test_open_newer_schema),
+      STORE_TEST(test_open_foreign_database),
+      STORE_TEST(test_check_verdicts),
+      STORE_TEST(test_open_refused_unchanged),
+      STORE_TEST(test_open_missing_directory),
+      STORE_TEST(test_second_writer_refused),
+      STORE_TEST(test_append_multi_row_order),
+      STORE_TEST(test_wal_stays_bounded),
+      STORE_TEST(test_reopen_keeps_data),
   };
   /* BQ_UNIT_FILTER=test_x* runs only the matching tests. */
   if (getenv("BQ_UNIT_FILTER") != NULL)

@@ -1,6 +1,6 @@
 /*
- * test_store_full.c -- the SQLite store when the disk is full (issue 4,
- * promise 3): a full database is a transient failure.
+ * test_store_full.c -- the SQLite store when the disk is full: a full
+ * database is a transient failure, and nothing acknowledged is lost.
  *
  * What is checked, through a second, independent sqlite3 connection:
  *  - at the --max-db-size cap (PRAGMA max_page_count) append() fails with
@@ -18,7 +18,6 @@
  * Each test gets a fresh directory from mkdtemp() and removes it.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,54 +35,11 @@
 
 #include "record.h"
 #include "store.h"
-
-static char dummy_conn_obj;
-#define DUMMY_CONN ((struct bq_conn *)(void *)&dummy_conn_obj)
+#include "store_fixture.h"
 
 #define PAYLOAD 3000   /* bytes per message: a few per 4 KiB page */
 #define PER_BATCH 20   /* messages per batch */
 #define CAP (512 * 1024)
-
-struct fixture {
-  char dir[256];
-  char path[300];
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
-static int setup(void **state) {
-  struct fixture *fx = calloc(1, sizeof(*fx));
-  const char *tmp = getenv("TMPDIR");
-  if (fx == NULL) return -1;
-  snprintf(fx->dir, sizeof(fx->dir), "%s/burstq-unit-full-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (mkdtemp(fx->dir) == NULL) {
-    free(fx);
-    return -1;
-  }
-  snprintf(fx->path, sizeof(fx->path), "%s/test.db", fx->dir);
-  *state = fx;
-  return 0;
-}
-
-static int teardown(void **state) {
-  struct fixture *fx = *state;
-  int r = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(fx);
-  return r;
-}
-
-/* A batch: PER_BATCH messages of connection conn_id with seqs from seq0,
- * each PAYLOAD bytes that spell out (conn_id, seq). */
-struct batch {
-  struct bq_rec *v[PER_BATCH];
-};
 
 static void fill_payload(char *p, int64_t conn_id, int64_t seq) {
   int n = snprintf(p, PAYLOAD, "c%lld-s%lld-", (long long)conn_id,
@@ -91,82 +47,21 @@ static void fill_payload(char *p, int64_t conn_id, int64_t seq) {
   for (int i = n; i < PAYLOAD; i++) p[i] = (char)('a' + (seq + i) % 26);
 }
 
+/* *b := PER_BATCH messages of connection conn_id with seqs from seq0, each
+ * PAYLOAD bytes that spell out (conn_id, seq). */
 static void batch_make(struct batch *b, int64_t conn_id, int64_t seq0) {
+  char p[PAYLOAD];
+  b->n = 0;
   for (int i = 0; i < PER_BATCH; i++) {
-    struct bq_rec *r = malloc(sizeof(*r) + PAYLOAD);
-    assert_non_null(r);
-    memset(r, 0, sizeof(*r));
-    r->conn = DUMMY_CONN;
-    r->type = BQ_REC_MSG;
-    r->conn_id = conn_id;
-    r->seq = seq0 + i;
-    r->ts_us = 1;
-    r->len = PAYLOAD;
-    fill_payload(r->data, conn_id, seq0 + i);
-    if (i > 0) b->v[i - 1]->next = r;
-    b->v[i] = r;
+    fill_payload(p, conn_id, seq0 + i);
+    batch_add(b, mkrec(BQ_REC_MSG, conn_id, seq0 + i, 1, p, PAYLOAD));
   }
-}
-
-static void batch_free(struct batch *b) {
-  for (int i = 0; i < PER_BATCH; i++) free(b->v[i]);
-}
-
-static struct bq_store *open_capped(const char *path, uint64_t cap) {
-  struct bq_store_opts o = {BQ_SYNC_FULL, NULL, cap};
-  struct bq_store *s = NULL;
-  char err[512] = "";
-  int r = bq_store_open(path, &o, &s, err, sizeof(err));
-  if (r != 0) print_error("open %s: %d %s\n", path, r, err);
-  assert_int_equal(r, 0);
-  return s;
-}
-
-static void close_store(struct bq_store *s) {
-  char err[512] = "";
-  int r = bq_store_close(s, err, sizeof(err));
-  if (r != 0) print_error("close: %d %s\n", r, err);
-  assert_int_equal(r, 0);
 }
 
 static int append(struct bq_store *s, struct batch *b, char *err,
                   size_t errlen) {
   err[0] = '\0';
   return bq_store_append(s, b->v[0], err, errlen);
-}
-
-static sqlite3 *peek_open(const char *path) {
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
-                   SQLITE_OK);
-  sqlite3_busy_timeout(db, 10000);
-  return db;
-}
-
-static sqlite3_int64 q_int(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *st = NULL;
-  sqlite3_int64 v;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
-static void q_text(sqlite3 *db, const char *sql, char *buf, size_t len) {
-  sqlite3_stmt *st = NULL;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-}
-
-static void exec_ok(sqlite3 *db, const char *sql) {
-  char *msg = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-  if (rc != SQLITE_OK) print_error("%s: %s\n", sql, msg ? msg : "?");
-  sqlite3_free(msg);
-  assert_int_equal(rc, SQLITE_OK);
 }
 
 /* Every stored row is byte-exact: the payload its (conn_id, seq) names. */
@@ -219,7 +114,7 @@ static int fill_until_full(struct bq_store *s, int64_t conn_id,
 
 static void test_cap_full_then_delete_frees(void **state) {
   struct fixture *fx = *state;
-  struct bq_store *s = open_capped(fx->path, CAP);
+  struct bq_store *s = open_store_capped(fx->path, CAP);
   struct batch failed;
   char err[512];
   sqlite3 *db;
@@ -266,7 +161,7 @@ static void test_cap_full_then_delete_frees(void **state) {
 
 static void test_open_over_cap_pauses(void **state) {
   struct fixture *fx = *state;
-  struct bq_store *s = open_capped(fx->path, 0);
+  struct bq_store *s = open_store_capped(fx->path, 0);
   struct batch b;
   char err[512];
   sqlite3 *db;
@@ -278,13 +173,13 @@ static void test_open_over_cap_pauses(void **state) {
   }
   close_store(s);
 
-  s = open_capped(fx->path, CAP); /* opens: intake will pause, no exit */
+  s = open_store_capped(fx->path, CAP); /* opens: intake will pause, no exit */
   batch_make(&b, 2, 1);
   assert_int_equal(append(s, &b, err, sizeof(err)), -BQ_STORE_FULL);
   assert_non_null(strcasestr(err, "full"));
   close_store(s);
 
-  s = open_capped(fx->path, 0); /* the cap is per open, not in the file */
+  s = open_store_capped(fx->path, 0); /* the cap is per open, not in the file */
   assert_int_equal(append(s, &b, err, sizeof(err)), 0);
   close_store(s);
   batch_free(&b);
@@ -299,7 +194,7 @@ static void test_open_over_cap_pauses(void **state) {
 
 static void test_short_write_is_transient(void **state) {
   struct fixture *fx = *state;
-  struct bq_store *s = open_capped(fx->path, 0);
+  struct bq_store *s = open_store_capped(fx->path, 0);
   struct rlimit old, lim;
   struct batch failed;
   char err[512];
@@ -334,12 +229,9 @@ static void test_short_write_is_transient(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_cap_full_then_delete_frees, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_open_over_cap_pauses, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_short_write_is_transient, setup,
-                                      teardown),
+      STORE_TEST(test_cap_full_then_delete_frees),
+      STORE_TEST(test_open_over_cap_pauses),
+      STORE_TEST(test_short_write_is_transient),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
