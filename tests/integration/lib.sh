@@ -55,10 +55,12 @@ cd "$BQ_T" || exit 1
 
 note() { echo "[$BQ_TEST] $*"; }
 
-# Record a failed assertion and go on.
+# Record a failed assertion and go on.  Also in a file, so that a failure
+# inside a subshell (the right side of a pipe, $(...)) still counts.
 fail() {
   BQ_FAILS=$((BQ_FAILS + 1))
   echo "FAIL [$BQ_TEST]: $*" >&2
+  echo "$*" >>"$BQ_T/.failures"
 }
 
 # A failure after which the test cannot go on.
@@ -597,6 +599,12 @@ bq_cleanup() {
   for log in "${BQ_LOGS[@]}"; do
     [ -f "$log" ] && { check_sanitizer_log "$log" || true; }
   done
+  # Failures recorded in subshells count too (fail() writes each down).
+  if [ -f "$BQ_T/.failures" ]; then
+    local n
+    n=$(wc -l <"$BQ_T/.failures")
+    [ "$n" -gt "$BQ_FAILS" ] && BQ_FAILS=$n
+  fi
   [ "$rc" = 0 ] || [ "$BQ_FAILS" -gt 0 ] || BQ_FAILS=1
   if [ "$BQ_FAILS" -gt 0 ]; then
     for log in "${BQ_LOGS[@]}"; do
