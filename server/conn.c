@@ -88,6 +88,7 @@ static struct bq_rec *new_rec(struct bq_conn *c, int type, int64_t ts,
   r->ts_us = ts;
   r->len = (uint32_t)len;
   r->type = (uint8_t)type;
+  r->flags = 0;
   if (len) memcpy(r->data, data, len);
   return r;
 }
@@ -126,11 +127,16 @@ struct build {
   uint64_t payload; /* bytes of the messages' payloads */
 };
 
-/* Queue c's OPEN record: it exists in the database from here on. */
+/* Queue c's OPEN record: it exists in the database from here on.  Its
+ * data is the peer, '\0', and the listener's name (record.h). */
 static void record_open(struct bq_conn *c) {
+  char data[sizeof(c->peer) + sizeof(c->listener->name)];
+  size_t peer = strlen(c->peer), name = strlen(c->listener->name);
   assert(!c->opened);
   c->opened = 1;
-  push_event(c, BQ_REC_OPEN, bq_unix_us(), c->peer, strlen(c->peer));
+  memcpy(data, c->peer, peer + 1);
+  memcpy(data + peer + 1, c->listener->name, name);
+  push_event(c, BQ_REC_OPEN, bq_unix_us(), data, peer + 1 + name);
 }
 
 /* The framer's callback: what each line means is proto.h's to say; this
