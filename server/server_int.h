@@ -17,7 +17,9 @@
  * "OK n" is written (one write in flight at most; later acks coalesce) ->
  * EOF -> final "OK n" once everything is committed -> CLOSE record queued,
  * our side shut down -> closed -> freed once no record points at it.  (A
- * read or write error queues the CLOSE record and closes at once.)
+ * read or write error queues the CLOSE record and closes at once.)  A
+ * connection of a syslog listener lives the same life with its own framer
+ * (syslog.h) and without a byte of output: no acks, no ERR lines.
  *
  * Shutdown (server.c): first SIGINT/SIGTERM: stop accepting and reading,
  * queue CLOSE records, close the queue; workers drain it and leave; then
@@ -40,6 +42,7 @@
 #include "queue.h"
 #include "server.h"
 #include "slab.h"
+#include "syslog.h"
 
 #define bq_container_of(ptr, type, member) \
   ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -64,7 +67,8 @@ struct bq_conn {
   struct bq_listener *listener; /* the one that accepted it (its kind) */
   struct bq_conn *prev, *next;  /* srv->conns, while the handle is open */
   struct bq_conn *touched_next; /* list built while applying completions */
-  struct bq_framer framer;
+  struct bq_framer framer;   /* an acked listener's connection */
+  struct bq_sysframer sysframer; /* a syslog listener's connection */
   int64_t id;                /* connections.id */
   int64_t seq;               /* last seq given to a message */
   int64_t committed;         /* highest seq known durable */
@@ -135,6 +139,7 @@ struct bq_server {
   struct bq_conn *idle_head, *idle_tail; /* open conns, least recently
                                             active first */
   struct bq_ratelimit auth_rl;
+  struct bq_ratelimit trunc_rl, framing_rl; /* syslog listeners' logs */
   uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
   struct bq_server_hooks hooks; /* told of the drain and of the end */
   char readbuf[BQ_READ_BUF];

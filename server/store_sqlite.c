@@ -52,6 +52,7 @@
 
 #include "checkpoint.h"
 #include "log.h"
+#include "syslog.h"
 
 #define SCHEMA_VERSION 2
 
@@ -887,6 +888,10 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "INSERT INTO connections(id, peer, opened_at, listener) "
        "VALUES(?1, ?2, ?3, ?4)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
+  PREP(ins_sys,
+       "INSERT INTO messages(conn_id, seq, received_at, payload, facility, "
+       "severity, log_time, hostname, app_name, procid, msgid, truncated) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
   {
     char multi[64 + MULTI_ROWS * 12];
     size_t o = (size_t)snprintf(
@@ -935,14 +940,51 @@ static int bind_msg(sqlite3_stmt *st, int base, const struct bq_rec *r) {
   return rc;
 }
 
-/* If the MULTI_ROWS records from *rp on are all messages, insert them with
- * one multi-row INSERT (rows, hence ids, in chain order), advance *rp past
- * them and return SQLITE_OK; return SQLITE_DONE, doing nothing, when they
- * are not (too few left, or an OPEN/CLOSE among them). */
+/* Bind a text slice at parameter i, or NULL when there is none. */
+static int bind_slice(sqlite3_stmt *st, int i, const char *p, size_t len) {
+  if (p == NULL) return sqlite3_bind_null(st, i);
+  return sqlite3_bind_text(st, i, p, (int)len, SQLITE_STATIC);
+}
+
+/* Bind a message of a syslog listener: its four values, then its header
+ * parsed here (on the worker) into the columns after payload, NULL where
+ * the header lacks the field or is neither RFC 5424 nor RFC 3164, and
+ * whether it was truncated. */
+static int bind_sys(sqlite3_stmt *st, const struct bq_rec *r) {
+  struct bq_syslog_hdr h;
+  int rc = bind_msg(st, 0, r);
+  bq_syslog_parse(r->data, r->len, &h);
+  if (rc == SQLITE_OK)
+    rc = h.facility >= 0 ? sqlite3_bind_int(st, 5, h.facility)
+                         : sqlite3_bind_null(st, 5);
+  if (rc == SQLITE_OK)
+    rc = h.severity >= 0 ? sqlite3_bind_int(st, 6, h.severity)
+                         : sqlite3_bind_null(st, 6);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 7, h.log_time, h.log_time_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 8, h.hostname, h.hostname_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 9, h.app_name, h.app_name_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 10, h.procid, h.procid_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 11, h.msgid, h.msgid_len);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int(st, 12, (r->flags & BQ_REC_F_TRUNCATED) ? 1 : 0);
+  return rc;
+}
+
+/* A message that the multi-row INSERT takes: one of an acked listener
+ * (syslog messages have columns of their own, written one by one). */
+static int plain_msg(const struct bq_rec *r) {
+  return r->type == BQ_REC_MSG && !(r->flags & BQ_REC_F_SYSLOG);
+}
+
+/* If the MULTI_ROWS records from *rp on are all plain messages, insert them
+ * with one multi-row INSERT (rows, hence ids, in chain order), advance *rp
+ * past them and return SQLITE_OK; return SQLITE_DONE, doing nothing, when
+ * they are not (too few left, or an OPEN/CLOSE or a syslog message among
+ * them). */
 static int write_multi(struct sqlite_store *s, const struct bq_rec **rp) {
   const struct bq_rec *r = *rp;
   int i, rc = SQLITE_OK;
-  for (i = 0; i < MULTI_ROWS && r != NULL && r->type == BQ_REC_MSG; i++)
+  for (i = 0; i < MULTI_ROWS && r != NULL && plain_msg(r); i++)
     r = r->next;
   if (i < MULTI_ROWS) return SQLITE_DONE;
   r = *rp;
@@ -961,8 +1003,13 @@ static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
   int rc;
   switch (r->type) {
     case BQ_REC_MSG:
-      st = s->ins_msg;
-      rc = bind_msg(st, 0, r);
+      if (r->flags & BQ_REC_F_SYSLOG) {
+        st = s->ins_sys;
+        rc = bind_sys(st, r);
+      } else {
+        st = s->ins_msg;
+        rc = bind_msg(st, 0, r);
+      }
       break;
     case BQ_REC_OPEN: {
       /* data: the peer, then '\0' and the listener's name if any. */
