@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_migrate.sh BURSTQD -- a database written by the previous release
-# (schema version 1: data/v1-0.1.0.db, made by burstqd 0.1.0 from two
+# (schema version 1: data/schema-v1-burstqd-0.1.0.sqlite3, made by burstqd 0.1.0 from two
 # connections, "first v1 message" and "second v1 message" on the first,
 # "from another connection" on the second) is migrated in place to version
 # 2 at start: every row kept byte for byte, the new columns there and NULL
@@ -9,7 +9,7 @@
 # leaves it as it is.
 . "$(dirname "$0")/lib.sh" "$@"
 
-cp "$(dirname "$0")/data/v1-0.1.0.db" "$BQ_DB" || die "no v1 fixture"
+cp "$(dirname "$0")/data/schema-v1-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v1 fixture"
 chmod u+w "$BQ_DB"
 check_eq "fixture: schema version" "$(sql 'PRAGMA user_version')" 1
 old_msgs=$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload), ',') FROM messages")

@@ -917,6 +917,79 @@ static void test_append_listener(void **state) {
   peek_close(db);
 }
 
+/* Messages of syslog listeners (BQ_REC_F_SYSLOG) get their header parsed
+ * into the columns after payload, and truncated set; plain ones leave them
+ * NULL.  A run of plain messages longer than a multi-row INSERT with
+ * syslog messages among them keeps chain order. */
+static void test_append_syslog(void **state) {
+  static const char m5424[] =
+      "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - hi";
+  static const char m3164[] = "<34>Oct 11 22:14:15 mymachine su[230]: x";
+  struct fixture *fx = *state;
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_NORMAL);
+  struct batch b = {0};
+  char text[256];
+  int64_t seq = 0;
+  sqlite3 *db;
+
+  add_open_on(&b, 1, "127.0.0.1:9", "127.0.0.1:5514,syslog", 1);
+  add_msg(&b, 1, ++seq, 2, m5424, strlen(m5424));
+  b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG;
+  add_msg(&b, 1, ++seq, 2, m3164, strlen(m3164));
+  b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG | BQ_REC_F_TRUNCATED;
+  add_msg(&b, 1, ++seq, 2, "no header", 9);
+  b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG;
+  for (int i = 0; i < 40; i++) {
+    char p[16];
+    snprintf(p, sizeof(p), "plain-%d", i);
+    add_msg(&b, 1, ++seq, 3, p, strlen(p));
+    /* one syslog message in the middle of the plain ones */
+    if (i == 20) {
+      add_msg(&b, 1, ++seq, 3, m3164, strlen(m3164));
+      b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG;
+    }
+  }
+  append_ok(s, &b);
+  batch_free(&b);
+  close_store(s);
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 44);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id != seq"),
+                   0);
+  q_text(db,
+         "SELECT facility || '|' || severity || '|' || log_time || '|' || "
+         "hostname || '|' || app_name || '|' || procid || '|' || "
+         "coalesce(msgid, 'N') || '|' || truncated FROM messages WHERE id = 1",
+         text, sizeof(text));
+  assert_string_equal(text, "20|5|2003-08-24T05:14:15.000003-07:00|"
+                            "192.0.2.1|myproc|8710|N|0");
+  q_text(db,
+         "SELECT facility || '|' || severity || '|' || log_time || '|' || "
+         "hostname || '|' || app_name || '|' || procid || '|' || "
+         "coalesce(msgid, 'N') || '|' || truncated FROM messages WHERE id = 2",
+         text, sizeof(text));
+  assert_string_equal(text, "4|2|Oct 11 22:14:15|mymachine|su|230|N|1");
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 3 AND "
+                             "truncated = 0 AND coalesce(facility, severity, "
+                             "log_time, hostname, app_name, procid, msgid) "
+                             "IS NULL"),
+                   1);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE CAST("
+                             "payload AS TEXT) LIKE 'plain-%' AND "
+                             "coalesce(facility, severity, log_time, "
+                             "hostname, app_name, procid, msgid, truncated) "
+                             "IS NULL"),
+                   40);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 25 "
+                             "AND facility = 4 AND truncated = 0"),
+                   1);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 24 "
+                             "AND CAST(payload AS TEXT) = 'plain-20'"),
+                   1);
+  peek_close(db);
+}
+
 /* An existing burstq database is reopened as is and appended to. */
 static void test_reopen_keeps_data(void **state) {
   struct fixture *fx = *state;
@@ -1089,6 +1162,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_refuses_inexact_versions,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_append_listener, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_append_syslog, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                       teardown),
   };
