@@ -133,7 +133,8 @@ static const struct opt opts[] = {
      .section = S_OPTIONS, .metavar = "BYTES", .def = "65536", .min = 1,
      .max = UINT64_C(1) << 30, FIELD(max_message),
      .help = "longest message; longer lines get \"ERR too-long\" and are "
-             "skipped"},
+             "skipped (on syslog listeners: stored cut to it, marked "
+             "truncated)"},
     {.name = "max-connections", .letter = 'c', .kind = K_COUNT,
      .section = S_OPTIONS, .metavar = "N", .def = "10000", .min = 1,
      .max = 1000000, FIELD(max_connections),
@@ -475,7 +476,8 @@ static void usage(FILE *out) {
 "Each line a client sends is one message.  After the transaction holding a\n"
 "connection's messages commits, burstqd writes \"OK <n>\" to it: n of its\n"
 "messages are now stored.  SIGTERM or SIGINT stops intake, writes everything\n"
-"already received, and exits 0.\n",
+"already received, and exits 0.  A syslog listener (--listen ADDR,syslog)\n"
+"takes syslog over TCP (RFC 6587) instead and never writes back.\n",
       out);
   for (size_t i = 0; i < NOPTS; i++) {
     if (section == NULL || strcmp(section, opts[i].section) != 0) {
