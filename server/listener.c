@@ -64,7 +64,7 @@ static void on_connection(uv_stream_t *s, int status) {
     srv->st.denied++;
     if (bq_ratelimit_allow(&l->deny_rl, bq_now_ms(), &supp))
       bq_log_warn(srv->log,
-                  "denied a connection from %s to %s (not in --allow); "
+                  "denied a connection from %s (not in --allow) to %s; "
                   "%" PRIu64 " denied in all",
                   c->peer, l->name, srv->st.denied);
     bq_conn_refuse(c, silent ? BQ_CONN_SILENT : BQ_ERR_DENIED);
@@ -74,9 +74,9 @@ static void on_connection(uv_stream_t *s, int status) {
     srv->st.refused++;
     if (bq_ratelimit_allow(&l->refuse_rl, bq_now_ms(), &supp))
       bq_log_warn(srv->log,
-                  "refused a connection to %s: %zu open "
-                  "(--max-connections); %" PRIu64 " refused in all",
-                  l->name, srv->nconns, srv->st.refused);
+                  "refused a connection: %zu open (--max-connections), "
+                  "to %s; %" PRIu64 " refused in all",
+                  srv->nconns, l->name, srv->st.refused);
     bq_conn_refuse(c, silent ? BQ_CONN_SILENT : BQ_ERR_TOO_MANY);
     return;
   }
