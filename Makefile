@@ -116,7 +116,7 @@ soak: build ## the long fault tests (ctest configuration "soak"; a few minutes)
 fuzz: deps ## each libFuzzer target for FUZZ_SECONDS (60; clang, build-fuzz/)
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DBQ_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_frame fuzz_config fuzz_addr fuzz_proto
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_frame fuzz_config fuzz_addr fuzz_proto fuzz_syslog
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # --- ops: packaging and the container image ---------------------------------
