@@ -16,19 +16,25 @@
  *               listener TEXT)
  *   messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,
  *            seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
- *            payload BLOB NOT NULL, facility INTEGER, severity INTEGER,
- *            log_time TEXT, hostname TEXT, app_name TEXT, procid TEXT,
- *            msgid TEXT, truncated INTEGER)
+ *            payload BLOB NOT NULL)
+ *   syslog_headers(message_id INTEGER PRIMARY KEY, facility INTEGER,
+ *            severity INTEGER, log_time TEXT, hostname TEXT,
+ *            app_name TEXT, procid TEXT, msgid TEXT,
+ *            truncated INTEGER NOT NULL)
+ *   VIEW syslog_messages: messages joined with their syslog_headers row
  * messages.id is the rowid: each insert takes max(id) + 1, so ids grow in
- * commit order, and batches commit in queue order (queue.h).  The columns
- * after payload are filled for messages of syslog listeners only (the
- * header parsed here, on the worker, by common/syslog.h), NULL otherwise.
+ * commit order, and batches commit in queue order (queue.h).  A message of
+ * a syslog listener also gets a syslog_headers row (message_id = its id),
+ * its header parsed here, on the worker, by common/syslog.h: NULL where a
+ * field is absent.  The parsed fields live in a table of their own, not in
+ * messages, so that rows of acked listeners carry no columns they never
+ * use (eight NULL columns cost every message a tenth more SQLite work and
+ * 6% more pages).
  *
- * Versions: version 1 is the first two tables without the columns after
- * closed_at and payload.  Version 2 is version 1 plus ALTER TABLE ... ADD
- * COLUMN statements, in a new database as well as in a migrated one, so
- * that both hold the same CREATE text and the exact-schema comparison has
- * one form per version.  A version-1 database is accepted by the check and
+ * Versions: version 1 is the first two tables without connections.listener.
+ * Version 2 is version 1 plus the statements of migrate_v2_sql, in a new
+ * database as well as in a migrated one, so that both hold the same CREATE
+ * text and the exact-schema comparison has one form per version.  A version-1 database is accepted by the check and
  * migrated in place by open (one transaction, user_version included).
  *
  * Opening never writes to a file it has not first proven, read-only, to be
@@ -77,7 +83,7 @@ struct sqlite_store {
   int lock_fd;          /* holds the flock(); closed after the database */
   sqlite3_stmt *begin, *commit, *rollback;
   sqlite3_stmt *ins_msg, *ins_conn, *upd_conn;
-  sqlite3_stmt *ins_sys;   /* a message of a syslog listener */
+  sqlite3_stmt *ins_hdr;   /* its syslog_headers row, after ins_msg */
   sqlite3_stmt *ins_msgs;  /* MULTI_ROWS messages in one INSERT */
   const struct bq_log *log; /* may be NULL */
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
@@ -100,17 +106,28 @@ static const char schema_v1_sql[] =
     " received_at INTEGER NOT NULL,"
     " payload BLOB NOT NULL);";
 
-/* Version 1 -> 2: the syslog columns and the listener. */
+/* Version 1 -> 2: the listener of each connection, and the parsed headers
+ * of syslog messages. */
 static const char migrate_v2_sql[] =
-    "ALTER TABLE messages ADD COLUMN facility INTEGER;"
-    "ALTER TABLE messages ADD COLUMN severity INTEGER;"
-    "ALTER TABLE messages ADD COLUMN log_time TEXT;"
-    "ALTER TABLE messages ADD COLUMN hostname TEXT;"
-    "ALTER TABLE messages ADD COLUMN app_name TEXT;"
-    "ALTER TABLE messages ADD COLUMN procid TEXT;"
-    "ALTER TABLE messages ADD COLUMN msgid TEXT;"
-    "ALTER TABLE messages ADD COLUMN truncated INTEGER;"
-    "ALTER TABLE connections ADD COLUMN listener TEXT;";
+    "ALTER TABLE connections ADD COLUMN listener TEXT;"
+    "CREATE TABLE syslog_headers("
+    " message_id INTEGER PRIMARY KEY,"
+    " facility INTEGER,"
+    " severity INTEGER,"
+    " log_time TEXT,"
+    " hostname TEXT,"
+    " app_name TEXT,"
+    " procid TEXT,"
+    " msgid TEXT,"
+    " truncated INTEGER NOT NULL);"
+    "CREATE VIEW syslog_messages AS"
+    " SELECT m.id AS id, m.conn_id AS conn_id, m.seq AS seq,"
+    " m.received_at AS received_at, m.payload AS payload,"
+    " h.facility AS facility, h.severity AS severity,"
+    " h.log_time AS log_time, h.hostname AS hostname,"
+    " h.app_name AS app_name, h.procid AS procid, h.msgid AS msgid,"
+    " h.truncated AS truncated"
+    " FROM messages AS m JOIN syslog_headers AS h ON h.message_id = m.id;";
 
 /* Bring a database at version v (0: empty) to SCHEMA_VERSION, inside the
  * caller's transaction.  The steps are the same for a new database as for
@@ -224,9 +241,9 @@ static void finalize_all(struct sqlite_store *s) {
   sqlite3_finalize(s->ins_conn);
   sqlite3_finalize(s->upd_conn);
   sqlite3_finalize(s->ins_msgs);
-  sqlite3_finalize(s->ins_sys);
+  sqlite3_finalize(s->ins_hdr);
   s->begin = s->commit = s->rollback = NULL;
-  s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_sys = NULL;
+  s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_hdr = NULL;
 }
 
 static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
@@ -889,10 +906,10 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "INSERT INTO connections(id, peer, opened_at, listener) "
        "VALUES(?1, ?2, ?3, ?4)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
-  PREP(ins_sys,
-       "INSERT INTO messages(conn_id, seq, received_at, payload, facility, "
-       "severity, log_time, hostname, app_name, procid, msgid, truncated) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+  PREP(ins_hdr,
+       "INSERT INTO syslog_headers(message_id, facility, severity, log_time, "
+       "hostname, app_name, procid, msgid, truncated) "
+       "VALUES(last_insert_rowid(), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
   {
     char multi[64 + MULTI_ROWS * 12];
     size_t o = (size_t)snprintf(
@@ -947,32 +964,31 @@ static int bind_slice(sqlite3_stmt *st, int i, const char *p, size_t len) {
   return sqlite3_bind_text(st, i, p, (int)len, SQLITE_STATIC);
 }
 
-/* Bind a message of a syslog listener: its four values, then its header
- * parsed here (on the worker) into the columns after payload, NULL where
- * the header lacks the field or is neither RFC 5424 nor RFC 3164, and
- * whether it was truncated. */
-static int bind_sys(sqlite3_stmt *st, const struct bq_rec *r) {
+/* Bind the syslog_headers row of a syslog listener's message, just
+ * inserted: its header parsed here (on the worker), NULL where the header
+ * lacks the field or is neither RFC 5424 nor RFC 3164, and whether it was
+ * truncated. */
+static int bind_hdr(sqlite3_stmt *st, const struct bq_rec *r) {
   struct bq_syslog_hdr h;
-  int rc = bind_msg(st, 0, r);
+  int rc;
   bq_syslog_parse(r->data, r->len, &h);
+  rc = h.facility >= 0 ? sqlite3_bind_int(st, 1, h.facility)
+                       : sqlite3_bind_null(st, 1);
   if (rc == SQLITE_OK)
-    rc = h.facility >= 0 ? sqlite3_bind_int(st, 5, h.facility)
-                         : sqlite3_bind_null(st, 5);
+    rc = h.severity >= 0 ? sqlite3_bind_int(st, 2, h.severity)
+                         : sqlite3_bind_null(st, 2);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 3, h.log_time, h.log_time_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 4, h.hostname, h.hostname_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 5, h.app_name, h.app_name_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 6, h.procid, h.procid_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 7, h.msgid, h.msgid_len);
   if (rc == SQLITE_OK)
-    rc = h.severity >= 0 ? sqlite3_bind_int(st, 6, h.severity)
-                         : sqlite3_bind_null(st, 6);
-  if (rc == SQLITE_OK) rc = bind_slice(st, 7, h.log_time, h.log_time_len);
-  if (rc == SQLITE_OK) rc = bind_slice(st, 8, h.hostname, h.hostname_len);
-  if (rc == SQLITE_OK) rc = bind_slice(st, 9, h.app_name, h.app_name_len);
-  if (rc == SQLITE_OK) rc = bind_slice(st, 10, h.procid, h.procid_len);
-  if (rc == SQLITE_OK) rc = bind_slice(st, 11, h.msgid, h.msgid_len);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int(st, 12, (r->flags & BQ_REC_F_TRUNCATED) ? 1 : 0);
+    rc = sqlite3_bind_int(st, 8, (r->flags & BQ_REC_F_TRUNCATED) ? 1 : 0);
   return rc;
 }
 
 /* A message that the multi-row INSERT takes: one of an acked listener
- * (syslog messages have columns of their own, written one by one). */
+ * (a syslog message is written one by one, with its syslog_headers row). */
 static int plain_msg(const struct bq_rec *r) {
   return r->type == BQ_REC_MSG && !(r->flags & BQ_REC_F_SYSLOG);
 }
@@ -1004,12 +1020,13 @@ static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
   int rc;
   switch (r->type) {
     case BQ_REC_MSG:
-      if (r->flags & BQ_REC_F_SYSLOG) {
-        st = s->ins_sys;
-        rc = bind_sys(st, r);
-      } else {
-        st = s->ins_msg;
-        rc = bind_msg(st, 0, r);
+      st = s->ins_msg;
+      rc = bind_msg(st, 0, r);
+      if (rc == SQLITE_OK && (r->flags & BQ_REC_F_SYSLOG)) {
+        rc = step_reset(st);
+        if (rc != SQLITE_OK) return rc;
+        st = s->ins_hdr;
+        rc = bind_hdr(st, r);
       }
       break;
     case BQ_REC_OPEN: {

@@ -100,7 +100,8 @@ static void test_open_creates_schema(void **state) {
                                     {"conn_id", "INTEGER", 1, 0},
                                     {"seq", "INTEGER", 1, 0},
                                     {"received_at", "INTEGER", 1, 0},
-                                    {"payload", "BLOB", 1, 0},
+                                    {"payload", "BLOB", 1, 0}};
+  static const struct col hdrs[] = {{"message_id", "INTEGER", 0, 1},
                                     {"facility", "INTEGER", 0, 0},
                                     {"severity", "INTEGER", 0, 0},
                                     {"log_time", "TEXT", 0, 0},
@@ -108,7 +109,7 @@ static void test_open_creates_schema(void **state) {
                                     {"app_name", "TEXT", 0, 0},
                                     {"procid", "TEXT", 0, 0},
                                     {"msgid", "TEXT", 0, 0},
-                                    {"truncated", "INTEGER", 0, 0}};
+                                    {"truncated", "INTEGER", 1, 0}};
   struct fixture *fx = *state;
   struct bq_store *s;
   sqlite3 *db;
@@ -134,9 +135,13 @@ static void test_open_creates_schema(void **state) {
   assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
   assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
                              "type = 'table'"),
-                   2);
+                   3);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
+                             "type = 'view' AND name = 'syslog_messages'"),
+                   1);
   check_columns(db, "connections", conns, sizeof(conns) / sizeof(conns[0]));
   check_columns(db, "messages", msgs, sizeof(msgs) / sizeof(msgs[0]));
+  check_columns(db, "syslog_headers", hdrs, sizeof(hdrs) / sizeof(hdrs[0]));
   assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 0);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 0);
   peek_close(db);
@@ -691,15 +696,16 @@ static void test_open_migrates_v1(void **state) {
   assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
   assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 3);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 4);
-  /* the old rows, byte for byte, and NULL in every new column */
+  /* the old rows, byte for byte, and no syslog header for any */
   assert_int_equal(
       q_int(db, "SELECT count(*) FROM messages WHERE "
                 "(id, conn_id, seq, received_at, payload) IN (VALUES"
                 " (1, 1, 1, 11, x'6f6e65'), (2, 1, 2, 12, x'74776f00'),"
-                " (3, 2, 1, 31, x'')) AND coalesce(facility, severity, "
-                "log_time, hostname, app_name, procid, msgid, truncated) "
-                "IS NULL"),
+                " (3, 2, 1, 31, x''))"),
       3);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM syslog_headers WHERE "
+                             "message_id IN (1, 2, 3)"),
+                   0);
   assert_int_equal(
       q_int(db, "SELECT count(*) FROM connections WHERE (id, peer, "
                 "opened_at, coalesce(closed_at, -1)) IN (VALUES (1, "
@@ -721,7 +727,7 @@ static void test_open_migrates_v1(void **state) {
   peek_close(db);
   assert_string_equal(migrated, fresh);
   assert_non_null(strstr(fresh, "listener TEXT"));
-  assert_non_null(strstr(fresh, "truncated INTEGER"));
+  assert_non_null(strstr(fresh, "truncated INTEGER NOT NULL"));
 
   /* and the migrated file opens as it is from then on */
   s = open_store(fx->path, BQ_SYNC_FULL);
@@ -786,9 +792,8 @@ static void test_append_listener(void **state) {
   peek_close(db);
 }
 
-/* Messages of syslog listeners (BQ_REC_F_SYSLOG) get their header parsed
- * into the columns after payload, and truncated set; plain ones leave them
- * NULL.  A run of plain messages longer than a multi-row INSERT with
+/* Messages of syslog listeners (BQ_REC_F_SYSLOG) get a syslog_headers row:
+ * their header parsed, and truncated set; plain ones get none.  A run of plain messages longer than a multi-row INSERT with
  * syslog messages among them keeps chain order. */
 static void test_append_syslog(void **state) {
   static const char m5424[] =
@@ -829,29 +834,31 @@ static void test_append_syslog(void **state) {
   q_text(db,
          "SELECT facility || '|' || severity || '|' || log_time || '|' || "
          "hostname || '|' || app_name || '|' || procid || '|' || "
-         "coalesce(msgid, 'N') || '|' || truncated FROM messages WHERE id = 1",
+         "coalesce(msgid, 'N') || '|' || truncated FROM syslog_messages "
+         "WHERE id = 1",
          text, sizeof(text));
   assert_string_equal(text, "20|5|2003-08-24T05:14:15.000003-07:00|"
                             "192.0.2.1|myproc|8710|N|0");
   q_text(db,
          "SELECT facility || '|' || severity || '|' || log_time || '|' || "
          "hostname || '|' || app_name || '|' || procid || '|' || "
-         "coalesce(msgid, 'N') || '|' || truncated FROM messages WHERE id = 2",
+         "coalesce(msgid, 'N') || '|' || truncated FROM syslog_messages "
+         "WHERE id = 2",
          text, sizeof(text));
   assert_string_equal(text, "4|2|Oct 11 22:14:15|mymachine|su|230|N|1");
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 3 AND "
+  assert_int_equal(q_int(db, "SELECT count(*) FROM syslog_messages WHERE "
+                             "id = 3 AND "
                              "truncated = 0 AND coalesce(facility, severity, "
                              "log_time, hostname, app_name, procid, msgid) "
                              "IS NULL"),
                    1);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE CAST("
-                             "payload AS TEXT) LIKE 'plain-%' AND "
-                             "coalesce(facility, severity, log_time, "
-                             "hostname, app_name, procid, msgid, truncated) "
-                             "IS NULL"),
+                             "payload AS TEXT) LIKE 'plain-%' AND id NOT IN "
+                             "(SELECT message_id FROM syslog_headers)"),
                    40);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 25 "
-                             "AND facility = 4 AND truncated = 0"),
+  assert_int_equal(q_int(db, "SELECT count(*) FROM syslog_headers"), 4);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM syslog_messages WHERE "
+                             "id = 25 AND facility = 4 AND truncated = 0"),
                    1);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 24 "
                              "AND CAST(payload AS TEXT) = 'plain-20'"),
