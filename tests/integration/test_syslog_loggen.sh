@@ -26,7 +26,9 @@ for r in $(seq "$ROUNDS"); do
     2|4) fmt=(-P); kind="RFC 5424, octet-counted" ;;
     *) fmt=(); kind="RFC 3164, newline-framed" ;;
   esac
-  first=$(sql "SELECT coalesce(max(id), 0) FROM connections")
+  # This round's rows: after the last row of the previous ones (ids
+  # increase in commit order; every earlier connection has closed).
+  first=$(sql "SELECT coalesce(max(id), 0) FROM messages")
   note "round $r: loggen $kind, $C connections x $N messages"
   bq_spawn /dev/null "$BQ_T/loggen.$r.out" "$BQ_T/loggen.$r.err" \
     timeout $((300 * BQ_SLOW)) "${BQ_LOGGEN[@]}" -i -S "${fmt[@]}" \
@@ -47,7 +49,7 @@ for r in $(seq "$ROUNDS"); do
     CREATE TEMP VIEW m AS
       SELECT conn_id, seq, facility, severity, hostname, app_name, procid,
              msgid, log_time, truncated, CAST(payload AS TEXT) AS p
-      FROM messages WHERE conn_id > $first;
+      FROM messages WHERE id > $first;
     CREATE TEMP VIEW l AS
       SELECT *, CAST(substr(p, instr(p, 'seq: ') + 5, 10) AS INTEGER) AS ls,
              substr(p, instr(p, 'thread: ') + 8, 4) AS th

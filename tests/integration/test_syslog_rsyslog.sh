@@ -24,18 +24,18 @@ need_prog logger bsdutils
 N=$((100000 / BQ_DIV))
 HOST=$(uname -n)
 
-# wait_rows_after CONN N LIMIT_S: until N rows of connections after CONN are
-# committed (an upper bound against hangs only).
+# wait_rows_after ID N LIMIT_S: until N rows after row ID are committed (the
+# limit is an upper bound against hangs only).
 wait_rows_after() {
   local i got
   for ((i = 0; i < $3 * 4; i++)); do
-    got=$(sql "SELECT count(*) FROM messages WHERE conn_id > $1")
+    got=$(sql "SELECT count(*) FROM messages WHERE id > $1")
     [ "$got" -ge "$2" ] && return 0
     bq_is_running_child "$BQ_PID" || break
     bq_is_running_child "$RS_PID" || break
     sleep 0.25
   done
-  got=$(sql "SELECT count(*) FROM messages WHERE conn_id > $1")
+  got=$(sql "SELECT count(*) FROM messages WHERE id > $1")
   [ "$got" -ge "$2" ] && return 0
   fail "rows relayed by rsyslog: $got, expected $2 (waited up to $3 s)"
   return 1
@@ -71,7 +71,9 @@ EOF
   rsyslogd -N1 -f "$d/rsyslog.conf" >"$d/check.out" 2>&1 ||
     die "rsyslogd -N1 rejects the config: $(cat "$d/check.out")"
 
-  first=$(sql "SELECT coalesce(max(id), 0) FROM connections")
+  # This run's rows: after the last row of the previous one (ids increase
+  # in commit order; its connections have all closed).
+  first=$(sql "SELECT coalesce(max(id), 0) FROM messages")
   bq_spawn /dev/null "$d/rsyslogd.out" "&1" \
     rsyslogd -n -f "$d/rsyslog.conf" -i "$d/rsyslogd.pid"
   RS_PID=$BQ_SPAWNED
@@ -113,7 +115,7 @@ EOF
              CAST(substr(CAST(payload AS TEXT),
                          instr(CAST(payload AS TEXT), 'rsys-') + 5, 6)
                   AS INTEGER) AS line
-      FROM messages WHERE conn_id > $first;
+      FROM messages WHERE id > $first;
     SELECT count(*), count(DISTINCT line), min(line), max(line),
       sum(instr(p, 'rsys-') = 0),
       sum(facility IS NOT 1 OR severity IS NOT 5 OR hostname IS NOT '$want_host'
@@ -131,7 +133,7 @@ EOF
   check_eq "run $run ($framing): rows that are not a line sent" "$nomark" 0
   check_eq "run $run ($framing): rows with a wrong facility/severity/hostname/app_name/procid/msgid/truncated" "$badcols" 0
   check_eq "run $run ($framing): rows whose payload does not start with the header rebuilt from the columns" "$badhdr" 0
-  note "run $run: first row: $(sql "SELECT CAST(payload AS TEXT) FROM messages WHERE conn_id > $first ORDER BY id LIMIT 1")"
+  note "run $run: first row: $(sql "SELECT CAST(payload AS TEXT) FROM messages WHERE id > $first ORDER BY id LIMIT 1")"
   if [ "$BQ_FAILS" != 0 ]; then
     echo "--- rsyslogd output ($framing) ---" >&2
     tail -n 20 "$d/rsyslogd.out" >&2
