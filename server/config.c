@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ enum kind {
   K_SIZE,    /* bytes in [min, max]: K, M, G = powers of 1024 (units.h) */
   K_ENUM,    /* one of the names in choices; the int field gets its value */
   K_ADDR,    /* HOST:PORT: the text into a char array, parsed into addr */
+  K_LISTEN,  /* HOST:PORT[,FLAG...] added to an array of struct bq_listen
+                (repeatable: the first one given replaces the default) */
   K_PATH,    /* a non-empty path: the const char * field points at it */
   K_CIDR,    /* an --allow rule added to a struct bq_acl (repeatable) */
   K_HELP,    /* print --help, stop */
@@ -52,7 +55,8 @@ struct opt {
   uint64_t min, max;     /* K_COUNT, K_SIZE: the range */
   int zero_off;          /* K_SIZE: "0" is also accepted (off) */
   const struct choice *choices; /* K_ENUM: NULL-terminated */
-  const char *example;   /* K_ADDR: good values, for the error message */
+  const char *example;   /* K_ADDR, K_LISTEN: good values, for the error
+                            message */
   size_t off;            /* the field it fills */
   size_t width;          /* sizeof that field */
   size_t addr_off;       /* K_ADDR: the struct sockaddr_storage field */
@@ -78,6 +82,10 @@ static const struct choice log_level_choices[] = {{"error", BQ_LOG_ERROR},
                                                   {"info", BQ_LOG_INFO},
                                                   {"debug", BQ_LOG_DEBUG},
                                                   {NULL, 0}};
+/* K_LISTEN's flags naming the kind (the one flag there is so far). */
+static const struct choice listen_kinds[] = {{"acked", BQ_LISTEN_ACKED},
+                                             {"syslog", BQ_LISTEN_SYSLOG},
+                                             {NULL, 0}};
 static const struct choice log_format_choices[] = {
     {"text", BQ_LOG_TEXT}, {"json", BQ_LOG_JSON}, {NULL, 0}};
 
@@ -85,11 +93,14 @@ static const struct choice log_format_choices[] = {
 #define S_HARDENING "Hardening (docs/security.md)"
 
 static const struct opt opts[] = {
-    {.name = "listen", .letter = 'l', .kind = K_ADDR, .section = S_OPTIONS,
-     .metavar = "HOST:PORT", .def = "127.0.0.1:7070",
-     .example = "127.0.0.1:7070 or [::1]:0", ADDR_FIELDS(listen, addr),
-     .help = "address to listen on; port 0 picks a free one, IPv6 as "
-             "[::1]:7070"},
+    {.name = "listen", .letter = 'l', .kind = K_LISTEN, .section = S_OPTIONS,
+     .metavar = "HOST:PORT[,KIND]", .def = "127.0.0.1:7070",
+     .example = "127.0.0.1:7070 or [::1]:0", FIELD(listen),
+     .help = "address to listen on; repeatable (up to 16; the first one "
+             "given replaces the default).  KIND is acked (lines, \"OK "
+             "<n>\" after each commit; the default) or syslog (RFC" NBSP
+             "6587 syslog over TCP; nothing is ever written back).  Port 0 "
+             "picks a free one, IPv6 as [::1]:7070"},
     {.name = "db", .letter = 'd', .kind = K_PATH, .section = S_OPTIONS,
      .metavar = "PATH", .def = "burstq.db", FIELD(db_path),
      .help = "SQLite database, created if missing"},
@@ -122,7 +133,8 @@ static const struct opt opts[] = {
      .section = S_OPTIONS, .metavar = "BYTES", .def = "65536", .min = 1,
      .max = UINT64_C(1) << 30, FIELD(max_message),
      .help = "longest message; longer lines get \"ERR too-long\" and are "
-             "skipped"},
+             "skipped (on syslog listeners: stored cut to it, marked "
+             "truncated)"},
     {.name = "max-connections", .letter = 'c', .kind = K_COUNT,
      .section = S_OPTIONS, .metavar = "N", .def = "10000", .min = 1,
      .max = 1000000, FIELD(max_connections),
@@ -215,6 +227,102 @@ static void choice_list(const struct opt *o, char *buf, size_t len) {
   }
 }
 
+/* err says why bq_addr_parse() refused text (r < 0). */
+static void addr_error(const struct opt *o, const char *text, int r,
+                       char *err, size_t errlen) {
+  if (r == -ERANGE)
+    snprintf(err, errlen,
+             "--%s: the port in '%s' is out of range (0 to 65535; 0 "
+             "picks a free port)",
+             o->name, text);
+  else if (r == -ENOENT)
+    snprintf(err, errlen, "--%s: cannot resolve the host in '%s'", o->name,
+             text);
+  else
+    snprintf(err, errlen, "--%s: '%s' is not HOST:PORT (for example %s)",
+             o->name, text, o->example);
+}
+
+/* 1 when a and b are the same IPv4 or IPv6 address and port. */
+static int same_addr(const struct sockaddr_storage *a,
+                     const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port &&
+           x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  if (a->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0 &&
+           x->sin6_scope_id == y->sin6_scope_id;
+  }
+  return 0;
+}
+
+/* Add one K_LISTEN value, HOST:PORT[,FLAG...], to the array at o's field
+ * (the count follows it).  A flag names the kind; later issues add flags
+ * of their own (the list is comma-separated for that).  Port 0 is never a
+ * duplicate: each one picks a port of its own.  Returns 0, or -1 with err
+ * set. */
+static int add_listen(struct bq_config *c, const struct opt *o,
+                      const char *arg, char *err, size_t errlen) {
+  struct bq_listen l;
+  char host[sizeof(l.text)];
+  const char *flags = strchr(arg, ',');
+  int r, kinds = 0;
+
+  memset(&l, 0, sizeof(l));
+  if (c->nlisten >= BQ_LISTEN_MAX) {
+    snprintf(err, errlen, "--%s: more than %d addresses", o->name,
+             BQ_LISTEN_MAX);
+    return -1;
+  }
+  if (strlen(arg) >= sizeof(l.text)) {
+    snprintf(err, errlen, "--%s: '%.40s...' is too long", o->name, arg);
+    return -1;
+  }
+  snprintf(host, sizeof(host), "%.*s",
+           (int)(flags != NULL ? (size_t)(flags - arg) : strlen(arg)), arg);
+  r = bq_addr_parse(host, -1, &l.addr);
+  if (r < 0) {
+    addr_error(o, host, r, err, errlen);
+    return -1;
+  }
+  l.kind = BQ_LISTEN_ACKED;
+  while (flags != NULL) {
+    const char *f = flags + 1;
+    size_t n = strcspn(f, ",");
+    const struct choice *ch;
+    for (ch = listen_kinds; ch->name != NULL; ch++)
+      if (strlen(ch->name) == n && strncmp(f, ch->name, n) == 0) break;
+    if (ch->name == NULL) {
+      snprintf(err, errlen,
+               "--%s: unknown flag '%.*s' in '%s' (flags: acked or syslog)",
+               o->name, (int)(n < 40 ? n : 40), f, arg);
+      return -1;
+    }
+    if (kinds++ > 0) {
+      snprintf(err, errlen, "--%s: '%s' names more than one kind", o->name,
+               arg);
+      return -1;
+    }
+    l.kind = ch->value;
+    flags = f[n] == ',' ? f + n : NULL;
+  }
+  for (size_t i = 0; i < c->nlisten; i++) {
+    if (bq_addr_port(&l.addr) != 0 && same_addr(&l.addr, &c->listen[i].addr)) {
+      snprintf(err, errlen, "--%s: '%s' repeats the address of '%s'",
+               o->name, arg, c->listen[i].text);
+      return -1;
+    }
+  }
+  memcpy(l.text, arg, strlen(arg) + 1);
+  c->listen[c->nlisten++] = l;
+  return 0;
+}
+
 /* Parse arg as o's value into c.  Returns 0, or -1 with err set. */
 static int apply(struct bq_config *c, const struct opt *o, const char *arg,
                  char *err, size_t errlen) {
@@ -253,22 +361,16 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
       struct sockaddr_storage *sa =
           (struct sockaddr_storage *)(void *)((char *)c + o->addr_off);
       r = strlen(arg) < o->width ? bq_addr_parse(arg, -1, sa) : -EINVAL;
-      if (r == -ERANGE)
-        snprintf(err, errlen,
-                 "--%s: the port in '%s' is out of range (0 to 65535; 0 "
-                 "picks a free port)",
-                 o->name, arg);
-      else if (r == -ENOENT)
-        snprintf(err, errlen, "--%s: cannot resolve the host in '%s'",
-                 o->name, arg);
-      else if (r < 0)
-        snprintf(err, errlen,
-                 "--%s: '%s' is not HOST:PORT (for example %s)", o->name,
-                 arg, o->example);
-      if (r < 0) return -1;
+      if (r < 0) {
+        addr_error(o, arg, r, err, errlen);
+        return -1;
+      }
       memcpy(field(c, o), arg, strlen(arg) + 1);
       return 0;
     }
+    case K_LISTEN:
+      assert(o->off == offsetof(struct bq_config, listen));
+      return add_listen(c, o, arg, err, errlen);
     case K_PATH:
       if (*arg == '\0') {
         snprintf(err, errlen, "--%s: the path is empty", o->name);
@@ -298,6 +400,12 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
   assert(o->kind == K_COUNT || o->kind == K_SIZE);
   bq_units_error(r, o->name, arg, o->min, o->max, err, errlen);
   return -1;
+}
+
+const char *bq_config_listen_kind_name(int kind) {
+  for (const struct choice *ch = listen_kinds; ch->name != NULL; ch++)
+    if (ch->value == kind) return ch->name;
+  return "?";
 }
 
 const char *bq_config_sync_name(int sync) {
@@ -368,7 +476,8 @@ static void usage(FILE *out) {
 "Each line a client sends is one message.  After the transaction holding a\n"
 "connection's messages commits, burstqd writes \"OK <n>\" to it: n of its\n"
 "messages are now stored.  SIGTERM or SIGINT stops intake, writes everything\n"
-"already received, and exits 0.\n",
+"already received, and exits 0.  A syslog listener (--listen ADDR,syslog)\n"
+"takes syslog over TCP (RFC 6587) instead and never writes back.\n",
       out);
   for (size_t i = 0; i < NOPTS; i++) {
     if (section == NULL || strcmp(section, opts[i].section) != 0) {
@@ -434,7 +543,7 @@ static const struct opt *find_opt(int val) {
 int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
                     char *err, size_t errlen) {
   struct getopt_tables t;
-  int val;
+  int val, listen_given = 0;
 
   build_getopt(&t);
   optind = 0; /* glibc: full re-initialisation */
@@ -450,6 +559,8 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
         fprintf(out, "burstqd %s\n", BQ_VERSION);
         return BQ_CONFIG_EXIT;
       }
+      /* The first --listen given replaces the default listener. */
+      if (o->kind == K_LISTEN && !listen_given++) c->nlisten = 0;
       if (apply(c, o, optarg, err, errlen) < 0) return BQ_CONFIG_ERR;
     } else if (val == ':') {
       snprintf(err, errlen, "%s needs a value", argv[optind - 1]);

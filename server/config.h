@@ -21,9 +21,26 @@
 
 #define BQ_VERSION "0.1.0"
 
+/* Most --listen addresses. */
+#define BQ_LISTEN_MAX 16
+
+/* What a listener speaks (docs/protocol.md). */
+enum bq_listen_kind {
+  BQ_LISTEN_ACKED = 0,  /* lines in, "OK n" acks out */
+  BQ_LISTEN_SYSLOG = 1  /* RFC 6587 frames in, never a byte out */
+};
+
+/* One --listen: HOST:PORT[,FLAG...]. */
+struct bq_listen {
+  char text[256];                  /* as given, flags included */
+  struct sockaddr_storage addr;    /* HOST:PORT parsed */
+  int kind;                        /* enum bq_listen_kind */
+};
+
 struct bq_config {
-  char listen[256];                /* --listen as given */
-  struct sockaddr_storage addr;    /* --listen parsed */
+  /* --listen, repeatable: the first one given replaces the default */
+  struct bq_listen listen[BQ_LISTEN_MAX];
+  size_t nlisten;
   const char *db_path;             /* --db */
   unsigned workers;                /* --workers */
   size_t queue_capacity;           /* --queue-capacity (records) */
@@ -51,6 +68,9 @@ enum {
   BQ_CONFIG_EXIT = 1, /* --help or --version was printed: exit 0 */
   BQ_CONFIG_ERR = 2   /* bad usage: err holds the message; exit 2 */
 };
+
+/* The word for an enum bq_listen_kind ("acked", "syslog"). */
+const char *bq_config_listen_kind_name(int kind);
 
 /* The --sync word for an enum bq_sync value ("full"), "?" for none. */
 const char *bq_config_sync_name(int sync);

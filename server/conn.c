@@ -11,6 +11,14 @@
  * acks only raise c->committed and owed errors only raise c->err_pending;
  * the next write says it all.  A client that never reads thus costs a few
  * counters, never a growing buffer.
+ *
+ * A connection of a syslog listener (c->listener->kind) frames with the
+ * syslog framer (syslog.h) instead of the line framer and never writes a
+ * byte: refusals, authentication failures and idle timeouts close it
+ * without a word, a message over --max-message is stored cut to it
+ * (BQ_REC_F_TRUNCATED) instead of refused, and a bad octet count closes
+ * it.  Its end is the acked one's without the acks: at EOF, once all it
+ * sent is committed, the CLOSE record is queued and our side shut down.
  */
 #include <assert.h>
 #include <errno.h>
@@ -32,10 +40,23 @@
 static void on_close(uv_handle_t *h);
 static void close_now(struct bq_conn *c);
 
+/* 1 for a connection of a syslog listener. */
+static int is_syslog(const struct bq_conn *c) {
+  return c->listener->kind == BQ_LISTEN_SYSLOG;
+}
+
+/* Release the framer's buffer (either kind); it is never fed again. */
+static void framer_free(struct bq_conn *c) {
+  if (is_syslog(c))
+    bq_sysframer_free(&c->sysframer);
+  else
+    bq_framer_free(&c->framer);
+}
+
 static void free_conn(struct bq_conn *c) {
   struct bq_server *srv = c->srv;
   assert(c->closed && c->inflight == 0 && !c->touched);
-  bq_framer_free(&c->framer);
+  framer_free(c);
   free(c);
   assert(srv->nalive > 0);
   srv->nalive--;
@@ -88,6 +109,7 @@ static struct bq_rec *new_rec(struct bq_conn *c, int type, int64_t ts,
   r->ts_us = ts;
   r->len = (uint32_t)len;
   r->type = (uint8_t)type;
+  r->flags = 0;
   if (len) memcpy(r->data, data, len);
   return r;
 }
@@ -123,14 +145,21 @@ struct build {
   size_t n, bytes;
   int64_t ts;
   uint64_t too_long;
+  uint64_t truncated; /* syslog messages cut to --max-message */
+  int bad;            /* syslog: a framing error (BQ_SYSFRAME_BAD) */
   uint64_t payload; /* bytes of the messages' payloads */
 };
 
-/* Queue c's OPEN record: it exists in the database from here on. */
+/* Queue c's OPEN record: it exists in the database from here on.  Its
+ * data is the peer, '\0', and the listener's name (record.h). */
 static void record_open(struct bq_conn *c) {
+  char data[sizeof(c->peer) + sizeof(c->listener->name)];
+  size_t peer = strlen(c->peer), name = strlen(c->listener->name);
   assert(!c->opened);
   c->opened = 1;
-  push_event(c, BQ_REC_OPEN, bq_unix_us(), c->peer, strlen(c->peer));
+  memcpy(data, c->peer, peer + 1);
+  memcpy(data + peer + 1, c->listener->name, name);
+  push_event(c, BQ_REC_OPEN, bq_unix_us(), data, peer + 1 + name);
 }
 
 /* The framer's callback: what each line means is proto.h's to say; this
@@ -175,6 +204,47 @@ static int on_frame(void *arg, int kind, const char *data, size_t len) {
   return 0;
 }
 
+/* The syslog framer's callback: a message (whole or cut to --max-message)
+ * becomes a record flagged for the store to parse; the first frame is the
+ * AUTH line when a token is required. */
+static int on_sysframe(void *arg, int kind, const char *data, size_t len) {
+  struct build *b = arg;
+  struct bq_conn *c = b->c;
+  struct bq_proto_line line;
+  struct bq_rec *r;
+
+  if (kind == BQ_SYSFRAME_BAD) {
+    b->bad = 1;
+    return 0;
+  }
+  if (!c->authed) {
+    if (kind != BQ_SYSFRAME_MSG ||
+        bq_proto_classify(BQ_PROTO_EXPECT_AUTH, data, len, &line) !=
+            BQ_LINE_AUTH ||
+        !bq_auth_check_token(c->srv->auth, line.arg, line.len))
+      return -EACCES;
+    c->authed = 1;
+    bq_sysframer_set_max(&c->sysframer, c->srv->cfg->max_message);
+    record_open(c);
+    return 0;
+  }
+  r = new_rec(c, BQ_REC_MSG, b->ts, data, len);
+  if (r == NULL) return -ENOMEM;
+  r->flags = BQ_REC_F_SYSLOG;
+  if (kind == BQ_SYSFRAME_TRUNCATED) {
+    r->flags |= BQ_REC_F_TRUNCATED;
+    b->truncated++;
+  }
+  r->seq = ++c->seq;
+  if (b->last) b->last->next = r;
+  else b->first = r;
+  b->last = r;
+  b->n++;
+  b->bytes += bq_rec_cost(r);
+  b->payload += len;
+  return 0;
+}
+
 static void build_init(struct build *b, struct bq_conn *c) {
   memset(b, 0, sizeof(*b));
   b->c = c;
@@ -201,12 +271,22 @@ static void build_push(struct build *b) {
                   c->id, c->peer, srv->cfg->max_message, srv->st.rejected);
     bq_conn_flush(c);
   }
+  if (b->truncated > 0) {
+    uint64_t supp;
+    srv->st.truncated += b->truncated;
+    if (bq_ratelimit_allow(&srv->trunc_rl, bq_now_ms(), &supp))
+      bq_log_info(srv->log,
+                  "conn %" PRId64 " (%s): stored a syslog message cut to "
+                  "--max-message %zu bytes (%" PRIu64 " truncated in all)",
+                  c->id, c->peer, srv->cfg->max_message, srv->st.truncated);
+  }
 }
 
 /* Count (and at debug level report) an unterminated line that will never
  * be a message because the connection ends without finishing it. */
 static void drop_partial(struct bq_conn *c, const char *why) {
-  size_t n = bq_framer_pending(&c->framer);
+  size_t n = is_syslog(c) ? bq_sysframer_pending(&c->sysframer)
+                          : bq_framer_pending(&c->framer);
   if (n == 0) return;
   c->srv->st.partial_dropped++;
   bq_log_debug(c->srv->log,
@@ -218,6 +298,7 @@ static void drop_partial(struct bq_conn *c, const char *why) {
 static void say_and_close(struct bq_conn *c, enum bq_proto_err e);
 static void on_write(uv_write_t *req, int status);
 static void stop_reading(struct bq_conn *c);
+static void framing_error(struct bq_conn *c);
 
 /* The first line was not "AUTH <token>": "ERR auth", then close.  The
  * line itself is never logged (it may hold a near-miss of the token). */
@@ -232,8 +313,12 @@ static void auth_failed(struct bq_conn *c, const char *why) {
                 "conn %" PRId64 " (%s): authentication failed (%s); "
                 "%" PRIu64 " failed in all",
                 c->id, c->peer, why, srv->st.auth_failed);
-  bq_framer_free(&c->framer);
+  framer_free(c);
   stop_reading(c);
+  if (is_syslog(c)) { /* without a word */
+    bq_conn_abort(c);
+    return;
+  }
   if (c->writing || c->ending || c->closing) {
     say_and_close(c, BQ_ERR_AUTH);
     return;
@@ -307,10 +392,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread > 0) {
     idle_touch(c, bq_now_ms());
     build_init(&b, c);
-    r = bq_framer_feed(&c->framer, buf->base, (size_t)nread, on_frame, &b);
+    if (is_syslog(c))
+      r = bq_sysframer_feed(&c->sysframer, buf->base, (size_t)nread,
+                            on_sysframe, &b);
+    else
+      r = bq_framer_feed(&c->framer, buf->base, (size_t)nread, on_frame,
+                         &b);
     build_push(&b);
     if (r == -EACCES) {
       auth_failed(c, "wrong AUTH line");
+      return;
+    }
+    if (b.bad) {
+      framing_error(c);
       return;
     }
     if (r < 0) {
@@ -323,8 +417,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == UV_EOF) {
     build_init(&b, c);
-    r = bq_framer_finish(&c->framer, on_frame, &b);
+    if (is_syslog(c))
+      r = bq_sysframer_finish(&c->sysframer, on_sysframe, &b);
+    else
+      r = bq_framer_finish(&c->framer, on_frame, &b);
     build_push(&b);
+    if (b.bad) {
+      /* An octet-counted frame cut short by the end of input: like an
+       * unterminated line on a reset, never a message. */
+      c->srv->st.partial_dropped++;
+      bq_log_debug(c->srv->log,
+                   "conn %" PRId64 " (%s): dropping an unfinished "
+                   "octet-counted frame at end of input",
+                   c->id, c->peer);
+      if (r == -EPROTO) r = 0;
+    }
     if (r == -EACCES || !c->authed) {
       auth_failed(c, r == -EACCES ? "wrong AUTH line" : "no AUTH line");
       return;
@@ -346,6 +453,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
                c->peer, uv_strerror((int)nread));
   c->srv->st.conn_errors++;
   drop_partial(c, "connection reset");
+  bq_conn_abort(c);
+}
+
+/* A syslog connection sent a bad octet count: its stream cannot be
+ * resynchronised, so it is closed (what was framed before is kept). */
+static void framing_error(struct bq_conn *c) {
+  struct bq_server *srv = c->srv;
+  uint64_t supp;
+  srv->st.framing_errors++;
+  if (bq_ratelimit_allow(&srv->framing_rl, bq_now_ms(), &supp))
+    bq_log_warn(srv->log,
+                "conn %" PRId64 " (%s): bad octet count in a syslog frame "
+                "(RFC 6587); closing it (%" PRIu64 " framing errors in all)",
+                c->id, c->peer, srv->st.framing_errors);
   bq_conn_abort(c);
 }
 
@@ -413,6 +534,10 @@ void bq_conn_flush(struct bq_conn *c) {
   uv_buf_t buf;
 
   if (c->writing || c->ending || c->closing) return;
+  if (is_syslog(c)) { /* nothing is ever written */
+    if (all_done(c)) begin_end(c);
+    return;
+  }
   /* Owed errors first, leaving room for the ack. */
   while (c->err_pending > 0 &&
          n + elen + BQ_PROTO_OK_MAX <= sizeof(c->wbuf)) {
@@ -493,7 +618,7 @@ void bq_conn_resume_all(struct bq_server *srv) {
 void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us) {
   stop_reading(c);
   drop_partial(c, "shutdown");
-  bq_framer_free(&c->framer);
+  framer_free(c);
   record_close(c, now_us);
 }
 
@@ -524,7 +649,7 @@ void bq_conn_abort_all(struct bq_server *srv) {
 static void on_close(uv_handle_t *h) {
   struct bq_conn *c = bq_container_of(h, struct bq_conn, tcp);
   c->closed = 1;
-  bq_framer_free(&c->framer);
+  framer_free(c);
   if (c->inflight == 0 && !c->touched) free_conn(c);
 }
 
@@ -556,14 +681,17 @@ static void refuse_with(struct bq_conn *c, const char *line, size_t len) {
   if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) shutdown(fd, SHUT_WR);
 }
 
-/* An open connection: its ERR line, then close it now (any partial line is
- * dropped; its CLOSE record is queued if it was recorded as open). */
+/* An open connection: its ERR line (none on a syslog listener), then close
+ * it now (any partial line is dropped; its CLOSE record is queued if it was
+ * recorded as open). */
 static void say_and_close(struct bq_conn *c, enum bq_proto_err e) {
   size_t len;
   const char *line;
   if (c->closing) return;
-  line = bq_proto_err_line(e, &len);
-  refuse_with(c, line, len);
+  if (!is_syslog(c)) {
+    line = bq_proto_err_line(e, &len);
+    refuse_with(c, line, len);
+  }
   bq_conn_abort(c);
 }
 
@@ -622,7 +750,10 @@ void bq_conn_start(struct bq_conn *c) {
   /* Until it passes, the first line is an AUTH line, not a message: it may
    * be as long as the longest token needs, whatever --max-message is. */
   if (srv->auth != NULL && max < BQ_AUTH_LINE_MAX) max = BQ_AUTH_LINE_MAX;
-  bq_framer_init(&c->framer, max);
+  if (is_syslog(c))
+    bq_sysframer_init(&c->sysframer, max);
+  else
+    bq_framer_init(&c->framer, max);
   c->next = srv->conns;
   if (srv->conns) srv->conns->prev = c;
   srv->conns = c;

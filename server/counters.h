@@ -53,6 +53,11 @@
   X(received_bytes, "received_bytes", "burstq_received_bytes_total", "",    \
     "Payload bytes of received messages (newlines not counted).")            \
   X(acks, "acks", "burstq_acks_sent_total", "",                             \
-    "\"OK n\" lines written to clients.")
+    "\"OK n\" lines written to clients.")                                    \
+  X(truncated, "truncated", "burstq_messages_truncated_total", "",          \
+    "Messages of syslog listeners longer than --max-message, stored cut "    \
+    "to it (truncated = 1).")                                                \
+  X(framing_errors, "framing_errors", "burstq_syslog_framing_errors_total", \
+    "", "Syslog connections closed for a bad octet count (RFC 6587).")
 
 #endif /* BQ_COUNTERS_H */

@@ -192,7 +192,14 @@ int main(int argc, char **argv) {
   if (cfg.max_db_size > 0)
     bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
                 cfg.max_db_size);
-  bq_log_info(&log, "listening on %s", bq_server_address(srv));
+  /* "listening on 127.0.0.1:7070 (acked)": one line per listener, in the
+   * order given. */
+  for (size_t i = 0; i < bq_server_listeners(srv); i++) {
+    const char *name = bq_server_listener_name(srv, i);
+    const char *comma = strrchr(name, ',');
+    bq_log_info(&log, "listening on %.*s (%s)", (int)(comma - name), name,
+                comma + 1);
+  }
   bq_observe_ready(&obs);
 
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "addr.h"
 #include "config.h"
 #include "queue.h"
 #include "server.h"
@@ -241,10 +242,17 @@ int bq_observe_start(struct bq_observe *obs,
 }
 
 void bq_observe_ready(struct bq_observe *obs) {
-  char msg[300];
+  char msg[64 + BQ_LISTEN_MAX * (BQ_ADDR_STRLEN + 16)];
+  size_t n;
   if (!obs->notify) return;
-  snprintf(msg, sizeof(msg), "READY=1\nSTATUS=accepting on %s",
-           bq_server_address(obs->d.srv));
+  /* Every listener's address, in --listen order. */
+  n = (size_t)snprintf(msg, sizeof(msg), "READY=1\nSTATUS=accepting on");
+  for (size_t i = 0; i < bq_server_listeners(obs->d.srv) && n < sizeof(msg);
+       i++) {
+    const char *name = bq_server_listener_name(obs->d.srv, i);
+    n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %.*s", i ? "," : "",
+                          (int)strcspn(name, ","), name);
+  }
   notify(obs, msg);
   uv_timer_start(&obs->status_timer, on_status_timer, BQ_STATUS_MS,
                  BQ_STATUS_MS);

@@ -24,8 +24,16 @@ struct bq_slab;
 
 enum bq_rec_type {
   BQ_REC_MSG = 0,   /* a message: seq, ts_us = received_at, data = payload */
-  BQ_REC_OPEN = 1,  /* a connection opened: ts_us = opened_at, data = peer */
+  BQ_REC_OPEN = 1,  /* a connection opened: ts_us = opened_at, data = peer,
+                       then '\0' and the listener's name when there is one */
   BQ_REC_CLOSE = 2  /* a connection closed: ts_us = closed_at, no data */
+};
+
+/* Flags of a MSG record. */
+enum {
+  BQ_REC_F_SYSLOG = 1,   /* from a syslog listener: the store parses its
+                            header into columns of their own */
+  BQ_REC_F_TRUNCATED = 2 /* cut to --max-message: data is its first bytes */
 };
 
 struct bq_rec {
@@ -38,6 +46,7 @@ struct bq_rec {
   int64_t ts_us;         /* Unix microseconds */
   uint32_t len;          /* bytes in data */
   uint8_t type;          /* enum bq_rec_type */
+  uint8_t flags;         /* BQ_REC_F_*: MSG only, else 0 */
   char data[];           /* payload or peer address, not NUL-terminated */
 };
 

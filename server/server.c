@@ -3,8 +3,8 @@
  * intake pause/resume, signals and the shutdown sequence.
  *
  * Owns struct bq_server (server_int.h) and every handle in it but the
- * connections' (conn.c) and the listener's socket (listener.c, whose handle
- * it closes).  Loop thread only; the workers reach it solely through
+ * connections' (conn.c) and the listeners' sockets (listener.c, whose
+ * handles it closes).  Loop thread only; the workers reach it solely through
  * srv->wake.
  */
 #include <assert.h>
@@ -156,7 +156,8 @@ void bq_server_shutdown(struct bq_server *srv, const char *why) {
   if (srv->paused) srv->paused_total_ms += bq_now_ms() - srv->paused_at_ms;
   srv->paused = 0;
   if (srv->hooks.draining) srv->hooks.draining(srv->hooks.arg);
-  bq_server_close_handle(srv, (uv_handle_t *)&srv->listener.tcp);
+  for (size_t i = 0; i < srv->nlisteners; i++)
+    bq_server_close_handle(srv, (uv_handle_t *)&srv->listeners[i].tcp);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->idle_timer);
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_stop_intake(c, now);
@@ -211,20 +212,29 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   bq_ratelimit_init(&srv->pause_rl, 10000);
   bq_ratelimit_init(&srv->reject_rl, 5000);
   bq_ratelimit_init(&srv->auth_rl, 5000);
+  bq_ratelimit_init(&srv->trunc_rl, 5000);
+  bq_ratelimit_init(&srv->framing_rl, 5000);
 
   uv_async_init(srv->loop, &srv->wake, on_wake);
   uv_signal_init(srv->loop, &srv->sigint);
   uv_signal_init(srv->loop, &srv->sigterm);
   uv_timer_init(srv->loop, &srv->linger);
   uv_timer_init(srv->loop, &srv->idle_timer);
-  srv->handles_open = 6; /* these five and the listener */
+  srv->handles_open = 5; /* these five; then one per listener */
   srv->sigint.data = srv;
   srv->sigterm.data = srv;
 
-  r = bq_listener_start(&srv->listener, srv,
-                        (const struct sockaddr *)&cfg->addr, cfg->listen, err,
-                        errlen);
-  if (r != 0) return r;
+  /* Every address is bound before anything else happens (main opens the
+   * store only afterwards), so a start that fails on one creates
+   * nothing. */
+  assert(cfg->nlisten >= 1 && cfg->nlisten <= BQ_LISTEN_MAX);
+  for (size_t i = 0; i < cfg->nlisten; i++) {
+    srv->nlisteners++;
+    srv->handles_open++;
+    r = bq_listener_start(&srv->listeners[i], srv, &cfg->listen[i], err,
+                          errlen);
+    if (r != 0) return r;
+  }
   if (cfg->idle_timeout > 0) {
     /* A connection is closed between idle_timeout and idle_timeout plus
      * one tick after its last byte. */
@@ -248,7 +258,16 @@ void bq_server_set_last_conn_id(struct bq_server *srv, int64_t last_conn_id) {
 uv_async_t *bq_server_wake(struct bq_server *srv) { return &srv->wake; }
 
 const char *bq_server_address(const struct bq_server *srv) {
-  return srv->listener.addr;
+  return srv->listeners[0].addr;
+}
+
+size_t bq_server_listeners(const struct bq_server *srv) {
+  return srv->nlisteners;
+}
+
+const char *bq_server_listener_name(const struct bq_server *srv, size_t i) {
+  assert(i < srv->nlisteners);
+  return srv->listeners[i].name;
 }
 
 int bq_server_exit_code(const struct bq_server *srv) { return srv->exit_code; }
@@ -274,7 +293,8 @@ void bq_server_free(struct bq_server *srv) {
 /* Close every handle after a failed start, so the loop can be closed. */
 void bq_server_abandon(struct bq_server *srv) {
   if (srv->hooks.done) srv->hooks.done(srv->hooks.arg);
-  bq_server_close_handle(srv, (uv_handle_t *)&srv->listener);
+  for (size_t i = 0; i < srv->nlisteners; i++)
+    bq_server_close_handle(srv, (uv_handle_t *)&srv->listeners[i].tcp);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->wake);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->sigint);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->sigterm);

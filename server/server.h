@@ -80,8 +80,14 @@ void bq_server_set_last_conn_id(struct bq_server *srv, int64_t last_conn_id);
 /* The handle workers signal after posting completions (pool.h). */
 uv_async_t *bq_server_wake(struct bq_server *srv);
 
-/* The address actually bound ("127.0.0.1:7070"; port 0 resolved). */
+/* The address the first listener actually bound ("127.0.0.1:7070"; port 0
+ * resolved). */
 const char *bq_server_address(const struct bq_server *srv);
+
+/* How many listeners there are (one per --listen), and listener i's name:
+ * its bound address and kind ("127.0.0.1:5514,syslog"). */
+size_t bq_server_listeners(const struct bq_server *srv);
+const char *bq_server_listener_name(const struct bq_server *srv, size_t i);
 
 /* Fill s (loop thread). */
 void bq_server_snapshot(const struct bq_server *srv,

@@ -17,7 +17,9 @@
  * "OK n" is written (one write in flight at most; later acks coalesce) ->
  * EOF -> final "OK n" once everything is committed -> CLOSE record queued,
  * our side shut down -> closed -> freed once no record points at it.  (A
- * read or write error queues the CLOSE record and closes at once.)
+ * read or write error queues the CLOSE record and closes at once.)  A
+ * connection of a syslog listener lives the same life with its own framer
+ * (syslog.h) and without a byte of output: no acks, no ERR lines.
  *
  * Shutdown (server.c): first SIGINT/SIGTERM: stop accepting and reading,
  * queue CLOSE records, close the queue; workers drain it and leave; then
@@ -40,6 +42,7 @@
 #include "queue.h"
 #include "server.h"
 #include "slab.h"
+#include "syslog.h"
 
 #define bq_container_of(ptr, type, member) \
   ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -61,9 +64,11 @@ struct bq_conn {
   uv_write_t wreq;           /* the one write in flight */
   uv_shutdown_t sreq;
   struct bq_server *srv;
+  struct bq_listener *listener; /* the one that accepted it (its kind) */
   struct bq_conn *prev, *next;  /* srv->conns, while the handle is open */
   struct bq_conn *touched_next; /* list built while applying completions */
-  struct bq_framer framer;
+  struct bq_framer framer;   /* an acked listener's connection */
+  struct bq_sysframer sysframer; /* a syslog listener's connection */
   int64_t id;                /* connections.id */
   int64_t seq;               /* last seq given to a message */
   int64_t committed;         /* highest seq known durable */
@@ -90,17 +95,22 @@ struct bq_conn {
 };
 
 
-/* A listening socket (listener.c). */
+/* A listening socket (listener.c), one per --listen. */
 struct bq_listener {
   uv_tcp_t tcp;                 /* tcp.data unused: use container_of */
   struct bq_server *srv;
+  int kind;                     /* enum bq_listen_kind (config.h) */
   char addr[BQ_ADDR_STRLEN];    /* the address actually bound */
+  /* "127.0.0.1:5514,syslog": the bound address and the kind, as
+   * connections.listener records it */
+  char name[BQ_ADDR_STRLEN + 16];
   struct bq_ratelimit accept_rl, refuse_rl, deny_rl; /* their log lines */
 };
 
 struct bq_server {
   uv_loop_t *loop;
-  struct bq_listener listener;
+  struct bq_listener listeners[BQ_LISTEN_MAX]; /* cfg->listen, in order */
+  size_t nlisteners;       /* those whose handle is initialised */
   uv_async_t wake;         /* workers -> loop: completions posted */
   uv_signal_t sigint, sigterm;
   uv_timer_t linger;       /* bounds the final acks and closes */
@@ -129,6 +139,7 @@ struct bq_server {
   struct bq_conn *idle_head, *idle_tail; /* open conns, least recently
                                             active first */
   struct bq_ratelimit auth_rl;
+  struct bq_ratelimit trunc_rl, framing_rl; /* syslog listeners' logs */
   uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
   struct bq_server_hooks hooks; /* told of the drain and of the end */
   char readbuf[BQ_READ_BUF];
@@ -136,13 +147,13 @@ struct bq_server {
 
 /* --- listener.c, used by server.c --- */
 
-/* Bind l to addr (spec is how the user wrote it, for messages) and listen,
- * admitting connections into srv.  Returns 0, or a negative libuv error
- * with a message in err; l->tcp is initialised either way (close it with
- * bq_server_close_handle). */
+/* Bind l to the address of spec (one --listen) and listen, admitting
+ * connections of spec's kind into srv.  Returns 0, or a negative libuv
+ * error with a message in err; l->tcp is initialised either way (close it
+ * with bq_server_close_handle). */
 int bq_listener_start(struct bq_listener *l, struct bq_server *srv,
-                      const struct sockaddr *addr, const char *spec,
-                      char *err, size_t errlen);
+                      const struct bq_listen *spec, char *err,
+                      size_t errlen);
 
 /* --- conn.c, used by listener.c and server.c --- */
 

@@ -100,12 +100,14 @@ enum bq_store_found {
   BQ_STORE_EMPTY,   /* an empty database (for SQLite: a zero-length file, or
                        one with no schema objects, user_version 0 and
                        application_id 0) */
-  BQ_STORE_BURSTQ   /* exactly the schema burstqd creates, at the schema
-                       version this build writes */
+  BQ_STORE_BURSTQ   /* exactly the schema burstqd creates, at a schema
+                       version this build knows (open migrates an older one
+                       to the current version, in place) */
 };
 
 struct bq_store_check {
   int found;           /* enum bq_store_found */
+  int version;         /* BQ_STORE_BURSTQ: its schema version, else 0 */
   size_t max_payload;  /* as bq_store_caps.max_payload */
   const char *backend; /* as bq_store.backend (static storage) */
 };

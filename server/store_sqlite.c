@@ -10,14 +10,26 @@
  * SQLite's result codes never leave this file: translate() maps them onto
  * enum bq_store_err.
  *
- * Schema (user_version 1):
+ * Schema (user_version 2):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
- *               opened_at INTEGER NOT NULL, closed_at INTEGER)
+ *               opened_at INTEGER NOT NULL, closed_at INTEGER,
+ *               listener TEXT)
  *   messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,
  *            seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
- *            payload BLOB NOT NULL)
+ *            payload BLOB NOT NULL, facility INTEGER, severity INTEGER,
+ *            log_time TEXT, hostname TEXT, app_name TEXT, procid TEXT,
+ *            msgid TEXT, truncated INTEGER)
  * messages.id is the rowid: each insert takes max(id) + 1, so ids grow in
- * commit order, and batches commit in queue order (queue.h).
+ * commit order, and batches commit in queue order (queue.h).  The columns
+ * after payload are filled for messages of syslog listeners only (the
+ * header parsed here, on the worker, by common/syslog.h), NULL otherwise.
+ *
+ * Versions: version 1 is the first two tables without the columns after
+ * closed_at and payload.  Version 2 is version 1 plus ALTER TABLE ... ADD
+ * COLUMN statements, in a new database as well as in a migrated one, so
+ * that both hold the same CREATE text and the exact-schema comparison has
+ * one form per version.  A version-1 database is accepted by the check and
+ * migrated in place by open (one transaction, user_version included).
  *
  * Opening never writes to a file it has not first proven, read-only, to be
  * new, empty, or exactly this schema (bq_store_sqlite_check, store.h);
@@ -40,8 +52,9 @@
 
 #include "checkpoint.h"
 #include "log.h"
+#include "syslog.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Messages per multi-row INSERT.  One statement execution carries this many
  * rows, which saves SQLite's per-statement work (step, cursor open, halt,
@@ -63,6 +76,7 @@ struct sqlite_store {
   int lock_fd;          /* holds the flock(); closed after the database */
   sqlite3_stmt *begin, *commit, *rollback;
   sqlite3_stmt *ins_msg, *ins_conn, *upd_conn;
+  sqlite3_stmt *ins_sys;   /* a message of a syslog listener */
   sqlite3_stmt *ins_msgs;  /* MULTI_ROWS messages in one INSERT */
   const struct bq_log *log; /* may be NULL */
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
@@ -71,7 +85,8 @@ struct sqlite_store {
   char *path;           /* the database file; path + "-wal" is its WAL */
 };
 
-static const char schema_sql[] =
+/* Version 1, exactly as that release created it. */
+static const char schema_v1_sql[] =
     "CREATE TABLE IF NOT EXISTS connections("
     " id INTEGER PRIMARY KEY,"
     " peer TEXT NOT NULL,"
@@ -82,8 +97,32 @@ static const char schema_sql[] =
     " conn_id INTEGER NOT NULL,"
     " seq INTEGER NOT NULL,"
     " received_at INTEGER NOT NULL,"
-    " payload BLOB NOT NULL);"
-    "PRAGMA user_version = 1;";
+    " payload BLOB NOT NULL);";
+
+/* Version 1 -> 2: the syslog columns and the listener. */
+static const char migrate_v2_sql[] =
+    "ALTER TABLE messages ADD COLUMN facility INTEGER;"
+    "ALTER TABLE messages ADD COLUMN severity INTEGER;"
+    "ALTER TABLE messages ADD COLUMN log_time TEXT;"
+    "ALTER TABLE messages ADD COLUMN hostname TEXT;"
+    "ALTER TABLE messages ADD COLUMN app_name TEXT;"
+    "ALTER TABLE messages ADD COLUMN procid TEXT;"
+    "ALTER TABLE messages ADD COLUMN msgid TEXT;"
+    "ALTER TABLE messages ADD COLUMN truncated INTEGER;"
+    "ALTER TABLE connections ADD COLUMN listener TEXT;";
+
+/* Bring a database at version v (0: empty) to SCHEMA_VERSION, inside the
+ * caller's transaction.  The steps are the same for a new database as for
+ * an old one (see the design block). */
+static int upgrade(sqlite3 *db, int v) {
+  int rc = SQLITE_OK;
+  if (v < 1) rc = sqlite3_exec(db, schema_v1_sql, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && v < 2)
+    rc = sqlite3_exec(db, migrate_v2_sql, NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
+  return rc;
+}
 
 /* SQLite's result code as the store's neutral error (store.h).  The
  * retryable ones are those that can clear up while the daemon waits: a lock
@@ -184,8 +223,9 @@ static void finalize_all(struct sqlite_store *s) {
   sqlite3_finalize(s->ins_conn);
   sqlite3_finalize(s->upd_conn);
   sqlite3_finalize(s->ins_msgs);
+  sqlite3_finalize(s->ins_sys);
   s->begin = s->commit = s->rollback = NULL;
-  s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = NULL;
+  s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_sys = NULL;
 }
 
 static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
@@ -223,19 +263,33 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
 
 enum { FOUND_EMPTY = BQ_STORE_EMPTY, FOUND_BURSTQ = BQ_STORE_BURSTQ };
 
-/* The objects burstqd's own schema_sql creates, as SQLite records them:
- * an in-memory database with the schema, to compare a file's against. */
-static int reference_schema(sqlite3 **ref, char *err, size_t errlen) {
-  int rc = sqlite3_open_v2(":memory:", ref,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_exec(*ref, schema_sql, NULL, NULL, NULL);
-  if (rc != SQLITE_OK) {
-    fail(*ref, rc, "cannot build the reference schema", err, errlen);
-    sqlite3_close(*ref);
-    *ref = NULL;
-    return rc;
+/* The objects of each schema version this build knows, as SQLite records
+ * them: ref[v] is an in-memory database holding version v (ref[0] unused),
+ * to compare a file's against. */
+struct refs {
+  sqlite3 *v[SCHEMA_VERSION + 1];
+};
+
+static void close_refs(struct refs *ref) {
+  for (int v = 0; v <= SCHEMA_VERSION; v++) sqlite3_close(ref->v[v]);
+  memset(ref, 0, sizeof(*ref));
+}
+
+static int reference_schema(struct refs *ref, char *err, size_t errlen) {
+  int rc = SQLITE_OK;
+  memset(ref, 0, sizeof(*ref));
+  for (int v = 1; v <= SCHEMA_VERSION && rc == SQLITE_OK; v++) {
+    rc = sqlite3_open_v2(":memory:", &ref->v[v],
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(ref->v[v], schema_v1_sql, NULL,
+                                           NULL, NULL);
+    if (rc == SQLITE_OK && v >= 2)
+      rc = sqlite3_exec(ref->v[v], migrate_v2_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+      fail(ref->v[v], rc, "cannot build the reference schema", err, errlen);
   }
-  return SQLITE_OK;
+  if (rc != SQLITE_OK) close_refs(ref);
+  return rc;
 }
 
 /* Statistics tables written by ANALYZE change no behaviour: ignored. */
@@ -320,10 +374,10 @@ static int read_failed(sqlite3 *db, int rc, const char *path, char *err,
 
 /* What the database open on db holds: FOUND_EMPTY (no schema objects, no
  * version, no application id), FOUND_BURSTQ (exactly burstq's schema at
- * SCHEMA_VERSION), or a negative value with what was found in err.  Only
- * reads. */
-static int classify(sqlite3 *db, sqlite3 *ref, const char *path, char *err,
-                    size_t errlen) {
+ * one of the versions this build knows, set in *found_version), or a
+ * negative value with what was found in err.  Only reads. */
+static int classify(sqlite3 *db, const struct refs *ref, const char *path,
+                    int *found_version, char *err, size_t errlen) {
   sqlite3_int64 version = 0, appid = 0, objects = 0;
   char names[160] = "";
   int rc;
@@ -357,8 +411,9 @@ static int classify(sqlite3 *db, sqlite3 *ref, const char *path, char *err,
              (long long)version, SCHEMA_VERSION);
     return -EPROTO;
   }
+  *found_version = (int)version;
   if (version == 0 && objects == 0) return FOUND_EMPTY;
-  if (version != SCHEMA_VERSION) {
+  if (version < 1) {
     snprintf(err, errlen,
              "is not a burstq database: it holds %s%s and its schema "
              "version (user_version) is %lld, not burstq's %d",
@@ -368,11 +423,11 @@ static int classify(sqlite3 *db, sqlite3 *ref, const char *path, char *err,
   }
   {
     char what[400];
-    rc = schema_diff(db, ref, what, sizeof(what));
+    rc = schema_diff(db, ref->v[version], what, sizeof(what));
     if (rc == 1) {
       snprintf(err, errlen,
-               "has burstq's schema version %d but not its exact schema: %s",
-               SCHEMA_VERSION, what);
+               "has burstq's schema version %lld but not its exact schema: %s",
+               (long long)version, what);
       return -EPROTO;
     }
     if (rc != SQLITE_OK) return read_failed(db, rc, path, err, errlen);
@@ -431,10 +486,11 @@ int bq_store_sqlite_check(const char *path, struct bq_store_check *out,
   char dir[PATH_MAX], uri[3 * PATH_MAX + 32];
   unsigned char hdr[100];
   struct stat sb;
-  sqlite3 *ref = NULL, *db = NULL;
+  struct refs ref;
+  sqlite3 *db = NULL;
   unsigned page;
   off_t wal = 0, journal = 0;
-  int fd, rc, r;
+  int fd, rc, r, version = 0;
 
   memset(out, 0, sizeof(*out));
   r = global_init(err, errlen);
@@ -449,7 +505,7 @@ int bq_store_sqlite_check(const char *path, struct bq_store_check *out,
   /* A payload shares the row with a few integers; leave them room.  The
    * limit is the same on every connection of this process. */
   {
-    int lim = sqlite3_limit(ref, SQLITE_LIMIT_LENGTH, -1);
+    int lim = sqlite3_limit(ref.v[1], SQLITE_LIMIT_LENGTH, -1);
     out->max_payload = lim > 1024 ? (size_t)lim - 1024 : 0;
   }
   dir_of(path, dir, sizeof(dir));
@@ -605,15 +661,16 @@ int bq_store_sqlite_check(const char *path, struct bq_store_check *out,
   }
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, CHECK_BUSY_TIMEOUT_MS);
-  r = classify(db, ref, path, err, errlen);
+  r = classify(db, &ref, path, &version, err, errlen);
   if (r >= 0) {
     out->found = r;
+    if (r == FOUND_BURSTQ) out->version = version;
     r = 0;
   }
 
 done:
   sqlite3_close(db);
-  sqlite3_close(ref);
+  close_refs(&ref);
   return r;
 }
 
@@ -630,26 +687,47 @@ static void remove_created(const char *path) {
 }
 
 /* Create the schema in an empty database, or check once more, now under
- * the write lock, that an existing one is exactly ours. */
+ * the write lock, that an existing one is exactly ours, and migrate it to
+ * the current version if it is an older one; the migration, user_version
+ * included, is one transaction, so a crash leaves either version. */
 static int setup_schema(struct sqlite_store *s, const char *path, char *err,
                         size_t errlen) {
   sqlite3_int64 last = 0;
-  sqlite3 *ref = NULL;
-  int rc, r;
+  struct refs ref;
+  int rc, r, version = 0, from = 0;
 
   rc = reference_schema(&ref, err, errlen);
   if (rc != SQLITE_OK) return translate(rc);
   r = exec(s->db, "BEGIN IMMEDIATE", "cannot lock the database", err, errlen);
   if (r < 0) goto out;
-  r = classify(s->db, ref, path, err, errlen);
-  if (r == FOUND_EMPTY)
-    r = exec(s->db, schema_sql, "cannot create the schema", err, errlen);
+  r = classify(s->db, &ref, path, &version, err, errlen);
+  if (r == FOUND_EMPTY) version = 0;
+  from = version;
+  if (r >= 0 && version < SCHEMA_VERSION) {
+    rc = upgrade(s->db, version);
+    if (rc != SQLITE_OK)
+      r = fail(s->db, rc,
+               version == 0 ? "cannot create the schema"
+                            : "cannot migrate the schema",
+               err, errlen);
+    /* The result must be exactly the current schema. */
+    if (r >= 0) r = classify(s->db, &ref, path, &version, err, errlen);
+    if (r >= 0 && version != SCHEMA_VERSION) {
+      snprintf(err, errlen, "schema version %d after the upgrade", version);
+      r = -BQ_STORE_FAILED;
+    }
+  }
   if (r >= 0)
     r = exec(s->db, "COMMIT", "cannot commit the schema", err, errlen);
   if (r < 0) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     goto out;
   }
+  if (from > 0 && from < SCHEMA_VERSION && s->log)
+    bq_log_info(s->log,
+                "database %s migrated from schema version %d to %d (rows "
+                "kept; the new columns are NULL in them)",
+                path, from, SCHEMA_VERSION);
   rc = query1(s->db, "SELECT coalesce(max(id), 0) FROM connections", &last,
               NULL, 0);
   if (rc != SQLITE_OK) {
@@ -659,7 +737,7 @@ static int setup_schema(struct sqlite_store *s, const char *path, char *err,
   s->base.last_conn_id = (int64_t)last;
   r = 0;
 out:
-  sqlite3_close(ref);
+  close_refs(&ref);
   return r;
 }
 
@@ -761,10 +839,12 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
   /* Still the file the check accepted, now that it is locked (the check
    * ran before; this only reads). */
   {
-    sqlite3 *ref = NULL;
+    struct refs ref;
+    int version;
     rc = reference_schema(&ref, err, errlen);
-    r = rc == SQLITE_OK ? classify(s->db, ref, path, err, errlen) : translate(rc);
-    sqlite3_close(ref);
+    r = rc == SQLITE_OK ? classify(s->db, &ref, path, &version, err, errlen)
+                        : translate(rc);
+    close_refs(&ref);
     if (r < 0) goto error;
   }
   rc = query1(s->db, "PRAGMA journal_mode=WAL", NULL, mode, sizeof(mode));
@@ -805,8 +885,13 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "INSERT INTO messages(conn_id, seq, received_at, payload) "
        "VALUES(?1, ?2, ?3, ?4)")
   PREP(ins_conn,
-       "INSERT INTO connections(id, peer, opened_at) VALUES(?1, ?2, ?3)")
+       "INSERT INTO connections(id, peer, opened_at, listener) "
+       "VALUES(?1, ?2, ?3, ?4)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
+  PREP(ins_sys,
+       "INSERT INTO messages(conn_id, seq, received_at, payload, facility, "
+       "severity, log_time, hostname, app_name, procid, msgid, truncated) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
   {
     char multi[64 + MULTI_ROWS * 12];
     size_t o = (size_t)snprintf(
@@ -855,14 +940,51 @@ static int bind_msg(sqlite3_stmt *st, int base, const struct bq_rec *r) {
   return rc;
 }
 
-/* If the MULTI_ROWS records from *rp on are all messages, insert them with
- * one multi-row INSERT (rows, hence ids, in chain order), advance *rp past
- * them and return SQLITE_OK; return SQLITE_DONE, doing nothing, when they
- * are not (too few left, or an OPEN/CLOSE among them). */
+/* Bind a text slice at parameter i, or NULL when there is none. */
+static int bind_slice(sqlite3_stmt *st, int i, const char *p, size_t len) {
+  if (p == NULL) return sqlite3_bind_null(st, i);
+  return sqlite3_bind_text(st, i, p, (int)len, SQLITE_STATIC);
+}
+
+/* Bind a message of a syslog listener: its four values, then its header
+ * parsed here (on the worker) into the columns after payload, NULL where
+ * the header lacks the field or is neither RFC 5424 nor RFC 3164, and
+ * whether it was truncated. */
+static int bind_sys(sqlite3_stmt *st, const struct bq_rec *r) {
+  struct bq_syslog_hdr h;
+  int rc = bind_msg(st, 0, r);
+  bq_syslog_parse(r->data, r->len, &h);
+  if (rc == SQLITE_OK)
+    rc = h.facility >= 0 ? sqlite3_bind_int(st, 5, h.facility)
+                         : sqlite3_bind_null(st, 5);
+  if (rc == SQLITE_OK)
+    rc = h.severity >= 0 ? sqlite3_bind_int(st, 6, h.severity)
+                         : sqlite3_bind_null(st, 6);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 7, h.log_time, h.log_time_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 8, h.hostname, h.hostname_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 9, h.app_name, h.app_name_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 10, h.procid, h.procid_len);
+  if (rc == SQLITE_OK) rc = bind_slice(st, 11, h.msgid, h.msgid_len);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int(st, 12, (r->flags & BQ_REC_F_TRUNCATED) ? 1 : 0);
+  return rc;
+}
+
+/* A message that the multi-row INSERT takes: one of an acked listener
+ * (syslog messages have columns of their own, written one by one). */
+static int plain_msg(const struct bq_rec *r) {
+  return r->type == BQ_REC_MSG && !(r->flags & BQ_REC_F_SYSLOG);
+}
+
+/* If the MULTI_ROWS records from *rp on are all plain messages, insert them
+ * with one multi-row INSERT (rows, hence ids, in chain order), advance *rp
+ * past them and return SQLITE_OK; return SQLITE_DONE, doing nothing, when
+ * they are not (too few left, or an OPEN/CLOSE or a syslog message among
+ * them). */
 static int write_multi(struct sqlite_store *s, const struct bq_rec **rp) {
   const struct bq_rec *r = *rp;
   int i, rc = SQLITE_OK;
-  for (i = 0; i < MULTI_ROWS && r != NULL && r->type == BQ_REC_MSG; i++)
+  for (i = 0; i < MULTI_ROWS && r != NULL && plain_msg(r); i++)
     r = r->next;
   if (i < MULTI_ROWS) return SQLITE_DONE;
   r = *rp;
@@ -881,16 +1003,30 @@ static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
   int rc;
   switch (r->type) {
     case BQ_REC_MSG:
-      st = s->ins_msg;
-      rc = bind_msg(st, 0, r);
+      if (r->flags & BQ_REC_F_SYSLOG) {
+        st = s->ins_sys;
+        rc = bind_sys(st, r);
+      } else {
+        st = s->ins_msg;
+        rc = bind_msg(st, 0, r);
+      }
       break;
-    case BQ_REC_OPEN:
+    case BQ_REC_OPEN: {
+      /* data: the peer, then '\0' and the listener's name if any. */
+      const char *nul = memchr(r->data, '\0', r->len);
+      size_t peer = nul != NULL ? (size_t)(nul - r->data) : r->len;
       st = s->ins_conn;
       rc = sqlite3_bind_int64(st, 1, r->conn_id);
       if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, r->data, (int)r->len, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 2, r->data, (int)peer, SQLITE_STATIC);
       if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, r->ts_us);
+      if (rc == SQLITE_OK)
+        rc = nul != NULL ? sqlite3_bind_text(st, 4, nul + 1,
+                                             (int)(r->len - peer - 1),
+                                             SQLITE_STATIC)
+                         : sqlite3_bind_null(st, 4);
       break;
+    }
     case BQ_REC_CLOSE:
       st = s->upd_conn;
       rc = sqlite3_bind_int64(st, 1, r->conn_id);

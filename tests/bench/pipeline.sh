@@ -119,7 +119,7 @@ start_daemon() {
   daemon=$!
   port=
   for i in $(seq 400); do
-    port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/daemon.log" || true)
+    port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\) (acked)$/\1/p' "$dir/daemon.log" || true)
     [ -n "$port" ] && break
     kill -0 "$daemon" 2>/dev/null || break
     sleep 0.05

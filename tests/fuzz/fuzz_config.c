@@ -66,8 +66,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (c.sync < BQ_SYNC_OFF || c.sync > BQ_SYNC_FULL) abort();
     if (c.ack != 0 && c.ack != 1) abort();
     if (c.log_level < BQ_LOG_ERROR || c.log_level > BQ_LOG_DEBUG) abort();
-    if (c.addr.ss_family != AF_INET && c.addr.ss_family != AF_INET6) abort();
-    if (memchr(c.listen, '\0', sizeof(c.listen)) == NULL) abort();
+    if (c.nlisten < 1 || c.nlisten > BQ_LISTEN_MAX) abort();
+    for (size_t j = 0; j < c.nlisten; j++) {
+      const struct bq_listen *l = &c.listen[j];
+      if (l->addr.ss_family != AF_INET && l->addr.ss_family != AF_INET6)
+        abort();
+      if (memchr(l->text, '\0', sizeof(l->text)) == NULL) abort();
+      if (l->kind != BQ_LISTEN_ACKED && l->kind != BQ_LISTEN_SYSLOG) abort();
+    }
     if (c.db_path == NULL || c.db_path[0] == '\0') abort();
     if (c.max_db_size != 0 && c.max_db_size < 64 * 1024) abort();
   } else if (r != BQ_CONFIG_EXIT) {

@@ -96,7 +96,7 @@ done
 pid=$!
 port=
 for ((i = 0; i < 600; i++)); do
-  port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/run.log")
+  port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) (acked)$/\1/p' "$T/run.log")
   [ -n "$port" ] && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.05

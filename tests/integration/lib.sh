@@ -198,8 +198,11 @@ close_fd() {
 # --- the daemon ----------------------------------------------------------
 
 # start_daemon ARGS...: start burstqd on a free port with --db $BQ_DB and
-# ARGS (which may override it); wait until it logs "listening on".  Sets
-# BQ_PID, BQ_PORT and BQ_LOG.
+# ARGS (which may override it); wait until it logs "listening on" for
+# every listener.  Sets BQ_PID, BQ_PORT (the first listener's port: the
+# acked one start_daemon adds) and BQ_LOG; a --listen in ARGS adds a
+# listener (HOST must be 127.0.0.1), whose port is then in BQ_PORTS
+# (BQ_PORTS[0] is BQ_PORT, the rest in the order given).
 start_daemon() {
   BQ_NDAEMON=$((BQ_NDAEMON + 1))
   BQ_LOG=$BQ_T/daemon$BQ_NDAEMON.log
@@ -209,19 +212,24 @@ start_daemon() {
     "$BQ_BIN" --listen 127.0.0.1:0 --db "$BQ_DB" "$@"
   BQ_PID=$BQ_SPAWNED
   BQ_PORT=
-  local i n=$((60 * BQ_SLOW * 20))
+  BQ_PORTS=()
+  local a want=1 i n=$((60 * BQ_SLOW * 20))
+  for a in "$@"; do
+    case "$a" in --listen|-l|--listen=*) want=$((want + 1)) ;; esac
+  done
   for ((i = 0; i < n; i++)); do
-    BQ_PORT=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' \
-      "$BQ_LOG")
-    [ -n "$BQ_PORT" ] && break
+    mapfile -t BQ_PORTS < <(sed -n \
+      's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) ([a-z]*)$/\1/p' "$BQ_LOG")
+    [ "${#BQ_PORTS[@]}" -ge "$want" ] && break
     bq_is_running_child "$BQ_PID" || break
     sleep 0.05
   done
-  if [ -z "$BQ_PORT" ]; then
+  if [ "${#BQ_PORTS[@]}" -lt "$want" ]; then
     cat "$BQ_LOG" >&2
     die "daemon did not start (args: $*)"
   fi
-  note "daemon $BQ_PID listening on port $BQ_PORT (args: $*)"
+  BQ_PORT=${BQ_PORTS[0]}
+  note "daemon $BQ_PID listening on port(s) ${BQ_PORTS[*]} (args: $*)"
 }
 
 # Fail if a log holds a sanitizer report (once per log).

@@ -43,7 +43,7 @@ start_v6() { # ARGS...: like start_daemon, on [::1]:0
   BQ_PID=$BQ_SPAWNED
   has_port() { grep -q 'listening on \[::1\]:' "$BQ_LOG" || ! bq_is_running_child "$BQ_PID"; }
   poll $((60 * BQ_SLOW)) has_port
-  BQ_PORT=$(sed -n 's/.* listening on \[::1\]:\([0-9]*\)$/\1/p' "$BQ_LOG")
+  BQ_PORT=$(sed -n 's/.* listening on \[::1\]:\([0-9]*\) (acked)$/\1/p' "$BQ_LOG")
   [ -n "$BQ_PORT" ] || die "daemon on [::1] did not start: $(cat "$BQ_LOG")"
 }
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then

@@ -23,7 +23,7 @@ port_of() {
   python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     m = json.loads(l)["msg"]
-    if m.startswith("listening on 127.0.0.1:"): print(m.rsplit(":", 1)[1])' "$LOG" 2>/dev/null
+    if m.startswith("listening on 127.0.0.1:"): print(m.rsplit(":", 1)[1].split()[0])' "$LOG" 2>/dev/null
 }
 has_port() { [ -n "$(port_of)" ]; }
 poll $((60 * BQ_SLOW)) has_port || die "no 'listening on' message: $(head -c 2000 "$LOG")"

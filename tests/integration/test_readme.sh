@@ -37,7 +37,7 @@ section 1 >term1.txt
 section 3 >term2.txt
 check_eq "first terminal: make run" "$(head -n 1 term1.txt)" '$ make run'
 check_grep "first terminal: says where it listens" term1.txt \
-  '^\.\.\. info: listening on 127\.0\.0\.1:7070$'
+  '^\.\.\. info: listening on 127\.0\.0\.1:7070 \(acked\)$'
 summary_line=$(sed -n 's/^`\(stopped: .*\) \.\.\.`\.$/\1/p' "$README")
 [ -n "$summary_line" ] || fail "README shows no summary line (\`stopped: ... ...\`.)"
 
@@ -73,8 +73,8 @@ BQ_LOGS+=("$BQ_LOG")
 bq_spawn /dev/null "$BQ_LOG" "&1" bash -c \
   'cd "$1" && exec make -o build run RUN_ARGS="--listen 127.0.0.1:0"' _ "$CO"
 BQ_PID=$BQ_SPAWNED
-wait_log ' listening on 127\.0\.0\.1:[0-9]+$' || die "make run did not start burstqd"
-PORT=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$BQ_LOG")
+wait_log ' listening on 127\.0\.0\.1:[0-9]+ \(acked\)$' || die "make run did not start burstqd"
+PORT=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) (acked)$/\1/p' "$BQ_LOG")
 DPID=$(cat "$CO/build/burstqd.pid")
 check_eq "make run: the recorded PID is the daemon" \
   "$(readlink "/proc/$DPID/exe")" "$BQ_BIN"
@@ -134,7 +134,7 @@ check_eq "--help example: starts the daemon on the defaults" \
   echo 'PATH=$PWD/bin:$PATH'
   sed -n 1p ex.lines
   echo 'for i in $(seq 600); do grep -q "listening on" daemon.log 2>/dev/null && break; sleep 0.1; done'
-  echo 'PORT=$(sed -n "s/.* listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p" daemon.log)'
+  echo 'PORT=$(sed -n "s/.* listening on 127\.0\.0\.1:\([0-9]*\) (acked)$/\1/p" daemon.log)'
   sed -n '2,$p' ex.lines | sed 's/127\.0\.0\.1 7070/127.0.0.1 $PORT/'
   echo 'wait %1; echo "daemon exit $?"'
 } >ex/example.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test_startfail.sh BURSTQD -- a start that fails creates nothing: when the
-# address cannot be listened on, or the --db directory is missing or not
+# test_startfail.sh BURSTQD -- a start that fails creates nothing: when an
+# address (any of several --listen) cannot be listened on, or the --db directory is missing or not
 # writable, burstqd exits 2 with a message that says why, and leaves no
 # database file (nor -wal, -shm, -journal) behind.  A start that succeeds on
 # the same path afterwards creates the database as usual.
@@ -28,6 +28,12 @@ BQ_DB=$BQ_T/first/bq.db
 start_daemon
 fails "port in use" 'cannot listen on 127\.0\.0\.1:[0-9]+: address already in use' \
   "$BQ_T/new.db" --listen "127.0.0.1:$BQ_PORT"
+# Several listeners, the last one's port taken: the others were bound
+# first and are let go; still nothing is created.
+fails "third of three listeners in use" \
+  "cannot listen on 127\\.0\\.0\\.1:$BQ_PORT,syslog: address already in use" \
+  "$BQ_T/new.db" --listen 127.0.0.1:0 --listen 127.0.0.1:0,syslog \
+  --listen "127.0.0.1:$BQ_PORT,syslog"
 # The metrics port is taken: the HTTP listener fails after the TCP one.
 fails "metrics port in use" 'address already in use' \
   "$BQ_T/new.db" --listen 127.0.0.1:0 --metrics "127.0.0.1:$BQ_PORT"

@@ -87,10 +87,12 @@ static void test_defaults(void **state) {
   (void)state;
   memset(&c, 0xa5, sizeof(c));
   bq_config_defaults(&c);
-  assert_string_equal(c.listen, "127.0.0.1:7070");
-  assert_int_equal(c.addr.ss_family, AF_INET);
-  assert_int_equal(port_of(&c.addr), 7070);
-  fmt(&c.addr, buf);
+  assert_int_equal(c.nlisten, 1);
+  assert_string_equal(c.listen[0].text, "127.0.0.1:7070");
+  assert_int_equal(c.listen[0].kind, BQ_LISTEN_ACKED);
+  assert_int_equal(c.listen[0].addr.ss_family, AF_INET);
+  assert_int_equal(port_of(&c.listen[0].addr), 7070);
+  fmt(&c.listen[0].addr, buf);
   assert_string_equal(buf, "127.0.0.1:7070");
   assert_string_equal(c.db_path, "burstq.db");
   assert_int_equal(c.sync, BQ_SYNC_FULL);
@@ -113,7 +115,8 @@ static void test_no_arguments(void **state) {
   parse_into(&c, &run, (char *)NULL);
   assert_int_equal(run.rc, BQ_CONFIG_OK);
   assert_int_equal(run.outlen, 0);
-  assert_string_equal(c.listen, d.listen);
+  assert_int_equal(c.nlisten, 1);
+  assert_string_equal(c.listen[0].text, d.listen[0].text);
   assert_int_equal(c.workers, d.workers);
   assert_int_equal(c.batch_max, d.batch_max);
   run_free(&run);
@@ -123,10 +126,12 @@ static void test_no_arguments(void **state) {
 
 static void check_all_set(const struct bq_config *c) {
   char buf[BQ_ADDR_STRLEN];
-  assert_string_equal(c->listen, "[::1]:0");
-  assert_int_equal(c->addr.ss_family, AF_INET6);
-  assert_int_equal(port_of(&c->addr), 0);
-  fmt(&c->addr, buf);
+  assert_int_equal(c->nlisten, 1);
+  assert_string_equal(c->listen[0].text, "[::1]:0");
+  assert_int_equal(c->listen[0].kind, BQ_LISTEN_ACKED);
+  assert_int_equal(c->listen[0].addr.ss_family, AF_INET6);
+  assert_int_equal(port_of(&c->listen[0].addr), 0);
+  fmt(&c->listen[0].addr, buf);
   assert_string_equal(buf, "[::1]:0");
   assert_string_equal(c->db_path, "/some/where.db");
   assert_int_equal(c->workers, 4);
@@ -205,7 +210,8 @@ static void test_other_values(void **state) {
   assert_int_equal(c.log_level, BQ_LOG_ERROR);
   assert_int_equal(c.workers, 64);
   assert_int_equal(c.max_message, (size_t)1 << 30);
-  fmt(&c.addr, buf);
+  assert_int_equal(c.nlisten, 1);
+  fmt(&c.listen[0].addr, buf);
   assert_string_equal(buf, "0.0.0.0:9999");
   run_free(&run);
 
@@ -622,12 +628,139 @@ static void test_addr_flag_messages(void **state) {
   run_free(&run);
   PARSE(&c, &run, "--listen", "127.0.0.1:0");
   assert_int_equal(run.rc, BQ_CONFIG_OK);
-  assert_int_equal(bq_addr_port(&c.addr), 0);
+  assert_int_equal(bq_addr_port(&c.listen[0].addr), 0);
   run_free(&run);
   PARSE(&c, &run, "--listen", "127.0.0.1:65535");
   assert_int_equal(run.rc, BQ_CONFIG_OK);
-  assert_int_equal(bq_addr_port(&c.addr), 65535);
+  assert_int_equal(bq_addr_port(&c.listen[0].addr), 65535);
   run_free(&run);
+}
+
+/* ---- --listen, repeatable, with kinds ----------------------------------- */
+
+/* No --listen: the one default acked listener; one --listen replaces it. */
+static void test_listen_one(void **state) {
+  struct bq_config c;
+  struct run run;
+  char buf[BQ_ADDR_STRLEN];
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:5000");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.nlisten, 1);
+  assert_string_equal(c.listen[0].text, "127.0.0.1:5000");
+  assert_int_equal(c.listen[0].kind, BQ_LISTEN_ACKED);
+  fmt(&c.listen[0].addr, buf);
+  assert_string_equal(buf, "127.0.0.1:5000");
+  run_free(&run);
+}
+
+/* Several, in order, each with its kind; the text kept as given. */
+static void test_listen_several(void **state) {
+  struct bq_config c;
+  struct run run;
+  char buf[BQ_ADDR_STRLEN];
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:7070", "-l", "[::1]:5514,syslog",
+        "--listen=0.0.0.0:7071,acked", "--listen", "127.0.0.1:0,syslog",
+        "--listen", "127.0.0.1:0");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.nlisten, 5);
+  assert_string_equal(c.listen[0].text, "127.0.0.1:7070");
+  assert_int_equal(c.listen[0].kind, BQ_LISTEN_ACKED);
+  assert_string_equal(c.listen[1].text, "[::1]:5514,syslog");
+  assert_int_equal(c.listen[1].kind, BQ_LISTEN_SYSLOG);
+  fmt(&c.listen[1].addr, buf);
+  assert_string_equal(buf, "[::1]:5514");
+  assert_string_equal(c.listen[2].text, "0.0.0.0:7071,acked");
+  assert_int_equal(c.listen[2].kind, BQ_LISTEN_ACKED);
+  /* Port 0 twice is two listeners, each on a free port of its own. */
+  assert_int_equal(c.listen[3].kind, BQ_LISTEN_SYSLOG);
+  assert_int_equal(bq_addr_port(&c.listen[3].addr), 0);
+  assert_int_equal(c.listen[4].kind, BQ_LISTEN_ACKED);
+  assert_string_equal(bq_config_listen_kind_name(BQ_LISTEN_SYSLOG), "syslog");
+  assert_string_equal(bq_config_listen_kind_name(BQ_LISTEN_ACKED), "acked");
+  run_free(&run);
+  /* Parsing again starts over: its first --listen replaces them all. */
+  PARSE(&c, &run, "--listen", "127.0.0.1:1,syslog");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.nlisten, 1);
+  assert_int_equal(c.listen[0].kind, BQ_LISTEN_SYSLOG);
+  run_free(&run);
+}
+
+static void test_listen_errors(void **state) {
+  struct bq_config c;
+  struct run run;
+  char *argv[2 * (BQ_LISTEN_MAX + 1) + 2], specs[BQ_LISTEN_MAX + 1][32];
+  int argc = 0;
+  FILE *out;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:5514,tls");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err,
+                      "--listen: unknown flag 'tls' in '127.0.0.1:5514,tls' "
+                      "(flags: acked or syslog)");
+  run_free(&run);
+  PARSE(&c, &run, "--listen", "127.0.0.1:5514,");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_non_null(strstr(run.err, "unknown flag '' in"));
+  run_free(&run);
+  PARSE(&c, &run, "--listen", "127.0.0.1:5514,Syslog");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_non_null(strstr(run.err, "unknown flag 'Syslog'"));
+  run_free(&run);
+  PARSE(&c, &run, "--listen", "127.0.0.1:5514,syslog,acked");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--listen: '127.0.0.1:5514,syslog,acked' "
+                               "names more than one kind");
+  run_free(&run);
+  /* The same address twice, whatever the kinds. */
+  PARSE(&c, &run, "--listen", "127.0.0.1:5514", "--listen",
+        "127.0.0.1:5514,syslog");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--listen: '127.0.0.1:5514,syslog' repeats "
+                               "the address of '127.0.0.1:5514'");
+  run_free(&run);
+  PARSE(&c, &run, "--listen", "[::1]:80", "--listen", "[0:0::1]:80");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_non_null(strstr(run.err, "repeats the address of '[::1]:80'"));
+  run_free(&run);
+  /* Out of range, with a flag after it. */
+  PARSE(&c, &run, "--listen", "127.0.0.1:65536,syslog");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err,
+                      "--listen: the port in '127.0.0.1:65536' is out of "
+                      "range (0 to 65535; 0 picks a free port)");
+  run_free(&run);
+  PARSE(&c, &run, "--listen", ",syslog");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_non_null(strstr(run.err, "is not HOST:PORT"));
+  run_free(&run);
+  /* BQ_LISTEN_MAX are fine, one more is not. */
+  argv[argc++] = (char *)"burstqd";
+  for (int i = 0; i <= BQ_LISTEN_MAX; i++) {
+    snprintf(specs[i], sizeof(specs[i]), "127.0.0.1:%d%s", 6000 + i,
+             i % 2 ? ",syslog" : "");
+    argv[argc++] = (char *)"--listen";
+    argv[argc++] = specs[i];
+  }
+  argv[argc] = NULL;
+  memset(run.err, 0, sizeof(run.err));
+  out = fopen("/dev/null", "w");
+  assert_non_null(out);
+  assert_int_equal(bq_config_parse(&c, argc - 2, argv, out, run.err,
+                                   sizeof(run.err)),
+                   BQ_CONFIG_OK);
+  assert_int_equal(c.nlisten, BQ_LISTEN_MAX);
+  assert_int_equal(c.listen[BQ_LISTEN_MAX - 1].kind, BQ_LISTEN_SYSLOG);
+  assert_int_equal(bq_config_parse(&c, argc, argv, out, run.err,
+                                   sizeof(run.err)),
+                   BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--listen: more than 16 addresses");
+  fclose(out);
 }
 
 static void test_addr_format_other(void **state) {
@@ -791,6 +924,9 @@ int main(void) {
       cmocka_unit_test(test_addr_rejects),
       cmocka_unit_test(test_addr_port_range),
       cmocka_unit_test(test_addr_flag_messages),
+      cmocka_unit_test(test_listen_one),
+      cmocka_unit_test(test_listen_several),
+      cmocka_unit_test(test_listen_errors),
       cmocka_unit_test(test_addr_format_other),
       cmocka_unit_test(test_log_level_parse),
       cmocka_unit_test(test_logf),

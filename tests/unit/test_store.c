@@ -97,6 +97,17 @@ static void add_open(struct batch *b, int64_t id, const char *peer,
   add(b, mkrec(BQ_REC_OPEN, id, 0, ts, peer, strlen(peer)));
 }
 
+/* An OPEN record as the loop makes it: peer '\0' listener. */
+static void add_open_on(struct batch *b, int64_t id, const char *peer,
+                        const char *listener, int64_t ts) {
+  char data[256];
+  size_t lp = strlen(peer), ll = strlen(listener);
+  assert_true(lp + 1 + ll <= sizeof(data));
+  memcpy(data, peer, lp + 1);
+  memcpy(data + lp + 1, listener, ll);
+  add(b, mkrec(BQ_REC_OPEN, id, 0, ts, data, lp + 1 + ll));
+}
+
 static void add_msg(struct batch *b, int64_t id, int64_t seq, int64_t ts,
                     const void *data, size_t len) {
   add(b, mkrec(BQ_REC_MSG, id, seq, ts, data, len));
@@ -214,12 +225,21 @@ static void test_open_creates_schema(void **state) {
   static const struct col conns[] = {{"id", "INTEGER", 0, 1},
                                      {"peer", "TEXT", 1, 0},
                                      {"opened_at", "INTEGER", 1, 0},
-                                     {"closed_at", "INTEGER", 0, 0}};
+                                     {"closed_at", "INTEGER", 0, 0},
+                                     {"listener", "TEXT", 0, 0}};
   static const struct col msgs[] = {{"id", "INTEGER", 0, 1},
                                     {"conn_id", "INTEGER", 1, 0},
                                     {"seq", "INTEGER", 1, 0},
                                     {"received_at", "INTEGER", 1, 0},
-                                    {"payload", "BLOB", 1, 0}};
+                                    {"payload", "BLOB", 1, 0},
+                                    {"facility", "INTEGER", 0, 0},
+                                    {"severity", "INTEGER", 0, 0},
+                                    {"log_time", "TEXT", 0, 0},
+                                    {"hostname", "TEXT", 0, 0},
+                                    {"app_name", "TEXT", 0, 0},
+                                    {"procid", "TEXT", 0, 0},
+                                    {"msgid", "TEXT", 0, 0},
+                                    {"truncated", "INTEGER", 0, 0}};
   struct fixture *fx = *state;
   struct bq_store *s;
   sqlite3 *db;
@@ -234,7 +254,7 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
   peek_close(db);
   close_store(s);
 
@@ -242,7 +262,7 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
   assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
                              "type = 'table'"),
                    2);
@@ -717,6 +737,259 @@ static void test_second_writer_refused(void **state) {
   close_store(s);
 }
 
+/* ---- schema versions ------------------------------------------------------ */
+
+/* Version 1's DDL, exactly as the release that wrote version 1 ran it. */
+static const char v1_sql[] =
+    "CREATE TABLE IF NOT EXISTS connections("
+    " id INTEGER PRIMARY KEY,"
+    " peer TEXT NOT NULL,"
+    " opened_at INTEGER NOT NULL,"
+    " closed_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS messages("
+    " id INTEGER PRIMARY KEY,"
+    " conn_id INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " received_at INTEGER NOT NULL,"
+    " payload BLOB NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+/* A version-1 file at path, in WAL mode as version 1 left it, with two
+ * connections and three messages. */
+static void make_v1(const char *path) {
+  sqlite3 *db;
+  char mode[16];
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  exec_ok(db, v1_sql);
+  q_text(db, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
+  assert_string_equal(mode, "wal");
+  exec_ok(db,
+          "INSERT INTO connections VALUES(1, '127.0.0.1:1000', 10, 20);"
+          "INSERT INTO connections VALUES(2, '[::1]:2000', 30, NULL);"
+          "INSERT INTO messages(conn_id, seq, received_at, payload) VALUES"
+          " (1, 1, 11, x'6f6e65'), (1, 2, 12, x'74776f00'),"
+          " (2, 1, 31, x'');");
+  peek_close(db);
+}
+
+/* The text of db's schema objects, in name order, one per line. */
+static void schema_text(sqlite3 *db, char *buf, size_t len) {
+  q_text(db,
+         "SELECT group_concat(type || ' ' || name || ': ' || sql, char(10)) "
+         "FROM (SELECT * FROM sqlite_schema ORDER BY name)",
+         buf, len);
+}
+
+/* A version-1 database is accepted by the check as it is (unchanged),
+ * then migrated in place by open: its rows kept, the new columns NULL in
+ * them, and the schema text exactly that of a new database. */
+static void test_open_migrates_v1(void **state) {
+  struct fixture *fx = *state;
+  struct bq_store_check c;
+  struct batch b = {0};
+  struct bq_store *s;
+  unsigned char *before, *after;
+  size_t lb, la;
+  char err[512], migrated[2048], fresh[2048], fresh_path[320];
+  sqlite3 *db;
+
+  make_v1(fx->path);
+  before = slurp(fx->path, &lb);
+  assert_non_null(before);
+  assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
+  assert_int_equal(c.found, BQ_STORE_BURSTQ);
+  assert_int_equal(c.version, 1);
+  after = slurp(fx->path, &la);
+  assert_non_null(after);
+  assert_int_equal(la, lb);
+  assert_memory_equal(after, before, lb); /* the check wrote nothing */
+  free(before);
+  free(after);
+
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(s->last_conn_id, 2);
+  add_open_on(&b, 3, "127.0.0.1:3000", "127.0.0.1:5514,syslog", 40);
+  add_msg(&b, 3, 1, 41, "after", 5);
+  append_ok(s, &b);
+  batch_free(&b);
+  close_store(s);
+
+  assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
+  assert_int_equal(c.found, BQ_STORE_BURSTQ);
+  assert_int_equal(c.version, 2);
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 3);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 4);
+  /* the old rows, byte for byte, and NULL in every new column */
+  assert_int_equal(
+      q_int(db, "SELECT count(*) FROM messages WHERE "
+                "(id, conn_id, seq, received_at, payload) IN (VALUES"
+                " (1, 1, 1, 11, x'6f6e65'), (2, 1, 2, 12, x'74776f00'),"
+                " (3, 2, 1, 31, x'')) AND coalesce(facility, severity, "
+                "log_time, hostname, app_name, procid, msgid, truncated) "
+                "IS NULL"),
+      3);
+  assert_int_equal(
+      q_int(db, "SELECT count(*) FROM connections WHERE (id, peer, "
+                "opened_at, coalesce(closed_at, -1)) IN (VALUES (1, "
+                "'127.0.0.1:1000', 10, 20), (2, '[::1]:2000', 30, -1)) AND "
+                "listener IS NULL"),
+      2);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections WHERE id = 3 "
+                             "AND listener = '127.0.0.1:5514,syslog' AND "
+                             "peer = '127.0.0.1:3000'"),
+                   1);
+  schema_text(db, migrated, sizeof(migrated));
+  peek_close(db);
+
+  /* One canonical form: a new database has the same text. */
+  snprintf(fresh_path, sizeof(fresh_path), "%s/fresh.db", fx->dir);
+  close_store(open_store(fresh_path, BQ_SYNC_FULL));
+  db = peek_open(fresh_path);
+  schema_text(db, fresh, sizeof(fresh));
+  peek_close(db);
+  assert_string_equal(migrated, fresh);
+  assert_non_null(strstr(fresh, "listener TEXT"));
+  assert_non_null(strstr(fresh, "truncated INTEGER"));
+
+  /* and the migrated file opens as it is from then on */
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(s->last_conn_id, 3);
+  close_store(s);
+}
+
+/* A version-1 file whose schema is not exactly version 1's, and a file
+ * that claims version 2 with version 1's tables, are refused, unchanged. */
+static void test_open_refuses_inexact_versions(void **state) {
+  struct fixture *fx = *state;
+  char err[512];
+  sqlite3 *db;
+
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  exec_ok(db, v1_sql);
+  exec_ok(db, "CREATE INDEX messages_conn ON messages(conn_id);");
+  peek_close(db);
+  open_fails(fx->path, err, sizeof(err));
+  assert_non_null(strstr(err, "schema version 1 but not its exact schema"));
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM pragma_table_info("
+                             "'messages')"),
+                   5);
+  peek_close(db);
+
+  unlink(fx->path);
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  exec_ok(db, v1_sql);
+  exec_ok(db, "PRAGMA user_version = 2;");
+  peek_close(db);
+  open_fails(fx->path, err, sizeof(err));
+  assert_non_null(strstr(err, "schema version 2 but not its exact schema"));
+}
+
+/* connections.listener: the name after the peer in an OPEN record; NULL
+ * for an OPEN record with the peer alone. */
+static void test_append_listener(void **state) {
+  struct fixture *fx = *state;
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  struct batch b = {0};
+  sqlite3 *db;
+  char text[128];
+  add_open_on(&b, 1, "127.0.0.1:1", "127.0.0.1:7070,acked", 1);
+  add_open(&b, 2, "127.0.0.1:2", 2);
+  add_open_on(&b, 3, "[::1]:3", "[::1]:5514,syslog", 3);
+  append_ok(s, &b);
+  batch_free(&b);
+  close_store(s);
+  db = peek_open(fx->path);
+  q_text(db, "SELECT peer || '|' || listener FROM connections WHERE id = 1",
+         text, sizeof(text));
+  assert_string_equal(text, "127.0.0.1:1|127.0.0.1:7070,acked");
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections WHERE id = 2 "
+                             "AND peer = '127.0.0.1:2' AND listener IS "
+                             "NULL"),
+                   1);
+  q_text(db, "SELECT peer || '|' || listener FROM connections WHERE id = 3",
+         text, sizeof(text));
+  assert_string_equal(text, "[::1]:3|[::1]:5514,syslog");
+  peek_close(db);
+}
+
+/* Messages of syslog listeners (BQ_REC_F_SYSLOG) get their header parsed
+ * into the columns after payload, and truncated set; plain ones leave them
+ * NULL.  A run of plain messages longer than a multi-row INSERT with
+ * syslog messages among them keeps chain order. */
+static void test_append_syslog(void **state) {
+  static const char m5424[] =
+      "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - hi";
+  static const char m3164[] = "<34>Oct 11 22:14:15 mymachine su[230]: x";
+  struct fixture *fx = *state;
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_NORMAL);
+  struct batch b = {0};
+  char text[256];
+  int64_t seq = 0;
+  sqlite3 *db;
+
+  add_open_on(&b, 1, "127.0.0.1:9", "127.0.0.1:5514,syslog", 1);
+  add_msg(&b, 1, ++seq, 2, m5424, strlen(m5424));
+  b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG;
+  add_msg(&b, 1, ++seq, 2, m3164, strlen(m3164));
+  b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG | BQ_REC_F_TRUNCATED;
+  add_msg(&b, 1, ++seq, 2, "no header", 9);
+  b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG;
+  for (int i = 0; i < 40; i++) {
+    char p[16];
+    snprintf(p, sizeof(p), "plain-%d", i);
+    add_msg(&b, 1, ++seq, 3, p, strlen(p));
+    /* one syslog message in the middle of the plain ones */
+    if (i == 20) {
+      add_msg(&b, 1, ++seq, 3, m3164, strlen(m3164));
+      b.v[b.n - 1]->flags = BQ_REC_F_SYSLOG;
+    }
+  }
+  append_ok(s, &b);
+  batch_free(&b);
+  close_store(s);
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 44);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id != seq"),
+                   0);
+  q_text(db,
+         "SELECT facility || '|' || severity || '|' || log_time || '|' || "
+         "hostname || '|' || app_name || '|' || procid || '|' || "
+         "coalesce(msgid, 'N') || '|' || truncated FROM messages WHERE id = 1",
+         text, sizeof(text));
+  assert_string_equal(text, "20|5|2003-08-24T05:14:15.000003-07:00|"
+                            "192.0.2.1|myproc|8710|N|0");
+  q_text(db,
+         "SELECT facility || '|' || severity || '|' || log_time || '|' || "
+         "hostname || '|' || app_name || '|' || procid || '|' || "
+         "coalesce(msgid, 'N') || '|' || truncated FROM messages WHERE id = 2",
+         text, sizeof(text));
+  assert_string_equal(text, "4|2|Oct 11 22:14:15|mymachine|su|230|N|1");
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 3 AND "
+                             "truncated = 0 AND coalesce(facility, severity, "
+                             "log_time, hostname, app_name, procid, msgid) "
+                             "IS NULL"),
+                   1);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE CAST("
+                             "payload AS TEXT) LIKE 'plain-%' AND "
+                             "coalesce(facility, severity, log_time, "
+                             "hostname, app_name, procid, msgid, truncated) "
+                             "IS NULL"),
+                   40);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 25 "
+                             "AND facility = 4 AND truncated = 0"),
+                   1);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 24 "
+                             "AND CAST(payload AS TEXT) = 'plain-20'"),
+                   1);
+  peek_close(db);
+}
+
 /* An existing burstq database is reopened as is and appended to. */
 static void test_reopen_keeps_data(void **state) {
   struct fixture *fx = *state;
@@ -741,7 +1014,7 @@ static void test_reopen_keeps_data(void **state) {
   assert_int_equal(q_int(db, "SELECT seq FROM messages ORDER BY id DESC "
                              "LIMIT 1"),
                    2);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
   peek_close(db);
 }
 
@@ -884,6 +1157,12 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_open_migrates_v1, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_open_refuses_inexact_versions,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_append_listener, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_append_syslog, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                       teardown),
   };

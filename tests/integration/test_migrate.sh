@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test_migrate.sh BURSTQD -- a database written by the previous release
+# (schema version 1: data/schema-v1-burstqd-0.1.0.sqlite3, made by burstqd 0.1.0 from two
+# connections, "first v1 message" and "second v1 message" on the first,
+# "from another connection" on the second) is migrated in place to version
+# 2 at start: every row kept byte for byte, the new columns there and NULL
+# in the old rows, connection ids continuing after the old ones, and the
+# new rows carrying their listener.  A second start finds version 2 and
+# leaves it as it is.
+. "$(dirname "$0")/lib.sh" "$@"
+
+cp "$(dirname "$0")/data/schema-v1-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v1 fixture"
+chmod u+w "$BQ_DB"
+check_eq "fixture: schema version" "$(sql 'PRAGMA user_version')" 1
+old_msgs=$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload), ',') FROM messages")
+old_conns=$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at, ',') FROM connections")
+check_eq "fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
+
+start_daemon --listen 127.0.0.1:0,syslog
+SPORT=${BQ_PORTS[1]}
+check_grep "the migration is logged" "$BQ_LOG" 'migrated from schema version 1 to 2'
+printf 'after-migration\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.acked
+check_eq "acked listener after the migration" "$(cat out.acked)" "OK 1"
+printf '<14>Oct 11 22:14:15 host app: syslog-after-migration\n' |
+  timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$SPORT" >out.syslog
+check_eq "syslog listener: nothing written back" "$(wc -c <out.syslog)" 0
+stop_daemon
+check_eq "exit status" "$BQ_RC" 0
+
+check_eq "schema version" "$(sql 'PRAGMA user_version')" 2
+check_eq "old messages kept" \
+  "$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload), ',') FROM messages WHERE id <= 3")" \
+  "$old_msgs"
+check_eq "old connections kept" \
+  "$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at, ',') FROM connections WHERE id <= 2")" \
+  "$old_conns"
+check_eq "new columns NULL in the old rows" \
+  "$(sql "SELECT count(*) FROM messages WHERE id <= 3 AND facility IS NULL AND severity IS NULL AND log_time IS NULL AND hostname IS NULL AND app_name IS NULL AND procid IS NULL AND msgid IS NULL AND truncated IS NULL")" 3
+check_eq "listener NULL in the old connections" \
+  "$(sql "SELECT count(*) FROM connections WHERE id <= 2 AND listener IS NULL")" 2
+check_eq "new connections: ids after the old ones, with their listener" \
+  "$(sql "SELECT group_concat(c.id || ':' || c.listener, ',') FROM messages m JOIN connections c ON c.id = m.conn_id WHERE m.id > 3 ORDER BY m.id")" \
+  "3:127.0.0.1:$BQ_PORT,acked,4:127.0.0.1:$SPORT,syslog"
+check_eq "the syslog row parsed" \
+  "$(sql "SELECT facility || '|' || severity || '|' || hostname || '|' || app_name || '|' || truncated FROM messages WHERE CAST(payload AS TEXT) LIKE '%syslog-after-migration'")" \
+  "1|6|host|app|0"
+check_eq "integrity" "$(sql 'PRAGMA integrity_check')" ok
+
+start_daemon
+check_no_grep "second start: no migration" "$BQ_LOG" 'migrated from'
+stop_daemon
+check_eq "second start: exit status" "$BQ_RC" 0
+check_eq "second start: rows" "$(sql 'SELECT count(*) FROM messages')" 5
