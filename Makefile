@@ -14,9 +14,12 @@ DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libhttp-parser-dev libsystemd-dev curl python3 \
         stunnel4 openssl \
         clang
+# The syslog tests' third-party senders: rsyslogd (rsyslog), logger
+# (bsdutils), and the libraries loggen needs (see `loggen` below).
+DEPS += rsyslog bsdutils libglib2.0-0 libpcre2-8-0 libssl3
 
 .PHONY: all help deps build run stop test test-sanitize test-asan test-tsan \
-        bench clean soak fuzz
+        bench clean soak fuzz loggen
 
 all: build ## the default: the same as build
 
@@ -39,6 +42,31 @@ deps: ## install the missing Debian packages (as root; else print the apt-get li
 	    exit 1; \
 	  fi; \
 	fi
+	@$(MAKE) -s --no-print-directory $(BUILD)/$(LOGGEN)
+
+# loggen, syslog-ng's load generator, for the syslog tests.  It ships in
+# syslog-ng-core, which conflicts with rsyslog (both provide
+# system-log-daemon), so the package is never installed: apt-get download
+# fetches the .deb and dpkg -x unpacks it into DIR/thirdparty/syslog-ng
+# (one per build directory; ctest passes it to the tests as BQ_SYSLOGNG).
+# loggen itself needs only libglib2.0-0, libpcre2-8-0 and libssl3 (in DEPS)
+# besides the libraries of the package; run it with
+#   SYSLOGNG_PREFIX=DIR/usr LD_LIBRARY_PATH=DIR/usr/lib/syslog-ng DIR/usr/bin/loggen
+# Idempotent: nothing happens once it is unpacked and runs.
+LOGGEN := thirdparty/syslog-ng/usr/bin/loggen
+loggen: $(BUILD)/$(LOGGEN) ## fetch and unpack loggen (syslog-ng-core, not installed) into build/thirdparty/
+%/$(LOGGEN):
+	@set -e; d=$*/thirdparty/syslog-ng; rm -rf "$$d.tmp"; mkdir -p "$$d.tmp/debs"; \
+	sandbox=; [ "$$(id -u)" != 0 ] || sandbox="-o APT::Sandbox::User=root"; \
+	echo "fetching loggen: apt-get download syslog-ng-core into $$d"; \
+	( cd "$$d.tmp/debs" && { apt-get download $$sandbox -qq syslog-ng-core 2>/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get download $$sandbox -qq syslog-ng-core; }; } ) || \
+	  { echo "cannot download syslog-ng-core (apt-get download; as root, apt-get update first)" >&2; exit 1; }; \
+	for deb in "$$d.tmp"/debs/*.deb; do dpkg -x "$$deb" "$$d.tmp"; done; \
+	SYSLOGNG_PREFIX="$$d.tmp/usr" LD_LIBRARY_PATH="$$d.tmp/usr/lib/syslog-ng" \
+	  "$$d.tmp/usr/bin/loggen" --help >/dev/null || \
+	  { echo "the unpacked loggen does not run (missing libraries? see DEPS)" >&2; exit 1; }; \
+	rm -rf "$$d" "$$d.tmp/debs"; mv "$$d.tmp" "$$d"
 
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -77,13 +105,13 @@ test: build ## build, then every test (ctest; CTEST_ARGS= adds flags)
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 # Sanitizer builds run the same suite.  A report makes the test fail.
-test-asan: deps ## the suite under ASan+UBSan (build-asan/)
+test-asan: deps build-asan/$(LOGGEN) ## the suite under ASan+UBSan (build-asan/)
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-test-tsan: deps ## the suite under TSan (build-tsan/)
+test-tsan: deps build-tsan/$(LOGGEN) ## the suite under TSan (build-tsan/)
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBQ_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \

@@ -10,6 +10,12 @@
 #      per run, `burstq bench -c C -n N -s 100`, C = 1, 4, 64, at --sync
 #      normal and full; every run is checked (--db: every message stored
 #      once, in order) and must end with sent == committed;
+#   2b. the same load (4 connections, 100-byte messages) into a syslog
+#      listener, which writes nothing back: `burstq bench --sink` sends and
+#      closes without waiting; the committed rate comes from the database
+#      (messages / (last close recorded - first open): the daemon records a
+#      connection's close only after committing all it sent), and every run
+#      is checked afterwards with `burstq bench --check-only --db`;
 #   3. the ratio of (2) to (1): the headline;
 #   4. ack latency p50/p99/p99.9 at half the 4-connection maximum (--rate);
 #   5. a burst: 10x the sustained rate (4 connections, --sync full) offered
@@ -26,10 +32,14 @@
 #   BENCH_LAT_S    seconds of paced load per latency run     [10]
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
+#   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
+#   BENCH_ONLY     "syslog": only the syslog row(s) (2b), printed, no file
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
 #                  BUILD_DIR/benchmarks.md
 # Quick check: BENCH_N=200000 BENCH_RUNS=1 BENCH_LAT_S=2 make bench
+# The syslog row alone: BENCH_ONLY=syslog BENCH_N=200000 BENCH_RUNS=1 \
+#   tests/bench/pipeline.sh build-bench
 set -euo pipefail
 
 build=$(realpath "${1:?usage: pipeline.sh BUILD_DIR}")
@@ -50,6 +60,8 @@ RUNS=${BENCH_RUNS:-3}
 CONNS=${BENCH_CONNS:-1 4 64}
 SYNCS=${BENCH_SYNCS:-normal full}
 LAT_S=${BENCH_LAT_S:-10}
+SYSLOG=${BENCH_SYSLOG:-1}
+ONLY=${BENCH_ONLY:-}
 BURST_S=${BENCH_BURST_S:-1}
 dir=${BENCH_DIR:-$build/bench-tmp}
 if [ -n "${BENCH_OUT:-}" ]; then
@@ -148,6 +160,72 @@ bench() {
   fi
 }
 
+# syslog_run SYNC: one run of 2b; sets SYSLOG_RATE (committed msgs/s).
+syslog_run() {
+  local sport i closed rid rc=0
+  start_daemon --sync "$1" --listen 127.0.0.1:0,syslog
+  for i in $(seq 400); do
+    sport=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\) (syslog)$/\1/p' "$dir/daemon.log" || true)
+    [ -n "$sport" ] && break
+    sleep 0.05
+  done
+  [ -n "$sport" ] || { echo "pipeline.sh: no syslog listener:" >&2; cat "$dir/daemon.log" >&2; exit 1; }
+  rid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+  "$burstq" bench --sink -H "127.0.0.1:$sport" -c 4 -n "$N" -s 100 --run-id "$rid" \
+    --json </dev/null >"$dir/syslog.json" 2>"$dir/syslog.err" || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "pipeline.sh: burstq bench --sink into the syslog listener failed (exit $rc):" >&2
+    cat "$dir/syslog.json" "$dir/syslog.err" >&2
+    exit 1
+  fi
+  # Everything is committed once the 4 closes are recorded (bounded wait).
+  for i in $(seq 6000); do
+    closed=$(sqlite3 -cmd '.timeout 30000' "$dir/b.db" \
+      "SELECT count(*) FROM connections WHERE closed_at IS NOT NULL")
+    [ "$closed" -ge 4 ] && break
+    sleep 0.1
+  done
+  SYSLOG_RATE=$(sqlite3 -cmd '.timeout 30000' "$dir/b.db" "
+    SELECT printf('%.0f', (SELECT count(*) FROM messages) * 1e6 /
+                          (max(closed_at) - min(opened_at)))
+    FROM connections")
+  stop_daemon
+  rc=0
+  "$burstq" bench --check-only --run-id "$rid" -c 4 -n "$N" -s 100 \
+    --db "$dir/b.db" </dev/null >"$dir/syslog.check" 2>&1 || rc=$?
+  if [ "$closed" -lt 4 ] || [ "$rc" != 0 ]; then
+    echo "pipeline.sh: syslog run: $closed of 4 connections closed; database check (exit $rc):" >&2
+    cat "$dir/syslog.check" >&2
+    tail -n 20 "$dir/daemon.log" >&2
+    exit 1
+  fi
+}
+
+declare -A SYSL
+syslog_rows() {
+  local s r v vals
+  for s in $SYNCS; do
+    vals=
+    for r in $(seq "$RUNS"); do
+      syslog_run "$s"
+      v=$SYSLOG_RATE
+      log "syslog listener sync=$s conns=4 run $r: $v msgs/s committed (db check ok)"
+      vals+="$v"$'\n'
+    done
+    SYSL[$s]=$(stats <<<"$vals")
+  done
+}
+
+if [ "$ONLY" = syslog ]; then
+  syslog_rows
+  echo "| sync | load | msgs/s median [min..max] | ratio to raw |"
+  echo "| --- | --- | --- | --- |"
+  for s in $SYNCS; do
+    echo "| $s | burstqd, 4 connections, syslog listener (no acks) | $(fmt_rate "${SYSL[$s]}") | - |"
+  done
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -180,6 +258,10 @@ for s in $SYNCS; do
     E2E[$s,$c]=$(stats <<<"$vals")
   done
 done
+
+# --- 2b. the same load into a syslog listener ----------------------------------------------
+
+[ "$SYSLOG" = 0 ] || syslog_rows
 
 # --- 4. latency at half the maximum -------------------------------------------------------
 
@@ -279,6 +361,9 @@ report() {
   echo "The raw ceiling is the issue's: one row per INSERT statement, transactions"
   echo "of 1000. burstqd writes transactions of up to --batch-max rows with 32-row"
   echo "INSERT statements, so it can exceed that ceiling (a ratio above 1)."
+  echo "The syslog rows are the same load into a \`--listen ...,syslog\` listener, which"
+  echo "sends no acks: \`burstq bench --sink\` sends and closes, and the rate is the"
+  echo "database's (messages / (last close recorded - first open)), each run checked."
   echo
   echo "| sync | load | msgs/s median [min..max] | ratio to raw |"
   echo "| --- | --- | --- | --- |"
@@ -287,6 +372,9 @@ report() {
     for c in $CONNS; do
       echo "| $s | burstqd, $c connection$([ "$c" = 1 ] || echo s) | $(fmt_rate "${E2E[$s,$c]}") | $(ratio "${E2E[$s,$c]}" "${RAW[$s]}") |"
     done
+    if [ -n "${SYSL[$s]:-}" ]; then
+      echo "| $s | burstqd, 4 connections, syslog listener (no acks) | $(fmt_rate "${SYSL[$s]}") | $(ratio "${SYSL[$s]}" "${RAW[$s]}") |"
+    fi
   done
   echo
   echo "## Ack latency at about half the maximum rate ($lat_conns connections, paced with --rate, $LAT_S s per run)"

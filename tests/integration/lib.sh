@@ -634,3 +634,92 @@ bq_cleanup() {
 }
 trap bq_cleanup EXIT
 trap 'fail "interrupted"; exit 1' INT TERM
+
+# --- syslog listeners and third-party senders -------------------------------
+#
+# The syslog tests drive real senders: logger (bsdutils), rsyslogd (rsyslog)
+# and syslog-ng's loggen, unpacked by `make loggen` without installing
+# syslog-ng-core (BQ_SYSLOGNG, set by ctest).  A syslog listener writes
+# nothing back (docs/protocol.md), so a test knows a connection's messages
+# are all committed once its close is recorded: the daemon records it only
+# after everything the connection sent is committed.
+
+# bq_skip REASON: this test cannot run on this machine at all (a program it
+# drives cannot execute here): say why and exit 77 (SKIP_RETURN_CODE).  Only
+# before the test has started anything.
+bq_skip() {
+  echo "SKIP [$BQ_TEST]: $*"
+  trap - EXIT INT TERM
+  cd / && rm -rf "$BQ_T"
+  exit 77
+}
+
+# need_prog PROG PACKAGE: PROG must be on PATH (`make deps` installs
+# PACKAGE); a missing program is a setup failure, not a skip.
+need_prog() {
+  command -v "$1" >/dev/null ||
+    die "$1 is missing: run make deps (Debian package $2)"
+}
+
+# need_loggen: loggen from $BQ_SYSLOGNG, and it runs.  Sets BQ_LOGGEN to a
+# command (array) that runs it with its prefix and libraries.
+need_loggen() {
+  local d=${BQ_SYSLOGNG:-}
+  [ -n "$d" ] && [ -x "$d/usr/bin/loggen" ] ||
+    die "loggen is not unpacked in '$d' (BQ_SYSLOGNG): run make loggen (make deps and make test do)"
+  d=$(realpath "$d")
+  BQ_LOGGEN=(env "SYSLOGNG_PREFIX=$d/usr" "LD_LIBRARY_PATH=$d/usr/lib/syslog-ng"
+             "$d/usr/bin/loggen")
+  "${BQ_LOGGEN[@]}" --help >"$BQ_T/loggen-help.out" 2>&1 ||
+    bq_skip "loggen ($d/usr/bin/loggen) cannot run here: $(head -c 300 "$BQ_T/loggen-help.out")"
+}
+
+# start_syslog_daemon ARGS...: start_daemon with a syslog listener on a
+# second free port as well; sets BQ_SYSLOG_PORT.
+start_syslog_daemon() {
+  start_daemon --listen 127.0.0.1:0,syslog "$@"
+  BQ_SYSLOG_PORT=${BQ_PORTS[1]:-}
+  grep -Eq " listening on 127\.0\.0\.1:$BQ_SYSLOG_PORT \(syslog\)\$" "$BQ_LOG" ||
+    die "the daemon did not report its syslog listener (port '$BQ_SYSLOG_PORT')"
+  note "syslog listener on port $BQ_SYSLOG_PORT"
+}
+
+# syslog_conns_closed: connections of syslog listeners whose close is
+# recorded (their messages are then all committed).
+syslog_conns_closed() {
+  sql "SELECT count(*) FROM connections
+       WHERE listener LIKE '%,syslog' AND closed_at IS NOT NULL"
+}
+
+# wait_syslog_closed N [LIMIT_S]: wait until N syslog connections have
+# closed (an upper bound against hangs only); fail when they do not.
+bq_syslog_closed_ge() { [ "$(syslog_conns_closed)" -ge "$1" ]; }
+wait_syslog_closed() {
+  local limit=${2:-$((240 * BQ_SLOW))} i
+  for ((i = 0; i < limit * 4; i++)); do
+    bq_syslog_closed_ge "$1" && return 0
+    bq_is_running_child "$BQ_PID" || break
+    sleep 0.25
+  done
+  bq_syslog_closed_ge "$1" && return 0
+  fail "syslog connections closed: $(syslog_conns_closed), expected $1 (waited up to $limit s)"
+  return 1
+}
+
+# wait_syslog_open_none [LIMIT_S]: wait until every syslog connection the
+# daemon has recorded is closed; fail when one is still open.
+syslog_conns_open() {
+  sql "SELECT count(*) FROM connections
+       WHERE listener LIKE '%,syslog' AND closed_at IS NULL"
+}
+wait_syslog_open_none() {
+  local limit=${1:-$((240 * BQ_SLOW))} i
+  for ((i = 0; i < limit * 4; i++)); do
+    [ "$(syslog_conns_open)" = 0 ] && return 0
+    bq_is_running_child "$BQ_PID" || break
+    sleep 0.25
+  done
+  [ "$(syslog_conns_open)" = 0 ] && return 0
+  fail "syslog connections still open: $(syslog_conns_open) (waited up to $limit s)"
+  return 1
+}
