@@ -49,7 +49,7 @@ for r in $(seq "$ROUNDS"); do
     CREATE TEMP VIEW m AS
       SELECT conn_id, seq, facility, severity, hostname, app_name, procid,
              msgid, log_time, truncated, CAST(payload AS TEXT) AS p
-      FROM messages WHERE id > $first;
+      FROM syslog_messages WHERE id > $first;
     CREATE TEMP VIEW l AS
       SELECT *, CAST(substr(p, instr(p, 'seq: ') + 5, 10) AS INTEGER) AS ls,
              substr(p, instr(p, 'thread: ') + 8, 4) AS th

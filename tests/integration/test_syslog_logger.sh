@@ -59,7 +59,7 @@ for v in "${VARIANTS[@]}"; do
   fi
   out=$(sql "
     CREATE TEMP VIEW m AS
-      SELECT *, CAST(payload AS TEXT) AS p FROM messages
+      SELECT *, CAST(payload AS TEXT) AS p FROM syslog_messages
       WHERE app_name = '$tag';
     SELECT count(*), count(DISTINCT conn_id),
       count(DISTINCT substr(p, -6)),
@@ -85,7 +85,7 @@ for v in "${VARIANTS[@]}"; do
   check_eq "$tag: rows whose payload does not start with the header rebuilt from the columns" "$badhdr" 0
 done
 sql "SELECT app_name, facility, severity, log_time, hostname, procid, msgid,
-            CAST(payload AS TEXT) FROM messages WHERE seq = 1 ORDER BY id" |
+            CAST(payload AS TEXT) FROM syslog_messages WHERE seq = 1 ORDER BY id" |
   while read -r l; do note "first row: $l"; done
 
 stop_daemon

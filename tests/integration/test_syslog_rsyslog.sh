@@ -115,7 +115,7 @@ EOF
              CAST(substr(CAST(payload AS TEXT),
                          instr(CAST(payload AS TEXT), 'rsys-') + 5, 6)
                   AS INTEGER) AS line
-      FROM messages WHERE id > $first;
+      FROM syslog_messages WHERE id > $first;
     SELECT count(*), count(DISTINCT line), min(line), max(line),
       sum(instr(p, 'rsys-') = 0),
       sum(facility IS NOT 1 OR severity IS NOT 5 OR hostname IS NOT '$want_host'
