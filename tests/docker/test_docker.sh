@@ -6,6 +6,8 @@
 # 1. Makes the base image localhost/debian:bookworm-slim with debootstrap
 #    unless it is cached (base-image.sh), then builds the Dockerfile with
 #    podman, which runs `make deps` and `make test` (unit tests) inside.
+#    Their log is read back from the build-stage image, so a build whose
+#    layers all come from the cache is checked as well as a fresh one.
 # 2. Checks the image: non-root fixed uid, VOLUME /data, EXPOSE, HEALTHCHECK,
 #    no compiler or curl in the runtime stage, ldd finds every library.
 # 3. Runs it with a named volume on /data and loopback-published ports;
