@@ -33,7 +33,16 @@ WORKDIR /src
 COPY Makefile ./
 RUN make deps && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN make test CTEST_ARGS="$CTEST_ARGS" JOBS="$(nproc)" \
+# make test's output is kept in the image as /stage/unit-tests.log (build
+# stage only), after a line naming the ctest selection: a rebuild of the same
+# tree takes this layer from the cache and prints nothing, so a check of the
+# unit tests (tests/docker/test_docker.sh) reads the log back from the image,
+# not from the build's output.  The layer exists only if make test passed.
+RUN mkdir -p /stage \
+ && echo "ctest selection: $CTEST_ARGS" >/stage/unit-tests.log \
+ && { make test CTEST_ARGS="$CTEST_ARGS" JOBS="$(nproc)" >>/stage/unit-tests.log 2>&1 \
+      || { cat /stage/unit-tests.log; exit 1; }; } \
+ && cat /stage/unit-tests.log \
  && cmake --install build --prefix /stage/usr --strip \
  && mkdir -p /stage/usr/bin \
  && sh docker/runtime-packages.sh /stage/usr/sbin/burstqd \
