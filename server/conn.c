@@ -442,7 +442,9 @@ static void wrong_protocol(struct bq_conn *c, int plain_to_tls) {
   uint64_t supp, n;
   if (plain_to_tls) n = ++srv->st.tls_plaintext_refused;
   else n = ++srv->st.tls_on_plain_refused;
-  if (bq_ratelimit_allow(&srv->wrong_proto_rl, bq_now_ms(), &supp)) {
+  if (bq_ratelimit_allow(plain_to_tls ? &srv->plain_on_tls_rl
+                                       : &srv->tls_on_plain_rl,
+                         bq_now_ms(), &supp)) {
     if (plain_to_tls)
       bq_log_warn(srv->log,
                   "conn %" PRId64 " (%s): refused: plaintext sent to the "
@@ -465,7 +467,9 @@ static void wrong_protocol(struct bq_conn *c, int plain_to_tls) {
  * with the peer, the alert sent as best it can be, closed. */
 static void handshake_failed(struct bq_conn *c, const char *why) {
   struct bq_server *srv = c->srv;
+  static const char dup[] = "TLS handshake failed: ";
   uint64_t supp;
+  if (strncmp(why, dup, sizeof(dup) - 1) == 0) why += sizeof(dup) - 1;
   srv->st.tls_handshake_failures++;
   if (bq_ratelimit_allow(&srv->tls_rl, bq_now_ms(), &supp))
     bq_log_warn(srv->log,

@@ -215,11 +215,11 @@ int main(int argc, char **argv) {
   if (cfg.max_db_size > 0)
     bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
                 cfg.max_db_size);
-  /* "listening on 127.0.0.1:7070 (acked)": one line per listener, in the
-   * order given. */
+  /* "listening on 127.0.0.1:7070 (acked)", "... (syslog,tls)": one line
+   * per listener, in the order given (no address holds a comma). */
   for (size_t i = 0; i < bq_server_listeners(srv); i++) {
     const char *name = bq_server_listener_name(srv, i);
-    const char *comma = strrchr(name, ',');
+    const char *comma = strchr(name, ',');
     bq_log_info(&log, "listening on %.*s (%s)", (int)(comma - name), name,
                 comma + 1);
   }

@@ -258,7 +258,8 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   bq_ratelimit_init(&srv->trunc_rl, 5000);
   bq_ratelimit_init(&srv->framing_rl, 5000);
   bq_ratelimit_init(&srv->tls_rl, 5000);
-  bq_ratelimit_init(&srv->wrong_proto_rl, 5000);
+  bq_ratelimit_init(&srv->plain_on_tls_rl, 5000);
+  bq_ratelimit_init(&srv->tls_on_plain_rl, 5000);
 
   uv_async_init(srv->loop, &srv->wake, on_wake);
   uv_signal_init(srv->loop, &srv->sigint);

@@ -169,7 +169,8 @@ struct bq_server {
   uv_timer_t hs_timer;         /* sweeps hs_head: handshake deadlines */
   struct bq_conn *hs_head, *hs_tail; /* handshaking, oldest first */
   size_t tls_handshaking;      /* on that list */
-  struct bq_ratelimit tls_rl, wrong_proto_rl; /* their log lines */
+  struct bq_ratelimit tls_rl;   /* handshake failures' log lines */
+  struct bq_ratelimit plain_on_tls_rl, tls_on_plain_rl; /* and these */
   char plainbuf[16384];        /* decrypted bytes of one TLS read */
   char readbuf[BQ_READ_BUF];
 };
