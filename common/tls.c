@@ -408,6 +408,7 @@ static int fail(struct bq_tls *t, int code, const char *why) {
 
 int bq_tls_feed(struct bq_tls *t, const char *data, size_t len) {
   assert(t != NULL && (data != NULL || len == 0));
+  if (t->failed || t->eof) return 0; /* nobody will read it */
   if (t->head_len < sizeof(t->head)) {
     /* Copied, not consumed: the bytes also go to OpenSSL below. */
     size_t k = sizeof(t->head) - t->head_len;

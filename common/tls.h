@@ -81,7 +81,8 @@ int bq_tls_new(struct bq_tls **out, struct bq_tls_ctx *c);
 void bq_tls_free(struct bq_tls *t);
 
 /* Ciphertext received from the peer, copied into t.  0 or -ENOMEM.
- * Buffered without limit: the caller feeds what it read, then reads. */
+ * Buffered without limit: the caller feeds what it read, then reads.
+ * After an error or the peer's close_notify, the bytes are dropped. */
 int bq_tls_feed(struct bq_tls *t, const char *data, size_t len);
 
 /* Decrypt up to cap plaintext bytes into buf, driving the handshake as
