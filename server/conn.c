@@ -1133,7 +1133,7 @@ void bq_conn_start(struct bq_conn *c) {
     /* Handshakes cost CPU: at most --tls-max-handshakes at once. */
     if (srv->tls_handshaking >= srv->cfg->tls_handshakes_max) {
       srv->st.tls_handshake_limited++;
-      if (bq_ratelimit_allow(&srv->tls_rl, bq_now_ms(), &supp))
+      if (bq_ratelimit_allow(&srv->tls_limit_rl, bq_now_ms(), &supp))
         bq_log_warn(srv->log,
                     "refused a TLS connection from %s to %s: %zu handshakes "
                     "in progress (--tls-max-handshakes); %" PRIu64

@@ -258,6 +258,7 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   bq_ratelimit_init(&srv->trunc_rl, 5000);
   bq_ratelimit_init(&srv->framing_rl, 5000);
   bq_ratelimit_init(&srv->tls_rl, 5000);
+  bq_ratelimit_init(&srv->tls_limit_rl, 5000);
   bq_ratelimit_init(&srv->plain_on_tls_rl, 5000);
   bq_ratelimit_init(&srv->tls_on_plain_rl, 5000);
 

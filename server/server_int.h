@@ -170,6 +170,7 @@ struct bq_server {
   struct bq_conn *hs_head, *hs_tail; /* handshaking, oldest first */
   size_t tls_handshaking;      /* on that list */
   struct bq_ratelimit tls_rl;   /* handshake failures' log lines */
+  struct bq_ratelimit tls_limit_rl; /* --tls-max-handshakes refusals' */
   struct bq_ratelimit plain_on_tls_rl, tls_on_plain_rl; /* and these */
   char plainbuf[16384];        /* decrypted bytes of one TLS read */
   char readbuf[BQ_READ_BUF];
