@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps \
         libhttp-parser-dev libsystemd-dev curl python3 \
-        stunnel4 openssl \
+        stunnel4 openssl socat libssl-dev \
         clang
 # The syslog tests' third-party senders: rsyslogd (rsyslog), logger
 # (bsdutils), and the libraries loggen needs (see `loggen` below).
@@ -144,7 +144,7 @@ soak: build ## the long fault tests (ctest configuration "soak"; a few minutes)
 fuzz: deps ## each libFuzzer target for FUZZ_SECONDS (60; clang, build-fuzz/)
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DBQ_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_frame fuzz_config fuzz_addr fuzz_proto fuzz_syslog
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_frame fuzz_config fuzz_addr fuzz_proto fuzz_syslog fuzz_tls
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # --- ops: packaging and the container image ---------------------------------

@@ -10,10 +10,10 @@
  * SQLite's result codes never leave this file: translate() maps them onto
  * enum bq_store_err.
  *
- * Schema (user_version 2):
+ * Schema (user_version 3):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
  *               opened_at INTEGER NOT NULL, closed_at INTEGER,
- *               listener TEXT)
+ *               listener TEXT, tls_subject TEXT)
  *   messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,
  *            seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
  *            payload BLOB NOT NULL)
@@ -29,12 +29,16 @@
  * field is absent.  The parsed fields live in a table of their own, not in
  * messages, so that rows of acked listeners carry no columns they never
  * use (eight NULL columns cost every message a tenth more SQLite work and
- * 6% more pages).
+ * 6% more pages).  connections.tls_subject is the client certificate's
+ * subject (RFC 2253) on a TLS listener with --tls-client-ca, NULL
+ * otherwise.
  *
  * Versions: version 1 is the first two tables without connections.listener.
- * Version 2 is version 1 plus the statements of migrate_v2_sql, in a new
- * database as well as in a migrated one, so that both hold the same CREATE
- * text and the exact-schema comparison has one form per version.  A version-1 database is accepted by the check and
+ * Version 2 is version 1 plus the statements of migrate_v2_sql, version 3
+ * version 2 plus those of migrate_v3_sql, in a new database as well as in a
+ * migrated one, so that both hold the same CREATE text and the exact-schema
+ * comparison has one form per version.  A version-1 or version-2 database
+ * is accepted by the check and
  * migrated in place by open (one transaction, user_version included).
  *
  * Opening never writes to a file it has not first proven, read-only, to be
@@ -60,7 +64,7 @@
 #include "log.h"
 #include "syslog.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Messages per multi-row INSERT.  One statement execution carries this many
  * rows, so SQLite's per-statement work (step, cursor open, halt, reset) is
@@ -129,6 +133,10 @@ static const char migrate_v2_sql[] =
     " h.truncated AS truncated"
     " FROM messages AS m JOIN syslog_headers AS h ON h.message_id = m.id;";
 
+/* Version 2 -> 3: the client certificate's subject (mutual TLS). */
+static const char migrate_v3_sql[] =
+    "ALTER TABLE connections ADD COLUMN tls_subject TEXT;";
+
 /* Bring a database at version v (0: empty) to SCHEMA_VERSION, inside the
  * caller's transaction.  The steps are the same for a new database as for
  * an old one (see the design block). */
@@ -137,8 +145,10 @@ static int upgrade(sqlite3 *db, int v) {
   if (v < 1) rc = sqlite3_exec(db, schema_v1_sql, NULL, NULL, NULL);
   if (rc == SQLITE_OK && v < 2)
     rc = sqlite3_exec(db, migrate_v2_sql, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && v < 3)
+    rc = sqlite3_exec(db, migrate_v3_sql, NULL, NULL, NULL);
   if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
+    rc = sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL);
   return rc;
 }
 
@@ -303,6 +313,8 @@ static int reference_schema(struct refs *ref, char *err, size_t errlen) {
                                            NULL, NULL);
     if (rc == SQLITE_OK && v >= 2)
       rc = sqlite3_exec(ref->v[v], migrate_v2_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && v >= 3)
+      rc = sqlite3_exec(ref->v[v], migrate_v3_sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
       fail(ref->v[v], rc, "cannot build the reference schema", err, errlen);
   }
@@ -903,8 +915,8 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "INSERT INTO messages(conn_id, seq, received_at, payload) "
        "VALUES(?1, ?2, ?3, ?4)")
   PREP(ins_conn,
-       "INSERT INTO connections(id, peer, opened_at, listener) "
-       "VALUES(?1, ?2, ?3, ?4)")
+       "INSERT INTO connections(id, peer, opened_at, listener, tls_subject) "
+       "VALUES(?1, ?2, ?3, ?4, ?5)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
   PREP(ins_hdr,
        "INSERT INTO syslog_headers(message_id, facility, severity, log_time, "
@@ -1030,19 +1042,28 @@ static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
       }
       break;
     case BQ_REC_OPEN: {
-      /* data: the peer, then '\0' and the listener's name if any. */
-      const char *nul = memchr(r->data, '\0', r->len);
-      size_t peer = nul != NULL ? (size_t)(nul - r->data) : r->len;
+      /* data: the peer, then optionally '\0' and the listener's name,
+       * then optionally '\0' and the TLS client's subject (record.h). */
+      const char *f[3] = {NULL, NULL, NULL};
+      int flen[3] = {0, 0, 0}, nf = 0;
+      const char *p = r->data, *end = r->data + r->len;
+      while (nf < 3) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        const char *fe = nul != NULL && nf < 2 ? nul : end;
+        f[nf] = p;
+        flen[nf++] = (int)(fe - p);
+        if (fe == end) break;
+        p = fe + 1;
+      }
       st = s->ins_conn;
       rc = sqlite3_bind_int64(st, 1, r->conn_id);
       if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, r->data, (int)peer, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 2, f[0], flen[0], SQLITE_STATIC);
       if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, r->ts_us);
-      if (rc == SQLITE_OK)
-        rc = nul != NULL ? sqlite3_bind_text(st, 4, nul + 1,
-                                             (int)(r->len - peer - 1),
-                                             SQLITE_STATIC)
-                         : sqlite3_bind_null(st, 4);
+      for (int i = 1; i < 3 && rc == SQLITE_OK; i++)
+        rc = f[i] != NULL
+                 ? sqlite3_bind_text(st, 3 + i, f[i], flen[i], SQLITE_STATIC)
+                 : sqlite3_bind_null(st, 3 + i);
       break;
     }
     case BQ_REC_CLOSE:
