@@ -16,7 +16,7 @@ build=$1
 secs=$2
 src=$(cd "$(dirname "$0")" && pwd)
 total=0
-for name in frame config addr proto syslog; do
+for name in frame config addr proto syslog tls; do
   bin=$build/tests/fuzz/fuzz_$name
   work=$build/fuzz-corpus/$name
   log=$build/fuzz-$name.log
