@@ -500,9 +500,14 @@ int bq_cmd_send(int argc, char **argv) {
   else if (v == BQ_EXIT_LOST)
     fprintf(stderr,
             "burstq send: connection to %s lost before everything was "
-            "committed: %" PRIu64 " of %" PRIu64 " messages committed%s\n",
+            "committed: %" PRIu64 " of %" PRIu64 " messages committed%s%s\n",
             where, c.committed, c.sent,
-            out.all_sent ? "" : " (the rest of the input was not sent)");
+            out.all_sent ? "" : " (the rest of the input was not sent)",
+            /* A TLS listener closes on plaintext without a reply. */
+            !c.any_reply && !tlso.on
+                ? " (it answered nothing: if it is a --listen ...,tls "
+                  "listener, use --tls)"
+                : "");
   else if (v == BQ_EXIT_REJECTED)
     fprintf(stderr,
             "burstq send: %" PRIu64 " line%s rejected by the daemon (ERR "

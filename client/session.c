@@ -231,11 +231,14 @@ void bq_session_tls_reason(const struct bq_tls *t, int err,
                                                       : "TLS handshake failed: ",
              why);
   } else if (!handshake_done) {
+    /* A daemon closes a TLS connection it refuses before the handshake
+     * (--allow, --max-connections) without a word. */
     snprintf(buf, cap,
              "the daemon closed the connection during the TLS handshake "
-             "(is it a --listen ...,tls listener%s?)",
-             have_cert ? "" : "; does it want a client certificate "
-                              "(--tls-cert/--tls-key)");
+             "(not a --listen ...,tls listener?%s refused by its --allow or "
+             "--max-connections?)",
+             have_cert ? "" : " wants a client certificate (--tls-cert, "
+                              "--tls-key)?");
   } else {
     snprintf(buf, cap, "the daemon closed the connection");
   }
