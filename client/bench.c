@@ -364,6 +364,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   /* The daemon closed: done, and lost unless all was sent and answered
    * (acked, or rejected as too long; more acks than messages is not a
    * loss: the verdict and the AUTH-line warning deal with it). */
+  if (!c->any_reply && c->tls == NULL && c->sent > 0 &&
+      c->b->reason[0] == '\0')
+    /* A TLS listener closes on plaintext without a reply. */
+    snprintf(c->b->reason, sizeof(c->b->reason),
+             "%s closed a connection without any reply (if it is a "
+             "--listen ...,tls listener, use --tls)", c->b->o.where);
   conn_finish(c, !(nread == UV_EOF && c->shut &&
                    c->acked + c->rejected >= c->sent &&
                    c->sent == c->next_seq - 1));
