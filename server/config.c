@@ -82,7 +82,7 @@ static const struct choice log_level_choices[] = {{"error", BQ_LOG_ERROR},
                                                   {"info", BQ_LOG_INFO},
                                                   {"debug", BQ_LOG_DEBUG},
                                                   {NULL, 0}};
-/* K_LISTEN's flags naming the kind (the one flag there is so far). */
+/* K_LISTEN's flags naming the kind; "tls" is the one other flag. */
 static const struct choice listen_kinds[] = {{"acked", BQ_LISTEN_ACKED},
                                              {"syslog", BQ_LISTEN_SYSLOG},
                                              {NULL, 0}};
@@ -91,16 +91,18 @@ static const struct choice log_format_choices[] = {
 
 #define S_OPTIONS "Options (default in brackets)"
 #define S_HARDENING "Hardening (docs/security.md)"
+#define S_TLS "TLS (docs/security.md)"
 
 static const struct opt opts[] = {
     {.name = "listen", .letter = 'l', .kind = K_LISTEN, .section = S_OPTIONS,
-     .metavar = "HOST:PORT[,KIND]", .def = "127.0.0.1:7070",
+     .metavar = "HOST:PORT[,KIND][,tls]", .def = "127.0.0.1:7070",
      .example = "127.0.0.1:7070 or [::1]:0", FIELD(listen),
      .help = "address to listen on; repeatable (up to 16; the first one "
              "given replaces the default).  KIND is acked (lines, \"OK "
              "<n>\" after each commit; the default) or syslog (RFC" NBSP
-             "6587 syslog over TCP; nothing is ever written back).  Port 0 "
-             "picks a free one, IPv6 as [::1]:7070"},
+             "6587 syslog over TCP; nothing is ever written back).  The "
+             "tls flag makes it a TLS listener (needs --tls-cert and "
+             "--tls-key).  Port 0 picks a free one, IPv6 as [::1]:7070"},
     {.name = "db", .letter = 'd', .kind = K_PATH, .section = S_OPTIONS,
      .metavar = "PATH", .def = "burstq.db", FIELD(db_path),
      .help = "SQLite database, created if missing"},
@@ -189,6 +191,28 @@ static const struct opt opts[] = {
      FIELD(idle_timeout),
      .help = "close a connection that sent nothing for SEC seconds and is "
              "owed nothing (\"ERR idle\" first); 0" NBSP "turns it off"},
+    {.name = "tls-cert", .kind = K_PATH, .section = S_TLS,
+     .metavar = "FILE", .def_text = "none", FIELD(tls_cert),
+     .help = "the TLS listeners' certificate (PEM; the chain, leaf first); "
+             "required with a tls listener.  SIGHUP reads it and --tls-key "
+             "again: new handshakes use the new pair, open connections keep "
+             "theirs, and a bad pair is logged and the old one kept"},
+    {.name = "tls-key", .kind = K_PATH, .section = S_TLS,
+     .metavar = "FILE", .def_text = "none", FIELD(tls_key),
+     .help = "its private key (PEM); must not be accessible by group or "
+             "others (chmod" NBSP "600)"},
+    {.name = "tls-client-ca", .kind = K_PATH, .section = S_TLS,
+     .metavar = "FILE", .def_text = "no client certificates",
+     FIELD(tls_client_ca),
+     .help = "mutual TLS: TLS clients must present a certificate issued by "
+             "a CA in FILE (PEM), or the handshake fails; the "
+             "certificate's subject is stored in connections.tls_subject"},
+    {.name = "tls-max-handshakes", .kind = K_COUNT, .section = S_TLS,
+     .metavar = "N", .def = "256", .min = 1, .max = 100000,
+     FIELD(tls_handshakes_max),
+     .help = "TLS handshakes in progress at once; connections beyond it "
+             "are closed at once, and a handshake must finish within 10 s "
+             "(and --idle-timeout, if shorter)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -295,11 +319,21 @@ static int add_listen(struct bq_config *c, const struct opt *o,
     const char *f = flags + 1;
     size_t n = strcspn(f, ",");
     const struct choice *ch;
+    flags = f[n] == ',' ? f + n : NULL;
+    if (n == 3 && strncmp(f, "tls", 3) == 0) {
+      if (l.tls++) {
+        snprintf(err, errlen, "--%s: '%s' repeats the tls flag", o->name,
+                 arg);
+        return -1;
+      }
+      continue;
+    }
     for (ch = listen_kinds; ch->name != NULL; ch++)
       if (strlen(ch->name) == n && strncmp(f, ch->name, n) == 0) break;
     if (ch->name == NULL) {
       snprintf(err, errlen,
-               "--%s: unknown flag '%.*s' in '%s' (flags: acked or syslog)",
+               "--%s: unknown flag '%.*s' in '%s' (flags: acked, syslog, "
+               "tls)",
                o->name, (int)(n < 40 ? n : 40), f, arg);
       return -1;
     }
@@ -309,7 +343,6 @@ static int add_listen(struct bq_config *c, const struct opt *o,
       return -1;
     }
     l.kind = ch->value;
-    flags = f[n] == ',' ? f + n : NULL;
   }
   for (size_t i = 0; i < c->nlisten; i++) {
     if (bq_addr_port(&l.addr) != 0 && same_addr(&l.addr, &c->listen[i].addr)) {
@@ -400,6 +433,44 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
   assert(o->kind == K_COUNT || o->kind == K_SIZE);
   bq_units_error(r, o->name, arg, o->min, o->max, err, errlen);
   return -1;
+}
+
+int bq_config_has_tls(const struct bq_config *c) {
+  for (size_t i = 0; i < c->nlisten; i++)
+    if (c->listen[i].tls) return 1;
+  return 0;
+}
+
+/* The TLS options agree with the listeners: a tls listener needs a
+ * certificate and key, and TLS options without a tls listener are a
+ * mistake worth stopping for (they would silently do nothing).  Whether
+ * the files can be used is checked when they are loaded (main.c).
+ * Returns 0, or -1 with err set. */
+static int check_tls(const struct bq_config *c, char *err, size_t errlen) {
+  int tls = bq_config_has_tls(c);
+  const char *first = NULL;
+  for (size_t i = 0; i < c->nlisten && first == NULL; i++)
+    if (c->listen[i].tls) first = c->listen[i].text;
+  if (tls && c->tls_cert == NULL) {
+    snprintf(err, errlen, "--listen %s needs --tls-cert FILE (and --tls-key)",
+             first);
+    return -1;
+  }
+  if (tls && c->tls_key == NULL) {
+    snprintf(err, errlen, "--listen %s needs --tls-key FILE", first);
+    return -1;
+  }
+  if (!tls && (c->tls_cert != NULL || c->tls_key != NULL ||
+               c->tls_client_ca != NULL)) {
+    snprintf(err, errlen,
+             "--%s is given but no --listen has the tls flag (for example "
+             "--listen 0.0.0.0:7443,tls)",
+             c->tls_cert != NULL  ? "tls-cert"
+             : c->tls_key != NULL ? "tls-key"
+                                  : "tls-client-ca");
+    return -1;
+  }
+  return 0;
 }
 
 const char *bq_config_listen_kind_name(int kind) {
@@ -584,6 +655,7 @@ int bq_config_parse(struct bq_config *c, int argc, char **argv, FILE *out,
     snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
     return BQ_CONFIG_ERR;
   }
+  if (check_tls(c, err, errlen) < 0) return BQ_CONFIG_ERR;
   if (c->batch_max > c->queue_capacity) c->batch_max = c->queue_capacity;
   return BQ_CONFIG_OK;
 }

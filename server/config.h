@@ -35,6 +35,7 @@ struct bq_listen {
   char text[256];                  /* as given, flags included */
   struct sockaddr_storage addr;    /* HOST:PORT parsed */
   int kind;                        /* enum bq_listen_kind */
+  int tls;                         /* the tls flag: TLS (docs/security.md) */
 };
 
 struct bq_config {
@@ -55,6 +56,12 @@ struct bq_config {
   struct bq_acl allow;             /* --allow CIDR (repeatable); empty = all */
   const char *auth_token_file;     /* --auth-token-file; NULL = no AUTH */
   unsigned idle_timeout;           /* --idle-timeout SEC; 0 = never */
+  /* TLS listeners (--listen ...,tls; docs/security.md): */
+  const char *tls_cert;            /* --tls-cert PEM; NULL: none */
+  const char *tls_key;             /* --tls-key PEM; NULL: none */
+  const char *tls_client_ca;       /* --tls-client-ca PEM; NULL: no mutual
+                                      TLS */
+  size_t tls_handshakes_max;       /* --tls-max-handshakes: at once */
   /* HTTP metrics and health endpoints, log format: */
   char metrics[256];               /* --metrics HOST:PORT; "" when off */
   struct sockaddr_storage metrics_addr; /* --metrics parsed */
@@ -68,6 +75,9 @@ enum {
   BQ_CONFIG_EXIT = 1, /* --help or --version was printed: exit 0 */
   BQ_CONFIG_ERR = 2   /* bad usage: err holds the message; exit 2 */
 };
+
+/* 1 when some --listen has the tls flag. */
+int bq_config_has_tls(const struct bq_config *c);
 
 /* The word for an enum bq_listen_kind ("acked", "syslog"). */
 const char *bq_config_listen_kind_name(int kind);

@@ -19,6 +19,34 @@
  * (BQ_REC_F_TRUNCATED) instead of refused, and a bad octet count closes
  * it.  Its end is the acked one's without the acks: at EOF, once all it
  * sent is committed, the CLOSE record is queued and our side shut down.
+ *
+ * A connection of a tls listener (c->tls) speaks TLS through tls.h's
+ * engine over memory: each read's ciphertext is fed to it and every byte
+ * of plaintext it yields goes through the framer as a plaintext read's
+ * would (all of one read, even when the queue fills, as the plaintext
+ * path frames a whole read: plaintext left inside the engine would wait
+ * for a read that may never come).  Output is the plaintext path's, put
+ * through bq_tls_write at flush time, and whatever ciphertext the engine
+ * has (handshake records, alerts, close_notify) is written from c->tout,
+ * still one write at a time.  The handshake's records are written on
+ * syslog listeners too: "never a byte out" is about the protocol, and
+ * without them there is no TLS.  The ciphertext waiting in the engine is
+ * bounded by TLS_OUT_MAX: a peer that makes us owe more without reading
+ * it (renegotiation is off in TLS 1.3, but key updates answer) is
+ * closed.  The connection is recorded (OPEN) only once the handshake is
+ * done, with the client certificate's subject under mutual TLS.  At most
+ * --tls-max-handshakes are in progress at once; each must finish within
+ * BQ_TLS_HANDSHAKE_MS (or --idle-timeout, if shorter).  A failed
+ * handshake is counted and logged (rate-limited) with OpenSSL's reason,
+ * its alert sent as best it can be, then closed; the first bytes of a
+ * TLS connection that are not a ClientHello ("plaintext to a TLS port"),
+ * and a ClientHello as the first bytes on a plaintext listener, are
+ * counted, logged and closed without a reply.  The end: the peer's
+ * close_notify ends its input as a FIN does, and completes an
+ * unterminated last line; a FIN without close_notify ends it too, but its
+ * partial line is dropped (it may have been cut by an attacker); a reset
+ * drops it, as on plaintext.  Our end is the final ack, close_notify,
+ * then FIN.
  */
 #include <assert.h>
 #include <errno.h>
@@ -37,6 +65,13 @@
 
 /* Most bytes read and dropped after our half-close before closing anyway. */
 #define DISCARD_MAX ((uint64_t)1 << 20)
+
+/* Most ciphertext a TLS connection may owe its peer (the handshake's
+ * flight with a long chain is well below). */
+#define TLS_OUT_MAX ((size_t)256 << 10)
+
+/* c->tout is kept between writes up to this size, freed when larger. */
+#define TLS_OUT_KEEP ((size_t)16 << 10)
 
 static void on_close(uv_handle_t *h);
 static void close_now(struct bq_conn *c);
@@ -58,6 +93,8 @@ static void free_conn(struct bq_conn *c) {
   struct bq_server *srv = c->srv;
   assert(c->closed && c->inflight == 0 && !c->touched);
   framer_free(c);
+  bq_tls_free(c->tls);
+  free(c->tout);
   free(c);
   assert(srv->nalive > 0);
   srv->nalive--;
@@ -152,15 +189,25 @@ struct build {
 };
 
 /* Queue c's OPEN record: it exists in the database from here on.  Its
- * data is the peer, '\0', and the listener's name (record.h). */
+ * data is the peer, '\0', the listener's name, and, when the TLS client
+ * sent a certificate, '\0' and its subject (record.h). */
 static void record_open(struct bq_conn *c) {
-  char data[sizeof(c->peer) + sizeof(c->listener->name)];
-  size_t peer = strlen(c->peer), name = strlen(c->listener->name);
+  char data[sizeof(c->peer) + sizeof(c->listener->name) + 1024];
+  size_t peer = strlen(c->peer), name = strlen(c->listener->name), n;
   assert(!c->opened);
   c->opened = 1;
   memcpy(data, c->peer, peer + 1);
   memcpy(data + peer + 1, c->listener->name, name);
-  push_event(c, BQ_REC_OPEN, bq_unix_us(), data, peer + 1 + name);
+  n = peer + 1 + name;
+  if (c->tls != NULL) {
+    char *subject = data + n + 1;
+    bq_tls_peer_subject(c->tls, subject, sizeof(data) - n - 1);
+    if (subject[0] != '\0') {
+      data[n] = '\0';
+      n += 1 + strlen(subject);
+    }
+  }
+  push_event(c, BQ_REC_OPEN, bq_unix_us(), data, n);
 }
 
 /* The framer's callback: what each line means is proto.h's to say; this
@@ -301,6 +348,172 @@ static void on_write(uv_write_t *req, int status);
 static void stop_reading(struct bq_conn *c);
 static void framing_error(struct bq_conn *c);
 
+/* ---- TLS ------------------------------------------------------------------ */
+
+/* The handshake list: connections of tls listeners whose handshake is in
+ * progress, in accept order (so the oldest deadline is at the head). */
+static void hs_enter(struct bq_conn *c) {
+  struct bq_server *srv = c->srv;
+  assert(!c->on_hs_list);
+  c->on_hs_list = 1;
+  c->hs_start_ms = bq_now_ms();
+  c->hs_prev = srv->hs_tail;
+  c->hs_next = NULL;
+  if (srv->hs_tail) srv->hs_tail->hs_next = c;
+  else srv->hs_head = c;
+  srv->hs_tail = c;
+  srv->tls_handshaking++;
+}
+
+static void hs_leave(struct bq_conn *c) {
+  struct bq_server *srv = c->srv;
+  if (!c->on_hs_list) return;
+  c->on_hs_list = 0;
+  if (c->hs_prev) c->hs_prev->hs_next = c->hs_next;
+  else srv->hs_head = c->hs_next;
+  if (c->hs_next) c->hs_next->hs_prev = c->hs_prev;
+  else srv->hs_tail = c->hs_prev;
+  c->hs_prev = c->hs_next = NULL;
+  assert(srv->tls_handshaking > 0);
+  srv->tls_handshaking--;
+}
+
+/* Write the ciphertext the engine holds for c, if any, from c->tout.
+ * Returns 1 when a write started, 0 when there was nothing to write, -1
+ * when c was closed instead. */
+static int tls_send(struct bq_conn *c) {
+  size_t n = bq_tls_pending_out(c->tls);
+  uv_buf_t buf;
+  if (n == 0) return 0;
+  if (n > TLS_OUT_MAX) {
+    bq_log_warn(c->srv->log,
+                "conn %" PRId64 " (%s): %zu bytes of TLS output owed to a "
+                "peer that does not read them; closing it",
+                c->id, c->peer, n);
+    c->srv->st.conn_errors++;
+    drop_partial(c, "TLS output not read");
+    bq_conn_abort(c);
+    return -1;
+  }
+  if (n > c->tout_cap) {
+    char *p = realloc(c->tout, n);
+    if (p == NULL) {
+      bq_log_error(c->srv->log, "conn %" PRId64 " (%s): out of memory for "
+                   "TLS output; closing it", c->id, c->peer);
+      bq_conn_abort(c);
+      return -1;
+    }
+    c->tout = p;
+    c->tout_cap = n;
+  }
+  n = bq_tls_take_out(c->tls, c->tout, n);
+  buf = uv_buf_init(c->tout, (unsigned)n);
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+    bq_conn_abort(c);
+    return -1;
+  }
+  c->writing = 1;
+  return 1;
+}
+
+/* refuse.h for a TLS connection about to be closed: line (an ERR line, or
+ * NULL) and close_notify once the handshake is done, or whatever the
+ * engine holds (a failed handshake's alert), in one best-effort write,
+ * then FIN.  Nothing when a write is in flight.  The caller closes. */
+static void tls_refuse(struct bq_conn *c, const char *line, size_t len) {
+  size_t n = 0;
+  char *out = c->srv->plainbuf;
+  if (!c->writing && !c->closing) {
+    if (c->tls_done && !c->tls_shut) {
+      if (line != NULL) (void)bq_tls_write(c->tls, line, len);
+      c->tls_shut = 1;
+      bq_tls_shutdown(c->tls);
+    }
+    n = bq_tls_take_out(c->tls, out, sizeof(c->srv->plainbuf));
+  }
+  bq_refuse_line(&c->tcp, n > 0 ? out : NULL, n);
+}
+
+/* Plaintext sent to a tls listener (plain_to_tls), or a TLS ClientHello
+ * to a plaintext one: counted, logged, closed without a reply (neither
+ * side would understand the other's). */
+static void wrong_protocol(struct bq_conn *c, int plain_to_tls) {
+  struct bq_server *srv = c->srv;
+  uint64_t supp, n;
+  if (plain_to_tls) n = ++srv->st.tls_plaintext_refused;
+  else n = ++srv->st.tls_on_plain_refused;
+  if (bq_ratelimit_allow(plain_to_tls ? &srv->plain_on_tls_rl
+                                       : &srv->tls_on_plain_rl,
+                         bq_now_ms(), &supp)) {
+    if (plain_to_tls)
+      bq_log_warn(srv->log,
+                  "conn %" PRId64 " (%s): refused: plaintext sent to the "
+                  "TLS listener %s (the client must use TLS); %" PRIu64
+                  " refused in all",
+                  c->id, c->peer, c->listener->name, n);
+    else
+      bq_log_warn(srv->log,
+                  "conn %" PRId64 " (%s): refused: a TLS ClientHello sent to "
+                  "the plaintext listener %s (TLS needs --listen "
+                  "HOST:PORT,tls); %" PRIu64 " refused in all",
+                  c->id, c->peer, c->listener->name, n);
+  }
+  stop_reading(c);
+  bq_refuse_line(&c->tcp, NULL, 0);
+  bq_conn_abort(c);
+}
+
+/* The handshake failed (why: OpenSSL's reason, or ours): counted, logged
+ * with the peer, the alert sent as best it can be, closed. */
+static void handshake_failed(struct bq_conn *c, const char *why) {
+  struct bq_server *srv = c->srv;
+  static const char dup[] = "TLS handshake failed: ";
+  uint64_t supp;
+  if (strncmp(why, dup, sizeof(dup) - 1) == 0) why += sizeof(dup) - 1;
+  srv->st.tls_handshake_failures++;
+  if (bq_ratelimit_allow(&srv->tls_rl, bq_now_ms(), &supp))
+    bq_log_warn(srv->log,
+                "conn %" PRId64 " (%s): TLS handshake failed on %s: %s; "
+                "%" PRIu64 " failed in all",
+                c->id, c->peer, c->listener->name, why,
+                srv->st.tls_handshake_failures);
+  stop_reading(c);
+  tls_refuse(c, NULL, 0);
+  bq_conn_abort(c);
+}
+
+/* The handshake was not done in time: counted and closed. */
+static void handshake_timeout(struct bq_conn *c, uint64_t limit_ms) {
+  struct bq_server *srv = c->srv;
+  uint64_t supp;
+  srv->st.tls_handshake_timeouts++;
+  if (bq_ratelimit_allow(&srv->tls_rl, bq_now_ms(), &supp))
+    bq_log_warn(srv->log,
+                "conn %" PRId64 " (%s): TLS handshake not done within %"
+                PRIu64 " ms on %s; closing it (%" PRIu64 " timed out in all)",
+                c->id, c->peer, limit_ms, c->listener->name,
+                srv->st.tls_handshake_timeouts);
+  stop_reading(c);
+  tls_refuse(c, NULL, 0);
+  bq_conn_abort(c);
+}
+
+/* The handshake is done: the connection's life as a plaintext one's
+ * begins (its OPEN record now, with the certificate's subject, unless an
+ * AUTH line must come first). */
+static void handshake_done(struct bq_conn *c) {
+  char subject[256];
+  c->tls_done = 1;
+  hs_leave(c);
+  c->srv->st.tls_handshakes++;
+  if (c->authed) record_open(c);
+  if (c->srv->log->level >= BQ_LOG_DEBUG) {
+    bq_tls_peer_subject(c->tls, subject, sizeof(subject));
+    bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): TLS handshake done%s%s",
+                 c->id, c->peer, subject[0] ? "; client " : "", subject);
+  }
+}
+
 /* The first line was not "AUTH <token>": "ERR auth", then close.  The
  * line itself is never logged (it may hold a near-miss of the token). */
 static void auth_failed(struct bq_conn *c, const char *why) {
@@ -320,8 +533,20 @@ static void auth_failed(struct bq_conn *c, const char *why) {
     bq_conn_abort(c);
     return;
   }
-  if (c->writing || c->ending || c->closing) {
+  if (c->ending || c->closing || (c->writing && c->tls == NULL)) {
     say_and_close(c, BQ_ERR_AUTH);
+    return;
+  }
+  if (c->tls != NULL) {
+    /* The line goes through the engine (after a write in flight, if any);
+     * flush sends it, then close_notify and FIN: rejected, all is done. */
+    c->rejected = 1;
+    line = bq_proto_err_line(BQ_ERR_AUTH, &len);
+    if (bq_tls_write(c->tls, line, len) < 0) {
+      bq_conn_abort(c);
+      return;
+    }
+    bq_conn_flush(c);
     return;
   }
   /* An orderly close, so that the client reads the line even if it is
@@ -382,70 +607,167 @@ static int input_reset(struct bq_conn *c) {
   return ti.tcpi_state == TCP_CLOSE;
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct bq_conn *c = bq_container_of(s, struct bq_conn, tcp);
+/* Frame len bytes of c's input (plaintext).  Returns 0, or -1 when c was
+ * rejected or closed instead: feed it nothing more. */
+static int frame_input(struct bq_conn *c, const char *data, size_t len) {
   struct build b;
   int r;
+  build_init(&b, c);
+  if (is_syslog(c))
+    r = bq_sysframer_feed(&c->sysframer, data, len, on_sysframe, &b);
+  else
+    r = bq_framer_feed(&c->framer, data, len, on_frame, &b);
+  build_push(&b);
+  if (r == -EACCES) {
+    auth_failed(c, "wrong AUTH line");
+    return -1;
+  }
+  if (b.bad) {
+    framing_error(c);
+    return -1;
+  }
+  if (r < 0) {
+    bq_log_error(c->srv->log,
+                 "conn %" PRId64 " (%s): out of memory framing; closing it",
+                 c->id, c->peer);
+    bq_conn_abort(c);
+    return -1;
+  }
+  return 0;
+}
+
+/* The peer finished sending.  finish: an unterminated last line (or
+ * octet-counted frame) is finished as a message, as after a FIN; else it
+ * is dropped (TLS input that ended without close_notify may have been
+ * cut short by someone else).  Then what is owed is written and c ends
+ * once all of it is committed. */
+static void end_of_input(struct bq_conn *c, int finish) {
+  struct build b;
+  int r = 0;
+  build_init(&b, c);
+  if (!finish)
+    drop_partial(c, "TLS input ended without close_notify");
+  else if (is_syslog(c))
+    r = bq_sysframer_finish(&c->sysframer, on_sysframe, &b);
+  else
+    r = bq_framer_finish(&c->framer, on_frame, &b);
+  build_push(&b);
+  if (b.bad) {
+    /* An octet-counted frame cut short by the end of input: like an
+     * unterminated line on a reset, never a message. */
+    c->srv->st.partial_dropped++;
+    bq_log_debug(c->srv->log,
+                 "conn %" PRId64 " (%s): dropping an unfinished "
+                 "octet-counted frame at end of input",
+                 c->id, c->peer);
+    if (r == -EPROTO) r = 0;
+  }
+  if (r == -EACCES || !c->authed) {
+    auth_failed(c, r == -EACCES ? "wrong AUTH line" : "no AUTH line");
+    return;
+  }
+  stop_reading(c);
+  c->eof = 1;
+  bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): end of input after %"
+               PRId64 " messages", c->id, c->peer, c->seq);
+  if (r < 0) {
+    bq_conn_abort(c);
+    return;
+  }
+  bq_conn_flush(c);
+}
+
+/* Decrypt everything c's engine can yield now and frame it.  Returns 0,
+ * or -1 when c was closed (or rejected) instead. */
+static int tls_drain(struct bq_conn *c) {
+  struct bq_server *srv = c->srv;
+  for (;;) {
+    int n = bq_tls_read(c->tls, srv->plainbuf, sizeof(srv->plainbuf));
+    /* Before its first plaintext: the OPEN record precedes messages. */
+    if (!c->tls_done && bq_tls_handshake_done(c->tls)) handshake_done(c);
+    if (n > 0) {
+      if (frame_input(c, srv->plainbuf, (size_t)n) < 0) return -1;
+      continue;
+    }
+    if (n == 0) return 0;
+    if (n == BQ_TLS_EOF) {
+      c->tls_eof = 1;
+      return 0;
+    }
+    if (n == -ENOMEM) {
+      bq_log_error(srv->log, "conn %" PRId64 " (%s): out of memory in TLS; "
+                   "closing it", c->id, c->peer);
+      bq_conn_abort(c);
+      return -1;
+    }
+    if (!c->tls_done) {
+      handshake_failed(c, bq_tls_error(c->tls));
+      return -1;
+    }
+    /* A bad record after the handshake: like a reset, what was framed is
+     * kept and a partial line is not a message. */
+    bq_log_info(srv->log, "conn %" PRId64 " (%s): TLS error: %s; closing it",
+                c->id, c->peer, bq_tls_error(c->tls));
+    srv->st.conn_errors++;
+    drop_partial(c, "TLS error");
+    stop_reading(c);
+    tls_refuse(c, NULL, 0);
+    bq_conn_abort(c);
+    return -1;
+  }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct bq_conn *c = bq_container_of(s, struct bq_conn, tcp);
 
   if (nread == 0) return;
   /* Only a FIN finishes an unterminated last line; a reset drops it. */
   if (nread == UV_EOF && input_reset(c)) nread = UV_ECONNRESET;
   if (nread > 0) {
     idle_touch(c, bq_now_ms());
-    build_init(&b, c);
-    if (is_syslog(c))
-      r = bq_sysframer_feed(&c->sysframer, buf->base, (size_t)nread,
-                            on_sysframe, &b);
-    else
-      r = bq_framer_feed(&c->framer, buf->base, (size_t)nread, on_frame,
-                         &b);
-    build_push(&b);
-    if (r == -EACCES) {
-      auth_failed(c, "wrong AUTH line");
+    if (!c->tls_seen) {
+      /* The first bytes tell whether the peer speaks the listener's
+       * protocol: a TLS ClientHello or not (3 bytes suffice). */
+      c->tls_seen = 1;
+      if (c->tls != NULL && nread >= 3 &&
+          !bq_tls_looks_like_hello(buf->base, (size_t)nread)) {
+        wrong_protocol(c, 1);
+        return;
+      }
+      if (c->tls == NULL &&
+          bq_tls_looks_like_hello(buf->base, (size_t)nread)) {
+        wrong_protocol(c, 0);
+        return;
+      }
+    }
+    if (c->tls == NULL) {
+      (void)frame_input(c, buf->base, (size_t)nread);
       return;
     }
-    if (b.bad) {
-      framing_error(c);
-      return;
-    }
-    if (r < 0) {
-      bq_log_error(c->srv->log,
-                   "conn %" PRId64 " (%s): out of memory framing; closing it",
-                   c->id, c->peer);
+    if (bq_tls_feed(c->tls, buf->base, (size_t)nread) < 0) {
+      bq_log_error(c->srv->log, "conn %" PRId64 " (%s): out of memory in "
+                   "TLS; closing it", c->id, c->peer);
       bq_conn_abort(c);
+      return;
     }
+    if (tls_drain(c) < 0) return;
+    if (c->tls_eof) {
+      end_of_input(c, 1);
+      return;
+    }
+    bq_conn_flush(c); /* the handshake's records, acks */
     return;
   }
   if (nread == UV_EOF) {
-    build_init(&b, c);
-    if (is_syslog(c))
-      r = bq_sysframer_finish(&c->sysframer, on_sysframe, &b);
-    else
-      r = bq_framer_finish(&c->framer, on_frame, &b);
-    build_push(&b);
-    if (b.bad) {
-      /* An octet-counted frame cut short by the end of input: like an
-       * unterminated line on a reset, never a message. */
-      c->srv->st.partial_dropped++;
-      bq_log_debug(c->srv->log,
-                   "conn %" PRId64 " (%s): dropping an unfinished "
-                   "octet-counted frame at end of input",
-                   c->id, c->peer);
-      if (r == -EPROTO) r = 0;
-    }
-    if (r == -EACCES || !c->authed) {
-      auth_failed(c, r == -EACCES ? "wrong AUTH line" : "no AUTH line");
+    if (c->tls != NULL && !c->tls_done) {
+      if (c->tls_seen)
+        handshake_failed(c, "the peer closed the connection during the "
+                            "handshake");
+      else
+        bq_conn_abort(c); /* connected and left: a port probe */
       return;
     }
-    stop_reading(c);
-    c->eof = 1;
-    bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): end of input after %"
-                 PRId64 " messages", c->id, c->peer, c->seq);
-    if (r < 0) {
-      bq_conn_abort(c);
-      return;
-    }
-    bq_conn_flush(c);
+    end_of_input(c, c->tls == NULL);
     return;
   }
   /* A reset or other error: what was framed is kept; a partial line is not
@@ -518,6 +840,11 @@ static void on_write(uv_write_t *req, int status) {
     bq_conn_abort(c);
     return;
   }
+  if (c->tout_cap > TLS_OUT_KEEP) { /* a handshake's flight, say */
+    free(c->tout);
+    c->tout = NULL;
+    c->tout_cap = 0;
+  }
   bq_conn_flush(c);
 }
 
@@ -527,18 +854,17 @@ static int all_done(const struct bq_conn *c) {
   return c->eof && c->committed == c->seq;
 }
 
-void bq_conn_flush(struct bq_conn *c) {
+/* What c is owed, written into c->wbuf (*np bytes): owed errors, then
+ * the ack.  Returns 1 when this is all c will ever be owed (then, once it
+ * is written, c ends). */
+static int compose(struct bq_conn *c, size_t *np) {
   const struct bq_config *cfg = c->srv->cfg;
   size_t n = 0, elen;
   const char *eline = bq_proto_err_line(BQ_ERR_TOO_LONG, &elen);
   int done;
-  uv_buf_t buf;
 
-  if (c->writing || c->ending || c->closing) return;
-  if (is_syslog(c)) { /* nothing is ever written */
-    if (all_done(c)) begin_end(c);
-    return;
-  }
+  *np = 0;
+  if (is_syslog(c)) return all_done(c); /* nothing is ever written */
   /* Owed errors first, leaving room for the ack. */
   while (c->err_pending > 0 &&
          n + elen + BQ_PROTO_OK_MAX <= sizeof(c->wbuf)) {
@@ -559,6 +885,53 @@ void bq_conn_flush(struct bq_conn *c) {
     c->srv->st.acks++;
     if (done) c->final_sent = 1;
   }
+  *np = n;
+  return done;
+}
+
+/* bq_conn_flush for a TLS connection: the plaintext through the engine,
+ * close_notify after the last of it, then the ciphertext out. */
+static void tls_flush(struct bq_conn *c) {
+  size_t n;
+  int done;
+  if (!c->tls_done) {
+    /* Only the handshake's records go out before it is done; shutdown
+     * does not wait for it. */
+    if (c->srv->state >= BQ_CLOSING) {
+      bq_conn_abort(c);
+      return;
+    }
+    (void)tls_send(c);
+    return;
+  }
+  done = compose(c, &n);
+  if (n > 0 && bq_tls_write(c->tls, c->wbuf, n) < 0) {
+    bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): TLS write failed: %s",
+                 c->id, c->peer, bq_tls_error(c->tls));
+    c->srv->st.conn_errors++;
+    drop_partial(c, "TLS write failed");
+    bq_conn_abort(c);
+    return;
+  }
+  if (done && !c->tls_shut) {
+    c->tls_shut = 1;
+    bq_tls_shutdown(c->tls);
+  }
+  if (tls_send(c) != 0) return; /* writing, or closed */
+  if (done) begin_end(c);
+}
+
+void bq_conn_flush(struct bq_conn *c) {
+  size_t n;
+  int done;
+  uv_buf_t buf;
+
+  if (c->writing || c->ending || c->closing) return;
+  if (c->tls != NULL) {
+    tls_flush(c);
+    return;
+  }
+  done = compose(c, &n);
   if (n > 0) {
     buf = uv_buf_init(c->wbuf, (unsigned)n);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
@@ -634,6 +1007,7 @@ static void close_now(struct bq_conn *c) {
   stop_reading(c);
   unlink_conn(c);
   idle_unlink(c);
+  hs_leave(c);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -651,12 +1025,17 @@ static void on_close(uv_handle_t *h) {
   struct bq_conn *c = bq_container_of(h, struct bq_conn, tcp);
   c->closed = 1;
   framer_free(c);
+  /* Its engine (and context reference) is not needed while records
+   * still name it. */
+  bq_tls_free(c->tls);
+  c->tls = NULL;
   if (c->inflight == 0 && !c->touched) free_conn(c);
 }
 
 static void on_refused_close(uv_handle_t *h) {
   struct bq_conn *c = bq_container_of(h, struct bq_conn, tcp);
   struct bq_server *srv = c->srv;
+  bq_tls_free(c->tls);
   free(c);
   srv->nalive--;
   bq_server_conn_freed(srv);
@@ -676,10 +1055,11 @@ static void say_and_close(struct bq_conn *c, enum bq_proto_err e) {
   size_t len;
   const char *line;
   if (c->closing) return;
-  if (!is_syslog(c)) {
-    line = bq_proto_err_line(e, &len);
+  line = is_syslog(c) ? NULL : bq_proto_err_line(e, &len);
+  if (c->tls != NULL)
+    tls_refuse(c, line, line != NULL ? len : 0);
+  else if (line != NULL)
     refuse_with(c, line, len);
-  }
   bq_conn_abort(c);
 }
 
@@ -696,6 +1076,10 @@ void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms) {
       close_now(c);
       continue;
     }
+    if (c->tls != NULL && !c->tls_done) { /* --idle-timeout bounds it */
+      handshake_timeout(c, limit);
+      continue;
+    }
     if (c->eof || c->inflight > 0 || c->committed < c->seq) {
       /* Waiting for us (commits, acks): not idle.  Look again later. */
       idle_touch(c, now_ms);
@@ -708,6 +1092,16 @@ void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms) {
     drop_partial(c, "idle timeout");
     say_and_close(c, BQ_ERR_IDLE);
   }
+}
+
+void bq_conn_sweep_handshakes(struct bq_server *srv, uint64_t now_ms) {
+  uint64_t limit = BQ_TLS_HANDSHAKE_MS;
+  if (srv->cfg->idle_timeout > 0 &&
+      (uint64_t)srv->cfg->idle_timeout * 1000 < limit)
+    limit = (uint64_t)srv->cfg->idle_timeout * 1000;
+  /* In accept order: the first one not yet due ends the sweep. */
+  while (srv->hs_head != NULL && now_ms - srv->hs_head->hs_start_ms >= limit)
+    handshake_timeout(srv->hs_head, limit);
 }
 
 struct bq_conn *bq_conn_new(struct bq_server *srv) {
@@ -734,6 +1128,27 @@ void bq_conn_refuse(struct bq_conn *c, int e) {
 void bq_conn_start(struct bq_conn *c) {
   struct bq_server *srv = c->srv;
   size_t max = srv->cfg->max_message;
+  uint64_t supp;
+  if (c->listener->tls) {
+    /* Handshakes cost CPU: at most --tls-max-handshakes at once. */
+    if (srv->tls_handshaking >= srv->cfg->tls_handshakes_max) {
+      srv->st.tls_handshake_limited++;
+      if (bq_ratelimit_allow(&srv->tls_limit_rl, bq_now_ms(), &supp))
+        bq_log_warn(srv->log,
+                    "refused a TLS connection from %s to %s: %zu handshakes "
+                    "in progress (--tls-max-handshakes); %" PRIu64
+                    " refused in all",
+                    c->peer, c->listener->name, srv->tls_handshaking,
+                    srv->st.tls_handshake_limited);
+      bq_conn_refuse(c, BQ_CONN_SILENT);
+      return;
+    }
+    if (bq_tls_new(&c->tls, srv->tls_ctx) < 0) {
+      bq_log_error(srv->log, "out of memory starting TLS for %s", c->peer);
+      bq_conn_refuse(c, BQ_CONN_SILENT);
+      return;
+    }
+  }
   c->id = ++srv->next_conn_id;
   /* Until it passes, the first line is an AUTH line, not a message: it may
    * be as long as the longest token needs, whatever --max-message is. */
@@ -753,8 +1168,12 @@ void bq_conn_start(struct bq_conn *c) {
   bq_log_debug(srv->log, "conn %" PRId64 " from %s", c->id, c->peer);
   idle_touch(c, bq_now_ms());
   /* With --auth-token-file the connection is recorded only once its AUTH
-   * line passed (on_frame). */
+   * line passed (on_frame); on a tls listener not before the handshake is
+   * done (handshake_done). */
   c->authed = srv->auth == NULL;
-  if (c->authed) record_open(c);
+  if (c->tls != NULL)
+    hs_enter(c);
+  else if (c->authed)
+    record_open(c);
   if (!srv->paused) bq_conn_resume(c);
 }

@@ -58,6 +58,21 @@
     "Messages of syslog listeners longer than --max-message, stored cut "    \
     "to it (truncated = 1).")                                                \
   X(framing_errors, "framing_errors", "burstq_syslog_framing_errors_total", \
-    "", "Syslog connections closed for a bad octet count (RFC 6587).")
+    "", "Syslog connections closed for a bad octet count (RFC 6587).")       \
+  X(tls_handshakes, "tls_handshakes", "burstq_tls_handshakes_total", "",    \
+    "TLS handshakes completed on tls listeners.")                           \
+  X(tls_handshake_failures, "tls_failed",                                   \
+    "burstq_tls_handshake_failures_total", "reason=\"failed\"",             \
+    "TLS connections closed before their handshake completed, by reason.")  \
+  X(tls_handshake_timeouts, "tls_timeouts",                                 \
+    "burstq_tls_handshake_failures_total", "reason=\"timeout\"", "")        \
+  X(tls_handshake_limited, "tls_limited",                                   \
+    "burstq_tls_handshake_failures_total", "reason=\"limit\"", "")          \
+  X(tls_plaintext_refused, "tls_plaintext_refused",                         \
+    "burstq_tls_refused_total", "reason=\"plaintext_on_tls_port\"",         \
+    "Connections closed for speaking the wrong protocol: plaintext to a "   \
+    "tls listener, or a TLS ClientHello to a plaintext one.")               \
+  X(tls_on_plain_refused, "tls_on_plain_refused",                           \
+    "burstq_tls_refused_total", "reason=\"tls_on_plaintext_port\"", "")
 
 #endif /* BQ_COUNTERS_H */

@@ -11,7 +11,9 @@
  * then on; a refused one is told why and closed by bq_conn_refuse().
  * There is one listener per --listen, each of a kind: on a syslog
  * listener the refusals are the same, counted and logged alike, but
- * silent (the connection is closed without a word).
+ * silent (the connection is closed without a word).  So are they on a tls
+ * listener: the refusal comes before any handshake, and a plaintext line
+ * would mean nothing to a TLS client.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,7 +31,7 @@ static void on_connection(uv_stream_t *s, int status) {
   uint64_t supp;
   /* A syslog listener never writes: its refusals are a close (a reset,
    * when the peer had sent something: nothing of it was accepted). */
-  int silent = l->kind == BQ_LISTEN_SYSLOG, r;
+  int silent = l->kind == BQ_LISTEN_SYSLOG || l->tls, r;
 
   if (status < 0) {
     /* EMFILE and friends: libuv's reserve descriptor keeps this from
@@ -92,6 +94,7 @@ int bq_listener_start(struct bq_listener *l, struct bq_server *srv,
 
   l->srv = srv;
   l->kind = spec->kind;
+  l->tls = spec->tls;
   bq_ratelimit_init(&l->accept_rl, 5000);
   bq_ratelimit_init(&l->refuse_rl, 5000);
   bq_ratelimit_init(&l->deny_rl, 5000);
@@ -105,7 +108,7 @@ int bq_listener_start(struct bq_listener *l, struct bq_server *srv,
     return r;
   }
   bq_addr_format((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
-  snprintf(l->name, sizeof(l->name), "%s,%s", l->addr,
-           bq_config_listen_kind_name(l->kind));
+  snprintf(l->name, sizeof(l->name), "%s,%s%s", l->addr,
+           bq_config_listen_kind_name(l->kind), l->tls ? ",tls" : "");
   return 0;
 }

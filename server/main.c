@@ -25,6 +25,7 @@
 #include "rlimit.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 
 /* Connections need descriptors: raise the soft limit to the hard one and
  * say so if --max-connections still does not fit. */
@@ -74,6 +75,7 @@ int main(int argc, char **argv) {
   struct bq_server *srv = NULL;
   struct bq_server_snapshot snap;
   struct bq_auth auth;
+  struct bq_tls_ctx *tls_ctx = NULL;
   struct bq_metrics metrics;
   struct bq_observe obs;
   uv_loop_t loop;
@@ -102,6 +104,18 @@ int main(int argc, char **argv) {
     bq_log_error(&log, "--auth-token-file: %s", err);
     return 2;
   }
+  /* The TLS files likewise: unreadable, not PEM, a key that does not
+   * match, or one that group or others can read. */
+  if (bq_config_has_tls(&cfg)) {
+    const struct bq_tls_ctx_opts to = {.server = 1, .cert = cfg.tls_cert,
+                                       .key = cfg.tls_key,
+                                       .ca = cfg.tls_client_ca};
+    if (bq_tls_ctx_new(&tls_ctx, &to, err, sizeof(err)) < 0) {
+      bq_log_error(&log, "TLS: %s", err);
+      bq_auth_clear(&auth);
+      return 2;
+    }
+  }
 
   /* The database is proven usable before listening, without writing to it
    * (store.h); it is opened, and created if new, only once the listeners
@@ -129,7 +143,7 @@ int main(int argc, char **argv) {
   {
     const struct bq_server_deps sd = {
         .loop = &loop, .cfg = &cfg, .log = &log, .queue = &queue,
-        .pool = &pool, .auth = &auth,
+        .pool = &pool, .auth = &auth, .tls_ctx = tls_ctx,
         .hooks = {bq_observe_draining, bq_observe_close, &obs}};
     r = bq_server_new(&srv, &sd, err, sizeof(err));
   }
@@ -189,14 +203,23 @@ int main(int argc, char **argv) {
   }
   if (cfg.idle_timeout > 0)
     bq_log_info(&log, "closing connections idle for %u s", cfg.idle_timeout);
+  if (tls_ctx != NULL)
+    bq_log_info(&log,
+                "TLS: certificate %s, key %s, %s; at most %zu handshakes at "
+                "once; SIGHUP reloads the certificate and key",
+                cfg.tls_cert, cfg.tls_key,
+                cfg.tls_client_ca != NULL
+                    ? "client certificates required (--tls-client-ca)"
+                    : "no client certificates",
+                cfg.tls_handshakes_max);
   if (cfg.max_db_size > 0)
     bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
                 cfg.max_db_size);
-  /* "listening on 127.0.0.1:7070 (acked)": one line per listener, in the
-   * order given. */
+  /* "listening on 127.0.0.1:7070 (acked)", "... (syslog,tls)": one line
+   * per listener, in the order given (no address holds a comma). */
   for (size_t i = 0; i < bq_server_listeners(srv); i++) {
     const char *name = bq_server_listener_name(srv, i);
-    const char *comma = strrchr(name, ',');
+    const char *comma = strchr(name, ',');
     bq_log_info(&log, "listening on %.*s (%s)", (int)(comma - name), name,
                 comma + 1);
   }

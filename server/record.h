@@ -25,7 +25,9 @@ struct bq_slab;
 enum bq_rec_type {
   BQ_REC_MSG = 0,   /* a message: seq, ts_us = received_at, data = payload */
   BQ_REC_OPEN = 1,  /* a connection opened: ts_us = opened_at, data = peer,
-                       then '\0' and the listener's name when there is one */
+                       then '\0' and the listener's name when there is one,
+                       then '\0' and the TLS client certificate's subject
+                       (RFC 2253) when there is one (mutual TLS) */
   BQ_REC_CLOSE = 2  /* a connection closed: ts_us = closed_at, no data */
 };
 

@@ -1,6 +1,7 @@
 /*
  * server.c -- burstqd's event loop: listener, wake-ups from the workers,
- * intake pause/resume, signals and the shutdown sequence.
+ * intake pause/resume, signals and the shutdown sequence, and the TLS
+ * context with its reload on SIGHUP.
  *
  * Owns struct bq_server (server_int.h) and every handle in it but the
  * connections' (conn.c) and the listeners' sockets (listener.c, whose
@@ -83,6 +84,8 @@ static void check_done(struct bq_server *srv) {
   bq_server_close_handle(srv, (uv_handle_t *)&srv->idle_timer);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->sigint);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->sigterm);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->sighup);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->hs_timer);
 }
 
 void bq_server_conn_freed(struct bq_server *srv) { check_done(srv); }
@@ -159,6 +162,7 @@ void bq_server_shutdown(struct bq_server *srv, const char *why) {
   for (size_t i = 0; i < srv->nlisteners; i++)
     bq_server_close_handle(srv, (uv_handle_t *)&srv->listeners[i].tcp);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->idle_timer);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->hs_timer);
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_stop_intake(c, now);
   srv->queue_closed = 1;
@@ -178,6 +182,44 @@ static void on_signal(uv_signal_t *h, int signum) {
                "acknowledged)",
                name, srv->st.received - srv->st.committed);
   _exit(1);
+}
+
+/* SIGHUP: read --tls-cert and --tls-key (and --tls-client-ca) again.
+ * New handshakes get the new context; open connections keep the one they
+ * started with (each holds a reference).  A pair that does not load is
+ * logged and the old context kept. */
+static void on_sighup(uv_signal_t *h, int signum) {
+  struct bq_server *srv = bq_container_of(h, struct bq_server, sighup);
+  const struct bq_config *cfg = srv->cfg;
+  struct bq_tls_ctx *ctx;
+  char err[512];
+  (void)signum;
+  if (srv->tls_ctx == NULL) {
+    bq_log_info(srv->log, "SIGHUP: nothing to reload (no tls listener)");
+    return;
+  }
+  const struct bq_tls_ctx_opts o = {.server = 1, .cert = cfg->tls_cert,
+                                    .key = cfg->tls_key,
+                                    .ca = cfg->tls_client_ca};
+  if (bq_tls_ctx_new(&ctx, &o, err, sizeof(err)) < 0) {
+    bq_log_error(srv->log,
+                 "SIGHUP: cannot reload the TLS certificate: %s; keeping "
+                 "the one loaded before",
+                 err);
+    return;
+  }
+  bq_tls_ctx_free(srv->tls_ctx);
+  srv->tls_ctx = ctx;
+  bq_log_info(srv->log,
+              "SIGHUP: reloaded the TLS certificate %s and key %s; new "
+              "handshakes use them (%zu connections keep the old ones)",
+              cfg->tls_cert, cfg->tls_key, srv->nconns);
+}
+
+static void on_hs_tick(uv_timer_t *t) {
+  struct bq_server *srv = bq_container_of(t, struct bq_server, hs_timer);
+  if (srv->state != BQ_RUNNING) return;
+  bq_conn_sweep_handshakes(srv, bq_now_ms());
 }
 
 static void on_idle_tick(uv_timer_t *t) {
@@ -207,6 +249,7 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   srv->queue = d->queue;
   srv->pool = d->pool;
   srv->auth = d->auth != NULL && d->auth->len > 0 ? d->auth : NULL;
+  srv->tls_ctx = d->tls_ctx;
   srv->hooks = d->hooks;
   srv->state = BQ_RUNNING;
   bq_ratelimit_init(&srv->pause_rl, 10000);
@@ -214,13 +257,19 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   bq_ratelimit_init(&srv->auth_rl, 5000);
   bq_ratelimit_init(&srv->trunc_rl, 5000);
   bq_ratelimit_init(&srv->framing_rl, 5000);
+  bq_ratelimit_init(&srv->tls_rl, 5000);
+  bq_ratelimit_init(&srv->tls_limit_rl, 5000);
+  bq_ratelimit_init(&srv->plain_on_tls_rl, 5000);
+  bq_ratelimit_init(&srv->tls_on_plain_rl, 5000);
 
   uv_async_init(srv->loop, &srv->wake, on_wake);
   uv_signal_init(srv->loop, &srv->sigint);
   uv_signal_init(srv->loop, &srv->sigterm);
   uv_timer_init(srv->loop, &srv->linger);
   uv_timer_init(srv->loop, &srv->idle_timer);
-  srv->handles_open = 5; /* these five; then one per listener */
+  uv_signal_init(srv->loop, &srv->sighup);
+  uv_timer_init(srv->loop, &srv->hs_timer);
+  srv->handles_open = 7; /* these seven; then one per listener */
   srv->sigint.data = srv;
   srv->sigterm.data = srv;
 
@@ -241,8 +290,16 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
     uint64_t tick = cfg->idle_timeout >= 4 ? 1000 : 250;
     uv_timer_start(&srv->idle_timer, on_idle_tick, tick, tick);
   }
+  if (srv->tls_ctx != NULL) {
+    /* Handshake deadlines are checked every tick (BQ_TLS_HANDSHAKE_MS or
+     * --idle-timeout, whichever is shorter, plus up to one tick). */
+    uint64_t tick = cfg->idle_timeout > 0 && cfg->idle_timeout < 4 ? 250
+                                                                    : 1000;
+    uv_timer_start(&srv->hs_timer, on_hs_tick, tick, tick);
+  }
   r = uv_signal_start(&srv->sigint, on_signal, SIGINT);
   if (r == 0) r = uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+  if (r == 0) r = uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
   if (r != 0) {
     snprintf(err, errlen, "cannot handle signals: %s", uv_strerror(r));
     return r;
@@ -286,6 +343,7 @@ void bq_server_snapshot(const struct bq_server *srv,
 void bq_server_free(struct bq_server *srv) {
   if (srv == NULL) return;
   assert(srv->handles_open == 0);
+  bq_tls_ctx_free(srv->tls_ctx);
   bq_slab_pool_destroy(&srv->slabs);
   free(srv);
 }
@@ -300,4 +358,6 @@ void bq_server_abandon(struct bq_server *srv) {
   bq_server_close_handle(srv, (uv_handle_t *)&srv->sigterm);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->linger);
   bq_server_close_handle(srv, (uv_handle_t *)&srv->idle_timer);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->sighup);
+  bq_server_close_handle(srv, (uv_handle_t *)&srv->hs_timer);
 }

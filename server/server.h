@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct bq_tls_ctx;
+
 #include "counters.h"
 
 struct bq_auth;
@@ -61,6 +63,10 @@ struct bq_server_deps {
                                    bq_server_wake(); started by the caller
                                    after bq_server_new, before the loop */
   const struct bq_auth *auth;   /* NULL or empty: no AUTH line required */
+  struct bq_tls_ctx *tls_ctx;   /* the tls listeners' context (tls.h), built
+                                   from cfg's --tls-* files; the server
+                                   takes this reference.  NULL without a tls
+                                   listener */
   struct bq_server_hooks hooks;
 };
 

@@ -21,6 +21,12 @@
  * connection of a syslog listener lives the same life with its own framer
  * (syslog.h) and without a byte of output: no acks, no ERR lines.
  *
+ * On a tls listener a connection also has a struct bq_tls (tls.h): the
+ * ciphertext read goes through it before the framer, every byte written
+ * (acks, ERR lines, and the handshake itself, even on a syslog listener)
+ * comes out of it, and the life above starts only once the handshake is
+ * done (the OPEN record carries the client certificate's subject).
+ *
  * Shutdown (server.c): first SIGINT/SIGTERM: stop accepting and reading,
  * queue CLOSE records, close the queue; workers drain it and leave; then
  * final acks, orderly closes (bounded by a linger timer), loop ends.  A
@@ -43,6 +49,7 @@
 #include "server.h"
 #include "slab.h"
 #include "syslog.h"
+#include "tls.h"
 
 #define bq_container_of(ptr, type, member) \
   ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -90,8 +97,20 @@ struct bq_conn {
   uint64_t active_ms;        /* last time it sent us a byte (bq_now_ms) */
   unsigned rejected : 1;     /* ERR auth owed or sent: then close */
   uint64_t discarded;        /* bytes read and dropped after our shutdown */
-  char wbuf[256];            /* bytes of the write in flight */
+  char wbuf[256];            /* bytes of the write in flight (plaintext:
+                                on a TLS connection, what is encrypted) */
   char peer[BQ_ADDR_STRLEN];
+  /* A connection of a tls listener (NULL tls otherwise): */
+  struct bq_tls *tls;
+  char *tout;                /* ciphertext of the write in flight */
+  size_t tout_cap;
+  uint64_t hs_start_ms;      /* accepted at (the handshake's deadline) */
+  struct bq_conn *hs_prev, *hs_next; /* srv->hs_*, while handshaking */
+  unsigned tls_done : 1;     /* handshake completed */
+  unsigned tls_seen : 1;     /* the first bytes were looked at */
+  unsigned tls_eof : 1;      /* the peer's close_notify arrived */
+  unsigned tls_shut : 1;     /* our close_notify is queued */
+  unsigned on_hs_list : 1;   /* counted in srv->tls_handshaking */
 };
 
 
@@ -104,6 +123,7 @@ struct bq_listener {
   /* "127.0.0.1:5514,syslog": the bound address and the kind, as
    * connections.listener records it */
   char name[BQ_ADDR_STRLEN + 16];
+  int tls;                      /* a tls listener: connections speak TLS */
   struct bq_ratelimit accept_rl, refuse_rl, deny_rl; /* their log lines */
 };
 
@@ -142,6 +162,17 @@ struct bq_server {
   struct bq_ratelimit trunc_rl, framing_rl; /* syslog listeners' logs */
   uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
   struct bq_server_hooks hooks; /* told of the drain and of the end */
+  /* TLS (tls listeners only): */
+  struct bq_tls_ctx *tls_ctx;  /* for new handshakes; SIGHUP replaces it,
+                                  connections hold their own reference */
+  uv_signal_t sighup;          /* reloads --tls-cert and --tls-key */
+  uv_timer_t hs_timer;         /* sweeps hs_head: handshake deadlines */
+  struct bq_conn *hs_head, *hs_tail; /* handshaking, oldest first */
+  size_t tls_handshaking;      /* on that list */
+  struct bq_ratelimit tls_rl;   /* handshake failures' log lines */
+  struct bq_ratelimit tls_limit_rl; /* --tls-max-handshakes refusals' */
+  struct bq_ratelimit plain_on_tls_rl, tls_on_plain_rl; /* and these */
+  char plainbuf[16384];        /* decrypted bytes of one TLS read */
   char readbuf[BQ_READ_BUF];
 };
 
@@ -208,6 +239,11 @@ void bq_conn_abort(struct bq_conn *c);
 /* --idle-timeout: close connections silent for longer than it (and owed
  * nothing) with "ERR idle"; called by the server's idle timer. */
 void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms);
+
+/* TLS handshakes not done within BQ_TLS_HANDSHAKE_MS (or --idle-timeout,
+ * if shorter) of the accept: close them; called by the server's hs_timer. */
+#define BQ_TLS_HANDSHAKE_MS 10000
+void bq_conn_sweep_handshakes(struct bq_server *srv, uint64_t now_ms);
 
 /* --- server.c, used by listener.c and conn.c --- */
 

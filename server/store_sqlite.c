@@ -10,10 +10,10 @@
  * SQLite's result codes never leave this file: translate() maps them onto
  * enum bq_store_err.
  *
- * Schema (user_version 2):
+ * Schema (user_version 3):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
  *               opened_at INTEGER NOT NULL, closed_at INTEGER,
- *               listener TEXT)
+ *               listener TEXT, tls_subject TEXT)
  *   messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,
  *            seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
  *            payload BLOB NOT NULL, facility INTEGER, severity INTEGER,
@@ -23,12 +23,15 @@
  * commit order, and batches commit in queue order (queue.h).  The columns
  * after payload are filled for messages of syslog listeners only (the
  * header parsed here, on the worker, by common/syslog.h), NULL otherwise.
+ * connections.tls_subject is the client certificate's subject (RFC 2253)
+ * on a TLS listener with --tls-client-ca, NULL otherwise.
  *
  * Versions: version 1 is the first two tables without the columns after
  * closed_at and payload.  Version 2 is version 1 plus ALTER TABLE ... ADD
  * COLUMN statements, in a new database as well as in a migrated one, so
  * that both hold the same CREATE text and the exact-schema comparison has
- * one form per version.  A version-1 database is accepted by the check and
+ * one form per version.  Version 3 adds connections.tls_subject the same
+ * way.  A version-1 or version-2 database is accepted by the check and
  * migrated in place by open (one transaction, user_version included).
  *
  * Opening never writes to a file it has not first proven, read-only, to be
@@ -54,7 +57,7 @@
 #include "log.h"
 #include "syslog.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Messages per multi-row INSERT.  One statement execution carries this many
  * rows, so SQLite's per-statement work (step, cursor open, halt, reset) is
@@ -112,6 +115,10 @@ static const char migrate_v2_sql[] =
     "ALTER TABLE messages ADD COLUMN truncated INTEGER;"
     "ALTER TABLE connections ADD COLUMN listener TEXT;";
 
+/* Version 2 -> 3: the client certificate's subject (mutual TLS). */
+static const char migrate_v3_sql[] =
+    "ALTER TABLE connections ADD COLUMN tls_subject TEXT;";
+
 /* Bring a database at version v (0: empty) to SCHEMA_VERSION, inside the
  * caller's transaction.  The steps are the same for a new database as for
  * an old one (see the design block). */
@@ -120,8 +127,10 @@ static int upgrade(sqlite3 *db, int v) {
   if (v < 1) rc = sqlite3_exec(db, schema_v1_sql, NULL, NULL, NULL);
   if (rc == SQLITE_OK && v < 2)
     rc = sqlite3_exec(db, migrate_v2_sql, NULL, NULL, NULL);
+  if (rc == SQLITE_OK && v < 3)
+    rc = sqlite3_exec(db, migrate_v3_sql, NULL, NULL, NULL);
   if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
+    rc = sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL);
   return rc;
 }
 
@@ -286,6 +295,8 @@ static int reference_schema(struct refs *ref, char *err, size_t errlen) {
                                            NULL, NULL);
     if (rc == SQLITE_OK && v >= 2)
       rc = sqlite3_exec(ref->v[v], migrate_v2_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && v >= 3)
+      rc = sqlite3_exec(ref->v[v], migrate_v3_sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
       fail(ref->v[v], rc, "cannot build the reference schema", err, errlen);
   }
@@ -886,8 +897,8 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "INSERT INTO messages(conn_id, seq, received_at, payload) "
        "VALUES(?1, ?2, ?3, ?4)")
   PREP(ins_conn,
-       "INSERT INTO connections(id, peer, opened_at, listener) "
-       "VALUES(?1, ?2, ?3, ?4)")
+       "INSERT INTO connections(id, peer, opened_at, listener, tls_subject) "
+       "VALUES(?1, ?2, ?3, ?4, ?5)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
   PREP(ins_sys,
        "INSERT INTO messages(conn_id, seq, received_at, payload, facility, "
@@ -1013,19 +1024,28 @@ static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
       }
       break;
     case BQ_REC_OPEN: {
-      /* data: the peer, then '\0' and the listener's name if any. */
-      const char *nul = memchr(r->data, '\0', r->len);
-      size_t peer = nul != NULL ? (size_t)(nul - r->data) : r->len;
+      /* data: the peer, then optionally '\0' and the listener's name,
+       * then optionally '\0' and the TLS client's subject (record.h). */
+      const char *f[3] = {NULL, NULL, NULL};
+      int flen[3] = {0, 0, 0}, nf = 0;
+      const char *p = r->data, *end = r->data + r->len;
+      while (nf < 3) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        const char *fe = nul != NULL && nf < 2 ? nul : end;
+        f[nf] = p;
+        flen[nf++] = (int)(fe - p);
+        if (fe == end) break;
+        p = fe + 1;
+      }
       st = s->ins_conn;
       rc = sqlite3_bind_int64(st, 1, r->conn_id);
       if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, r->data, (int)peer, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 2, f[0], flen[0], SQLITE_STATIC);
       if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, r->ts_us);
-      if (rc == SQLITE_OK)
-        rc = nul != NULL ? sqlite3_bind_text(st, 4, nul + 1,
-                                             (int)(r->len - peer - 1),
-                                             SQLITE_STATIC)
-                         : sqlite3_bind_null(st, 4);
+      for (int i = 1; i < 3 && rc == SQLITE_OK; i++)
+        rc = f[i] != NULL
+                 ? sqlite3_bind_text(st, 3 + i, f[i], flen[i], SQLITE_STATIC)
+                 : sqlite3_bind_null(st, 3 + i);
       break;
     }
     case BQ_REC_CLOSE:

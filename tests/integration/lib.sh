@@ -221,7 +221,7 @@ start_daemon() {
   done
   for ((i = 0; i < n; i++)); do
     mapfile -t BQ_PORTS < <(sed -n \
-      's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) ([a-z]*)$/\1/p' "$BQ_LOG")
+      's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) ([a-z,]*)$/\1/p' "$BQ_LOG")
     [ "${#BQ_PORTS[@]}" -ge "$want" ] && break
     bq_is_running_child "$BQ_PID" || break
     sleep 0.05

@@ -3,10 +3,14 @@
 # (schema version 1: data/schema-v1-burstqd-0.1.0.sqlite3, made by burstqd 0.1.0 from two
 # connections, "first v1 message" and "second v1 message" on the first,
 # "from another connection" on the second) is migrated in place to version
-# 2 at start: every row kept byte for byte, the new columns there and NULL
+# 3 at start: every row kept byte for byte, the new columns there and NULL
 # in the old rows, connection ids continuing after the old ones, and the
-# new rows carrying their listener.  A second start finds version 2 and
-# leaves it as it is.
+# new rows carrying their listener.  A second start finds version 3 and
+# leaves it as it is.  A database written by the release of schema version
+# 2 (data/schema-v2-burstqd-0.1.0.sqlite3: "first v2 message" and "second
+# v2 message" on an acked listener, one syslog message on a syslog one) is
+# migrated to version 3 likewise: its rows, parsed columns and listeners
+# kept, connections.tls_subject added and NULL in them.
 . "$(dirname "$0")/lib.sh" "$@"
 
 cp "$(dirname "$0")/data/schema-v1-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v1 fixture"
@@ -18,7 +22,7 @@ check_eq "fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
 
 start_daemon --listen 127.0.0.1:0,syslog
 SPORT=${BQ_PORTS[1]}
-check_grep "the migration is logged" "$BQ_LOG" 'migrated from schema version 1 to 2'
+check_grep "the migration is logged" "$BQ_LOG" 'migrated from schema version 1 to 3'
 printf 'after-migration\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.acked
 check_eq "acked listener after the migration" "$(cat out.acked)" "OK 1"
 printf '<14>Oct 11 22:14:15 host app: syslog-after-migration\n' |
@@ -27,7 +31,7 @@ check_eq "syslog listener: nothing written back" "$(wc -c <out.syslog)" 0
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 
-check_eq "schema version" "$(sql 'PRAGMA user_version')" 2
+check_eq "schema version" "$(sql 'PRAGMA user_version')" 3
 check_eq "old messages kept" \
   "$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload), ',') FROM messages WHERE id <= 3")" \
   "$old_msgs"
@@ -37,7 +41,7 @@ check_eq "old connections kept" \
 check_eq "new columns NULL in the old rows" \
   "$(sql "SELECT count(*) FROM messages WHERE id <= 3 AND facility IS NULL AND severity IS NULL AND log_time IS NULL AND hostname IS NULL AND app_name IS NULL AND procid IS NULL AND msgid IS NULL AND truncated IS NULL")" 3
 check_eq "listener NULL in the old connections" \
-  "$(sql "SELECT count(*) FROM connections WHERE id <= 2 AND listener IS NULL")" 2
+  "$(sql "SELECT count(*) FROM connections WHERE id <= 2 AND listener IS NULL AND tls_subject IS NULL")" 2
 check_eq "new connections: ids after the old ones, with their listener" \
   "$(sql "SELECT group_concat(c.id || ':' || c.listener, ',') FROM messages m JOIN connections c ON c.id = m.conn_id WHERE m.id > 3 ORDER BY m.id")" \
   "3:127.0.0.1:$BQ_PORT,acked,4:127.0.0.1:$SPORT,syslog"
@@ -51,3 +55,30 @@ check_no_grep "second start: no migration" "$BQ_LOG" 'migrated from'
 stop_daemon
 check_eq "second start: exit status" "$BQ_RC" 0
 check_eq "second start: rows" "$(sql 'SELECT count(*) FROM messages')" 5
+
+# Version 2 -> 3.
+rm -f "$BQ_DB" "$BQ_DB-wal" "$BQ_DB-shm"
+cp "$(dirname "$0")/data/schema-v2-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v2 fixture"
+chmod u+w "$BQ_DB"
+check_eq "v2 fixture: schema version" "$(sql 'PRAGMA user_version')" 2
+old_msgs=$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload) || ':' || coalesce(facility, '-') || ':' || coalesce(hostname, '-') || ':' || coalesce(truncated, '-'), ',') FROM messages")
+old_conns=$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at || ':' || listener, ',') FROM connections")
+check_eq "v2 fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
+start_daemon
+check_grep "v2: the migration is logged" "$BQ_LOG" 'migrated from schema version 2 to 3'
+printf 'after-v2-migration\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.v2
+check_eq "v2: acked listener after the migration" "$(cat out.v2)" "OK 1"
+stop_daemon
+check_eq "v2: exit status" "$BQ_RC" 0
+check_eq "v2: schema version" "$(sql 'PRAGMA user_version')" 3
+check_eq "v2: old messages kept" \
+  "$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload) || ':' || coalesce(facility, '-') || ':' || coalesce(hostname, '-') || ':' || coalesce(truncated, '-'), ',') FROM messages WHERE id <= 3")" \
+  "$old_msgs"
+check_eq "v2: old connections kept" \
+  "$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at || ':' || listener, ',') FROM connections WHERE id <= 2")" \
+  "$old_conns"
+check_eq "v2: tls_subject NULL everywhere" \
+  "$(sql "SELECT count(*) FROM connections WHERE tls_subject IS NULL")" 3
+check_eq "v2: the new connection's id follows the old ones" \
+  "$(sql "SELECT conn_id FROM messages WHERE CAST(payload AS TEXT) = 'after-v2-migration'")" 3
+check_eq "v2: integrity" "$(sql 'PRAGMA integrity_check')" ok

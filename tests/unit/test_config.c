@@ -243,7 +243,8 @@ static void test_help(void **state) {
       "--listen",      "--db",           "--workers",         "--queue-capacity",
       "--queue-bytes", "--batch-max",    "--sync",            "--ack",
       "--max-message", "--max-connections", "--log-level",    "--help",
-      "--version"};
+      "--version",     "--tls-cert",     "--tls-key",         "--tls-client-ca",
+      "--tls-max-handshakes"};
   static const char *forms[] = {"--help", "-h"};
   (void)state;
   for (size_t f = 0; f < 2; f++) {
@@ -490,7 +491,7 @@ static void test_help_lists_every_option(void **state) {
     }
     line = nl != NULL ? nl + 1 : NULL;
   }
-  assert_int_equal(n, 19);
+  assert_int_equal(n, 23);
   run_free(&help);
   EXPECT_ERR("unknown option --bogus", "--bogus", "1");
 }
@@ -690,6 +691,76 @@ static void test_listen_several(void **state) {
   run_free(&run);
 }
 
+/* The tls flag, with either kind and in either order, and the TLS
+ * options: a tls listener needs --tls-cert and --tls-key; TLS options
+ * without a tls listener are refused. */
+static void test_listen_tls(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  assert_false(bq_config_has_tls(&c));
+  assert_null(c.tls_cert);
+  assert_int_equal(c.tls_handshakes_max, 256);
+  PARSE(&c, &run, "--listen", "127.0.0.1:7443,tls", "--listen",
+        "127.0.0.1:6514,syslog,tls", "--listen", "127.0.0.1:6515,tls,syslog",
+        "--listen", "127.0.0.1:7070", "--tls-cert", "s.pem", "--tls-key",
+        "s.key", "--tls-client-ca", "ca.pem", "--tls-max-handshakes", "8");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.nlisten, 4);
+  assert_true(c.listen[0].tls);
+  assert_int_equal(c.listen[0].kind, BQ_LISTEN_ACKED);
+  assert_true(c.listen[1].tls);
+  assert_int_equal(c.listen[1].kind, BQ_LISTEN_SYSLOG);
+  assert_true(c.listen[2].tls);
+  assert_int_equal(c.listen[2].kind, BQ_LISTEN_SYSLOG);
+  assert_false(c.listen[3].tls);
+  assert_true(bq_config_has_tls(&c));
+  assert_string_equal(c.tls_cert, "s.pem");
+  assert_string_equal(c.tls_key, "s.key");
+  assert_string_equal(c.tls_client_ca, "ca.pem");
+  assert_int_equal(c.tls_handshakes_max, 8);
+  run_free(&run);
+
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:7443,tls");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--listen 127.0.0.1:7443,tls needs "
+                               "--tls-cert FILE (and --tls-key)");
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:7443,tls", "--tls-cert", "s.pem");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--listen 127.0.0.1:7443,tls needs "
+                               "--tls-key FILE");
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--tls-client-ca", "ca.pem");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_non_null(strstr(run.err, "--tls-client-ca is given but no --listen "
+                                  "has the tls flag"));
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:7443,tls,tls", "--tls-cert", "a",
+        "--tls-key", "b");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--listen: '127.0.0.1:7443,tls,tls' repeats "
+                               "the tls flag");
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:7443,tls", "--tls-cert", "",
+        "--tls-key", "b");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--tls-cert: the path is empty");
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--listen", "127.0.0.1:7443,tls", "--tls-cert", "a",
+        "--tls-key", "b", "--tls-max-handshakes", "0");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_non_null(strstr(run.err, "--tls-max-handshakes"));
+  run_free(&run);
+}
+
 static void test_listen_errors(void **state) {
   struct bq_config c;
   struct run run;
@@ -698,11 +769,11 @@ static void test_listen_errors(void **state) {
   FILE *out;
   (void)state;
   bq_config_defaults(&c);
-  PARSE(&c, &run, "--listen", "127.0.0.1:5514,tls");
+  PARSE(&c, &run, "--listen", "127.0.0.1:5514,ssl");
   assert_int_equal(run.rc, BQ_CONFIG_ERR);
   assert_string_equal(run.err,
-                      "--listen: unknown flag 'tls' in '127.0.0.1:5514,tls' "
-                      "(flags: acked or syslog)");
+                      "--listen: unknown flag 'ssl' in '127.0.0.1:5514,ssl' "
+                      "(flags: acked, syslog, tls)");
   run_free(&run);
   PARSE(&c, &run, "--listen", "127.0.0.1:5514,");
   assert_int_equal(run.rc, BQ_CONFIG_ERR);
@@ -927,6 +998,7 @@ int main(void) {
       cmocka_unit_test(test_listen_one),
       cmocka_unit_test(test_listen_several),
       cmocka_unit_test(test_listen_errors),
+      cmocka_unit_test(test_listen_tls),
       cmocka_unit_test(test_addr_format_other),
       cmocka_unit_test(test_log_level_parse),
       cmocka_unit_test(test_logf),

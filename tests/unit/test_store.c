@@ -43,6 +43,19 @@ static void add_open_on(struct batch *b, int64_t id, const char *peer,
   batch_add(b, mkrec(BQ_REC_OPEN, id, 0, ts, data, lp + 1 + ll));
 }
 
+/* An OPEN record with all three fields: peer, listener, TLS subject. */
+static void add_open_tls(struct batch *b, int64_t id, const char *peer,
+                         const char *listener, const char *subject,
+                         int64_t ts) {
+  char data[512];
+  size_t lp = strlen(peer), ll = strlen(listener), ls = strlen(subject);
+  assert_true(lp + ll + ls + 2 <= sizeof(data));
+  memcpy(data, peer, lp + 1);
+  memcpy(data + lp + 1, listener, ll + 1);
+  memcpy(data + lp + ll + 2, subject, ls);
+  batch_add(b, mkrec(BQ_REC_OPEN, id, 0, ts, data, lp + ll + 2 + ls));
+}
+
 static void add_msg(struct batch *b, int64_t id, int64_t seq, int64_t ts,
                     const void *data, size_t len) {
   batch_add(b, mkrec(BQ_REC_MSG, id, seq, ts, data, len));
@@ -95,7 +108,8 @@ static void test_open_creates_schema(void **state) {
                                      {"peer", "TEXT", 1, 0},
                                      {"opened_at", "INTEGER", 1, 0},
                                      {"closed_at", "INTEGER", 0, 0},
-                                     {"listener", "TEXT", 0, 0}};
+                                     {"listener", "TEXT", 0, 0},
+                                     {"tls_subject", "TEXT", 0, 0}};
   static const struct col msgs[] = {{"id", "INTEGER", 0, 1},
                                     {"conn_id", "INTEGER", 1, 0},
                                     {"seq", "INTEGER", 1, 0},
@@ -123,7 +137,7 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
   peek_close(db);
   close_store(s);
 
@@ -131,7 +145,7 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
   assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
                              "type = 'table'"),
                    2);
@@ -685,10 +699,10 @@ static void test_open_migrates_v1(void **state) {
 
   assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
   assert_int_equal(c.found, BQ_STORE_BURSTQ);
-  assert_int_equal(c.version, 2);
+  assert_int_equal(c.version, 3);
 
   db = peek_open(fx->path);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
   assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 3);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 4);
   /* the old rows, byte for byte, and NULL in every new column */
@@ -704,7 +718,7 @@ static void test_open_migrates_v1(void **state) {
       q_int(db, "SELECT count(*) FROM connections WHERE (id, peer, "
                 "opened_at, coalesce(closed_at, -1)) IN (VALUES (1, "
                 "'127.0.0.1:1000', 10, 20), (2, '[::1]:2000', 30, -1)) AND "
-                "listener IS NULL"),
+                "listener IS NULL AND tls_subject IS NULL"),
       2);
   assert_int_equal(q_int(db, "SELECT count(*) FROM connections WHERE id = 3 "
                              "AND listener = '127.0.0.1:5514,syslog' AND "
@@ -722,11 +736,115 @@ static void test_open_migrates_v1(void **state) {
   assert_string_equal(migrated, fresh);
   assert_non_null(strstr(fresh, "listener TEXT"));
   assert_non_null(strstr(fresh, "truncated INTEGER"));
+  assert_non_null(strstr(fresh, "tls_subject TEXT"));
 
   /* and the migrated file opens as it is from then on */
   s = open_store(fx->path, BQ_SYNC_FULL);
   assert_int_equal(s->last_conn_id, 3);
   close_store(s);
+}
+
+/* Version 2's additions to version 1, exactly as that release ran them. */
+static const char v2_sql[] =
+    "ALTER TABLE messages ADD COLUMN facility INTEGER;"
+    "ALTER TABLE messages ADD COLUMN severity INTEGER;"
+    "ALTER TABLE messages ADD COLUMN log_time TEXT;"
+    "ALTER TABLE messages ADD COLUMN hostname TEXT;"
+    "ALTER TABLE messages ADD COLUMN app_name TEXT;"
+    "ALTER TABLE messages ADD COLUMN procid TEXT;"
+    "ALTER TABLE messages ADD COLUMN msgid TEXT;"
+    "ALTER TABLE messages ADD COLUMN truncated INTEGER;"
+    "ALTER TABLE connections ADD COLUMN listener TEXT;"
+    "PRAGMA user_version = 2;";
+
+/* A version-2 database is accepted by the check unchanged, then migrated
+ * in place to version 3 by open: its rows kept byte for byte,
+ * tls_subject NULL in them, the schema text exactly a new database's. */
+static void test_open_migrates_v2(void **state) {
+  struct fixture *fx = *state;
+  struct bq_store_check c;
+  struct batch b = {0};
+  struct bq_store *s;
+  char err[512], migrated[2048], fresh[2048], fresh_path[320];
+  sqlite3 *db;
+
+  make_v1(fx->path);
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  exec_ok(db, v2_sql);
+  exec_ok(db, "UPDATE connections SET listener = '127.0.0.1:7070,acked' "
+              "WHERE id = 1; UPDATE messages SET facility = 1, "
+              "hostname = 'h', truncated = 0 WHERE id = 1;");
+  peek_close(db);
+  assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
+  assert_int_equal(c.found, BQ_STORE_BURSTQ);
+  assert_int_equal(c.version, 2);
+
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  assert_int_equal(s->last_conn_id, 2);
+  add_open_tls(&b, 3, "127.0.0.1:3000", "127.0.0.1:7443,acked,tls",
+               "CN=client,O=burstq", 40);
+  add_msg(&b, 3, 1, 41, "after", 5);
+  append_ok(s, &b);
+  batch_free(&b);
+  close_store(s);
+
+  assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
+  assert_int_equal(c.version, 3);
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
+  assert_int_equal(
+      q_int(db, "SELECT count(*) FROM messages WHERE "
+                "(id, conn_id, seq, received_at, payload) IN (VALUES"
+                " (1, 1, 1, 11, x'6f6e65'), (2, 1, 2, 12, x'74776f00'),"
+                " (3, 2, 1, 31, x''))"),
+      3);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id = 1 AND "
+                             "facility = 1 AND hostname = 'h' AND "
+                             "truncated = 0"),
+                   1);
+  assert_int_equal(
+      q_int(db, "SELECT count(*) FROM connections WHERE id <= 2 AND "
+                "tls_subject IS NULL AND coalesce(listener, '-') IN "
+                "('127.0.0.1:7070,acked', '-')"),
+      2);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections WHERE id = 3 "
+                             "AND listener = '127.0.0.1:7443,acked,tls' AND "
+                             "tls_subject = 'CN=client,O=burstq'"),
+                   1);
+  schema_text(db, migrated, sizeof(migrated));
+  peek_close(db);
+  snprintf(fresh_path, sizeof(fresh_path), "%s/fresh.db", fx->dir);
+  close_store(open_store(fresh_path, BQ_SYNC_FULL));
+  db = peek_open(fresh_path);
+  schema_text(db, fresh, sizeof(fresh));
+  peek_close(db);
+  assert_string_equal(migrated, fresh);
+}
+
+/* connections.tls_subject: the third field of an OPEN record; NULL when
+ * the record has two fields or one. */
+static void test_append_tls_subject(void **state) {
+  struct fixture *fx = *state;
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_FULL);
+  struct batch b = {0};
+  sqlite3 *db;
+  char text[256];
+  add_open_tls(&b, 1, "127.0.0.1:1", "127.0.0.1:7443,acked,tls",
+               "CN=c\\,1,O=x", 1);
+  add_open_on(&b, 2, "127.0.0.1:2", "127.0.0.1:7443,acked,tls", 2);
+  add_open(&b, 3, "127.0.0.1:3", 3);
+  append_ok(s, &b);
+  batch_free(&b);
+  close_store(s);
+  db = peek_open(fx->path);
+  q_text(db, "SELECT peer || '|' || listener || '|' || tls_subject FROM "
+             "connections WHERE id = 1",
+         text, sizeof(text));
+  assert_string_equal(text, "127.0.0.1:1|127.0.0.1:7443,acked,tls|CN=c\\,1,O=x");
+  assert_int_equal(q_int(db, "SELECT count(*) FROM connections WHERE id IN "
+                             "(2, 3) AND tls_subject IS NULL"),
+                   2);
+  peek_close(db);
 }
 
 /* A version-1 file whose schema is not exactly version 1's, and a file
@@ -756,6 +874,16 @@ static void test_open_refuses_inexact_versions(void **state) {
   peek_close(db);
   open_fails(fx->path, err, sizeof(err));
   assert_non_null(strstr(err, "schema version 2 but not its exact schema"));
+
+  /* version 3 claimed with version 2's tables */
+  unlink(fx->path);
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  exec_ok(db, v1_sql);
+  exec_ok(db, v2_sql);
+  exec_ok(db, "PRAGMA user_version = 3;");
+  peek_close(db);
+  open_fails(fx->path, err, sizeof(err));
+  assert_non_null(strstr(err, "schema version 3 but not its exact schema"));
 }
 
 /* connections.listener: the name after the peer in an OPEN record; NULL
@@ -883,7 +1011,7 @@ static void test_reopen_keeps_data(void **state) {
   assert_int_equal(q_int(db, "SELECT seq FROM messages ORDER BY id DESC "
                              "LIMIT 1"),
                    2);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
   peek_close(db);
 }
 
@@ -1013,6 +1141,8 @@ int main(void) {
       STORE_TEST(test_append_multi_row_order),
       STORE_TEST(test_wal_stays_bounded),
       STORE_TEST(test_open_migrates_v1),
+      STORE_TEST(test_open_migrates_v2),
+      STORE_TEST(test_append_tls_subject),
       STORE_TEST(test_open_refuses_inexact_versions),
       STORE_TEST(test_append_listener),
       STORE_TEST(test_append_syslog),
