@@ -81,6 +81,7 @@ stop_rsyslogd() {
 
 # Connections the daemon has not recorded as closed.
 open_conns() { sql "SELECT count(*) FROM connections WHERE closed_at IS NULL"; }
+no_open_conns() { [ "$(open_conns)" = 0 ]; }
 
 start_daemon --listen 127.0.0.1:0,syslog,tls --tls-cert "$C/server.pem" \
   --tls-key "$C/server.key"
@@ -109,7 +110,7 @@ for ((i = 0; i < 240 * BQ_SLOW * 4; i++)); do
 done
 check_eq "rows relayed by rsyslog over TLS (before the stop)" "$(msg_count)" "$N"
 stop_rsyslogd
-poll $((60 * BQ_SLOW)) test "$(open_conns)" = 0 ||
+poll $((60 * BQ_SLOW)) no_open_conns ||
   fail "the daemon still has $(open_conns) connection(s) open after rsyslogd stopped"
 
 out=$(sql "
