@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
         libcmocka-dev sqlite3 netcat-openbsd procps \
         libhttp-parser-dev libsystemd-dev curl python3 \
-        stunnel4 openssl socat libssl-dev \
+        stunnel4 openssl socat libssl-dev rsyslog rsyslog-openssl bsdutils \
         clang
 # The syslog tests' third-party senders: rsyslogd (rsyslog), logger
 # (bsdutils), and the libraries loggen needs (see `loggen` below).

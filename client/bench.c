@@ -17,6 +17,15 @@
  * With a token (--token-file, session.h) each connection first writes the
  * line "AUTH <token>" from the options (its own uv_write_t, areq; libuv
  * keeps writes in order), which is never counted as a message.
+ *
+ * With --tls each connection has an engine (common/tls.h, set up through
+ * session.h): the handshake starts at connect, the AUTH line and the
+ * messages go into the engine once it is done, and every piece of
+ * ciphertext it makes goes out as its own uv_write from a buffer of its
+ * own (struct twrite, freed by its callback).  The batch's write (one at
+ * a time, as without TLS) is the one that carries its ciphertext; a
+ * handshake that fails before any reply counts as a connect error with
+ * the engine's reason.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +60,7 @@ static const char bench_help[] =
     "                    [--rate MSGS/S | --burst K --pause-ms P]\n"
     "                    [--duration S] [--db PATH] [--json] [--timeout S]\n"
     "                    [--token-file FILE]\n"
+    "                    [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]\n"
     "       burstq bench --check-only --run-id HEX -c CONNS -n TOTAL -s SIZE\n"
     "                    --db PATH\n"
     "\n"
@@ -100,6 +110,7 @@ static const char bench_help[] =
     "                        as the token on every connection; it is not a\n"
     "                        message and is never printed; keep FILE mode 600\n"
     "                        [$BURSTQ_TOKEN_FILE, else no token]\n"
+    BQ_SESSION_TLS_HELP
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
@@ -110,12 +121,15 @@ static const char bench_help[] =
     "                                               bursty producers\n"
     "  burstq bench -T /etc/burstq/token -n 1M --db burstq.db\n"
     "                                               a daemon with a token\n"
+    "  burstq bench --tls --tls-ca ca.pem -H localhost:7443 -c 4 -n 1M\n"
+    "                                               over TLS\n"
     "  nc -l 7070 >/dev/null & burstq bench --sink -c 1 -n 5M\n"
     "                                               this client's own speed\n"
     "\n"
     "Exit status: 0 all committed (and, with --db, all checked); 1 sent !=\n"
-    "committed, rejected lines, or the database check failed; 2 usage;\n"
-    "3 cannot connect; 4 refused by the daemon (ERR too-many-connections,\n"
+    "committed, rejected lines, or the database check failed; 2 usage\n"
+    "(also an unreadable --tls-* file); 3 cannot connect (also a failed TLS\n"
+    "handshake, with the reason); 4 refused by the daemon (ERR too-many-connections,\n"
     "ERR denied, ERR auth: no or wrong --token-file, ERR idle); 5 timeout;\n"
     "6 connection lost.\n";
 
@@ -152,8 +166,19 @@ struct bconn {
   char *wbuf;
   size_t wcap;
   int connected, writing, shut, done, closing, write_failed;
+  int any_reply;        /* a reply line came */
+  struct bq_tls *tls;   /* --tls, else NULL */
   struct bq_framer framer;
-  char rbuf[4096];
+  char rbuf[16384];
+};
+
+/* One piece of TLS ciphertext on its way (data: it carries the batch the
+ * connection's on_write completes). */
+struct twrite {
+  uv_write_t req;
+  struct bconn *c;
+  int data;
+  char buf[];
 };
 
 struct bench_opts {
@@ -172,6 +197,8 @@ struct bench_opts {
   uint32_t run;
   const char *token_file; /* NULL: no token */
   struct bq_token token;  /* "AUTH <token>\n" when token.len > 0 */
+  struct bq_session_tls tls;
+  struct bq_tls_ctx *tls_ctx; /* --tls, else NULL */
 };
 
 struct bench {
@@ -187,13 +214,15 @@ struct bench {
   uint64_t connect_errors, lost;
   struct bq_session_replies replies; /* of all connections */
   int stop, timed_out, progress, tick_closing;
-  char reason[192];
+  char reason[400];
 };
 
 /* ---- connections ------------------------------------------------------- */
 
 static void on_conn_closed(uv_handle_t *h) {
   struct bconn *c = h->data;
+  if (c->tls != NULL) bq_tls_free(c->tls);
+  c->tls = NULL;
   bq_framer_free(&c->framer);
   free(c->wbuf);
   free(c->ring);
@@ -274,6 +303,7 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
   struct bconn *c = arg;
   struct bench *b = c->b;
   uint64_t n;
+  c->any_reply = 1;
   switch (bq_session_reply(&b->replies, kind, data, len, &n)) {
     case BQ_SESSION_ACK:
       acked_upto(c, n, uv_hrtime());
@@ -305,17 +335,41 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   buf->len = sizeof(c->rbuf);
 }
 
+static void tls_input(struct bconn *c, const char *data, size_t len);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct bconn *c = s->data;
+  if (nread > 0 && c->tls != NULL) {
+    tls_input(c, buf->base, (size_t)nread);
+    return;
+  }
   if (nread > 0) {
     bq_framer_feed(&c->framer, buf->base, (size_t)nread, on_reply, c);
     return;
   }
   if (nread == 0) return;
+  if (c->tls != NULL && !c->any_reply && !bq_tls_handshake_done(c->tls)) {
+    /* Closed during the handshake: a connect error, with the reason. */
+    struct bench *b = c->b;
+    char why[256];
+    bq_session_tls_reason(c->tls, 0, 0, b->o.tls.cert != NULL, why,
+                          sizeof(why));
+    if (b->connect_errors++ == 0)
+      snprintf(b->reason, sizeof(b->reason), "cannot connect to %s: %s",
+               b->o.where, why);
+    conn_finish(c, 0);
+    return;
+  }
   if (nread == UV_EOF) bq_framer_finish(&c->framer, on_reply, c);
   /* The daemon closed: done, and lost unless all was sent and answered
    * (acked, or rejected as too long; more acks than messages is not a
    * loss: the verdict and the AUTH-line warning deal with it). */
+  if (!c->any_reply && c->tls == NULL && c->sent > 0 &&
+      c->b->reason[0] == '\0')
+    /* A TLS listener closes on plaintext without a reply. */
+    snprintf(c->b->reason, sizeof(c->b->reason),
+             "%s closed a connection without any reply (if it is a "
+             "--listen ...,tls listener, use --tls)", c->b->o.where);
   conn_finish(c, !(nread == UV_EOF && c->shut &&
                    c->acked + c->rejected >= c->sent &&
                    c->sent == c->next_seq - 1));
@@ -333,8 +387,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 static void pump(struct bconn *c);
 
-static void on_write(uv_write_t *req, int status) {
-  struct bconn *c = req->data;
+static void batch_written(struct bconn *c, int status) {
   struct bench *b = c->b;
   uint64_t now = uv_hrtime();
   c->writing = 0;
@@ -354,6 +407,41 @@ static void on_write(uv_write_t *req, int status) {
   }
   c->wmsgs = 0;
   pump(c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  batch_written(req->data, status);
+}
+
+static void on_twrite(uv_write_t *req, int status) {
+  struct twrite *w = req->data;
+  struct bconn *c = w->c;
+  int data = w->data;
+  free(w);
+  if (data)
+    batch_written(c, status);
+  else if (status < 0)
+    c->write_failed = 1; /* the read side ends the conn */
+}
+
+/* --tls: send what the engine has made, as one write (data: it carries
+ * the batch in flight).  Returns 0 or a negative libuv error. */
+static int tls_flush(struct bconn *c, int data) {
+  size_t n = bq_tls_pending_out(c->tls);
+  struct twrite *w;
+  uv_buf_t buf;
+  int r;
+  if (n == 0 && !data) return 0;
+  w = malloc(sizeof(*w) + (n ? n : 1));
+  if (w == NULL) return UV_ENOMEM;
+  w->c = c;
+  w->data = data;
+  w->req.data = w;
+  n = bq_tls_take_out(c->tls, w->buf, n);
+  buf = uv_buf_init(w->buf, (unsigned)n);
+  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_twrite);
+  if (r < 0) free(w);
+  return r;
 }
 
 /* Messages c may generate now under --rate / --burst / --duration. */
@@ -388,9 +476,17 @@ static void pump(struct bconn *c) {
   int r;
   if (c->writing || c->shut || c->done || !c->connected || c->write_failed)
     return;
+  if (c->tls != NULL && !bq_tls_handshake_done(c->tls)) return;
   if (b->stop || c->next_seq - 1 == c->target) {
     c->shut = 1;
     if (++b->nsent_all == b->o.conns) b->t_sent = uv_hrtime();
+    if (c->tls != NULL) { /* close_notify, then the TCP half-close */
+      bq_tls_shutdown(c->tls);
+      if (tls_flush(c, 0) < 0) {
+        c->write_failed = 1;
+        return;
+      }
+    }
     r = uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown);
     if (r < 0) c->write_failed = 1; /* the read side ends the conn */
     return;
@@ -425,7 +521,12 @@ static void pump(struct bconn *c) {
   }
   buf = uv_buf_init(c->wbuf, (unsigned)(n * (b->o.size + 1)));
   c->writing = 1;
-  r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+  if (c->tls != NULL) {
+    r = bq_tls_write(c->tls, buf.base, buf.len);
+    if (r >= 0) r = tls_flush(c, 1);
+  } else {
+    r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+  }
   if (r < 0) {
     c->writing = 0;
     c->write_failed = 1; /* the read side ends the conn */
@@ -454,6 +555,11 @@ static void on_connect(uv_connect_t *req, int status) {
   b->last_activity = uv_hrtime();
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (c->tls != NULL) { /* the ClientHello; the rest once it is done */
+    if (bq_tls_connect(c->tls) < 0 || tls_flush(c, 0) < 0)
+      c->write_failed = 1; /* the read side ends the conn */
+    return;
+  }
   if (b->o.token.len > 0) {
     uv_buf_t buf = uv_buf_init(b->o.token.line, (unsigned)b->o.token.len);
     if (uv_write(&c->areq, (uv_stream_t *)&c->tcp, &buf, 1,
@@ -463,6 +569,49 @@ static void on_connect(uv_connect_t *req, int status) {
     }
   }
   pump(c);
+}
+
+/* --tls: the handshake is done: the AUTH line, then the messages. */
+static void tls_ready(struct bconn *c) {
+  struct bench *b = c->b;
+  if (b->o.token.len > 0 &&
+      bq_tls_write(c->tls, b->o.token.line, b->o.token.len) < 0)
+    c->write_failed = 1;
+  pump(c);
+}
+
+/* --tls: ciphertext from the daemon. */
+static void tls_input(struct bconn *c, const char *data, size_t len) {
+  struct bench *b = c->b;
+  int was_done = bq_tls_handshake_done(c->tls);
+  int r = bq_session_tls_input(c->tls, data, len, &c->framer, on_reply, c);
+  char why[256];
+  if (c->done) return; /* refused while reading (on_reply) */
+  if (r < 0) {
+    bq_session_tls_reason(c->tls, r, was_done, b->o.tls.cert != NULL, why,
+                          sizeof(why));
+    if (!c->any_reply) { /* refused before any answer: cannot connect */
+      if (b->connect_errors++ == 0)
+        snprintf(b->reason, sizeof(b->reason), "cannot connect to %s: %s",
+                 b->o.where, why);
+      /* Our alert, if any, goes out before the close (best effort). */
+      (void)tls_flush(c, 0);
+      conn_finish(c, 0);
+    } else {
+      if (b->reason[0] == '\0')
+        snprintf(b->reason, sizeof(b->reason), "%s: %s", b->o.where, why);
+      conn_finish(c, 1);
+    }
+    return;
+  }
+  if (tls_flush(c, 0) < 0) c->write_failed = 1;
+  if (r == BQ_SESSION_TLS_CLOSED) {
+    /* The daemon's close_notify: the end, as an EOF. */
+    conn_finish(c, !(c->shut && c->acked + c->rejected >= c->sent &&
+                     c->sent == c->next_seq - 1));
+    return;
+  }
+  if (!was_done && bq_tls_handshake_done(c->tls)) tls_ready(c);
 }
 
 /* ---- the timer: pacing, duration, timeout, progress ------------------- */
@@ -550,6 +699,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
       {"check-only", no_argument, NULL, OPT_CHECK},
       {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
+      BQ_SESSION_TLS_LONGOPTS,
       {NULL, 0, NULL, 0}};
   const char *host = NULL;
   char err[256];
@@ -565,6 +715,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
   opterr = 0;
   while ((opt = getopt_long(argc, argv, "H:c:n:s:r:d:t:T:h", longopts, NULL)) !=
          -1) {
+    if (bq_session_tls_opt(&o->tls, opt, optarg)) continue;
     switch (opt) {
       case 'H': host = optarg; break;
       case 'c':
@@ -632,7 +783,9 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
         fputs(bench_help, stdout);
         return BQ_EXIT_OK;
       default:
-        if (optopt && optopt < 256 && strchr("HcnsrdtT", optopt))
+        if (optopt >= BQ_SESSION_OPT_TLS_CA)
+          snprintf(err, sizeof(err), "%s needs a value", argv[optind - 1]);
+        else if (optopt && optopt < 256 && strchr("HcnsrdtT", optopt))
           snprintf(err, sizeof(err), "-%c needs a value", optopt);
         else
           snprintf(err, sizeof(err), "unknown option '%s'", argv[optind - 1]);
@@ -655,6 +808,11 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
     return usage_err("--check-only needs --db PATH and --run-id HEX");
   if (o->check_only && o->duration > 0)
     return usage_err("--check-only cannot know what --duration sent");
+  if (bq_session_tls_check(&o->tls, host, err, sizeof(err)) < 0)
+    return usage_err(err);
+  if (o->tls.on && o->sink)
+    return usage_err("--sink and --tls do not combine (a sink does not "
+                     "speak TLS)");
   if (o->duration > 0 && !have_n) o->messages = UINT64_MAX;
   if (o->messages != UINT64_MAX && o->messages < o->conns) {
     snprintf(err, sizeof(err),
@@ -685,6 +843,11 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
   if (!o->check_only &&
       bq_session_load_token("bench", o->token_file, &o->token) < 0)
     return BQ_EXIT_USAGE;
+  if (!o->check_only && o->tls.on &&
+      bq_session_tls_ctx("bench", &o->tls, &o->tls_ctx) < 0) {
+    bq_token_clear(&o->token);
+    return BQ_EXIT_USAGE;
+  }
   if (!o->have_run)
     o->run = (uint32_t)((uint64_t)bq_unix_us() * 2654435761u) ^
              (uint32_t)getpid() * 40503u;
@@ -770,6 +933,10 @@ int bq_cmd_bench(int argc, char **argv) {
       abort();
     }
     bq_framer_init(&c->framer, 1024);
+    if (b->o.tls_ctx != NULL && bq_tls_new(&c->tls, b->o.tls_ctx) < 0) {
+      fprintf(stderr, "burstq bench: out of memory\n");
+      abort();
+    }
     uv_tcp_init(&b->loop, &c->tcp);
     c->tcp.data = c;
     c->creq.data = c;
@@ -885,6 +1052,8 @@ check:
   status = bq_bench_verdict(&vo);
   if (status == BQ_EXIT_REFUSED && b->replies.refusal == BQ_ERR_AUTH)
     bq_session_auth_failed("bench", b->o.where, b->o.token_file != NULL);
+  else if (status == BQ_EXIT_CONNECT && b->reason[0])
+    fprintf(stderr, "burstq bench: %s\n", b->reason);
 
   if (b->o.json) {
     printf("{\"run\":\"%08x\",\"host\":\"%s\",\"conns\":%u,\"size\":%zu,",
@@ -928,6 +1097,7 @@ check:
   }
   free(sent_per);
   bq_token_clear(&b->o.token);
+  if (b->o.tls_ctx != NULL) bq_tls_ctx_free(b->o.tls_ctx);
   free(b);
   return status;
 }

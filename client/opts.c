@@ -11,12 +11,40 @@
 #include "addr.h"
 #include "units.h"
 
-int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
-                size_t errlen) {
+const char *bq_opt_host_string(const char *arg) {
   const char *s = arg;
-  int r;
   if (s == NULL) s = getenv("BURSTQ_HOST");
   if (s == NULL || *s == '\0') s = BQ_DEFAULT_HOST;
+  return s;
+}
+
+int bq_opt_host_name(const char *s, char *name, size_t cap) {
+  const char *end, *colon = strrchr(s, ':');
+  size_t n;
+  if (s[0] == '[') { /* [v6]:port or [v6] */
+    s++;
+    end = strchr(s, ']');
+    if (end == NULL) end = s + strlen(s);
+  } else if (colon != NULL && strchr(s, ':') == colon) { /* host:port */
+    end = colon;
+  } else { /* host alone, or a bare IPv6 address */
+    end = s + strlen(s);
+  }
+  n = (size_t)(end - s);
+  if (cap == 0) return -ENAMETOOLONG;
+  if (n >= cap) {
+    name[0] = '\0';
+    return -ENAMETOOLONG;
+  }
+  memcpy(name, s, n);
+  name[n] = '\0';
+  return 0;
+}
+
+int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
+                size_t errlen) {
+  const char *s = bq_opt_host_string(arg);
+  int r;
   r = bq_addr_parse(s, BQ_DEFAULT_PORT, out);
   /* Port 0 is for listening (the kernel picks one); nothing answers there. */
   if (r == 0 && bq_addr_port(out) == 0) r = -ERANGE;

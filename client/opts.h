@@ -25,6 +25,16 @@
 int bq_opt_host(const char *arg, struct sockaddr_storage *out, char *err,
                 size_t errlen);
 
+/* The -H string in effect: arg if not NULL, else $BURSTQ_HOST if set and
+ * not empty, else BQ_DEFAULT_HOST (what bq_opt_host parses). */
+const char *bq_opt_host_string(const char *arg);
+
+/* The host part of a HOST:PORT string (the forms of common/addr.h) into
+ * name: "[::1]:7070" gives "::1", "db1:7070" and "db1" give "db1",
+ * ":7070" gives "".  Returns 0, or -ENAMETOOLONG when it does not fit
+ * (name is then ""). */
+int bq_opt_host_name(const char *s, char *name, size_t cap);
+
 /* A count in [min, max]; a k, M or G suffix multiplies by 10^3, 10^6,
  * 10^9 ("2M" messages; bq_parse_count).  Returns 0 or -EINVAL with err
  * set. */

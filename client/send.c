@@ -13,6 +13,15 @@
  * With a token (--token-file, session.h) the buffer starts with the line
  * "AUTH <token>": it goes out before any input is read, and its bytes are
  * skipped when counting messages (auth_left), so it is never a message.
+ *
+ * With --tls the loop is the same with an engine (common/tls.h, through
+ * session.h) between the buffer and the socket: plaintext goes into the
+ * engine only once the handshake is done and its previous ciphertext is
+ * sent (so the engine never holds more than one chunk), ciphertext waits
+ * in cbuf for the socket, and replies come out of the engine into the
+ * framer.  The end of input is a close_notify, then the TCP half-close.
+ * A handshake that fails (verification, the daemon's refusal of our
+ * certificate) before any reply is "cannot connect" with the reason.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,9 +43,12 @@
 #include "verdict.h"
 
 #define SEND_BUF (256u * 1024u)
+#define TLS_CHUNK (64u * 1024u)  /* plaintext into the engine at a time */
+#define TLS_CBUF (80u * 1024u)   /* ciphertext out: a chunk and records */
 
 static const char send_help[] =
     "usage: burstq send [-H HOST:PORT] [--timeout S] [--token-file FILE]\n"
+    "                   [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]\n"
     "                   [--] [MSG...]\n"
     "\n"
     "Send each MSG as one message, or each line of standard input when no\n"
@@ -55,6 +67,7 @@ static const char send_help[] =
     "                        as the token; it is not a message and is never\n"
     "                        printed; keep FILE mode 600\n"
     "                        [$BURSTQ_TOKEN_FILE, else no token]\n"
+    BQ_SESSION_TLS_HELP
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
@@ -62,10 +75,13 @@ static const char send_help[] =
     "  tail -n 1000 app.log | burstq send -H ingest.example.com:7070\n"
     "  burstq send --timeout 5 < events.txt && rm events.txt\n"
     "  burstq send --token-file ~/.config/burstq/token 'deploy done'\n"
+    "  burstq send --tls --tls-ca ca.pem -H ingest.example.com:7443 'hi'\n"
     "\n"
     "Exit status: 0 every message committed; 1 the daemon rejected lines\n"
-    "(ERR too-long: longer than its --max-message); 2 usage; 3 cannot\n"
-    "connect; 4 refused by the daemon (ERR too-many-connections, ERR\n"
+    "(ERR too-long: longer than its --max-message); 2 usage (also an\n"
+    "unreadable --tls-* file); 3 cannot connect (also a failed TLS\n"
+    "handshake: the reason, such as \"certificate verify failed\", is\n"
+    "printed); 4 refused by the daemon (ERR too-many-connections, ERR\n"
     "denied, ERR auth: no or wrong --token-file, ERR idle);\n"
     "5 timeout; 6 connection lost, or the daemon stopped, before everything\n"
     "was committed (send the rest again).\n";
@@ -90,11 +106,19 @@ struct send_ctx {
   int eof;
   int reset; /* read failed (ECONNRESET, ...) */
   struct bq_framer framer;
+  int any_reply; /* a reply line came */
+  /* --tls: NULL without */
+  struct bq_tls *tls;
+  char *cbuf;    /* ciphertext to send: cbuf[cpos..clen) */
+  size_t clen, cpos;
+  int tls_closed; /* close_notify queued */
+  int tls_err;    /* the failure of bq_session_tls_input/bq_tls_write */
 };
 
 static int on_reply(void *arg, int kind, const char *data, size_t len) {
   struct send_ctx *c = arg;
   uint64_t n;
+  c->any_reply = 1;
   if (bq_session_reply(&c->replies, kind, data, len, &n) == BQ_SESSION_ACK) {
     if (n > c->committed) c->committed = n;
     c->got_ok = 1;
@@ -120,9 +144,17 @@ static void count_written(struct send_ctx *c, const char *p, size_t n) {
 }
 
 static void read_replies(struct send_ctx *c) {
-  char rb[4096];
+  char rb[16384];
   for (;;) {
     ssize_t n = recv(c->fd, rb, sizeof(rb), 0);
+    if (n > 0 && c->tls != NULL) {
+      int r = bq_session_tls_input(c->tls, rb, (size_t)n, &c->framer,
+                                   on_reply, c);
+      if (r == BQ_SESSION_TLS_MORE) continue;
+      if (r < 0) c->tls_err = r;
+      c->eof = 1; /* close_notify, or a TLS failure: nothing more */
+      return;
+    }
     if (n > 0) {
       bq_framer_feed(&c->framer, rb, (size_t)n, on_reply, c);
       continue;
@@ -140,6 +172,53 @@ static void read_replies(struct send_ctx *c) {
   }
 }
 
+/* --tls: refill cbuf from the engine when it is empty: first what the
+ * engine has to send (handshake records), else the next chunk of
+ * plaintext (once the handshake is done), and at the end of input the
+ * close_notify. */
+static void tls_fill(struct send_ctx *c) {
+  if (c->cpos < c->clen) return;
+  c->cpos = c->clen = 0;
+  if (c->write_failed) { /* nothing goes out any more */
+    while (bq_tls_take_out(c->tls, c->cbuf, TLS_CBUF) > 0) {
+    }
+    return;
+  }
+  if (bq_tls_pending_out(c->tls) == 0 && bq_tls_handshake_done(c->tls) &&
+      c->pos < c->len) {
+    size_t n = c->len - c->pos < TLS_CHUNK ? c->len - c->pos : TLS_CHUNK;
+    int r = bq_tls_write(c->tls, c->buf + c->pos, n);
+    if (r < 0) {
+      c->tls_err = r;
+      c->write_failed = 1;
+      return;
+    }
+    count_written(c, c->buf + c->pos, (size_t)r);
+    c->pos += (size_t)r;
+  }
+  if (c->pos == c->len && c->in_eof && !c->tls_closed &&
+      bq_tls_handshake_done(c->tls)) {
+    bq_tls_shutdown(c->tls);
+    c->tls_closed = 1;
+  }
+  c->clen = bq_tls_take_out(c->tls, c->cbuf, TLS_CBUF);
+}
+
+/* Bytes waiting for the socket, plain or TLS. */
+static int have_output(const struct send_ctx *c) {
+  if (c->write_failed) return 0;
+  if (c->tls == NULL) return c->pos < c->len;
+  return c->cpos < c->clen;
+}
+
+/* All input is out (or can no longer go out): time for the half-close. */
+static int output_done(const struct send_ctx *c) {
+  if (c->write_failed) return 1;
+  if (c->tls == NULL) return c->pos == c->len && c->in_eof;
+  return c->tls_closed && c->cpos == c->clen &&
+         bq_tls_pending_out(c->tls) == 0;
+}
+
 /* The poll loop.  Returns 0 when the daemon closed the connection, or
  * -ETIMEDOUT. */
 static int run(struct send_ctx *c, int timeout_ms) {
@@ -149,19 +228,20 @@ static int run(struct send_ctx *c, int timeout_ms) {
     int np = 1, wait_ms = -1, r;
     uint64_t before_bytes = c->bytes_written, before_ok = c->committed;
 
+    if (c->tls != NULL) tls_fill(c);
     if (c->from_stdin && !c->in_eof && c->pos == c->len && !c->write_failed) {
       p[1].fd = 0;
       p[1].events = POLLIN;
       p[1].revents = 0;
       np = 2;
     }
-    if (c->pos == c->len && (c->in_eof || c->write_failed) && !c->shut) {
+    if (c->pos == c->len && output_done(c) && !c->shut) {
       shutdown(c->fd, SHUT_WR);
       c->shut = 1;
     }
     p[0].fd = c->fd;
     p[0].events = POLLIN;
-    if (c->pos < c->len && !c->write_failed) p[0].events |= POLLOUT;
+    if (have_output(c)) p[0].events |= POLLOUT;
     p[0].revents = 0;
     if (timeout_ms > 0) {
       uint64_t now = bq_now_ms(), end = last_progress + (uint64_t)timeout_ms;
@@ -178,10 +258,14 @@ static int run(struct send_ctx *c, int timeout_ms) {
       c->write_failed = 1;
       c->pos = c->len = 0;
     }
-    if ((p[0].revents & (POLLOUT | POLLERR)) && c->pos < c->len &&
-        !c->write_failed) {
-      ssize_t n = send(c->fd, c->buf + c->pos, c->len - c->pos, MSG_NOSIGNAL);
-      if (n > 0) {
+    if ((p[0].revents & (POLLOUT | POLLERR)) && have_output(c)) {
+      const char *from = c->tls ? c->cbuf + c->cpos : c->buf + c->pos;
+      size_t avail = c->tls ? c->clen - c->cpos : c->len - c->pos;
+      ssize_t n = send(c->fd, from, avail, MSG_NOSIGNAL);
+      if (n > 0 && c->tls != NULL) {
+        c->cpos += (size_t)n;
+        last_progress = bq_now_ms(); /* the handshake moves too */
+      } else if (n > 0) {
         count_written(c, c->buf + c->pos, (size_t)n);
         c->pos += (size_t)n;
       } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -212,8 +296,11 @@ int bq_cmd_send(int argc, char **argv) {
       {"timeout", required_argument, NULL, 't'},
       {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
+      BQ_SESSION_TLS_LONGOPTS,
       {NULL, 0, NULL, 0}};
   struct sockaddr_storage ss;
+  struct bq_session_tls tlso;
+  struct bq_tls_ctx *tctx = NULL;
   struct send_ctx c;
   struct bq_send_outcome out;
   const char *host = NULL, *token_file = NULL;
@@ -225,7 +312,9 @@ int bq_cmd_send(int argc, char **argv) {
 
   optind = 0; /* each command parses from scratch (GNU getopt) */
   opterr = 0;
+  memset(&tlso, 0, sizeof(tlso));
   while ((opt = getopt_long(argc, argv, "+H:t:T:h", longopts, NULL)) != -1) {
+    if (bq_session_tls_opt(&tlso, opt, optarg)) continue;
     switch (opt) {
       case 'H':
         host = optarg;
@@ -246,7 +335,9 @@ int bq_cmd_send(int argc, char **argv) {
         fputs(send_help, stdout);
         return BQ_EXIT_OK;
       default:
-        if (optopt && strchr("HtT", optopt))
+        if (optopt >= BQ_SESSION_OPT_TLS_CA)
+          fprintf(stderr, "burstq send: %s needs a value\n", argv[optind - 1]);
+        else if (optopt && optopt < 256 && strchr("HtT", optopt))
           fprintf(stderr, "burstq send: -%c needs a value\n", optopt);
         else
           fprintf(stderr, "burstq send: unknown option '%s'\n",
@@ -270,10 +361,18 @@ int bq_cmd_send(int argc, char **argv) {
     return r == -ENOENT ? BQ_EXIT_CONNECT : BQ_EXIT_USAGE;
   }
   bq_addr_format((struct sockaddr *)&ss, where, sizeof(where));
+  if (bq_session_tls_check(&tlso, host, err, sizeof(err)) < 0) {
+    fprintf(stderr, "burstq send: %s\nTry 'burstq help send'.\n", err);
+    return BQ_EXIT_USAGE;
+  }
+  if (tlso.on && bq_session_tls_ctx("send", &tlso, &tctx) < 0)
+    return BQ_EXIT_USAGE;
   memset(&tok, 0, sizeof(tok));
   token_file = bq_token_path(token_file);
-  if (bq_session_load_token("send", token_file, &tok) < 0)
+  if (bq_session_load_token("send", token_file, &tok) < 0) {
+    bq_tls_ctx_free(tctx);
     return BQ_EXIT_USAGE;
+  }
   timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000.0 + 0.5) : 0;
   if (timeout_s > 0 && timeout_ms < 1) timeout_ms = 1;
 
@@ -287,6 +386,7 @@ int bq_cmd_send(int argc, char **argv) {
     if (c.buf == NULL) {
       fprintf(stderr, "burstq send: out of memory\n");
       bq_token_clear(&tok);
+      bq_tls_ctx_free(tctx);
       return BQ_EXIT_USAGE;
     }
     memcpy(c.buf, tok.line, tok.len);
@@ -304,6 +404,7 @@ int bq_cmd_send(int argc, char **argv) {
     if (c.buf == NULL) {
       fprintf(stderr, "burstq send: out of memory\n");
       bq_token_clear(&tok);
+      bq_tls_ctx_free(tctx);
       return BQ_EXIT_USAGE;
     }
     /* The AUTH line goes out before stdin is read (run() reads only into
@@ -314,20 +415,55 @@ int bq_cmd_send(int argc, char **argv) {
   c.auth_left = auth_len = tok.len;
   bq_token_clear(&tok);
 
+  if (tctx != NULL) {
+    c.cbuf = malloc(TLS_CBUF);
+    if (c.cbuf == NULL || bq_tls_new(&c.tls, tctx) < 0 ||
+        bq_tls_connect(c.tls) < 0) {
+      fprintf(stderr, "burstq send: cannot start TLS: %s\n",
+              c.tls ? bq_tls_error(c.tls) : "out of memory");
+      r = BQ_EXIT_USAGE;
+      goto out;
+    }
+  }
   c.fd = bq_session_connect(&ss, timeout_ms > 0 ? timeout_ms : 60000, 1);
   if (c.fd < 0) {
     fprintf(stderr, "burstq send: cannot connect to %s: %s\n", where,
             strerror(-c.fd));
-    memset(c.buf, 0, auth_len);
-    free(c.buf);
-    bq_framer_free(&c.framer);
-    return BQ_EXIT_CONNECT;
+    r = BQ_EXIT_CONNECT;
+    goto out;
   }
   r = run(&c, timeout_ms);
+  if (c.tls != NULL && !c.any_reply &&
+      (c.tls_err < 0 || !bq_tls_handshake_done(c.tls))) {
+    /* The TLS handshake failed, or the daemon refused our certificate
+     * before answering anything: nothing was committed. */
+    char why[512];
+    size_t n = bq_tls_take_out(c.tls, c.cbuf, TLS_CBUF);
+    if (n > 0 && !c.write_failed) /* our alert, if any: best effort */
+      (void)send(c.fd, c.cbuf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    bq_session_tls_reason(c.tls, c.tls_err, bq_tls_handshake_done(c.tls),
+                          tlso.cert != NULL, why, sizeof(why));
+    if (r == -ETIMEDOUT)
+      snprintf(why, sizeof(why), "no TLS handshake within %g s", timeout_s);
+    fprintf(stderr, "burstq send: cannot connect to %s: %s\n", where, why);
+    close(c.fd);
+    r = BQ_EXIT_CONNECT;
+    goto out;
+  }
+  if (c.tls != NULL && c.tls_err < 0) {
+    char why[512];
+    bq_session_tls_reason(c.tls, c.tls_err, 1, tlso.cert != NULL, why,
+                          sizeof(why));
+    fprintf(stderr, "burstq send: %s: %s\n", where, why);
+    c.reset = 1;
+  }
   close(c.fd);
   memset(c.buf, 0, auth_len); /* the AUTH line may still be in there */
   free(c.buf);
   bq_framer_free(&c.framer);
+  bq_tls_free(c.tls);
+  free(c.cbuf);
+  bq_tls_ctx_free(tctx);
   /* The daemon counts an unterminated last line once the input ends. */
   if (c.shut && c.pos == c.len && !c.write_failed && c.last_byte != '\n')
     c.sent++;
@@ -364,13 +500,27 @@ int bq_cmd_send(int argc, char **argv) {
   else if (v == BQ_EXIT_LOST)
     fprintf(stderr,
             "burstq send: connection to %s lost before everything was "
-            "committed: %" PRIu64 " of %" PRIu64 " messages committed%s\n",
+            "committed: %" PRIu64 " of %" PRIu64 " messages committed%s%s\n",
             where, c.committed, c.sent,
-            out.all_sent ? "" : " (the rest of the input was not sent)");
+            out.all_sent ? "" : " (the rest of the input was not sent)",
+            /* A TLS listener closes on plaintext without a reply. */
+            !c.any_reply && !tlso.on
+                ? " (it answered nothing: if it is a --listen ...,tls "
+                  "listener, use --tls)"
+                : "");
   else if (v == BQ_EXIT_REJECTED)
     fprintf(stderr,
             "burstq send: %" PRIu64 " line%s rejected by the daemon (ERR "
             "too-long: longer than its --max-message)\n",
             c.replies.rejected, c.replies.rejected == 1 ? "" : "s");
   return v;
+
+out: /* before the exchange: r is the exit status */
+  memset(c.buf, 0, auth_len);
+  free(c.buf);
+  bq_framer_free(&c.framer);
+  bq_tls_free(c.tls);
+  free(c.cbuf);
+  bq_tls_ctx_free(tctx);
+  return r;
 }

@@ -22,6 +22,13 @@
 #      for BENCH_BURST_S seconds into a small queue (--queue-capacity 8192
 #      --queue-bytes 1M): the daemon's peak RSS (VmHWM), how long the
 #      senders were held back, the drain after the last byte, nothing lost.
+#   7. TLS (a `--listen ...,tls` listener, certificates from
+#      tests/tls/mkcerts.sh, --sync normal): 4-connection committed msgs/s
+#      over TLS against plaintext in the same run (a fresh daemon and
+#      database for each, both checked), and full handshakes per second
+#      (`openssl s_time -new` for BENCH_TLS_S seconds: connections / wall
+#      time).  BENCH_TLS=0 leaves it out; BENCH_ONLY=tls runs only it and
+#      prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -226,6 +233,69 @@ if [ "$ONLY" = syslog ]; then
   exit 0
 fi
 
+# --- 7. TLS (functions; run after 6, or alone with BENCH_ONLY=tls) -----------------------
+
+TLS_S=${BENCH_TLS_S:-5}
+declare -A TLSR
+# tls_port: the TLS listener's port of the current daemon.
+tls_port() {
+  sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\).*tls.*$/\1/p' "$dir/daemon.log"
+}
+tls_rows() {
+  local r v plain= tls= hs= tp n t0 t1
+  command -v openssl >/dev/null || { echo "pipeline.sh: needs openssl" >&2; exit 2; }
+  bash "$here/../tls/mkcerts.sh" "$dir/certs" >/dev/null
+  set -- --sync normal --listen 127.0.0.1:0,tls --tls-cert "$dir/certs/server.pem" \
+    --tls-key "$dir/certs/server.key"
+  for r in $(seq "$RUNS"); do
+    start_daemon "$@"
+    bench "$dir/plain.json" -c 4 -n "$N" -s 100
+    v=$(jq_ "$dir/plain.json" '["commit_msgs_per_s"]')
+    log "plaintext sync=normal conns=4 run $r: $v msgs/s committed (db check ok)"
+    plain+="$v"$'\n'
+    stop_daemon
+    start_daemon "$@"
+    tp=$(tls_port)
+    port=$tp bench "$dir/tls.json" -c 4 -n "$N" -s 100 --tls \
+      --tls-ca "$dir/certs/ca.pem"
+    v=$(jq_ "$dir/tls.json" '["commit_msgs_per_s"]')
+    log "TLS sync=normal conns=4 run $r: $v msgs/s committed (db check ok)"
+    tls+="$v"$'\n'
+    t0=$(date +%s.%N)
+    n=$(openssl s_time -connect "127.0.0.1:$tp" -new -time "$TLS_S" 2>&1 </dev/null |
+      sed -n 's/^\([0-9]*\) connections in [0-9.]* real seconds.*/\1/p')
+    t1=$(date +%s.%N)
+    [ -n "$n" ] && [ "$n" -gt 0 ] || {
+      echo "pipeline.sh: openssl s_time made no connection" >&2
+      tail -n 20 "$dir/daemon.log" >&2
+      exit 1
+    }
+    v=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    log "TLS handshakes run $r: $n in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s: $v/s"
+    hs+="$v"$'\n'
+    stop_daemon
+  done
+  TLSR[plain]=$(stats <<<"$plain")
+  TLSR[tls]=$(stats <<<"$tls")
+  TLSR[hs]=$(stats <<<"$hs")
+}
+tls_table() {
+  local r
+  r=$(awk -v a="$(cut -d' ' -f1 <<<"${TLSR[tls]}")" -v b="$(cut -d' ' -f1 <<<"${TLSR[plain]}")" \
+    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  echo "| figure (--sync normal, 100-byte messages, $N per run) | median [min..max] |"
+  echo "| --- | --- |"
+  echo "| plaintext, 4 connections, committed msgs/s | $(fmt_rate "${TLSR[plain]}") |"
+  echo "| TLS, 4 connections, committed msgs/s | $(fmt_rate "${TLSR[tls]}") |"
+  echo "| TLS / plaintext (goal >= 0.7) | $r, $(awk -v v="$r" 'BEGIN { print (v >= 0.7 ? "met" : "NOT met") }') |"
+  echo "| full TLS handshakes per second (\`openssl s_time -new\`, $TLS_S s) | $(fmt_rate "${TLSR[hs]}") |"
+}
+if [ "${BENCH_ONLY:-}" = tls ]; then
+  tls_rows
+  tls_table
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -331,6 +401,10 @@ for r in $(seq "$RUNS"); do
 done
 SINK=$(stats <<<"$sink")
 
+# --- 7. TLS ------------------------------------------------------------------------------
+
+[ "${BENCH_TLS:-1}" = 0 ] || tls_rows
+
 # --- report ------------------------------------------------------------------------------
 
 ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -406,6 +480,17 @@ report() {
   echo "no daemon): $(fmt_rate "$SINK") msgs/s sent. The client is not what limits the"
   echo "figures above (nc, reading, is the slower side here)."
   echo
+  if [ -n "${TLSR[tls]:-}" ]; then
+    echo "## TLS"
+    echo
+    echo "A \`--listen ...,tls\` listener (EC P-256 certificate from tests/tls/mkcerts.sh,"
+    echo "OpenSSL's defaults: TLS 1.3) against the plaintext listener, each run on a fresh"
+    echo "daemon and database and checked; handshakes are \`openssl s_time -new\` (a full"
+    echo "handshake per connection, client and daemon on the same machine)."
+    echo
+    tls_table
+    echo
+  fi
   echo "## Goals (issue 3)"
   echo
   if [ -n "${E2E[normal,4]:-}" ] && [ -n "${RAW[normal]:-}" ]; then

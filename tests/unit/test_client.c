@@ -2,7 +2,9 @@
  * test_client.c -- unit tests of the burstq client's pieces: reading the
  * daemon's replies (client/session.h), option values (client/opts.h), the
  * bench message header (client/benchmsg.h) and the database check
- * (client/dbcheck.h) on a database built here with burstqd's schema.
+ * (client/dbcheck.h) on a database built here with burstqd's schema; the
+ * TLS options (session.h: which combinations are refused, the name to
+ * verify taken from -H, $BURSTQ_TLS_CA) and the host part of -H.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -337,6 +339,117 @@ static void test_bench_verdict(void **state) {
   assert_int_equal(bq_bench_verdict(&o), BQ_EXIT_CONNECT);
 }
 
+static void test_opt_host_name(void **state) {
+  char n[16];
+  (void)state;
+  assert_int_equal(bq_opt_host_name("127.0.0.1:7070", n, sizeof(n)), 0);
+  assert_string_equal(n, "127.0.0.1");
+  assert_int_equal(bq_opt_host_name("[::1]:7070", n, sizeof(n)), 0);
+  assert_string_equal(n, "::1");
+  assert_int_equal(bq_opt_host_name("[::1]", n, sizeof(n)), 0);
+  assert_string_equal(n, "::1");
+  assert_int_equal(bq_opt_host_name("db1.example", n, sizeof(n)), 0);
+  assert_string_equal(n, "db1.example");
+  assert_int_equal(bq_opt_host_name("localhost:7443", n, sizeof(n)), 0);
+  assert_string_equal(n, "localhost");
+  assert_int_equal(bq_opt_host_name(":7070", n, sizeof(n)), 0);
+  assert_string_equal(n, "");
+  assert_int_equal(bq_opt_host_name("fe80::1", n, sizeof(n)), 0);
+  assert_string_equal(n, "fe80::1");
+  /* 16 bytes with its NUL fit; one more does not. */
+  assert_int_equal(bq_opt_host_name("abcdefghijklmno:1", n, sizeof(n)), 0);
+  assert_string_equal(n, "abcdefghijklmno");
+  assert_int_equal(bq_opt_host_name("abcdefghijklmnop:1", n, sizeof(n)),
+                   -ENAMETOOLONG);
+  assert_string_equal(n, "");
+}
+
+/* bq_session_tls_check on options given as (opt, value) pairs. */
+static int tls_check(struct bq_session_tls *t, const char *host, char *err,
+                     size_t errlen, int n, ...) {
+  va_list ap;
+  int i;
+  memset(t, 0, sizeof(*t));
+  va_start(ap, n);
+  for (i = 0; i < n; i++) {
+    int opt = va_arg(ap, int);
+    const char *v = va_arg(ap, const char *);
+    assert_int_equal(bq_session_tls_opt(t, opt, v), 1);
+  }
+  va_end(ap);
+  err[0] = '\0';
+  return bq_session_tls_check(t, host, err, errlen);
+}
+
+static void test_session_tls_options(void **state) {
+  struct bq_session_tls t;
+  char err[256];
+  (void)state;
+  unsetenv("BURSTQ_TLS_CA");
+  unsetenv("BURSTQ_HOST");
+  assert_int_equal(bq_session_tls_opt(&t, 'H', "x"), 0);
+  /* No TLS: nothing to check, no name. */
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 0), 0);
+  assert_false(t.on);
+  /* A --tls-* option without --tls would be ignored: refused. */
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 1,
+                             BQ_SESSION_OPT_TLS_CA, "ca.pem"), -EINVAL);
+  assert_string_equal(err, "--tls-ca needs --tls");
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 1,
+                             BQ_SESSION_OPT_TLS_KEY, "k.pem"), -EINVAL);
+  assert_string_equal(err, "--tls-key needs --tls");
+  /* A certificate without its key, and the converse. */
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 2,
+                             BQ_SESSION_OPT_TLS, NULL,
+                             BQ_SESSION_OPT_TLS_CERT, "c.pem"), -EINVAL);
+  assert_non_null(strstr(err, "--tls-cert needs --tls-key"));
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 2,
+                             BQ_SESSION_OPT_TLS, NULL,
+                             BQ_SESSION_OPT_TLS_KEY, "k.pem"), -EINVAL);
+  assert_non_null(strstr(err, "--tls-key needs --tls-cert"));
+  /* The name to verify is the host of -H, else of $BURSTQ_HOST, else the
+   * default's. */
+  assert_int_equal(tls_check(&t, "ingest.example:7443", err, sizeof(err), 1,
+                             BQ_SESSION_OPT_TLS, NULL), 0);
+  assert_true(t.on);
+  assert_string_equal(t.name, "ingest.example");
+  assert_null(t.ca);
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 1,
+                             BQ_SESSION_OPT_TLS, NULL), 0);
+  assert_string_equal(t.name, "127.0.0.1");
+  setenv("BURSTQ_HOST", "[::1]:7443", 1);
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 1,
+                             BQ_SESSION_OPT_TLS, NULL), 0);
+  assert_string_equal(t.name, "::1");
+  unsetenv("BURSTQ_HOST");
+  /* ":PORT" names no host to verify. */
+  assert_int_equal(tls_check(&t, ":7443", err, sizeof(err), 1,
+                             BQ_SESSION_OPT_TLS, NULL), -EINVAL);
+  assert_non_null(strstr(err, "names no host"));
+  /* $BURSTQ_TLS_CA: taken with --tls and no --tls-ca; --tls-ca wins; and
+   * without --tls it turns nothing on. */
+  setenv("BURSTQ_TLS_CA", "/etc/env-ca.pem", 1);
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 1,
+                             BQ_SESSION_OPT_TLS, NULL), 0);
+  assert_string_equal(t.ca, "/etc/env-ca.pem");
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 2,
+                             BQ_SESSION_OPT_TLS, NULL,
+                             BQ_SESSION_OPT_TLS_CA, "mine.pem"), 0);
+  assert_string_equal(t.ca, "mine.pem");
+  assert_int_equal(tls_check(&t, NULL, err, sizeof(err), 0), 0);
+  assert_false(t.on);
+  assert_null(t.ca);
+  unsetenv("BURSTQ_TLS_CA");
+  /* Mutual TLS: both given. */
+  assert_int_equal(tls_check(&t, "localhost:1", err, sizeof(err), 3,
+                             BQ_SESSION_OPT_TLS, NULL,
+                             BQ_SESSION_OPT_TLS_CERT, "c.pem",
+                             BQ_SESSION_OPT_TLS_KEY, "k.pem"), 0);
+  assert_string_equal(t.cert, "c.pem");
+  assert_string_equal(t.key, "k.pem");
+  assert_string_equal(t.name, "localhost");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_replies),
@@ -344,6 +457,8 @@ int main(void) {
       cmocka_unit_test(test_opt_size),
       cmocka_unit_test(test_opt_seconds),
       cmocka_unit_test(test_opt_host),
+      cmocka_unit_test(test_opt_host_name),
+      cmocka_unit_test(test_session_tls_options),
       cmocka_unit_test(test_benchmsg_roundtrip),
       cmocka_unit_test(test_dbcheck),
       cmocka_unit_test(test_send_verdict),
