@@ -12,9 +12,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Partial-line buffers larger than this are freed once the line is done,
+/* Partial-frame buffers larger than this are freed once the frame is done,
  * so that an idle connection does not keep a big buffer alive. */
 #define KEEP_CAP 4096
+
+int bq_frame_buf_append(char **buf, size_t *len, size_t *cap, size_t max,
+                        const char *p, size_t n) {
+  assert(*len + n <= max + 1);
+  if (*len + n > *cap) {
+    size_t c = *cap ? *cap : 256;
+    char *nb;
+    while (c < *len + n) c *= 2;
+    if (c > max + 1) c = max + 1;
+    nb = realloc(*buf, c);
+    if (nb == NULL) return -ENOMEM;
+    *buf = nb;
+    *cap = c;
+  }
+  memcpy(*buf + *len, p, n);
+  *len += n;
+  return 0;
+}
+
+void bq_frame_buf_reset(char **buf, size_t *len, size_t *cap, size_t max) {
+  *len = 0;
+  if (*cap > KEEP_CAP || *cap > max + 1) {
+    free(*buf);
+    *buf = NULL;
+    *cap = 0;
+  }
+}
 
 void bq_framer_init(struct bq_framer *f, size_t max) {
   assert(max >= 1);
@@ -49,30 +76,11 @@ size_t bq_framer_pending(const struct bq_framer *f) { return f->len; }
 
 /* Append n bytes to the partial line; the caller has checked the limit. */
 static int append(struct bq_framer *f, const char *p, size_t n) {
-  assert(f->len + n <= f->max + 1);
-  if (f->len + n > f->cap) {
-    size_t cap = f->cap ? f->cap : 256;
-    char *nb;
-    while (cap < f->len + n) cap *= 2;
-    if (cap > f->max + 1) cap = f->max + 1;
-    nb = realloc(f->buf, cap);
-    if (nb == NULL) return -ENOMEM;
-    f->buf = nb;
-    f->cap = cap;
-  }
-  memcpy(f->buf + f->len, p, n);
-  f->len += n;
-  return 0;
+  return bq_frame_buf_append(&f->buf, &f->len, &f->cap, f->max, p, n);
 }
 
 static void reset_partial(struct bq_framer *f) {
-  f->len = 0;
-  /* Over max + 1 only if bq_framer_set_max() lowered the limit meanwhile. */
-  if (f->cap > KEEP_CAP || f->cap > f->max + 1) {
-    free(f->buf);
-    f->buf = NULL;
-    f->cap = 0;
-  }
+  bq_frame_buf_reset(&f->buf, &f->len, &f->cap, f->max);
 }
 
 /* Emit a complete line p[0..n) (terminator removed), or reject it. */

@@ -47,6 +47,20 @@ struct bq_framer {
 /* Initialise f for payloads of at most max bytes (max >= 1). */
 void bq_framer_init(struct bq_framer *f, size_t max);
 
+/* The buffer of a frame that spans feeds, shared by this framer and the
+ * syslog framer (syslog.h), over a framer's own three fields: *buf holds
+ * *len bytes in *cap allocated, never more than max + 1.
+ *
+ * bq_frame_buf_append: add n bytes from p (the caller has checked that
+ * *len + n <= max + 1), growing the buffer by doubling from 256 bytes.
+ * Returns 0, or -ENOMEM with the buffer unchanged.
+ * bq_frame_buf_reset: the frame is done: empty the buffer, and free it when
+ * it grew past 4 KiB (an idle connection keeps no big buffer) or past
+ * max + 1 (the limit was lowered meanwhile). */
+int bq_frame_buf_append(char **buf, size_t *len, size_t *cap, size_t max,
+                        const char *p, size_t n);
+void bq_frame_buf_reset(char **buf, size_t *len, size_t *cap, size_t max);
+
 /* Change the limit to max bytes (max >= 1) for every line not yet delivered.
  * Meant to be called between lines: from the callback (the new limit then
  * applies from the next line on) or while bq_framer_pending() is 0.  This

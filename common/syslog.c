@@ -31,10 +31,6 @@
 
 enum { S_START, S_COUNT, S_OCTETS, S_SKIP_OCTETS, S_LINE, S_SKIP_LINE, S_DEAD };
 
-/* Partial-frame buffers larger than this are freed once the frame is done,
- * so that an idle connection does not keep a big buffer alive. */
-#define KEEP_CAP 4096
-
 /* MSG-LEN has at most this many digits (RFC 6587 sets no bound; rsyslog
  * stops near 2e8; 9 digits fit any size_t). */
 #define COUNT_DIGITS 9
@@ -84,30 +80,11 @@ size_t bq_sysframer_pending(const struct bq_sysframer *f) {
  * (at most max + 1 bytes are ever held, see the states above). */
 static int append(struct bq_sysframer *f, const char *p, size_t n) {
   assert(n > 0);
-  assert(f->len + n <= f->max + 1);
-  if (f->len + n > f->cap) {
-    size_t cap = f->cap ? f->cap : 256;
-    char *nb;
-    while (cap < f->len + n) cap *= 2;
-    if (cap > f->max + 1) cap = f->max + 1;
-    nb = realloc(f->buf, cap);
-    if (nb == NULL) return -ENOMEM;
-    f->buf = nb;
-    f->cap = cap;
-  }
-  memcpy(f->buf + f->len, p, n);
-  f->len += n;
-  return 0;
+  return bq_frame_buf_append(&f->buf, &f->len, &f->cap, f->max, p, n);
 }
 
 static void reset_partial(struct bq_sysframer *f) {
-  f->len = 0;
-  /* Over max + 1 only if bq_sysframer_set_max() lowered the limit. */
-  if (f->cap > KEEP_CAP || f->cap > f->max + 1) {
-    free(f->buf);
-    f->buf = NULL;
-    f->cap = 0;
-  }
+  bq_frame_buf_reset(&f->buf, &f->len, &f->cap, f->max);
 }
 
 /* The framer is dead: free what it holds. */

@@ -210,38 +210,32 @@ static void record_open(struct bq_conn *c) {
   push_event(c, BQ_REC_OPEN, bq_unix_us(), data, n);
 }
 
-/* The framer's callback: what each line means is proto.h's to say; this
- * acts on it. */
-static int on_frame(void *arg, int kind, const char *data, size_t len) {
-  struct build *b = arg;
-  struct bq_conn *c = b->c;
+/* The first framed line of a connection that must authenticate (either
+ * framer): 0 when it is "AUTH <token>" with the right token (the
+ * connection is recorded from here on), else -EACCES. */
+static int authenticate(struct bq_conn *c, const char *data, size_t len) {
   struct bq_proto_line line;
-  struct bq_rec *r;
+  if (bq_proto_classify(BQ_PROTO_EXPECT_AUTH, data, len, &line) !=
+          BQ_LINE_AUTH ||
+      !bq_auth_check_token(c->srv->auth, line.arg, line.len))
+    return -EACCES;
+  c->authed = 1;
+  /* The AUTH line had a limit of its own; messages have --max-message. */
+  if (is_syslog(c))
+    bq_sysframer_set_max(&c->sysframer, c->srv->cfg->max_message);
+  else
+    bq_framer_set_max(&c->framer, c->srv->cfg->max_message);
+  record_open(c);
+  return 0;
+}
 
-  if (kind == BQ_FRAME_TOO_LONG) {
-    if (!c->authed) return -EACCES; /* no AUTH line is that long */
-    b->too_long++;
-    return 0;
-  }
-  switch (bq_proto_classify(c->authed ? BQ_PROTO_MESSAGES
-                                      : BQ_PROTO_EXPECT_AUTH,
-                            data, len, &line)) {
-    case BQ_LINE_MSG:
-      break;
-    case BQ_LINE_AUTH:
-      if (!bq_auth_check_token(c->srv->auth, line.arg, line.len))
-        return -EACCES;
-      c->authed = 1;
-      /* The AUTH line had a limit of its own; messages have
-       * --max-message. */
-      bq_framer_set_max(&c->framer, c->srv->cfg->max_message);
-      record_open(c);
-      return 0;
-    default: /* BQ_LINE_BAD: not what this state expects */
-      return -EACCES;
-  }
-  r = new_rec(c, BQ_REC_MSG, b->ts, line.arg, line.len);
+/* Append one message of c (flags: BQ_REC_F_*) to the build.  Returns 0 or
+ * -ENOMEM. */
+static int build_add(struct build *b, const char *data, size_t len,
+                     uint8_t flags) {
+  struct bq_rec *r = new_rec(b->c, BQ_REC_MSG, b->ts, data, len);
   if (r == NULL) return -ENOMEM;
+  r->flags = flags;
   r->seq = ++b->c->seq;
   if (b->last) b->last->next = r;
   else b->first = r;
@@ -252,45 +246,43 @@ static int on_frame(void *arg, int kind, const char *data, size_t len) {
   return 0;
 }
 
+/* The framer's callback: what each line means is proto.h's to say; this
+ * acts on it. */
+static int on_frame(void *arg, int kind, const char *data, size_t len) {
+  struct build *b = arg;
+  struct bq_conn *c = b->c;
+  struct bq_proto_line line;
+
+  if (kind == BQ_FRAME_TOO_LONG) {
+    if (!c->authed) return -EACCES; /* no AUTH line is that long */
+    b->too_long++;
+    return 0;
+  }
+  if (!c->authed) return authenticate(c, data, len);
+  kind = bq_proto_classify(BQ_PROTO_MESSAGES, data, len, &line);
+  assert(kind == BQ_LINE_MSG); /* in this state every line is a message */
+  (void)kind;
+  return build_add(b, line.arg, line.len, 0);
+}
+
 /* The syslog framer's callback: a message (whole or cut to --max-message)
  * becomes a record flagged for the store to parse; the first frame is the
  * AUTH line when a token is required. */
 static int on_sysframe(void *arg, int kind, const char *data, size_t len) {
   struct build *b = arg;
   struct bq_conn *c = b->c;
-  struct bq_proto_line line;
-  struct bq_rec *r;
 
   if (kind == BQ_SYSFRAME_BAD) {
     b->bad = 1;
     return 0;
   }
-  if (!c->authed) {
-    if (kind != BQ_SYSFRAME_MSG ||
-        bq_proto_classify(BQ_PROTO_EXPECT_AUTH, data, len, &line) !=
-            BQ_LINE_AUTH ||
-        !bq_auth_check_token(c->srv->auth, line.arg, line.len))
-      return -EACCES;
-    c->authed = 1;
-    bq_sysframer_set_max(&c->sysframer, c->srv->cfg->max_message);
-    record_open(c);
-    return 0;
-  }
-  r = new_rec(c, BQ_REC_MSG, b->ts, data, len);
-  if (r == NULL) return -ENOMEM;
-  r->flags = BQ_REC_F_SYSLOG;
+  if (!c->authed)
+    return kind == BQ_SYSFRAME_MSG ? authenticate(c, data, len) : -EACCES;
   if (kind == BQ_SYSFRAME_TRUNCATED) {
-    r->flags |= BQ_REC_F_TRUNCATED;
     b->truncated++;
+    return build_add(b, data, len, BQ_REC_F_SYSLOG | BQ_REC_F_TRUNCATED);
   }
-  r->seq = ++c->seq;
-  if (b->last) b->last->next = r;
-  else b->first = r;
-  b->last = r;
-  b->n++;
-  b->bytes += bq_rec_cost(r);
-  b->payload += len;
-  return 0;
+  return build_add(b, data, len, BQ_REC_F_SYSLOG);
 }
 
 static void build_init(struct build *b, struct bq_conn *c) {
