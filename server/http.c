@@ -56,6 +56,8 @@ struct bq_http_conn {
   unsigned resp_write : 1;   /* the write in flight carries a response */
   struct bq_tls *tls;
   char *tout;                /* ciphertext of the write in flight */
+  char peer[BQ_ADDR_STRLEN]; /* for log lines: taken at accept (a peer
+                                that has gone has no name any more) */
   struct bq_buf body;        /* the response in flight */
   char hdr[320];
   char url[URL_MAX];
@@ -456,16 +458,6 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
 
 /* ---- TLS ----------------------------------------------------------------- */
 
-/* The peer's address, for a log line. */
-static const char *peer_of(struct bq_http_conn *c, char *buf, size_t len) {
-  struct sockaddr_storage ss;
-  int sl = (int)sizeof(ss);
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0 ||
-      bq_addr_format((struct sockaddr *)&ss, buf, len) != 0)
-    snprintf(buf, len, "?");
-  return buf;
-}
-
 /* A TLS connection ends before its handshake did: counted (in *counter)
  * and logged with the peer and why, rate-limited; reply (a plaintext
  * line) or whatever the engine holds (an alert) sent as best it can be,
@@ -473,14 +465,13 @@ static const char *peer_of(struct bq_http_conn *c, char *buf, size_t len) {
 static void tls_refuse(struct bq_http_conn *c, uint64_t *counter,
                        const char *why, const char *reply) {
   struct bq_http *h = c->h;
-  char peer[BQ_ADDR_STRLEN];
   uint64_t supp;
   size_t n = 0;
   (*counter)++;
   if (bq_ratelimit_allow(&h->tls_rl, bq_now_ms(), &supp))
     bq_log_warn(h->log,
                 "metrics https: %s: %s (%" PRIu64 " TLS failures in all)",
-                peer_of(c, peer, sizeof(peer)), why,
+                c->peer, why,
                 h->st.tls_failed + h->st.tls_timeouts + h->st.tls_limited +
                     h->st.tls_plaintext);
   stop_reading(c);
@@ -672,6 +663,11 @@ static void on_connection(uv_stream_t *l, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   if (h->tls_on) {
     struct bq_tls_ctx *ctx = h->tls.ctx(h->tls.arg);
+    struct sockaddr_storage ss;
+    int sl = (int)sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0 ||
+        bq_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer)) != 0)
+      snprintf(c->peer, sizeof(c->peer), "?");
     if (ctx == NULL || bq_tls_new(&c->tls, ctx) < 0) {
       close_conn(c);
       return;
