@@ -20,6 +20,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh" "$@"
 need_client
+unset BURSTQ_TLS_CA BURSTQ_METRICS
 
 command -v openssl >/dev/null || die "openssl is not installed"
 command -v curl >/dev/null || die "curl is not installed"
