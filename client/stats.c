@@ -366,7 +366,8 @@ static int take(const struct target *tg, struct scrape *sc) {
              body.data ? body.data : "");
     sc->health[strcspn(sc->health, "\r\n")] = '\0';
   } else {
-    snprintf(sc->health, sizeof(sc->health), "/healthz: %s",
+    snprintf(sc->health, sizeof(sc->health), "/healthz: %.*s",
+             (int)sizeof(sc->health) - 16,
              r == -ECONNABORTED ? why : strerror(-r));
   }
   bq_buf_free(&body);
