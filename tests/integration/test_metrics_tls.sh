@@ -145,17 +145,11 @@ check_eq "the silent connection is counted as a timeout" \
 
 # ---- SIGHUP swaps the certificate -----------------------------------------------------
 check_eq "before SIGHUP: the first certificate" "$(served_fingerprint "$MP")" "$OLD"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out new.key 2>/dev/null
-chmod 600 new.key
-openssl req -new -key new.key -subj /CN=localhost -out new.csr 2>/dev/null
-printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >new.ext
-openssl x509 -req -in new.csr -CA "$C/ca.pem" -CAkey "$C/ca.key" \
-  -CAcreateserial -CAserial new.srl -days 30 -extfile new.ext -out new.pem 2>/dev/null ||
-  die "cannot make the new certificate"
-NEW=$(fingerprint new.pem)
+# The new pair: same CA, same name, a new key (mkcerts.sh's renewed pair).
+NEW=$(fingerprint "$C/renewed.pem")
 [ "$OLD" != "$NEW" ] || die "the two certificates are the same"
-cp new.pem live.pem
-cp new.key live.key
+cp "$C/renewed.pem" live.pem
+cp "$C/renewed.key" live.key
 kill -HUP "$BQ_PID"
 wait_log 'SIGHUP: reloaded the TLS certificate' || fail "the reload is not logged"
 check_eq "after SIGHUP: the metrics listener serves the new certificate" \
