@@ -19,10 +19,10 @@
 #include "tls.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <inttypes.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -94,15 +94,20 @@ static void on_handle_closed(uv_handle_t *hd) {
   }
 }
 
+/* c's handshake is over (done, or the connection is): no longer counted
+ * against max_handshakes. */
+static void hs_leave(struct bq_http_conn *c) {
+  if (!c->hs_counted) return;
+  c->hs_counted = 0;
+  assert(c->h->handshaking > 0);
+  c->h->handshaking--;
+}
+
 static void close_conn(struct bq_http_conn *c) {
   struct bq_http *h = c->h;
   if (c->closing) return;
   c->closing = 1;
-  if (c->hs_counted) {
-    c->hs_counted = 0;
-    assert(h->handshaking > 0);
-    h->handshaking--;
-  }
+  hs_leave(c);
   if (c->prev) c->prev->next = c->next;
   else h->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -498,11 +503,7 @@ static void plaintext_refused(struct bq_http_conn *c) {
 
 static void handshake_done(struct bq_http_conn *c) {
   c->tls_done = 1;
-  if (c->hs_counted) {
-    c->hs_counted = 0;
-    assert(c->h->handshaking > 0);
-    c->h->handshaking--;
-  }
+  hs_leave(c);
   c->h->st.tls_handshakes++;
 }
 
