@@ -145,6 +145,8 @@ static struct bq_rec *new_rec(struct bq_conn *c, int type, int64_t ts,
   r->conn_id = c->id;
   r->seq = 0;
   r->ts_us = ts;
+  r->producer = 0;
+  r->pseq = 0;
   r->len = (uint32_t)len;
   r->type = (uint8_t)type;
   r->flags = 0;
