@@ -906,7 +906,11 @@ static void end_of_input(struct bq_conn *c, int finish) {
   struct build b;
   int r = 0;
   build_init(&b, c);
-  if (!finish)
+  if (finish && c->pstate >= P_WAIT && c->pstate <= P_LIVE)
+    /* A producer's line counts only whole: one cut short by a killed
+     * sender would otherwise take its number, and the resend skip it. */
+    drop_partial(c, "a producer's unterminated last line");
+  else if (!finish)
     drop_partial(c, "TLS input ended without close_notify");
   else if (is_syslog(c))
     r = bq_sysframer_finish(&c->sysframer, on_sysframe, &b);
