@@ -51,6 +51,7 @@ struct prod {
   int awaiting; /* RESUME not yet read */
   int shut;     /* half-closed */
   int ended;    /* EOF, reset or write error */
+  int renumber; /* RESUME n was beyond first-seq - 1: HELLO again */
   char pre[PRE_MAX];
   size_t pre_len, pre_pos;
   uint64_t wpos; /* window position written on this connection */
@@ -117,6 +118,7 @@ static int fill(struct prod *p) {
       r = bq_window_push(&p->w, s, len);
     }
     assert(r >= 0);
+    (void)r;
     p->cpos += len + 1;
   }
   /* The daemon takes an unterminated last line as a message: so do we
@@ -172,6 +174,13 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
     case BQ_PRODUCER_RESUME:
       p->awaiting = 0;
       p->connections++;
+      /* The lines that follow the HELLO are numbered from its first-seq,
+       * the window's base.  RESUME n beyond base - 1 (the acks of lines
+       * base..n were lost with the last connection, or an earlier run
+       * sent more of this input) leaves two ways: send lines base..n
+       * again for the daemon to skip, or drop them and start a
+       * connection with HELLO n + 1.  The second sends nothing twice. */
+      if (r.n >= bq_window_first(&p->w)) p->renumber = 1;
       /* fall through */
     case BQ_PRODUCER_ACK:
       if (r.n > p->committed) p->committed = r.n;
@@ -259,7 +268,7 @@ static void begin(struct prod *p, int fd) {
   size_t n;
   p->fd = fd;
   p->awaiting = 1;
-  p->shut = p->ended = p->retry = 0;
+  p->shut = p->ended = p->retry = p->renumber = 0;
   p->pre_len = p->pre_pos = 0;
   if (p->o->auth != NULL) {
     memcpy(p->pre, p->o->auth, p->o->auth_len);
@@ -293,8 +302,9 @@ static void run_conn(struct prod *p) {
     const char *out = NULL;
 
     if (fill(p) < 0 || p->stop >= 0) return;
-    if (!p->awaiting && input_done(p) && p->wpos == bq_window_end(&p->w) &&
-        !p->shut) {
+    if (!p->awaiting && !p->shut &&
+        (p->renumber ||
+         (input_done(p) && p->wpos == bq_window_end(&p->w)))) {
       shutdown(p->fd, SHUT_WR);
       p->shut = 1;
     }
@@ -314,7 +324,7 @@ static void run_conn(struct prod *p) {
       np = 2;
     }
     now = bq_now_ms();
-    if (p->shut && all_done(p)) { /* only the daemon's EOF is left */
+    if (p->shut && (all_done(p) || p->renumber)) { /* wait for EOF */
       if (now >= last_progress + CLOSE_WAIT_MS) return;
       wait_ms = (int)(last_progress + CLOSE_WAIT_MS - now);
     } else if (timeout_ms > 0) {
@@ -432,6 +442,7 @@ int bq_produce(const struct bq_produce_opts *o) {
       if (p.stop >= 0) break;
       if (all_done(&p)) break;
       end_conn(&p);
+      if (p.renumber) continue; /* no failure: HELLO from n + 1 */
       if (p.connections != before) { /* it worked for a while */
         outage = 0;
         backoff = 0;
