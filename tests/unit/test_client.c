@@ -4,7 +4,8 @@
  * bench message header (client/benchmsg.h) and the database check
  * (client/dbcheck.h) on a database built here with burstqd's schema; the
  * TLS options (session.h: which combinations are refused, the name to
- * verify taken from -H, $BURSTQ_TLS_CA) and the host part of -H.
+ * verify taken from -H, $BURSTQ_TLS_CA) and the host part of -H; what
+ * `send --producer` does with each reply, and its backoff (verdict.h).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include "dbcheck.h"
 #include "frame.h"
 #include "opts.h"
+#include "proto.h"
 #include "session.h"
 #include "verdict.h"
 
@@ -310,6 +312,69 @@ static void test_send_verdict(void **state) {
   assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
 }
 
+/* The action of `send --producer` on one reply line (NULL: no reply). */
+static int pact(const char *line, int awaiting, int *code) {
+  struct bq_proto_reply r;
+  if (line == NULL) return bq_producer_action(NULL, awaiting, code);
+  bq_proto_parse_reply(line, strlen(line), &r);
+  return bq_producer_action(&r, awaiting, code);
+}
+
+static void test_producer_action(void **state) {
+  int code = -1;
+  (void)state;
+  assert_int_equal(pact("RESUME 0", 1, &code), BQ_PRODUCER_RESUME);
+  assert_int_equal(pact("RESUME 42", 1, &code), BQ_PRODUCER_RESUME);
+  assert_int_equal(pact("OK 43", 0, &code), BQ_PRODUCER_ACK);
+  /* OK before RESUME: the HELLO line was stored as a message. */
+  assert_int_equal(pact("OK 1", 1, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("RESUME 3", 0, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_LOST);
+  /* Transient: connect again. */
+  assert_int_equal(pact("ERR too-many-connections", 1, &code),
+                   BQ_PRODUCER_RETRY);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("ERR idle", 0, &code), BQ_PRODUCER_RETRY);
+  assert_int_equal(code, BQ_EXIT_LOST);
+  /* Final. */
+  assert_int_equal(pact("ERR fenced", 0, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("ERR fenced", 1, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("ERR auth", 1, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("ERR denied", 1, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("ERR hello", 1, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("ERR something-new", 0, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REFUSED);
+  assert_int_equal(pact("ERR gap 7", 1, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_LOST);
+  assert_int_equal(pact("ERR too-long", 0, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_REJECTED);
+  assert_int_equal(pact("HTTP/1.1 400 Bad Request", 1, &code),
+                   BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_LOST);
+  assert_int_equal(pact(NULL, 0, &code), BQ_PRODUCER_STOP);
+  assert_int_equal(code, BQ_EXIT_LOST);
+}
+
+static void test_producer_backoff(void **state) {
+  unsigned ms = 0, i;
+  (void)state;
+  ms = bq_producer_backoff(ms);
+  assert_int_equal(ms, 20);
+  assert_int_equal(bq_producer_backoff(ms), 40);
+  for (i = 0; i < 20; i++) {
+    unsigned next = bq_producer_backoff(ms);
+    assert_true(next >= ms && next <= 1000);
+    ms = next;
+  }
+  assert_int_equal(ms, 1000);
+}
+
 static void test_bench_verdict(void **state) {
   struct bq_bench_outcome o;
   (void)state;
@@ -463,6 +528,8 @@ int main(void) {
       cmocka_unit_test(test_dbcheck),
       cmocka_unit_test(test_send_verdict),
       cmocka_unit_test(test_bench_verdict),
+      cmocka_unit_test(test_producer_action),
+      cmocka_unit_test(test_producer_backoff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
