@@ -130,6 +130,7 @@ struct send_ctx {
   int reset; /* read failed (ECONNRESET, ...) */
   struct bq_framer framer;
   int any_reply; /* a reply line came */
+  int hello_taken; /* the daemon answered our first line with RESUME */
   /* --tls: NULL without */
   struct bq_tls *tls;
   char *cbuf;    /* ciphertext to send: cbuf[cpos..clen) */
@@ -141,10 +142,19 @@ struct send_ctx {
 static int on_reply(void *arg, int kind, const char *data, size_t len) {
   struct send_ctx *c = arg;
   uint64_t n;
+  int ev;
   c->any_reply = 1;
-  if (bq_session_reply(&c->replies, kind, data, len, &n) == BQ_SESSION_ACK) {
+  ev = bq_session_reply(&c->replies, kind, data, len, &n);
+  if (ev == BQ_SESSION_ACK) {
     if (n > c->committed) c->committed = n;
     c->got_ok = 1;
+  } else if (ev == BQ_SESSION_RESUME) {
+    /* Our first line was "HELLO <id>": the daemon took it as a producer's
+     * (docs/protocol.md); the acks no longer count our lines. */
+    c->hello_taken = 1;
+    if (c->replies.bad++ == 0)
+      snprintf(c->replies.bad_text, sizeof(c->replies.bad_text),
+               "RESUME %" PRIu64, n);
   }
   return 0;
 }
@@ -575,6 +585,13 @@ int bq_cmd_send(int argc, char **argv) {
   else if (v == BQ_EXIT_REFUSED)
     fprintf(stderr, "burstq send: refused by the daemon at %s: %s\n", where,
             c.replies.refusal_text);
+  else if (v == BQ_EXIT_LOST && c.hello_taken)
+    fprintf(stderr,
+            "burstq send: %s took the first line as a producer's HELLO (it "
+            "answered '%s'): the lines after it were numbered as that "
+            "producer's, and any it had already were skipped, not stored; "
+            "send with --producer ID, or with another first line\n",
+            where, c.replies.bad_text);
   else if (v == BQ_EXIT_LOST && c.replies.bad)
     fprintf(stderr,
             "burstq send: %s does not speak the burstq protocol (it said "
