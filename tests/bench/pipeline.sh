@@ -29,6 +29,12 @@
 #      (`openssl s_time -new` for BENCH_TLS_S seconds: connections / wall
 #      time).  BENCH_TLS=0 leaves it out; BENCH_ONLY=tls runs only it and
 #      prints its rows.
+#   8. producers (issue 14, --sync normal): 4-connection committed msgs/s
+#      with `burstq bench --producers` (HELLO on each connection; the --db
+#      check also covers each row's producer and pseq) against plain
+#      connections in the same run, a fresh daemon and database for each;
+#      goal: within 5% (ratio >= 0.95).  BENCH_PRODUCERS=0 leaves it out;
+#      BENCH_ONLY=producers runs only it and prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -40,7 +46,8 @@
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
-#   BENCH_ONLY     "syslog": only the syslog row(s) (2b), printed, no file
+#   BENCH_ONLY     "syslog", "tls" or "producers": only those rows (2b, 7, 8),
+#                  printed, no file
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
 #                  BUILD_DIR/benchmarks.md
@@ -296,6 +303,44 @@ if [ "${BENCH_ONLY:-}" = tls ]; then
   exit 0
 fi
 
+# --- 8. producers (functions; run after 7, or alone with BENCH_ONLY=producers) -----------
+
+declare -A PRODR
+producer_rows() {
+  local r v plain= prod=
+  for r in $(seq "$RUNS"); do
+    start_daemon --sync normal
+    bench "$dir/pplain.json" -c 4 -n "$N" -s 100
+    v=$(jq_ "$dir/pplain.json" '["commit_msgs_per_s"]')
+    log "plain sync=normal conns=4 run $r: $v msgs/s committed (db check ok)"
+    plain+="$v"$'\n'
+    stop_daemon
+    start_daemon --sync normal
+    bench "$dir/prod.json" -c 4 -n "$N" -s 100 --producers
+    v=$(jq_ "$dir/prod.json" '["commit_msgs_per_s"]')
+    log "producers sync=normal conns=4 run $r: $v msgs/s committed (db check ok, producer and pseq too)"
+    prod+="$v"$'\n'
+    stop_daemon
+  done
+  PRODR[plain]=$(stats <<<"$plain")
+  PRODR[prod]=$(stats <<<"$prod")
+}
+producer_table() {
+  local r
+  r=$(awk -v a="$(med "${PRODR[prod]}")" -v b="$(med "${PRODR[plain]}")" \
+    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  echo "| figure (--sync normal, 4 connections, 100-byte messages, $N per run) | median [min..max] |"
+  echo "| --- | --- |"
+  echo "| plain connections, committed msgs/s | $(fmt_rate "${PRODR[plain]}") |"
+  echo "| producers (\`burstq bench --producers\`), committed msgs/s | $(fmt_rate "${PRODR[prod]}") |"
+  echo "| producers / plain (goal >= 0.95) | $r, $(awk -v v="$r" 'BEGIN { print (v >= 0.95 ? "met" : "NOT met") }') |"
+}
+if [ "${BENCH_ONLY:-}" = producers ]; then
+  producer_rows
+  producer_table
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -405,6 +450,10 @@ SINK=$(stats <<<"$sink")
 
 [ "${BENCH_TLS:-1}" = 0 ] || tls_rows
 
+# --- 8. producers -------------------------------------------------------------------------
+
+[ "${BENCH_PRODUCERS:-1}" = 0 ] || producer_rows
+
 # --- report ------------------------------------------------------------------------------
 
 ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -489,6 +538,17 @@ report() {
     echo "handshake per connection, client and daemon on the same machine)."
     echo
     tls_table
+    echo
+  fi
+  if [ -n "${PRODR[prod]:-}" ]; then
+    echo "## Producers (exactly once)"
+    echo
+    echo "\`burstq bench --producers\`: each connection starts with \`HELLO bench-RUN-CONN 1\`"
+    echo "and its messages are stored with their producer and pseq (the producer's"
+    echo "position committed in the same transaction), against plain connections; each"
+    echo "run on a fresh daemon and database, and checked (with producer and pseq)."
+    echo
+    producer_table
     echo
   fi
   echo "## Goals (issue 3)"
