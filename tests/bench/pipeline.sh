@@ -123,6 +123,13 @@ fmt_ms() {
   awk '{ printf "%.2f [%.2f..%.2f]", $1, $2, $3 }' <<<"$1"
 }
 med() { cut -d' ' -f1 <<<"$1"; }
+# ratio_row WHAT A B GOAL: the table row "| WHAT (goal >= GOAL) | r, met |"
+# for r = median of A / median of B (to 2 decimals, as compared).
+ratio_row() {
+  awk -v w="$1" -v a="$(med "$2")" -v b="$(med "$3")" -v g="$4" 'BEGIN {
+    r = sprintf("%.2f", (b > 0 ? a / b : 0))
+    printf "| %s (goal >= %s) | %s, %s |\n", w, g, r, (r + 0 >= g + 0 ? "met" : "NOT met") }'
+}
 
 # start_daemon ARGS...: a fresh burstqd on a free port with a fresh database.
 start_daemon() {
@@ -287,14 +294,11 @@ tls_rows() {
   TLSR[hs]=$(stats <<<"$hs")
 }
 tls_table() {
-  local r
-  r=$(awk -v a="$(cut -d' ' -f1 <<<"${TLSR[tls]}")" -v b="$(cut -d' ' -f1 <<<"${TLSR[plain]}")" \
-    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   echo "| figure (--sync normal, 100-byte messages, $N per run) | median [min..max] |"
   echo "| --- | --- |"
   echo "| plaintext, 4 connections, committed msgs/s | $(fmt_rate "${TLSR[plain]}") |"
   echo "| TLS, 4 connections, committed msgs/s | $(fmt_rate "${TLSR[tls]}") |"
-  echo "| TLS / plaintext (goal >= 0.7) | $r, $(awk -v v="$r" 'BEGIN { print (v >= 0.7 ? "met" : "NOT met") }') |"
+  ratio_row "TLS / plaintext" "${TLSR[tls]}" "${TLSR[plain]}" 0.7
   echo "| full TLS handshakes per second (\`openssl s_time -new\`, $TLS_S s) | $(fmt_rate "${TLSR[hs]}") |"
 }
 if [ "${BENCH_ONLY:-}" = tls ]; then
@@ -306,34 +310,35 @@ fi
 # --- 8. producers (functions; run after 7, or alone with BENCH_ONLY=producers) -----------
 
 declare -A PRODR
+# producer_run NAME ARGS...: run $r of NAME on a fresh daemon (--sync
+# normal): one checked 4-connection burstq bench with ARGS; RATE is its
+# committed msgs/s.
+producer_run() {
+  local name=$1
+  shift
+  start_daemon --sync normal
+  bench "$dir/$name.json" -c 4 -n "$N" -s 100 "$@"
+  RATE=$(jq_ "$dir/$name.json" '["commit_msgs_per_s"]')
+  log "$name sync=normal conns=4 run $r: $RATE msgs/s committed (db check ok)"
+  stop_daemon
+}
 producer_rows() {
-  local r v plain= prod=
+  local r plain= prod=
   for r in $(seq "$RUNS"); do
-    start_daemon --sync normal
-    bench "$dir/pplain.json" -c 4 -n "$N" -s 100
-    v=$(jq_ "$dir/pplain.json" '["commit_msgs_per_s"]')
-    log "plain sync=normal conns=4 run $r: $v msgs/s committed (db check ok)"
-    plain+="$v"$'\n'
-    stop_daemon
-    start_daemon --sync normal
-    bench "$dir/prod.json" -c 4 -n "$N" -s 100 --producers
-    v=$(jq_ "$dir/prod.json" '["commit_msgs_per_s"]')
-    log "producers sync=normal conns=4 run $r: $v msgs/s committed (db check ok, producer and pseq too)"
-    prod+="$v"$'\n'
-    stop_daemon
+    producer_run plain
+    plain+="$RATE"$'\n'
+    producer_run producers --producers # the check covers producer and pseq
+    prod+="$RATE"$'\n'
   done
   PRODR[plain]=$(stats <<<"$plain")
   PRODR[prod]=$(stats <<<"$prod")
 }
 producer_table() {
-  local r
-  r=$(awk -v a="$(med "${PRODR[prod]}")" -v b="$(med "${PRODR[plain]}")" \
-    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   echo "| figure (--sync normal, 4 connections, 100-byte messages, $N per run) | median [min..max] |"
   echo "| --- | --- |"
   echo "| plain connections, committed msgs/s | $(fmt_rate "${PRODR[plain]}") |"
   echo "| producers (\`burstq bench --producers\`), committed msgs/s | $(fmt_rate "${PRODR[prod]}") |"
-  echo "| producers / plain (goal >= 0.95) | $r, $(awk -v v="$r" 'BEGIN { print (v >= 0.95 ? "met" : "NOT met") }') |"
+  ratio_row "producers / plain" "${PRODR[prod]}" "${PRODR[plain]}" 0.95
 }
 if [ "${BENCH_ONLY:-}" = producers ]; then
   producer_rows

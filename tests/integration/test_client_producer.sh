@@ -14,16 +14,6 @@
 . "$(dirname "$0")/lib.sh" "$@"
 need_client
 
-# bq_send OUT ARGS...: run burstq send (bounded); stdout in OUT.out, stderr
-# in OUT.err, exit status in RC.
-bq_send() {
-  local out=$1
-  shift
-  timeout $((120 * BQ_SLOW)) "$BQ_CLIENT" send "$@" >"$out.out" 2>"$out.err"
-  RC=$?
-  check_sanitizer_log "$out.err" || true
-}
-
 # rows ID: the producer's rows, distinct pseqs, last pseq, and rows whose
 # payload is not their pseq.
 rows() {

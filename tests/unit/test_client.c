@@ -394,44 +394,39 @@ static int pact(const char *line, int awaiting, int *code) {
 }
 
 static void test_producer_action(void **state) {
-  int code = -1;
+  static const struct {
+    const char *line; /* NULL: an over-long line */
+    int awaiting, action, code;
+  } cases[] = {
+      {"RESUME 0", 1, BQ_PRODUCER_RESUME, BQ_EXIT_OK},
+      {"RESUME 42", 1, BQ_PRODUCER_RESUME, BQ_EXIT_OK},
+      {"OK 43", 0, BQ_PRODUCER_ACK, BQ_EXIT_OK},
+      /* OK before RESUME: the HELLO line was stored as a message. */
+      {"OK 1", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"RESUME 3", 0, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+      /* Transient: connect again. */
+      {"ERR too-many-connections", 1, BQ_PRODUCER_RETRY, BQ_EXIT_REFUSED},
+      {"ERR idle", 0, BQ_PRODUCER_RETRY, BQ_EXIT_LOST},
+      /* Final. */
+      {"ERR fenced", 0, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR fenced", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR auth", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR denied", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR hello", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR something-new", 0, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR gap 7", 1, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+      {"ERR too-long", 0, BQ_PRODUCER_STOP, BQ_EXIT_REJECTED},
+      {"HTTP/1.1 400 Bad Request", 1, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+      {NULL, 0, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+  };
+  size_t i;
   (void)state;
-  assert_int_equal(pact("RESUME 0", 1, &code), BQ_PRODUCER_RESUME);
-  assert_int_equal(pact("RESUME 42", 1, &code), BQ_PRODUCER_RESUME);
-  assert_int_equal(pact("OK 43", 0, &code), BQ_PRODUCER_ACK);
-  /* OK before RESUME: the HELLO line was stored as a message. */
-  assert_int_equal(pact("OK 1", 1, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("RESUME 3", 0, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_LOST);
-  /* Transient: connect again. */
-  assert_int_equal(pact("ERR too-many-connections", 1, &code),
-                   BQ_PRODUCER_RETRY);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("ERR idle", 0, &code), BQ_PRODUCER_RETRY);
-  assert_int_equal(code, BQ_EXIT_LOST);
-  /* Final. */
-  assert_int_equal(pact("ERR fenced", 0, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("ERR fenced", 1, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("ERR auth", 1, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("ERR denied", 1, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("ERR hello", 1, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("ERR something-new", 0, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REFUSED);
-  assert_int_equal(pact("ERR gap 7", 1, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_LOST);
-  assert_int_equal(pact("ERR too-long", 0, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_REJECTED);
-  assert_int_equal(pact("HTTP/1.1 400 Bad Request", 1, &code),
-                   BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_LOST);
-  assert_int_equal(pact(NULL, 0, &code), BQ_PRODUCER_STOP);
-  assert_int_equal(code, BQ_EXIT_LOST);
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int code = -1;
+    assert_int_equal(pact(cases[i].line, cases[i].awaiting, &code),
+                     cases[i].action);
+    assert_int_equal(code, cases[i].code);
+  }
 }
 
 static void test_producer_backoff(void **state) {
