@@ -59,6 +59,7 @@ struct prod {
   /* outcome */
   uint64_t committed;   /* the highest pseq the daemon said is committed */
   uint64_t connections; /* connections that got their RESUME */
+  uint64_t prior;       /* the first RESUME's n: committed before us */
   int stop;             /* exit status decided by a reply (-1: none) */
   int retry;            /* this connection is done: connect again */
   int fail_code;        /* exit status if retrying runs out */
@@ -181,6 +182,9 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
        * again for the daemon to skip, or drop them and start a
        * connection with HELLO n + 1.  The second sends nothing twice. */
       if (r.n >= bq_window_first(&p->w)) p->renumber = 1;
+      /* The first RESUME of a run above 0: this id had messages before
+       * (a resend, or else new data under a used id: say so). */
+      if (p->connections == 1 && r.n > 0) p->prior = r.n;
       /* fall through */
     case BQ_PRODUCER_ACK:
       if (r.n > p->committed) p->committed = r.n;
@@ -422,8 +426,17 @@ int bq_produce(const struct bq_produce_opts *o) {
     now = bq_now_ms();
     if (outage != 0 && o->give_up_ms > 0 &&
         now >= outage + (uint64_t)o->give_up_ms) {
-      fprintf(stderr, "burstq send: giving up after %g s (--give-up-after): "
-              "%s\n", o->give_up_ms / 1000.0, p.why);
+      char why[sizeof(p.why)];
+      int k;
+      memcpy(why, p.why, sizeof(why));
+      k = snprintf(p.why, sizeof(p.why),
+                   "giving up after %g s (--give-up-after): ",
+                   o->give_up_ms / 1000.0);
+      if (k > 0 && (size_t)k < sizeof(p.why)) { /* the reason, cut to fit */
+        size_t n = strnlen(why, sizeof(p.why) - (size_t)k - 1);
+        memcpy(p.why + k, why, n);
+        p.why[(size_t)k + n] = '\0';
+      }
       p.stop = p.fail_code;
       break;
     }
@@ -462,11 +475,24 @@ int bq_produce(const struct bq_produce_opts *o) {
   rc = p.stop >= 0 ? p.stop : BQ_EXIT_OK;
   /* Lines read, and of those the committed ones (skipped lines were
    * committed before they were read). */
-  printf("sent %" PRIu64 ", committed %" PRIu64 " (producer %s at %" PRIu64
-         "; %" PRIu64 " connection%s)\n",
-         p.w.next - 1, p.w.base - 1 < p.w.next - 1 ? p.w.base - 1
-                                                   : p.w.next - 1,
-         o->id, p.committed, p.connections, p.connections == 1 ? "" : "s");
+  {
+    uint64_t lines = p.w.next - 1;
+    uint64_t done = p.w.base - 1 < lines ? p.w.base - 1 : lines;
+    if (p.connections == 0)
+      printf("sent %" PRIu64 ", committed %" PRIu64 " (producer %s: no "
+             "connection)\n", lines, done, o->id);
+    else
+      printf("sent %" PRIu64 ", committed %" PRIu64 " (producer %s at %"
+             PRIu64 "; %" PRIu64 " connection%s)\n", lines, done, o->id,
+             p.committed, p.connections, p.connections == 1 ? "" : "s");
+    if (p.prior > 0 && lines > 0)
+      fprintf(stderr,
+              "burstq send: note: producer %s already had %" PRIu64
+              " messages: the first %" PRIu64 " lines of this input were "
+              "taken as those and not stored again (a resend; new data "
+              "needs a new --producer ID)\n",
+              o->id, p.prior, p.prior < lines ? p.prior : lines);
+  }
   if (rc != BQ_EXIT_OK) fprintf(stderr, "burstq send: %s\n", p.why);
   goto out;
 oom:
