@@ -35,6 +35,8 @@
 #define CHUNK (256u * 1024u) /* input read at a time */
 #define PRE_MAX (BQ_PROTO_AUTH_LINE_MAX + BQ_PROTO_HELLO_LINE_MAX)
 #define CLOSE_WAIT_MS 10000  /* reading a finished connection to its end */
+#define TLS_CHUNK (64u * 1024u) /* plaintext into the engine at a time */
+#define TLS_CBUF (80u * 1024u)  /* ciphertext out: a chunk and records */
 
 struct prod {
   const struct bq_produce_opts *o;
@@ -49,13 +51,20 @@ struct prod {
   /* the connection */
   int fd;
   int awaiting; /* RESUME not yet read */
-  int shut;     /* half-closed */
+  int shut;     /* no more to send: half-close (after close_notify) */
+  int tcp_shut; /* shutdown(SHUT_WR) done */
   int ended;    /* EOF, reset or write error */
   int renumber; /* RESUME n was beyond first-seq - 1: HELLO again */
   char pre[PRE_MAX];
   size_t pre_len, pre_pos;
   uint64_t wpos; /* window position written on this connection */
+  uint64_t out_bytes; /* bytes the socket took (progress) */
   struct bq_framer framer;
+  /* --tls: the engine (NULL without), ciphertext tbuf[tpos..tlen) */
+  struct bq_tls *tls;
+  char *tbuf;
+  size_t tlen, tpos;
+  int tls_closed; /* close_notify made */
   /* outcome */
   uint64_t committed;   /* the highest pseq the daemon said is committed */
   uint64_t connections; /* connections that got their RESUME */
@@ -243,13 +252,48 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
   }
 }
 
+/* --tls: the engine failed (err < 0: bq_session_tls_input's or
+ * bq_tls_write's result).  Before RESUME it is the handshake (the
+ * certificate, the daemon's refusal of ours): final, exit 3; later the
+ * connection is lost. */
+static void tls_failed(struct prod *p, int err) {
+  char why[200];
+  bq_session_tls_reason(p->tls, err, bq_tls_handshake_done(p->tls),
+                        p->o->have_cert, why, sizeof(why));
+  p->ended = 1;
+  if (p->awaiting && err < 0) {
+    p->stop = BQ_EXIT_CONNECT;
+    snprintf(p->why, sizeof(p->why), "cannot connect to %s: %s",
+             p->o->where, why);
+  } else {
+    set_why(p, BQ_EXIT_LOST, "%s: %s", p->o->where, why);
+  }
+}
+
 static void read_replies(struct prod *p) {
   char rb[16384];
   for (;;) {
     ssize_t n = recv(p->fd, rb, sizeof(rb), 0);
+    if (n > 0 && p->tls != NULL) {
+      int r = bq_session_tls_input(p->tls, rb, (size_t)n, &p->framer,
+                                   on_reply, p);
+      if (r == BQ_SESSION_TLS_MORE) continue;
+      if (r < 0) {
+        tls_failed(p, r);
+      } else { /* close_notify */
+        p->ended = 1;
+        if (!all_done(p))
+          set_why(p, BQ_EXIT_LOST, "%s closed the connection", p->o->where);
+      }
+      return;
+    }
     if (n > 0) {
       bq_framer_feed(&p->framer, rb, (size_t)n, on_reply, p);
       continue;
+    }
+    if (n == 0 && p->tls != NULL && !bq_tls_handshake_done(p->tls)) {
+      tls_failed(p, 0); /* closed during the handshake: retried */
+      return;
     }
     if (n == 0) {
       bq_framer_finish(&p->framer, on_reply, p);
@@ -272,7 +316,15 @@ static void begin(struct prod *p, int fd) {
   size_t n;
   p->fd = fd;
   p->awaiting = 1;
-  p->shut = p->ended = p->retry = p->renumber = 0;
+  p->shut = p->tcp_shut = p->ended = p->retry = p->renumber = 0;
+  p->tlen = p->tpos = 0;
+  p->tls_closed = 0;
+  if (p->o->tls != NULL &&
+      (bq_tls_new(&p->tls, p->o->tls) < 0 || bq_tls_connect(p->tls) < 0)) {
+    p->stop = BQ_EXIT_USAGE;
+    snprintf(p->why, sizeof(p->why), "cannot start TLS: %s",
+             p->tls ? bq_tls_error(p->tls) : "out of memory");
+  }
   p->pre_len = p->pre_pos = 0;
   if (p->o->auth != NULL) {
     memcpy(p->pre, p->o->auth, p->o->auth_len);
@@ -291,6 +343,38 @@ static void begin(struct prod *p, int fd) {
 static void end_conn(struct prod *p) {
   if (p->fd >= 0) close(p->fd);
   p->fd = -1;
+  bq_tls_free(p->tls);
+  p->tls = NULL;
+}
+
+/* n bytes of plaintext out went: the HELLO part first, then the window. */
+static void took(struct prod *p, size_t n) {
+  if (p->pre_pos < p->pre_len)
+    p->pre_pos += n;
+  else
+    p->wpos += n;
+}
+
+/* --tls: when the ciphertext buffer is empty, refill it from the engine:
+ * handshake records, else the next piece of plaintext pt (ptlen bytes)
+ * once the handshake is done, else close_notify once nothing is left. */
+static void tls_refill(struct prod *p, const char *pt, size_t ptlen) {
+  if (p->tpos < p->tlen) return;
+  p->tpos = p->tlen = 0;
+  if (bq_tls_pending_out(p->tls) == 0 && bq_tls_handshake_done(p->tls)) {
+    if (ptlen > 0) {
+      int r = bq_tls_write(p->tls, pt, ptlen < TLS_CHUNK ? ptlen : TLS_CHUNK);
+      if (r < 0) {
+        tls_failed(p, r);
+        return;
+      }
+      took(p, (size_t)r);
+    } else if (p->shut && !p->tls_closed) {
+      bq_tls_shutdown(p->tls);
+      p->tls_closed = 1;
+    }
+  }
+  p->tlen = bq_tls_take_out(p->tls, p->tbuf, TLS_CBUF);
 }
 
 /* Run the connection until it ends (0: p->why says how; connect again
@@ -307,16 +391,24 @@ static void run_conn(struct prod *p) {
 
     if (fill(p) < 0 || p->stop >= 0) return;
     if (!p->awaiting && !p->shut &&
-        (p->renumber ||
-         (input_done(p) && p->wpos == bq_window_end(&p->w)))) {
-      shutdown(p->fd, SHUT_WR);
+        (p->renumber || (input_done(p) && p->wpos == bq_window_end(&p->w))))
       p->shut = 1;
-    }
     if (p->pre_pos < p->pre_len) {
       out = p->pre + p->pre_pos;
       avail = p->pre_len - p->pre_pos;
     } else if (!p->awaiting && !p->shut) {
       avail = bq_window_bytes(&p->w, p->wpos, &out);
+    }
+    if (p->tls != NULL) { /* the socket takes ciphertext instead */
+      tls_refill(p, out, avail);
+      if (p->stop >= 0 || p->ended) return;
+      out = p->tbuf + p->tpos;
+      avail = p->tlen - p->tpos;
+    }
+    if (p->shut && !p->tcp_shut &&
+        (p->tls == NULL || (p->tls_closed && avail == 0))) {
+      shutdown(p->fd, SHUT_WR);
+      p->tcp_shut = 1;
     }
     pf[0].fd = p->fd;
     pf[0].events = (short)(POLLIN | (avail > 0 ? POLLOUT : 0));
@@ -346,16 +438,18 @@ static void run_conn(struct prod *p) {
       return;
     }
     if (r <= 0) continue;
-    before_w = p->wpos + p->pre_pos;
+    before_w = p->out_bytes;
     before_c = p->committed;
     if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) read_replies(p);
     if (p->stop >= 0 || p->retry) return;
     if (!p->ended && (pf[0].revents & POLLOUT) && avail > 0) {
       ssize_t n = send(p->fd, out, avail, MSG_NOSIGNAL);
-      if (n > 0 && p->pre_pos < p->pre_len) {
-        p->pre_pos += (size_t)n;
-      } else if (n > 0) {
-        p->wpos += (uint64_t)n;
+      if (n > 0) {
+        p->out_bytes += (uint64_t)n;
+        if (p->tls != NULL)
+          p->tpos += (size_t)n;
+        else
+          took(p, (size_t)n);
       } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
                  errno != EINTR) {
         /* The reason (ERR fenced, ...) may be waiting: read it first. */
@@ -369,7 +463,7 @@ static void run_conn(struct prod *p) {
       read_input(p);
     if (p->stop >= 0) return;
     if (p->ended) return;
-    if (p->wpos + p->pre_pos != before_w || p->committed != before_c)
+    if (p->out_bytes != before_w || p->committed != before_c)
       last_progress = bq_now_ms();
   }
 }
@@ -403,6 +497,7 @@ int bq_produce(const struct bq_produce_opts *o) {
   if (bq_window_init(&p.w, o->window, o->window / 64) < 0) goto oom;
   p.part = malloc(o->window);
   if (p.part == NULL) goto oom;
+  if (o->tls != NULL && (p.tbuf = malloc(TLS_CBUF)) == NULL) goto oom;
   if (o->msgs != NULL) { /* the arguments, as one chunk of lines */
     for (i = 0; i < o->nmsgs; i++) total += strlen(o->msgs[i]) + 1;
     p.chunk = malloc(total + 1);
@@ -503,5 +598,6 @@ out:
   bq_window_free(&p.w);
   free(p.part);
   free(p.chunk);
+  free(p.tbuf);
   return rc;
 }

@@ -11,7 +11,11 @@
  * has room, so a pipe is held in bounded memory and never re-read.  A
  * lost, refused or silent connection is closed and the next one made
  * after a backoff (20 ms doubling to 1 s), for as long as
- * --give-up-after allows.  Main thread of burstq only; owns its socket,
+ * --give-up-after allows.  With --tls each connection carries its own
+ * engine (common/tls.h, through session.h), as in send.c: plaintext goes
+ * into it once the handshake is done, ciphertext out of it to the socket,
+ * and the end is close_notify, then the TCP half-close; a handshake that
+ * fails is final (exit 3).  Main thread of burstq only; owns its socket,
  * window and input buffers.
  */
 #ifndef BQ_PRODUCE_H
@@ -19,6 +23,8 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
+
+#include "tls.h"
 
 /* The default --window: bytes of unacked lines held (and /64 lines). */
 #define BQ_PRODUCE_WINDOW_DEFAULT ((size_t)64 << 20)
@@ -37,6 +43,8 @@ struct bq_produce_opts {
                       and made again; 0: never */
   int give_up_ms;  /* stop retrying after failing this long; 0: never */
   size_t window;   /* bytes of unacked lines held */
+  struct bq_tls_ctx *tls; /* --tls: the client context, else NULL */
+  int have_cert;   /* --tls-cert given (for the reasons of failures) */
 };
 
 /* Run it; print the outcome on stdout ("sent N, committed N, ...") and

@@ -78,7 +78,7 @@ static const char send_help[] =
     "                        one or a restarted daemon is retried (backoff\n"
     "                        up to 1 s) from the first line not committed;\n"
     "                        a connection without progress for --timeout S\n"
-    "                        is made again (not with --tls)\n"
+    "                        is made again\n"
     "      --give-up-after S with --producer: stop retrying after S seconds\n"
     "                        of failed attempts  [0: never]\n"
     "      --window SIZE     with --producer: hold at most SIZE bytes (and\n"
@@ -429,10 +429,6 @@ int bq_cmd_send(int argc, char **argv) {
             "--producer\nTry 'burstq help send'.\n");
     return BQ_EXIT_USAGE;
   }
-  if (producer != NULL && tlso.on) {
-    fprintf(stderr, "burstq send: --producer does not work with --tls yet\n");
-    return BQ_EXIT_USAGE;
-  }
   r = bq_opt_host(host, &ss, err, sizeof(err));
   if (r < 0) {
     fprintf(stderr, "burstq send: %s\n", err);
@@ -468,8 +464,11 @@ int bq_cmd_send(int argc, char **argv) {
     po.give_up_ms = (int)(give_up_s * 1000.0 + 0.5);
     if (give_up_s > 0 && po.give_up_ms < 1) po.give_up_ms = 1;
     po.window = (size_t)window;
+    po.tls = tctx;
+    po.have_cert = tlso.cert != NULL;
     v = bq_produce(&po);
     bq_token_clear(&tok);
+    bq_tls_ctx_free(tctx);
     return v;
   }
 
