@@ -2,10 +2,11 @@
 # test_client_producer.sh BURSTQD -- `burstq send --producer` and
 # `burstq bench --producers` against a real daemon (docs/protocol.md,
 # "Producers: exactly once"): resending is idempotent (arguments, a file,
-# a longer file, a window smaller than the input), and each way of ending
+# a longer file, a window smaller than the input, over TLS), and each way of ending
 # that the client can meet:
 #   0 every line committed        2 usage (bad id, options without it)
-#   3 nothing listens, once --give-up-after runs out
+#   3 nothing listens, once --give-up-after runs out; a TLS handshake that
+#     fails (at once: not retried)
 #   4 ERR fenced (another sender took the id), a daemon with
 #     --producers off (it answered the HELLO with OK)
 #   6 ERR gap (the daemon's database lost lines it had acknowledged);
@@ -145,3 +146,23 @@ check_eq "bench --producers: four producers of the run, each at its share" \
 
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
+
+# --- over TLS ------------------------------------------------------------------
+bash "$(dirname "$0")/../tls/mkcerts.sh" certs >mkcerts.log 2>&1 ||
+  die "mkcerts.sh failed: $(cat mkcerts.log)"
+start_daemon --listen 127.0.0.1:0,tls --tls-cert certs/server.pem \
+  --tls-key certs/server.key
+TLS_PORT=${BQ_PORTS[1]}
+bq_send t1 --tls --tls-ca certs/ca.pem -H "localhost:$TLS_PORT" \
+  --producer over-tls <half.in
+check_eq "--tls: exit status" "$RC" 0
+bq_send t2 --tls --tls-ca certs/ca.pem -H "localhost:$TLS_PORT" \
+  --producer over-tls --window 64K <all.in
+check_eq "--tls, the whole file after half: exit status" "$RC" 0
+check_eq "--tls: each line once" "$(rows over-tls)" "10001|10001|10001|0"
+bq_send t3 --tls --tls-ca certs/ca2.pem -H "localhost:$TLS_PORT" \
+  --producer over-tls a </dev/null
+check_eq "--tls, a CA that did not sign the daemon's certificate: exit status (final, not retried)" "$RC" 3
+check_grep "--tls, wrong CA: says why" t3.err 'cannot connect to .*certificate verify failed'
+stop_daemon
+check_eq "exit status (TLS)" "$BQ_RC" 0
