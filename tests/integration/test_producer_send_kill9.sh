@@ -47,14 +47,13 @@ committed_sum() {
 # pause MAX_MS: sleep a random 0..MAX_MS-1 ms.
 pause() { sleep "$(printf '0.%03d' $((RANDOM % $1)))"; }
 
-# kill_restart WHAT: kill -9 the daemon at a random moment, restart it.
+# kill_restart WHAT BEFORE: kill -9 the daemon at a random moment after
+# a segment was written (BEFORE: committed_sum before it was), restart it.
 kill_restart() {
-  local before
   if [ $((RANDOM % 3)) = 0 ]; then
     pause 100
   else
-    before=$(committed_sum)
-    poll $((120 * BQ_SLOW)) bq_moved "$before" ||
+    poll $((120 * BQ_SLOW)) bq_moved "$2" ||
       fail "$1: nothing committed within the time limit"
     pause 300
   fi
@@ -90,7 +89,7 @@ check_producer() {
 # lines through a fifo in ROUNDS + 1 segments, with a kill -9 and restart
 # after each segment but the last.
 run_phase() {
-  local name=$1 n=$2 id r k lo hi fd
+  local name=$1 n=$2 id r k lo hi fd before
   shift 2
   local ids=("$@") fds=() pids=()
   for id in "${ids[@]}"; do
@@ -105,10 +104,11 @@ run_phase() {
   for ((r = 1; r <= ROUNDS + 1; r++)); do
     lo=$(((r - 1) * n / (ROUNDS + 1) + 1))
     hi=$((r * n / (ROUNDS + 1)))
+    before=$(committed_sum)
     for ((k = 0; k < ${#ids[@]}; k++)); do
       seq "$lo" "$hi" >&"${fds[$k]}" || fail "$name: writing ${ids[$k]}'s lines"
     done
-    [ "$r" -le "$ROUNDS" ] && kill_restart "$name round $r"
+    [ "$r" -le "$ROUNDS" ] && kill_restart "$name round $r" "$before"
   done
   for ((k = 0; k < ${#ids[@]}; k++)); do
     close_fd "${fds[$k]}"
