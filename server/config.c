@@ -129,6 +129,13 @@ static const struct opt opts[] = {
     {.name = "ack", .letter = 'a', .kind = K_ENUM, .section = S_OPTIONS,
      .metavar = "on|off", .def = "on", .choices = ack_choices, FIELD(ack),
      .help = "send \"OK <n>\" after each commit"},
+    {.name = "producers", .kind = K_ENUM, .section = S_OPTIONS,
+     .metavar = "on|off", .def = "on", .choices = ack_choices,
+     FIELD(producers),
+     .help = "exactly-once producers: on an acked listener a connection "
+             "whose first line (after AUTH) is \"HELLO <id> [<first-seq>]\" "
+             "is a producer's, resumed where its committed messages end "
+             "(docs/protocol.md); off: every line is a message"},
     /* The record's length is 32 bits; main() also checks the limit of the
      * database (SQLite's default is 1e9 bytes per row). */
     {.name = "max-message", .letter = 'm', .kind = K_SIZE,

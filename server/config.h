@@ -51,6 +51,7 @@ struct bq_config {
   size_t max_connections;          /* --max-connections */
   int sync;                        /* --sync: enum bq_sync */
   int ack;                         /* --ack on|off */
+  int producers;                   /* --producers on|off: HELLO */
   int log_level;                   /* --log-level: enum bq_log_level */
   /* Who may connect, authentication, idle connections (docs/security.md): */
   struct bq_acl allow;             /* --allow CIDR (repeatable); empty = all */

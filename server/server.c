@@ -254,6 +254,8 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   srv->state = BQ_RUNNING;
   bq_ratelimit_init(&srv->pause_rl, 10000);
   bq_ratelimit_init(&srv->reject_rl, 5000);
+  bq_ratelimit_init(&srv->prod_rl, 5000);
+  bq_producers_init(&srv->producers);
   bq_ratelimit_init(&srv->auth_rl, 5000);
   bq_ratelimit_init(&srv->trunc_rl, 5000);
   bq_ratelimit_init(&srv->framing_rl, 5000);
@@ -344,6 +346,7 @@ void bq_server_free(struct bq_server *srv) {
   if (srv == NULL) return;
   assert(srv->handles_open == 0);
   bq_tls_ctx_free(srv->tls_ctx);
+  bq_producers_free(&srv->producers);
   bq_slab_pool_destroy(&srv->slabs);
   free(srv);
 }
