@@ -88,6 +88,7 @@ static void set_why(struct prod *p, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_why(struct prod *p, int code, const char *fmt, ...) {
   va_list ap;
+  if (p->stop >= 0 || p->retry) return; /* a reply said why already */
   p->fail_code = code;
   va_start(ap, fmt);
   vsnprintf(p->why, sizeof(p->why), fmt, ap);
@@ -202,8 +203,8 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
         p->wpos = bq_window_start(&p->w);
       return 0;
     case BQ_PRODUCER_RETRY:
-      p->retry = 1;
       set_why(p, code, "%s said '%s'", p->o->where, p->replies.refusal_text);
+      p->retry = 1;
       return 0;
     default:
       p->stop = code;
@@ -227,7 +228,7 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
                  p->o->id, p->o->where);
       else if (r.err == BQ_ERR_GAP)
         snprintf(p->why, sizeof(p->why),
-                 "%s has only %" PRIu64 " of producer '%s''s messages "
+                 "%s has only %" PRIu64 " messages of producer '%s' "
                  "committed but had acknowledged %" PRIu64 " (ERR gap): "
                  "its database was replaced or restored; send the input "
                  "again from its first line to fill the gap",
@@ -550,6 +551,7 @@ int bq_produce(const struct bq_produce_opts *o) {
       if (p.stop >= 0) break;
       if (all_done(&p)) break;
       end_conn(&p);
+      p.retry = 0; /* its reason stays in p.why */
       if (p.renumber) continue; /* no failure: HELLO from n + 1 */
       if (p.connections != before) { /* it worked for a while */
         outage = 0;

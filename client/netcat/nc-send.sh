@@ -45,7 +45,11 @@ lines=$(awk 'END { print NR }' "$tmp/in")
 # With -v, nc (netcat-openbsd) says "Connection to ... succeeded!" once
 # connected, or why it could not connect (and then exits non-zero).
 if [ -n "$producer" ]; then
-  { printf 'HELLO %s\n' "$producer"; cat "$tmp/in"; } >"$tmp/send"
+  # The daemon drops a producer's unterminated last line (a torn line is
+  # never stored): end it.
+  { printf 'HELLO %s\n' "$producer"; cat "$tmp/in"
+    [ ! -s "$tmp/in" ] || [ "$(tail -c 1 "$tmp/in" | od -An -c | tr -d ' ')" = '\n' ] ||
+      echo; } >"$tmp/send"
 else
   ln -s "$tmp/in" "$tmp/send"
 fi

@@ -14,6 +14,7 @@
 # The kill -9 loop is test_producer_send_kill9.sh.
 . "$(dirname "$0")/lib.sh" "$@"
 need_client
+unset BURSTQ_HOST BURSTQ_TOKEN_FILE BURSTQ_TLS_CA
 
 # rows ID: the producer's rows, distinct pseqs, last pseq, and rows whose
 # payload is not their pseq.
@@ -48,6 +49,7 @@ check_grep "nothing listening: says it gave up, and why" down.err \
 check_grep "nothing listening: nothing committed" down.out '^sent 2, committed 0 '
 
 start_daemon
+export BURSTQ_HOST=127.0.0.1:$BQ_PORT # bq_send's daemon from here on
 
 # --- idempotent resending (0) ------------------------------------------------
 bq_send a1 --producer args a b c </dev/null
@@ -89,7 +91,7 @@ bq_fence_committed() {
   [ "$(sql "SELECT count(*) FROM producers WHERE name = 'fenced-id' AND committed = 1")" = 1 ]
 }
 poll $((60 * BQ_SLOW)) bq_fence_committed || fail "fence: the first line was not committed"
-printf 'HELLO fenced-id\nsecond\n' | send fence_nc.out
+printf 'HELLO fenced-id 2\nsecond\n' | send fence_nc.out
 check_grep "fence: the newcomer resumes after the first line" fence_nc.out '^RESUME 1$'
 reap_or_kill "$fence_pid" $((60 * BQ_SLOW)) "fenced burstq send"
 check_eq "fenced: exit status" "$BQ_RC" 4
@@ -118,17 +120,19 @@ close_fd "$gap_fd"
 start_daemon --listen "127.0.0.1:$PORT" --db "$BQ_T/other.db"
 reap_or_kill "$gap_pid" $((60 * BQ_SLOW)) "burstq send meeting a gap"
 check_eq "gap: exit status" "$BQ_RC" 6
-check_grep "gap: says what happened" gap.err 'has only 0 of producer .gap-id.s messages committed but had acknowledged 100 \(ERR gap\)'
+check_grep "gap: says what happened" gap.err 'has only 0 messages of producer .gap-id. committed but had acknowledged 100 \(ERR gap\)'
 stop_daemon
 
 # --- a daemon with --producers off (4) ----------------------------------------
 start_daemon --producers off
+BURSTQ_HOST=127.0.0.1:$BQ_PORT
 bq_send off --producer p-off a </dev/null
 check_eq "--producers off: exit status" "$RC" 4
 check_grep "--producers off: says so" off.err 'does not take producers'
 stop_daemon
 
 start_daemon
+BURSTQ_HOST=127.0.0.1:$BQ_PORT
 # --- plain send whose first line is a HELLO (6) ----------------------------------
 bq_send plain 'HELLO plain-looks-like-a-producer' 'x' </dev/null
 check_eq "plain send, first line HELLO: exit status" "$RC" 6

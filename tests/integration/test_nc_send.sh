@@ -53,6 +53,9 @@ check_grep "-p, again: RESUME says all were stored" p2.out '^RESUME 1000$'
 check_eq "-p: each line once" \
   "$(sql "SELECT count(*), count(DISTINCT pseq) FROM producer_messages WHERE producer = 'web1'")" \
   "1000|1000"
+printf 'a\nb' | sh "$NC_SEND" -p web2 127.0.0.1 "$BQ_PORT" >p4.out 2>p4.err
+check_eq "-p, stdin with an unterminated last line: exit status" "$?" 0
+check_grep "-p, unterminated last line: ended and stored" p4.err '^sent 2, committed 2 '
 sh "$NC_SEND" -p 'bad id' 127.0.0.1 "$BQ_PORT" file.in >p3.out 2>p3.err
 check_eq "-p with a bad id: exit status" "$?" 2
 check_grep "-p with a bad id: says why" p3.err 'is not a producer ID'
