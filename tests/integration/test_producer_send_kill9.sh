@@ -121,7 +121,8 @@ run_phase() {
     [ "$BQ_RC" = 0 ] || cat "err.$id" >&2
   done
   for id in "${ids[@]}"; do check_producer "$id" "$n"; done
-  note "$name: $(grep -c 'connecting again' err.* | awk -F: '{ s += $2 } END { print s + 0 }') reconnections reported"
+  note "$name: $(for id in "${ids[@]}"; do cat "err.$id"; done |
+    grep -c 'connecting again') outages reported by the clients"
 }
 
 run_phase "one producer" "$LINES" p1
