@@ -235,10 +235,11 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
                  p->o->where, r.n, p->o->id, p->w.base - 1);
       else if (r.err == BQ_ERR_TOO_LONG)
         snprintf(p->why, sizeof(p->why),
-                 "a line is longer than the --max-message of %s (ERR "
-                 "too-long): it was not stored, and the lines after it "
-                 "would not keep their numbers; nothing more is sent",
-                 p->o->where);
+                 "line %" PRIu64 " is longer than the --max-message of %s "
+                 "(ERR too-long): it is not stored, nor anything after it "
+                 "(the numbers must not skip it); raise the daemon's "
+                 "--max-message or shorten the line, then send again",
+                 bq_window_first(&p->w), p->o->where);
       else if (r.err == BQ_ERR_AUTH)
         snprintf(p->why, sizeof(p->why),
                  "authentication failed (ERR auth) at %s: %s", p->o->where,

@@ -5,6 +5,7 @@
 # a longer file, a window smaller than the input, over TLS), and each way of ending
 # that the client can meet:
 #   0 every line committed        2 usage (bad id, options without it)
+#   1 ERR too-long (a line over --max-message stops a producer)
 #   3 nothing listens, once --give-up-after runs out; a TLS handshake that
 #     fails (at once: not retried)
 #   4 ERR fenced (another sender took the id), a daemon with
@@ -121,6 +122,16 @@ start_daemon --listen "127.0.0.1:$PORT" --db "$BQ_T/other.db"
 reap_or_kill "$gap_pid" $((60 * BQ_SLOW)) "burstq send meeting a gap"
 check_eq "gap: exit status" "$BQ_RC" 6
 check_grep "gap: says what happened" gap.err 'has only 0 messages of producer .gap-id. committed but had acknowledged 100 \(ERR gap\)'
+stop_daemon
+
+# --- ERR too-long (1): a line over --max-message stops the producer ---------
+start_daemon --max-message 50
+{ echo short; head -c 100 /dev/zero | tr '\0' x; echo; echo after; } >long.in
+bq_send long -H "127.0.0.1:$BQ_PORT" --producer long-id <long.in
+check_eq "a line over --max-message: exit status" "$RC" 1
+check_grep "a line over --max-message: names it" long.err 'line 2 is longer than the --max-message'
+check_eq "a line over --max-message: only the line before it stored" \
+  "$(sql "SELECT group_concat(CAST(payload AS TEXT)) FROM producer_messages WHERE producer = 'long-id'")" short
 stop_daemon
 
 # --- a daemon with --producers off (4) ----------------------------------------
