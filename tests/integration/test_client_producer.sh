@@ -95,6 +95,7 @@ poll $((60 * BQ_SLOW)) bq_fence_committed || fail "fence: the first line was not
 printf 'HELLO fenced-id 2\nsecond\n' | send fence_nc.out
 check_grep "fence: the newcomer resumes after the first line" fence_nc.out '^RESUME 1$'
 reap_or_kill "$fence_pid" $((60 * BQ_SLOW)) "fenced burstq send"
+check_sanitizer_log fence.err || true
 check_eq "fenced: exit status" "$BQ_RC" 4
 check_grep "fenced: says another sender took the id" fence.err 'another sender took producer .fenced-id. \(ERR fenced\)'
 close_fd "$fence_fd"
@@ -120,6 +121,7 @@ echo 101 >&"$gap_fd"
 close_fd "$gap_fd"
 start_daemon --listen "127.0.0.1:$PORT" --db "$BQ_T/other.db"
 reap_or_kill "$gap_pid" $((60 * BQ_SLOW)) "burstq send meeting a gap"
+check_sanitizer_log gap.err || true
 check_eq "gap: exit status" "$BQ_RC" 6
 check_grep "gap: says what happened" gap.err 'has only 0 messages of producer .gap-id. committed but had acknowledged 100 \(ERR gap\)'
 stop_daemon
@@ -153,6 +155,7 @@ check_grep "plain send, first line HELLO: explains" plain.err 'took the first li
 timeout $((300 * BQ_SLOW)) "$BQ_CLIENT" bench -H "127.0.0.1:$BQ_PORT" \
   --producers -c 4 -n $((40000 / BQ_DIV)) -s 60 --db "$BQ_DB" >bench.out 2>bench.err
 check_eq "bench --producers --db: exit status" "$?" 0
+check_sanitizer_log bench.err || true
 check_grep "bench --producers: db check ok" bench.out '^db check .*: ok: .*producer/pseq mismatch 0'
 run=$(sed -n 's/^burstq bench: run \([0-9a-f]*\),.*/\1/p' bench.out)
 check_eq "bench --producers: four producers of the run, each at its share" \

@@ -119,6 +119,7 @@ run_phase() {
     check_eq "$name: $id: exit status" "$BQ_RC" 0
     check_grep "$name: $id: summary" "out.$id" "^sent $n, committed $n "
     [ "$BQ_RC" = 0 ] || cat "err.$id" >&2
+    check_sanitizer_log "err.$id" || true
   done
   for id in "${ids[@]}"; do check_producer "$id" "$n"; done
   note "$name: $(for id in "${ids[@]}"; do cat "err.$id"; done |
