@@ -553,11 +553,11 @@ int bq_produce(const struct bq_produce_opts *o) {
       if (all_done(&p)) break;
       end_conn(&p);
       p.retry = 0; /* its reason stays in p.why */
-      if (p.renumber) continue; /* no failure: HELLO from n + 1 */
       if (p.connections != before) { /* it worked for a while */
         outage = 0;
         backoff = 0;
       }
+      if (p.renumber) continue; /* no failure: HELLO from n + 1 */
     }
     if (outage == 0) {
       outage = bq_now_ms();
