@@ -846,6 +846,26 @@ static int set_max_size(struct sqlite_store *s, uint64_t max_bytes,
   return 0;
 }
 
+/* The multi-row INSERT of MULTI_ROWS messages into buf (size cap): the
+ * four columns every message has, then extra (", producer, pseq" or ""),
+ * ncol parameters per row in all. */
+static void multi_insert(char *buf, size_t cap, const char *extra,
+                         int ncol) {
+  size_t o = (size_t)snprintf(buf, cap,
+                              "INSERT INTO messages(conn_id, seq, "
+                              "received_at, payload%s) VALUES",
+                              extra);
+  for (int i = 0; i < MULTI_ROWS; i++) {
+    for (int j = 0; j < ncol; j++) {
+      assert(o + 4 < cap);
+      o += (size_t)snprintf(buf + o, cap - o, "%s?%s",
+                            j ? "," : (i ? ",(" : "("),
+                            j == ncol - 1 ? ")" : "");
+    }
+  }
+  assert(o < cap);
+}
+
 int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                          struct bq_store **out, char *err, size_t errlen) {
   struct sqlite_store *s;
@@ -973,30 +993,10 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "hostname, app_name, procid, msgid, truncated) "
        "VALUES(last_insert_rowid(), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
   {
-    char multi[64 + MULTI_ROWS * 12];
-    size_t o = (size_t)snprintf(
-        multi, sizeof(multi),
-        "INSERT INTO messages(conn_id, seq, received_at, payload) VALUES");
-    for (int i = 0; i < MULTI_ROWS; i++) {
-      assert(o < sizeof(multi));
-      o += (size_t)snprintf(multi + o, sizeof(multi) - o, "%s(?,?,?,?)",
-                            i ? "," : "");
-    }
-    assert(o < sizeof(multi));
+    char multi[128 + MULTI_ROWS * 16];
+    multi_insert(multi, sizeof(multi), "", 4);
     PREP(ins_msgs, multi)
-  }
-  {
-    char multi[96 + MULTI_ROWS * 16];
-    size_t o = (size_t)snprintf(
-        multi, sizeof(multi),
-        "INSERT INTO messages(conn_id, seq, received_at, payload, producer, "
-        "pseq) VALUES");
-    for (int i = 0; i < MULTI_ROWS; i++) {
-      assert(o < sizeof(multi));
-      o += (size_t)snprintf(multi + o, sizeof(multi) - o, "%s(?,?,?,?,?,?)",
-                            i ? "," : "");
-    }
-    assert(o < sizeof(multi));
+    multi_insert(multi, sizeof(multi), ", producer, pseq", 6);
     PREP(ins_pmsgs, multi)
   }
 #undef PREP
