@@ -18,6 +18,12 @@
  * line "AUTH <token>" from the options (its own uv_write_t, areq; libuv
  * keeps writes in order), which is never counted as a message.
  *
+ * With --producers each connection is a producer of its own,
+ * bench-RUN-CONN (benchmsg.h): "HELLO <id> 1" follows the AUTH line (its
+ * own uv_write_t, hreq), and the messages follow at once without waiting
+ * for RESUME (the daemon holds them until it has answered).  A fresh id
+ * must get "RESUME 0"; its acks then count its messages as without it.
+ *
  * With --tls each connection has an engine (common/tls.h, set up through
  * session.h): the handshake starts at connect, the AUTH line and the
  * messages go into the engine once it is done, and every piece of
@@ -45,6 +51,7 @@
 #include "hist.h"
 #include "log.h"
 #include "opts.h"
+#include "proto.h"
 #include "rlimit.h"
 #include "session.h"
 #include "token.h"
@@ -59,10 +66,10 @@ static const char bench_help[] =
     "usage: burstq bench [-H HOST:PORT] [-c CONNS] [-n TOTAL] [-s SIZE]\n"
     "                    [--rate MSGS/S | --burst K --pause-ms P]\n"
     "                    [--duration S] [--db PATH] [--json] [--timeout S]\n"
-    "                    [--token-file FILE]\n"
+    "                    [--token-file FILE] [--producers]\n"
     "                    [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]\n"
     "       burstq bench --check-only --run-id HEX -c CONNS -n TOTAL -s SIZE\n"
-    "                    --db PATH\n"
+    "                    --db PATH [--producers]\n"
     "\n"
     "Open CONNS connections to burstqd and send TOTAL messages of SIZE bytes\n"
     "between them, as fast as the daemon takes them (or paced), then wait\n"
@@ -110,6 +117,10 @@ static const char bench_help[] =
     "                        as the token on every connection; it is not a\n"
     "                        message and is never printed; keep FILE mode 600\n"
     "                        [$BURSTQ_TOKEN_FILE, else no token]\n"
+    "      --producers       each connection is an exactly-once producer:\n"
+    "                        \"HELLO bench-RUN-CONN 1\" first (a fresh id, so\n"
+    "                        RESUME 0); with --db, also check that each row\n"
+    "                        has its producer and pseq, once\n"
     BQ_SESSION_TLS_HELP
     "  -h, --help            show this help\n"
     "\n"
@@ -150,6 +161,9 @@ struct bconn {
   uv_write_t wreq;
   uv_shutdown_t sreq;
   uv_write_t areq; /* the AUTH line */
+  uv_write_t hreq; /* the HELLO line (--producers) */
+  char hello[BQ_PROTO_HELLO_LINE_MAX];
+  size_t hello_len;
   struct bench *b;
   uint32_t id;          /* 1.. */
   uint64_t target;      /* messages to send (UINT64_MAX: until --duration) */
@@ -167,6 +181,7 @@ struct bconn {
   size_t wcap;
   int connected, writing, shut, done, closing, write_failed;
   int any_reply;        /* a reply line came */
+  int resumed;          /* --producers: RESUME came */
   struct bq_tls *tls;   /* --tls, else NULL */
   struct bq_framer framer;
   char rbuf[16384];
@@ -193,7 +208,7 @@ struct bench_opts {
   double duration;   /* 0: none */
   double timeout;    /* 0: none */
   const char *db;
-  int json, sink, check_only, have_run;
+  int json, sink, check_only, have_run, producers;
   uint32_t run;
   const char *token_file; /* NULL: no token */
   struct bq_token token;  /* "AUTH <token>\n" when token.len > 0 */
@@ -310,6 +325,17 @@ static int on_reply(void *arg, int kind, const char *data, size_t len) {
       break;
     case BQ_SESSION_REJECTED:
       c->rejected++;
+      break;
+    case BQ_SESSION_RESUME:
+      /* A fresh producer has nothing committed; anything else (a second
+       * RESUME, one without --producers, n > 0) is not what we sent. */
+      if (b->o.producers && !c->resumed && n == 0) {
+        c->resumed = 1;
+        break;
+      }
+      if (b->replies.bad++ == 0)
+        snprintf(b->reason, sizeof(b->reason), "unexpected reply 'RESUME %"
+                 PRIu64 "'", n);
       break;
     case BQ_SESSION_REFUSED:
       if (b->replies.refused == 1)
@@ -568,6 +594,14 @@ static void on_connect(uv_connect_t *req, int status) {
       return;
     }
   }
+  if (c->hello_len > 0) {
+    uv_buf_t buf = uv_buf_init(c->hello, (unsigned)c->hello_len);
+    if (uv_write(&c->hreq, (uv_stream_t *)&c->tcp, &buf, 1,
+                 on_auth_write) < 0) {
+      c->write_failed = 1; /* the read side ends the conn */
+      return;
+    }
+  }
   pump(c);
 }
 
@@ -576,6 +610,8 @@ static void tls_ready(struct bconn *c) {
   struct bench *b = c->b;
   if (b->o.token.len > 0 &&
       bq_tls_write(c->tls, b->o.token.line, b->o.token.len) < 0)
+    c->write_failed = 1;
+  if (c->hello_len > 0 && bq_tls_write(c->tls, c->hello, c->hello_len) < 0)
     c->write_failed = 1;
   pump(c);
 }
@@ -672,7 +708,8 @@ enum {
   OPT_JSON,
   OPT_SINK,
   OPT_RUNID,
-  OPT_CHECK
+  OPT_CHECK,
+  OPT_PRODUCERS
 };
 
 static int usage_err(const char *msg) {
@@ -697,6 +734,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
       {"sink", no_argument, NULL, OPT_SINK},
       {"run-id", required_argument, NULL, OPT_RUNID},
       {"check-only", no_argument, NULL, OPT_CHECK},
+      {"producers", no_argument, NULL, OPT_PRODUCERS},
       {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
       BQ_SESSION_TLS_LONGOPTS,
@@ -768,6 +806,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
       case OPT_JSON: o->json = 1; break;
       case OPT_SINK: o->sink = 1; break;
       case OPT_CHECK: o->check_only = 1; break;
+      case OPT_PRODUCERS: o->producers = 1; break;
       case OPT_RUNID: {
         char *end;
         unsigned long x;
@@ -802,6 +841,9 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv) {
     return usage_err("--burst K needs --pause-ms P");
   if (have_pause && !o->burst)
     return usage_err("--pause-ms P needs --burst K");
+  if (o->sink && o->producers)
+    return usage_err("--sink and --producers do not combine (a sink "
+                     "answers no HELLO)");
   if (o->sink && o->db)
     return usage_err("--sink and --db do not combine (a sink stores nothing)");
   if (o->check_only && (!o->db || !o->have_run))
@@ -866,7 +908,7 @@ int bq_cmd_bench(int argc, char **argv) {
   struct bq_bench_outcome vo;
   uint64_t *sent_per = NULL, committed = 0, t_end;
   double send_s = 0, commit_s = 0;
-  char err[256];
+  char err[256], pm[64] = "";
   int r, status = BQ_EXIT_OK, checked = 0;
   uint32_t i, auth_stored = 0;
   const double ms = 1e6;
@@ -942,6 +984,13 @@ int bq_cmd_bench(int argc, char **argv) {
     c->creq.data = c;
     c->wreq.data = c;
     c->areq.data = c;
+    c->hreq.data = c;
+    if (b->o.producers) {
+      char id[BQ_BENCHMSG_PRODUCER_MAX];
+      bq_benchmsg_producer(id, b->o.run, c->id);
+      c->hello_len = bq_proto_format_hello(c->hello, sizeof(c->hello), id,
+                                           strlen(id), 1);
+    }
     c->sreq.data = c;
     r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&b->o.addr,
                        on_connect);
@@ -982,9 +1031,10 @@ int bq_cmd_bench(int argc, char **argv) {
   send_s = (double)(b->t_sent - b->t0) / 1e9;
   commit_s = (double)(b->t_committed - b->t0) / 1e9;
 
-  printf("burstq bench: run %08x, %u connection%s to %s, %zu-byte messages%s\n",
+  printf("burstq bench: run %08x, %u connection%s to %s, %zu-byte messages%s%s\n",
          b->o.run, b->o.conns, b->o.conns == 1 ? "" : "s", b->o.where,
-         b->o.size, b->o.sink ? " (sink: no acks expected)" : "");
+         b->o.size, b->o.sink ? " (sink: no acks expected)" : "",
+         b->o.producers ? " (producers: HELLO on each)" : "");
   if (b->o.rate) printf("load: paced at %" PRIu64 " msgs/s\n", b->o.rate);
   if (b->o.burst)
     printf("load: bursts of %" PRIu64 " per connection, %" PRIu64
@@ -1031,9 +1081,13 @@ int bq_cmd_bench(int argc, char **argv) {
 
 check:
   if (b->o.db) {
-    r = bq_dbcheck_run(b->o.db, b->o.run, b->o.conns, sent_per, b->o.size,
-                       &chk, err, sizeof(err));
+    r = (b->o.producers ? bq_dbcheck_producer_run : bq_dbcheck_run)(
+        b->o.db, b->o.run, b->o.conns, sent_per, b->o.size, &chk, err,
+        sizeof(err));
     vo.db_checked = 1;
+    if (b->o.producers)
+      snprintf(pm, sizeof(pm), ", producer/pseq mismatch %" PRIu64,
+               r < 0 ? 0 : chk.producer_mismatch);
     if (r < 0) {
       fprintf(stderr, "burstq bench: cannot check the database: %s\n", err);
     } else {
@@ -1041,10 +1095,10 @@ check:
       printf("db check (%s): %s: %" PRIu64 " of %" PRIu64
              " messages found; missing %" PRIu64 ", duplicated %" PRIu64
              ", misordered %" PRIu64 ", split %" PRIu64 ", seq mismatch %"
-             PRIu64 ", foreign %" PRIu64 "%s%s\n",
+             PRIu64 ", foreign %" PRIu64 "%s%s%s\n",
              b->o.db, chk.ok ? "ok" : "FAILED", chk.rows, chk.expected,
              chk.missing, chk.duplicates, chk.misordered, chk.split,
-             chk.seq_mismatch, chk.foreign, chk.gaps[0] ? "; missing: " : "",
+             chk.seq_mismatch, chk.foreign, pm, chk.gaps[0] ? "; missing: " : "",
              chk.gaps);
       vo.db_ok = chk.ok;
     }
@@ -1056,8 +1110,10 @@ check:
     fprintf(stderr, "burstq bench: %s\n", b->reason);
 
   if (b->o.json) {
-    printf("{\"run\":\"%08x\",\"host\":\"%s\",\"conns\":%u,\"size\":%zu,",
-           b->o.run, b->o.where, b->o.conns, b->o.size);
+    printf("{\"run\":\"%08x\",\"host\":\"%s\",\"conns\":%u,\"size\":%zu,"
+           "\"producers\":%s,",
+           b->o.run, b->o.where, b->o.conns, b->o.size,
+           b->o.producers ? "true" : "false");
     if (!b->o.check_only) {
       printf("\"rate\":%" PRIu64 ",\"burst\":%" PRIu64 ",\"pause_ms\":%" PRIu64
              ",\"sink\":%s,\"sent\":%" PRIu64 ",\"committed\":%" PRIu64
@@ -1087,10 +1143,11 @@ check:
       printf("\"db\":{\"ok\":%s,\"expected\":%" PRIu64 ",\"rows\":%" PRIu64
              ",\"missing\":%" PRIu64 ",\"duplicates\":%" PRIu64
              ",\"misordered\":%" PRIu64 ",\"split\":%" PRIu64
-             ",\"seq_mismatch\":%" PRIu64 ",\"foreign\":%" PRIu64 "},",
+             ",\"seq_mismatch\":%" PRIu64 ",\"foreign\":%" PRIu64
+             ",\"producer_mismatch\":%" PRIu64 "},",
              chk.ok ? "true" : "false", chk.expected, chk.rows, chk.missing,
              chk.duplicates, chk.misordered, chk.split, chk.seq_mismatch,
-             chk.foreign);
+             chk.foreign, chk.producer_mismatch);
     else
       printf("\"db\":null,");
     printf("\"exit\":%d}\n", status);

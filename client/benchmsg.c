@@ -5,6 +5,8 @@
 #include "benchmsg.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char hexd[] = "0123456789abcdef";
@@ -91,4 +93,9 @@ int bq_benchmsg_parse(const char *p, size_t len, uint32_t *run, uint32_t *conn,
   *conn = (uint32_t)c;
   *seq = s;
   return 0;
+}
+
+void bq_benchmsg_producer(char *dst, uint32_t run, uint32_t conn) {
+  snprintf(dst, BQ_BENCHMSG_PRODUCER_MAX, "bench-%08" PRIx32 "-%" PRIu32, run,
+           conn);
 }

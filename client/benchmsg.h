@@ -32,4 +32,12 @@ void bq_benchmsg_prefix(char *dst, uint32_t run);
 int bq_benchmsg_parse(const char *p, size_t len, uint32_t *run, uint32_t *conn,
                       uint64_t *seq);
 
+/* The longest producer id of bench --producers, with its NUL. */
+#define BQ_BENCHMSG_PRODUCER_MAX 32
+
+/* The producer id of connection conn of run `run` with --producers:
+ * "bench-RRRRRRRR-C" into dst (BQ_BENCHMSG_PRODUCER_MAX bytes), NUL
+ * terminated. */
+void bq_benchmsg_producer(char *dst, uint32_t run, uint32_t conn);
+
 #endif /* BQ_BENCHMSG_H */

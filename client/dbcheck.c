@@ -34,9 +34,9 @@ static void add_gap(struct bq_dbcheck *o, uint32_t conn, uint64_t lo,
              ": seq %" PRIu64 "..%" PRIu64, used ? "; " : "", conn, lo, hi);
 }
 
-int bq_dbcheck_run(const char *path, uint32_t run, uint32_t nconns,
-                   const uint64_t *sent, size_t size, struct bq_dbcheck *out,
-                   char *err, size_t errlen) {
+static int check(const char *path, uint32_t run, uint32_t nconns,
+                 const uint64_t *sent, size_t size, int producers,
+                 struct bq_dbcheck *out, char *err, size_t errlen) {
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
   struct conn_state *cs;
@@ -59,9 +59,13 @@ int bq_dbcheck_run(const char *path, uint32_t run, uint32_t nconns,
   if (rc != SQLITE_OK) goto sqlerr;
   sqlite3_busy_timeout(db, 30000);
   /* Rows in id order: the order the daemon committed them. */
-  rc = sqlite3_prepare_v2(db,
-      "SELECT conn_id, seq, substr(payload, 1, 64), length(payload) "
-      "FROM messages WHERE substr(payload, 1, ?2) = ?1 ORDER BY id",
+  rc = sqlite3_prepare_v2(db, producers
+      ? "SELECT m.conn_id, m.seq, substr(m.payload, 1, 64), "
+        "length(m.payload), p.name, m.pseq FROM messages AS m "
+        "LEFT JOIN producers AS p ON p.id = m.producer "
+        "WHERE substr(m.payload, 1, ?2) = ?1 ORDER BY m.id"
+      : "SELECT conn_id, seq, substr(payload, 1, 64), length(payload) "
+        "FROM messages WHERE substr(payload, 1, ?2) = ?1 ORDER BY id",
       -1, &st, NULL);
   if (rc != SQLITE_OK) goto sqlerr;
   sqlite3_bind_blob(st, 1, prefix, BQ_BENCHMSG_PREFIX, SQLITE_STATIC);
@@ -94,6 +98,15 @@ int bq_dbcheck_run(const char *path, uint32_t run, uint32_t nconns,
     if (k->daemon_conn < 0) k->daemon_conn = dconn;
     else if (k->daemon_conn != dconn) out->split++;
     if (dseq != (int64_t)s) out->seq_mismatch++;
+    if (producers) {
+      char want[BQ_BENCHMSG_PRODUCER_MAX];
+      const unsigned char *name = sqlite3_column_text(st, 4);
+      bq_benchmsg_producer(want, run, c);
+      if (name == NULL || strcmp((const char *)name, want) != 0 ||
+          sqlite3_column_type(st, 5) == SQLITE_NULL ||
+          sqlite3_column_int64(st, 5) != (int64_t)s)
+        out->producer_mismatch++;
+    }
   }
   if (rc != SQLITE_DONE) goto sqlerr;
 
@@ -113,7 +126,8 @@ int bq_dbcheck_run(const char *path, uint32_t run, uint32_t nconns,
   }
   out->ok = out->rows == out->expected && out->missing == 0 &&
             out->duplicates == 0 && out->misordered == 0 && out->split == 0 &&
-            out->seq_mismatch == 0 && out->foreign == 0;
+            out->seq_mismatch == 0 && out->foreign == 0 &&
+            out->producer_mismatch == 0;
   goto done;
 
 sqlerr:
@@ -131,4 +145,16 @@ done:
     for (i = 0; i < nconns; i++) free(cs[i].seen);
   free(cs);
   return ret;
+}
+
+int bq_dbcheck_run(const char *path, uint32_t run, uint32_t nconns,
+                   const uint64_t *sent, size_t size, struct bq_dbcheck *out,
+                   char *err, size_t errlen) {
+  return check(path, run, nconns, sent, size, 0, out, err, errlen);
+}
+
+int bq_dbcheck_producer_run(const char *path, uint32_t run, uint32_t nconns,
+                            const uint64_t *sent, size_t size,
+                            struct bq_dbcheck *out, char *err, size_t errlen) {
+  return check(path, run, nconns, sent, size, 1, out, err, errlen);
 }

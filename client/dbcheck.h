@@ -5,7 +5,8 @@
  * Design: reads the daemon's SQLite file read-only (WAL readers never block
  * the writer) in id order, picks the rows of one run by their payload
  * header (benchmsg.h), and keeps one bitmap of seen sequence numbers per
- * bench connection.  Main thread, after the run.
+ * bench connection; with --producers, also each row's (producer, pseq).
+ * Main thread, after the run.
  */
 #ifndef BQ_DBCHECK_H
 #define BQ_DBCHECK_H
@@ -27,6 +28,8 @@ struct bq_dbcheck {
                             sequence number in the payload */
   uint64_t foreign;    /* rows with the run's prefix but a bad header, a
                           connection or seq out of range, or a wrong size */
+  uint64_t producer_mismatch; /* (--producers only) rows whose producer or
+                                 pseq is not (bench-RUN-CONN, seq) */
   char gaps[512];      /* the first missing ranges, "conn 2: 17..20; ..." */
   int ok;              /* every count above is zero, rows == expected */
 };
@@ -37,5 +40,12 @@ struct bq_dbcheck {
 int bq_dbcheck_run(const char *path, uint32_t run, uint32_t nconns,
                    const uint64_t *sent, size_t size, struct bq_dbcheck *out,
                    char *err, size_t errlen);
+
+/* The same for a run of bench --producers: also every row of connection
+ * C must carry producer bench-RUN-C (benchmsg.h) with pseq = its seq, so
+ * each (producer, pseq) is there exactly once (needs schema v4). */
+int bq_dbcheck_producer_run(const char *path, uint32_t run, uint32_t nconns,
+                            const uint64_t *sent, size_t size,
+                            struct bq_dbcheck *out, char *err, size_t errlen);
 
 #endif /* BQ_DBCHECK_H */

@@ -47,6 +47,8 @@ static void usage(FILE *out) {
           "Examples:\n"
           "  burstq send 'hello' 'world'            two messages, wait for the commit\n"
           "  seq 1 1000 | burstq send -H [::1]:7070  stdin lines as messages\n"
+          "  burstq send --producer web1 < access.log\n"
+          "                                         exactly once: resend at will\n"
           "  burstq bench -c 4 -n 1000000 -s 100     1M messages of 100 bytes, 4 conns\n"
           "  burstq bench -c 64 -n 200000 --db burstq.db --json\n"
           "                                         and check every row in the database\n"
@@ -61,8 +63,9 @@ static void usage(FILE *out) {
           "  2  usage error\n"
           "  3  cannot resolve or connect to the daemon\n"
           "  4  refused by the daemon: ERR too-many-connections (--max-connections),\n"
-          "     ERR denied (--allow), ERR auth (no or wrong --token-file), or\n"
-          "     ERR idle (--idle-timeout)\n"
+          "     ERR denied (--allow), ERR auth (no or wrong --token-file),\n"
+          "     ERR idle (--idle-timeout), or ERR fenced (send --producer: another\n"
+          "     sender took the id)\n"
           "  5  --timeout passed before everything was committed\n"
           "  6  connection lost before everything was committed\n");
 }

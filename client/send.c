@@ -38,6 +38,8 @@
 #include "frame.h"
 #include "log.h"
 #include "opts.h"
+#include "produce.h"
+#include "proto.h"
 #include "session.h"
 #include "token.h"
 #include "verdict.h"
@@ -49,6 +51,7 @@
 static const char send_help[] =
     "usage: burstq send [-H HOST:PORT] [--timeout S] [--token-file FILE]\n"
     "                   [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]\n"
+    "                   [--producer ID [--give-up-after S] [--window SIZE]]\n"
     "                   [--] [MSG...]\n"
     "\n"
     "Send each MSG as one message, or each line of standard input when no\n"
@@ -68,6 +71,19 @@ static const char send_help[] =
     "                        printed; keep FILE mode 600\n"
     "                        [$BURSTQ_TOKEN_FILE, else no token]\n"
     BQ_SESSION_TLS_HELP
+    "  -p, --producer ID     send exactly once, as producer ID (1-128 bytes\n"
+    "                        of A-Z a-z 0-9 . _ : -): line k of the input is\n"
+    "                        the producer's message k, stored once however\n"
+    "                        often it is sent; a lost connection, a refused\n"
+    "                        one or a restarted daemon is retried (backoff\n"
+    "                        up to 1 s) from the first line not committed;\n"
+    "                        a connection without progress for --timeout S\n"
+    "                        is made again\n"
+    "      --give-up-after S with --producer: stop retrying after S seconds\n"
+    "                        of failed attempts  [0: never]\n"
+    "      --window SIZE     with --producer: hold at most SIZE bytes (and\n"
+    "                        SIZE/64 lines) of uncommitted input; reading\n"
+    "                        waits while it is full  [64M]\n"
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
@@ -76,6 +92,7 @@ static const char send_help[] =
     "  burstq send --timeout 5 < events.txt && rm events.txt\n"
     "  burstq send --token-file ~/.config/burstq/token 'deploy done'\n"
     "  burstq send --tls --tls-ca ca.pem -H ingest.example.com:7443 'hi'\n"
+    "  burstq send --producer web1-access < access.log   (again: no duplicates)\n"
     "\n"
     "Exit status: 0 every message committed; 1 the daemon rejected lines\n"
     "(ERR too-long: longer than its --max-message); 2 usage (also an\n"
@@ -84,7 +101,13 @@ static const char send_help[] =
     "printed); 4 refused by the daemon (ERR too-many-connections, ERR\n"
     "denied, ERR auth: no or wrong --token-file, ERR idle);\n"
     "5 timeout; 6 connection lost, or the daemon stopped, before everything\n"
-    "was committed (send the rest again).\n";
+    "was committed (send the rest again).\n"
+    "With --producer: 0 every line committed; 1 ERR too-long (nothing more\n"
+    "is sent); 3, 4 (ERR too-many-connections), 5 or 6 once --give-up-after\n"
+    "ran out (the last failure's); 4 also ERR fenced (another sender took\n"
+    "the producer ID), ERR auth, ERR denied, or a daemon with --producers\n"
+    "off; 6 also ERR gap (the daemon lost lines it had acknowledged).\n"
+    "Sending the same input again with the same ID is always safe.\n";
 
 struct send_ctx {
   int fd;
@@ -107,6 +130,7 @@ struct send_ctx {
   int reset; /* read failed (ECONNRESET, ...) */
   struct bq_framer framer;
   int any_reply; /* a reply line came */
+  int hello_taken; /* the daemon answered our first line with RESUME */
   /* --tls: NULL without */
   struct bq_tls *tls;
   char *cbuf;    /* ciphertext to send: cbuf[cpos..clen) */
@@ -118,10 +142,19 @@ struct send_ctx {
 static int on_reply(void *arg, int kind, const char *data, size_t len) {
   struct send_ctx *c = arg;
   uint64_t n;
+  int ev;
   c->any_reply = 1;
-  if (bq_session_reply(&c->replies, kind, data, len, &n) == BQ_SESSION_ACK) {
+  ev = bq_session_reply(&c->replies, kind, data, len, &n);
+  if (ev == BQ_SESSION_ACK) {
     if (n > c->committed) c->committed = n;
     c->got_ok = 1;
+  } else if (ev == BQ_SESSION_RESUME) {
+    /* Our first line was "HELLO <id>": the daemon took it as a producer's
+     * (docs/protocol.md); the acks no longer count our lines. */
+    c->hello_taken = 1;
+    if (c->replies.bad++ == 0)
+      snprintf(c->replies.bad_text, sizeof(c->replies.bad_text),
+               "RESUME %" PRIu64, n);
   }
   return 0;
 }
@@ -296,6 +329,9 @@ int bq_cmd_send(int argc, char **argv) {
       {"timeout", required_argument, NULL, 't'},
       {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
+      {"producer", required_argument, NULL, 'p'},
+      {"give-up-after", required_argument, NULL, 'G'},
+      {"window", required_argument, NULL, 'W'},
       BQ_SESSION_TLS_LONGOPTS,
       {NULL, 0, NULL, 0}};
   struct sockaddr_storage ss;
@@ -303,7 +339,10 @@ int bq_cmd_send(int argc, char **argv) {
   struct bq_tls_ctx *tctx = NULL;
   struct send_ctx c;
   struct bq_send_outcome out;
-  const char *host = NULL, *token_file = NULL;
+  const char *host = NULL, *token_file = NULL, *producer = NULL;
+  double give_up_s = 0;
+  uint64_t window = BQ_PRODUCE_WINDOW_DEFAULT;
+  int producer_opts = 0; /* --give-up-after or --window given */
   struct bq_token tok;
   char err[512], where[BQ_ADDR_STRLEN];
   double timeout_s = 60.0;
@@ -313,7 +352,7 @@ int bq_cmd_send(int argc, char **argv) {
   optind = 0; /* each command parses from scratch (GNU getopt) */
   opterr = 0;
   memset(&tlso, 0, sizeof(tlso));
-  while ((opt = getopt_long(argc, argv, "+H:t:T:h", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "+H:t:T:p:h", longopts, NULL)) != -1) {
     if (bq_session_tls_opt(&tlso, opt, optarg)) continue;
     switch (opt) {
       case 'H':
@@ -331,13 +370,43 @@ int bq_cmd_send(int argc, char **argv) {
       case 'T':
         token_file = optarg;
         break;
+      case 'p':
+        if (bq_proto_producer_check(optarg, strlen(optarg)) < 0) {
+          fprintf(stderr,
+                  "burstq send: --producer: '%s' is not a producer id (1 to "
+                  "%d bytes of A-Z a-z 0-9 . _ : -)\n",
+                  optarg, BQ_PROTO_PRODUCER_MAX);
+          return BQ_EXIT_USAGE;
+        }
+        producer = optarg;
+        break;
+      case 'G':
+        producer_opts = 1;
+        if (strcmp(optarg, "0") == 0) {
+          give_up_s = 0;
+        } else if (bq_opt_seconds("give-up-after", optarg, 2000000.0,
+                                  &give_up_s, err, sizeof(err)) < 0) {
+          fprintf(stderr, "burstq send: %s\n", err);
+          return BQ_EXIT_USAGE;
+        }
+        break;
+      case 'W':
+        producer_opts = 1;
+        if (bq_opt_size("window", optarg, BQ_PRODUCE_WINDOW_MIN,
+                        (uint64_t)1 << 40, &window, err, sizeof(err)) < 0) {
+          fprintf(stderr, "burstq send: %s\n", err);
+          return BQ_EXIT_USAGE;
+        }
+        break;
       case 'h':
         fputs(send_help, stdout);
         return BQ_EXIT_OK;
       default:
         if (optopt >= BQ_SESSION_OPT_TLS_CA)
           fprintf(stderr, "burstq send: %s needs a value\n", argv[optind - 1]);
-        else if (optopt && optopt < 256 && strchr("HtT", optopt))
+        else if (optopt == 'G' || optopt == 'W')
+          fprintf(stderr, "burstq send: %s needs a value\n", argv[optind - 1]);
+        else if (optopt && optopt < 256 && strchr("HtTp", optopt))
           fprintf(stderr, "burstq send: -%c needs a value\n", optopt);
         else
           fprintf(stderr, "burstq send: unknown option '%s'\n",
@@ -354,6 +423,11 @@ int bq_cmd_send(int argc, char **argv) {
               i - optind + 1);
       return BQ_EXIT_USAGE;
     }
+  }
+  if (producer_opts && producer == NULL) {
+    fprintf(stderr, "burstq send: --give-up-after and --window need "
+            "--producer\nTry 'burstq help send'.\n");
+    return BQ_EXIT_USAGE;
   }
   r = bq_opt_host(host, &ss, err, sizeof(err));
   if (r < 0) {
@@ -375,6 +449,28 @@ int bq_cmd_send(int argc, char **argv) {
   }
   timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000.0 + 0.5) : 0;
   if (timeout_s > 0 && timeout_ms < 1) timeout_ms = 1;
+  if (producer != NULL) {
+    struct bq_produce_opts po;
+    memset(&po, 0, sizeof(po));
+    po.ss = &ss;
+    po.where = where;
+    po.id = producer;
+    po.auth = tok.len > 0 ? tok.line : NULL;
+    po.auth_len = tok.len;
+    po.msgs = optind < argc ? argv + optind : NULL;
+    po.nmsgs = argc - optind;
+    po.in_fd = 0;
+    po.timeout_ms = timeout_ms;
+    po.give_up_ms = (int)(give_up_s * 1000.0 + 0.5);
+    if (give_up_s > 0 && po.give_up_ms < 1) po.give_up_ms = 1;
+    po.window = (size_t)window;
+    po.tls = tctx;
+    po.have_cert = tlso.cert != NULL;
+    v = bq_produce(&po);
+    bq_token_clear(&tok);
+    bq_tls_ctx_free(tctx);
+    return v;
+  }
 
   memset(&c, 0, sizeof(c));
   c.last_byte = '\n';
@@ -488,6 +584,13 @@ int bq_cmd_send(int argc, char **argv) {
   else if (v == BQ_EXIT_REFUSED)
     fprintf(stderr, "burstq send: refused by the daemon at %s: %s\n", where,
             c.replies.refusal_text);
+  else if (v == BQ_EXIT_LOST && c.hello_taken)
+    fprintf(stderr,
+            "burstq send: %s took the first line as a producer's HELLO (it "
+            "answered '%s'): the lines after it were numbered as that "
+            "producer's, and any it had already were skipped, not stored; "
+            "send with --producer ID, or with another first line\n",
+            where, c.replies.bad_text);
   else if (v == BQ_EXIT_LOST && c.replies.bad)
     fprintf(stderr,
             "burstq send: %s does not speak the burstq protocol (it said "

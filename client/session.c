@@ -82,6 +82,9 @@ int bq_session_reply(struct bq_session_replies *s, int frame_kind,
     case BQ_REPLY_OK:
       *n = r.n;
       return BQ_SESSION_ACK;
+    case BQ_REPLY_RESUME:
+      *n = r.n;
+      return BQ_SESSION_RESUME;
     case BQ_REPLY_ERR:
       if (r.err == BQ_ERR_TOO_LONG) {
         s->rejected++;

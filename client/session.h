@@ -49,7 +49,8 @@ enum bq_session_event {
   BQ_SESSION_ACK = 0,      /* "OK n" */
   BQ_SESSION_REJECTED = 1, /* "ERR too-long": one of our lines was skipped */
   BQ_SESSION_REFUSED = 2,  /* any other "ERR": the daemon drops us */
-  BQ_SESSION_BAD = 3       /* not a reply of the protocol */
+  BQ_SESSION_BAD = 3,      /* not a reply of the protocol */
+  BQ_SESSION_RESUME = 4    /* "RESUME n", the answer to a HELLO */
 };
 
 /* The replies of one connection (send) or of a whole run (bench). */
@@ -64,7 +65,9 @@ struct bq_session_replies {
 };
 
 /* Take one framed reply (the arguments of a bq_frame_cb) into s and return
- * its enum bq_session_event; for BQ_SESSION_ACK, *n is the n of "OK n".
+ * its enum bq_session_event; for BQ_SESSION_ACK and BQ_SESSION_RESUME, *n
+ * is the n of "OK n", "RESUME n" (which the caller judges: only a HELLO
+ * is answered with it).
  * The texts keep the first of their kind. */
 int bq_session_reply(struct bq_session_replies *s, int frame_kind,
                      const char *data, size_t len, uint64_t *n);

@@ -26,3 +26,44 @@ int bq_bench_verdict(const struct bq_bench_outcome *o) {
   if (o->db_checked && !o->db_ok) return BQ_EXIT_REJECTED;
   return BQ_EXIT_OK;
 }
+
+int bq_producer_action(const struct bq_proto_reply *r, int awaiting_resume,
+                       int *code) {
+  *code = BQ_EXIT_OK;
+  if (r == NULL || r->kind == BQ_REPLY_BAD) {
+    *code = BQ_EXIT_LOST;
+    return BQ_PRODUCER_STOP;
+  }
+  if (r->kind == BQ_REPLY_RESUME) {
+    if (awaiting_resume) return BQ_PRODUCER_RESUME;
+    *code = BQ_EXIT_LOST;
+    return BQ_PRODUCER_STOP;
+  }
+  if (r->kind == BQ_REPLY_OK) {
+    if (!awaiting_resume) return BQ_PRODUCER_ACK;
+    *code = BQ_EXIT_REFUSED;
+    return BQ_PRODUCER_STOP;
+  }
+  switch (r->err) {
+    case BQ_ERR_TOO_MANY:
+      *code = BQ_EXIT_REFUSED;
+      return BQ_PRODUCER_RETRY;
+    case BQ_ERR_IDLE:
+      *code = BQ_EXIT_LOST;
+      return BQ_PRODUCER_RETRY;
+    case BQ_ERR_GAP:
+      *code = BQ_EXIT_LOST;
+      return BQ_PRODUCER_STOP;
+    case BQ_ERR_TOO_LONG:
+      *code = BQ_EXIT_REJECTED;
+      return BQ_PRODUCER_STOP;
+    default: /* fenced, auth, denied, hello, unknown */
+      *code = BQ_EXIT_REFUSED;
+      return BQ_PRODUCER_STOP;
+  }
+}
+
+unsigned bq_producer_backoff(unsigned prev_ms) {
+  if (prev_ms == 0) return 20;
+  return prev_ms >= 500 ? 1000 : prev_ms * 2;
+}

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "proto.h"
+
 /* What one `burstq send` connection saw. */
 struct bq_send_outcome {
   uint64_t sent;      /* messages written in full */
@@ -40,5 +42,35 @@ struct bq_bench_outcome {
  * (6), sent != committed or rejected lines (1, not for a sink), a failed
  * or impossible database check (1), else 0. */
 int bq_bench_verdict(const struct bq_bench_outcome *o);
+
+/* What `burstq send --producer` does with one reply of the daemon. */
+enum bq_producer_action {
+  BQ_PRODUCER_ACK = 0,    /* "OK n": lines 1..n are committed */
+  BQ_PRODUCER_RESUME = 1, /* "RESUME n": the same, then send from n + 1 */
+  BQ_PRODUCER_RETRY = 2,  /* this connection is of no more use: close it
+                             and connect again (*code: the exit status if
+                             --give-up-after runs out) */
+  BQ_PRODUCER_STOP = 3    /* give up now with exit status *code */
+};
+
+/* The action for reply r (NULL: a line that is no reply, or an over-long
+ * one) on a connection that is still waiting for its RESUME
+ * (awaiting_resume) or not.  *code is set for RETRY and STOP:
+ *  - RESUME while waiting for it, OK n after it: ACK, RESUME;
+ *  - OK while waiting for RESUME: the daemon stored the HELLO line as a
+ *    message (--producers off, or a daemon without producers): STOP 4;
+ *    a second RESUME, or no reply at all: STOP 6;
+ *  - ERR too-many-connections: RETRY 4; ERR idle: RETRY 6;
+ *  - ERR fenced (another sender took the id), ERR auth, ERR denied,
+ *    ERR hello, an unknown ERR: STOP 4;
+ *  - ERR gap n (the daemon has fewer lines than it acknowledged): STOP 6;
+ *  - ERR too-long: a line was not stored, and the lines after it would
+ *    not have the numbers this client gives them: STOP 1. */
+int bq_producer_action(const struct bq_proto_reply *r, int awaiting_resume,
+                       int *code);
+
+/* The wait before reconnecting after prev_ms (0: the first failure of an
+ * outage): 20 ms, then doubling up to 1000 ms. */
+unsigned bq_producer_backoff(unsigned prev_ms);
 
 #endif /* BQ_VERDICT_H */

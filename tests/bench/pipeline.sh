@@ -29,6 +29,12 @@
 #      (`openssl s_time -new` for BENCH_TLS_S seconds: connections / wall
 #      time).  BENCH_TLS=0 leaves it out; BENCH_ONLY=tls runs only it and
 #      prints its rows.
+#   8. producers (issue 14, --sync normal): 4-connection committed msgs/s
+#      with `burstq bench --producers` (HELLO on each connection; the --db
+#      check also covers each row's producer and pseq) against plain
+#      connections in the same run, a fresh daemon and database for each;
+#      goal: within 5% (ratio >= 0.95).  BENCH_PRODUCERS=0 leaves it out;
+#      BENCH_ONLY=producers runs only it and prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -40,7 +46,8 @@
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
-#   BENCH_ONLY     "syslog": only the syslog row(s) (2b), printed, no file
+#   BENCH_ONLY     "syslog", "tls" or "producers": only those rows (2b, 7, 8),
+#                  printed, no file
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
 #                  BUILD_DIR/benchmarks.md
@@ -116,6 +123,13 @@ fmt_ms() {
   awk '{ printf "%.2f [%.2f..%.2f]", $1, $2, $3 }' <<<"$1"
 }
 med() { cut -d' ' -f1 <<<"$1"; }
+# ratio_row WHAT A B GOAL: the table row "| WHAT (goal >= GOAL) | r, met |"
+# for r = median of A / median of B (to 2 decimals, as compared).
+ratio_row() {
+  awk -v w="$1" -v a="$(med "$2")" -v b="$(med "$3")" -v g="$4" 'BEGIN {
+    r = sprintf("%.2f", (b > 0 ? a / b : 0))
+    printf "| %s (goal >= %s) | %s, %s |\n", w, g, r, (r + 0 >= g + 0 ? "met" : "NOT met") }'
+}
 
 # start_daemon ARGS...: a fresh burstqd on a free port with a fresh database.
 start_daemon() {
@@ -280,19 +294,55 @@ tls_rows() {
   TLSR[hs]=$(stats <<<"$hs")
 }
 tls_table() {
-  local r
-  r=$(awk -v a="$(cut -d' ' -f1 <<<"${TLSR[tls]}")" -v b="$(cut -d' ' -f1 <<<"${TLSR[plain]}")" \
-    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   echo "| figure (--sync normal, 100-byte messages, $N per run) | median [min..max] |"
   echo "| --- | --- |"
   echo "| plaintext, 4 connections, committed msgs/s | $(fmt_rate "${TLSR[plain]}") |"
   echo "| TLS, 4 connections, committed msgs/s | $(fmt_rate "${TLSR[tls]}") |"
-  echo "| TLS / plaintext (goal >= 0.7) | $r, $(awk -v v="$r" 'BEGIN { print (v >= 0.7 ? "met" : "NOT met") }') |"
+  ratio_row "TLS / plaintext" "${TLSR[tls]}" "${TLSR[plain]}" 0.7
   echo "| full TLS handshakes per second (\`openssl s_time -new\`, $TLS_S s) | $(fmt_rate "${TLSR[hs]}") |"
 }
 if [ "${BENCH_ONLY:-}" = tls ]; then
   tls_rows
   tls_table
+  exit 0
+fi
+
+# --- 8. producers (functions; run after 7, or alone with BENCH_ONLY=producers) -----------
+
+declare -A PRODR
+# producer_run NAME ARGS...: run $r of NAME on a fresh daemon (--sync
+# normal): one checked 4-connection burstq bench with ARGS; RATE is its
+# committed msgs/s.
+producer_run() {
+  local name=$1
+  shift
+  start_daemon --sync normal
+  bench "$dir/$name.json" -c 4 -n "$N" -s 100 "$@"
+  RATE=$(jq_ "$dir/$name.json" '["commit_msgs_per_s"]')
+  log "$name sync=normal conns=4 run $r: $RATE msgs/s committed (db check ok)"
+  stop_daemon
+}
+producer_rows() {
+  local r plain= prod=
+  for r in $(seq "$RUNS"); do
+    producer_run plain
+    plain+="$RATE"$'\n'
+    producer_run producers --producers # the check covers producer and pseq
+    prod+="$RATE"$'\n'
+  done
+  PRODR[plain]=$(stats <<<"$plain")
+  PRODR[prod]=$(stats <<<"$prod")
+}
+producer_table() {
+  echo "| figure (--sync normal, 4 connections, 100-byte messages, $N per run) | median [min..max] |"
+  echo "| --- | --- |"
+  echo "| plain connections, committed msgs/s | $(fmt_rate "${PRODR[plain]}") |"
+  echo "| producers (\`burstq bench --producers\`), committed msgs/s | $(fmt_rate "${PRODR[prod]}") |"
+  ratio_row "producers / plain" "${PRODR[prod]}" "${PRODR[plain]}" 0.95
+}
+if [ "${BENCH_ONLY:-}" = producers ]; then
+  producer_rows
+  producer_table
   exit 0
 fi
 
@@ -405,6 +455,10 @@ SINK=$(stats <<<"$sink")
 
 [ "${BENCH_TLS:-1}" = 0 ] || tls_rows
 
+# --- 8. producers -------------------------------------------------------------------------
+
+[ "${BENCH_PRODUCERS:-1}" = 0 ] || producer_rows
+
 # --- report ------------------------------------------------------------------------------
 
 ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -489,6 +543,17 @@ report() {
     echo "handshake per connection, client and daemon on the same machine)."
     echo
     tls_table
+    echo
+  fi
+  if [ -n "${PRODR[prod]:-}" ]; then
+    echo "## Producers (exactly once)"
+    echo
+    echo "\`burstq bench --producers\`: each connection starts with \`HELLO bench-RUN-CONN 1\`"
+    echo "and its messages are stored with their producer and pseq (the producer's"
+    echo "position committed in the same transaction), against plain connections; each"
+    echo "run on a fresh daemon and database, and checked (with producer and pseq)."
+    echo
+    producer_table
     echo
   fi
   echo "## Goals (issue 3)"

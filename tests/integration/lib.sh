@@ -298,6 +298,17 @@ need_client() {
   BQ_CLIENT=$(realpath "$BQ_CLIENT")
 }
 
+# bq_send OUT ARGS...: run burstq send (bounded; need_client first); stdout
+# in OUT.out, stderr in OUT.err, exit status in RC.  Stdin is the caller's
+# (a redirect, not a pipe: a pipeline would set RC in a subshell).
+bq_send() {
+  local out=$1
+  shift
+  timeout $((120 * BQ_SLOW)) "$BQ_CLIENT" send "$@" >"$out.out" 2>"$out.err"
+  RC=$?
+  check_sanitizer_log "$out.err" || true
+}
+
 # --- one connection at a time ------------------------------------------------
 
 # send OUT [HOST]: stdin to the daemon on one connection from HOST

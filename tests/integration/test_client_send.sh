@@ -9,16 +9,6 @@
 . "$(dirname "$0")/lib.sh" "$@"
 need_client
 
-# bq_send OUT ARGS...: run burstq send (bounded); stdout in OUT.out, stderr
-# in OUT.err, exit status in RC.  Stdin is the caller's (a redirect, not a
-# pipe: a pipeline would set RC in a subshell).
-bq_send() {
-  local out=$1
-  shift
-  timeout $((120 * BQ_SLOW)) "$BQ_CLIENT" send "$@" >"$out.out" 2>"$out.err"
-  RC=$?
-  check_sanitizer_log "$out.err" || true
-}
 
 # --- usage (2) ------------------------------------------------------------
 bq_send usage1 --bogus </dev/null

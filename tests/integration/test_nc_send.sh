@@ -39,3 +39,25 @@ check_eq "nothing listening: exit status" "$?" 3
 check_grep "nothing listening: says why" down.err \
   "^nc-send\.sh: cannot connect to 127\.0\.0\.1 port $BQ_REFUSED_PORT: Connection refused; nothing sent$"
 check_no_grep "nothing listening: no claim of messages sent" down.err '^sent '
+
+# -p ID: HELLO first; sending the same file again stores nothing twice.
+check_grep "-h: documents -p" help.out '^  -p ID'
+start_daemon
+sh "$NC_SEND" -p web1 127.0.0.1 "$BQ_PORT" file.in >p1.out 2>p1.err
+check_eq "-p: exit status" "$?" 0
+check_grep "-p: the daemon's RESUME is shown" p1.out '^RESUME 0$'
+check_grep "-p: summary" p1.err '^sent 1000, committed 1000 \(producer web1 at 1000\)$'
+sh "$NC_SEND" -p web1 127.0.0.1 "$BQ_PORT" file.in >p2.out 2>p2.err
+check_eq "-p, the same file again: exit status" "$?" 0
+check_grep "-p, again: RESUME says all were stored" p2.out '^RESUME 1000$'
+check_eq "-p: each line once" \
+  "$(sql "SELECT count(*), count(DISTINCT pseq) FROM producer_messages WHERE producer = 'web1'")" \
+  "1000|1000"
+printf 'a\nb' | sh "$NC_SEND" -p web2 127.0.0.1 "$BQ_PORT" >p4.out 2>p4.err
+check_eq "-p, stdin with an unterminated last line: exit status" "$?" 0
+check_grep "-p, unterminated last line: ended and stored" p4.err '^sent 2, committed 2 '
+sh "$NC_SEND" -p 'bad id' 127.0.0.1 "$BQ_PORT" file.in >p3.out 2>p3.err
+check_eq "-p with a bad id: exit status" "$?" 2
+check_grep "-p with a bad id: says why" p3.err 'is not a producer ID'
+stop_daemon
+check_eq "exit status after -p" "$BQ_RC" 0

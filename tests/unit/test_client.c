@@ -4,7 +4,8 @@
  * bench message header (client/benchmsg.h) and the database check
  * (client/dbcheck.h) on a database built here with burstqd's schema; the
  * TLS options (session.h: which combinations are refused, the name to
- * verify taken from -H, $BURSTQ_TLS_CA) and the host part of -H.
+ * verify taken from -H, $BURSTQ_TLS_CA) and the host part of -H; what
+ * `send --producer` does with each reply, and its backoff (verdict.h).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include "dbcheck.h"
 #include "frame.h"
 #include "opts.h"
+#include "proto.h"
 #include "session.h"
 #include "verdict.h"
 
@@ -40,6 +42,8 @@ static void test_session_replies(void **state) {
   memset(&s, 0, sizeof(s));
   assert_int_equal(take(&s, "OK 5", &n), BQ_SESSION_ACK);
   assert_true(n == 5);
+  assert_int_equal(take(&s, "RESUME 7", &n), BQ_SESSION_RESUME);
+  assert_true(n == 7);
   assert_int_equal(take(&s, "ERR too-long\r", &n), BQ_SESSION_REJECTED);
   assert_int_equal(take(&s, "ERR too-long", &n), BQ_SESSION_REJECTED);
   assert_true(s.rejected == 2 && s.refused == 0 && s.bad == 0);
@@ -268,6 +272,77 @@ static void test_dbcheck(void **state) {
   assert_non_null(strstr(err, "/nonexistent/dir/x.db"));
 }
 
+/* bench --producers: rows carry (producer, pseq) as burstqd's schema v4
+ * stores them. */
+static void put_p(sqlite3 *db, int64_t conn_id, uint32_t run, uint32_t conn,
+                  uint64_t seq, int64_t producer, int64_t pseq) {
+  char buf[128];
+  sqlite3_stmt *st;
+  bq_benchmsg_format(buf, 40, run, conn, seq);
+  assert_int_equal(sqlite3_prepare_v2(db,
+      "INSERT INTO messages(conn_id, seq, received_at, payload, producer, "
+      "pseq) VALUES(?1, ?2, 0, ?3, ?4, ?5)", -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_int64(st, 1, conn_id);
+  sqlite3_bind_int64(st, 2, (int64_t)seq);
+  sqlite3_bind_blob(st, 3, buf, 40, SQLITE_TRANSIENT);
+  if (producer > 0) sqlite3_bind_int64(st, 4, producer);
+  if (pseq > 0) sqlite3_bind_int64(st, 5, pseq);
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+}
+
+static void test_dbcheck_producers(void **state) {
+  char path[64], err[256], name[BQ_BENCHMSG_PRODUCER_MAX], sql[256];
+  const uint64_t sent[2] = {3, 3};
+  struct bq_dbcheck c;
+  sqlite3 *db;
+  uint64_t s;
+  (void)state;
+  bq_benchmsg_producer(name, 0xabc, 2);
+  assert_string_equal(name, "bench-00000abc-2");
+  snprintf(path, sizeof(path), "/tmp/bq-test-client-p-%d.db", (int)getpid());
+  db = make_db(path);
+  /* Before v4: no producer columns, a clear error. */
+  assert_true(bq_dbcheck_producer_run(path, 0xabc, 2, sent, 40, &c, err,
+                                      sizeof(err)) < 0);
+  assert_non_null(strstr(err, "producer"));
+  assert_int_equal(sqlite3_exec(db,
+      "ALTER TABLE messages ADD COLUMN producer INTEGER;"
+      "ALTER TABLE messages ADD COLUMN pseq INTEGER;"
+      "CREATE TABLE producers(id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+      " UNIQUE, committed INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+      " updated_at INTEGER NOT NULL);"
+      "INSERT INTO producers VALUES(5, 'bench-00000abc-1', 3, 0, 0);"
+      "INSERT INTO producers VALUES(6, 'bench-00000abc-2', 3, 0, 0);"
+      "INSERT INTO producers VALUES(7, 'other', 3, 0, 0);",
+      NULL, NULL, NULL), SQLITE_OK);
+  for (s = 1; s <= 3; s++) {
+    put_p(db, 1, 0xabc, 1, s, 5, (int64_t)s);
+    put_p(db, 2, 0xabc, 2, s, 6, (int64_t)s);
+  }
+  assert_int_equal(bq_dbcheck_producer_run(path, 0xabc, 2, sent, 40, &c, err,
+                                           sizeof(err)), 0);
+  assert_true(c.ok && c.rows == 6 && c.producer_mismatch == 0);
+  /* The plain check does not look at producers. */
+  assert_int_equal(bq_dbcheck_run(path, 0xabc, 2, sent, 40, &c, err,
+                                  sizeof(err)), 0);
+  assert_true(c.ok);
+  /* A wrong pseq, another producer, none at all. */
+  snprintf(sql, sizeof(sql), "UPDATE messages SET pseq = 9 WHERE conn_id = 1 "
+           "AND seq = 2");
+  sqlite3_exec(db, sql, NULL, NULL, NULL);
+  sqlite3_exec(db, "UPDATE messages SET producer = 7 WHERE conn_id = 2 AND "
+               "seq = 1", NULL, NULL, NULL);
+  sqlite3_exec(db, "UPDATE messages SET producer = NULL, pseq = NULL WHERE "
+               "conn_id = 2 AND seq = 3", NULL, NULL, NULL);
+  assert_int_equal(bq_dbcheck_producer_run(path, 0xabc, 2, sent, 40, &c, err,
+                                           sizeof(err)), 0);
+  assert_false(c.ok);
+  assert_true(c.producer_mismatch == 3 && c.missing == 0 && c.rows == 6);
+  sqlite3_close(db);
+  unlink(path);
+}
+
 /* --- exit statuses ------------------------------------------------------ */
 
 static struct bq_send_outcome send_ok(void) {
@@ -308,6 +383,64 @@ static void test_send_verdict(void **state) {
   o = send_ok();
   o.bad_reply = 1; /* not burstqd: whatever it acked means nothing */
   assert_int_equal(bq_send_verdict(&o), BQ_EXIT_LOST);
+}
+
+/* The action of `send --producer` on one reply line (NULL: no reply). */
+static int pact(const char *line, int awaiting, int *code) {
+  struct bq_proto_reply r;
+  if (line == NULL) return bq_producer_action(NULL, awaiting, code);
+  bq_proto_parse_reply(line, strlen(line), &r);
+  return bq_producer_action(&r, awaiting, code);
+}
+
+static void test_producer_action(void **state) {
+  static const struct {
+    const char *line; /* NULL: an over-long line */
+    int awaiting, action, code;
+  } cases[] = {
+      {"RESUME 0", 1, BQ_PRODUCER_RESUME, BQ_EXIT_OK},
+      {"RESUME 42", 1, BQ_PRODUCER_RESUME, BQ_EXIT_OK},
+      {"OK 43", 0, BQ_PRODUCER_ACK, BQ_EXIT_OK},
+      /* OK before RESUME: the HELLO line was stored as a message. */
+      {"OK 1", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"RESUME 3", 0, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+      /* Transient: connect again. */
+      {"ERR too-many-connections", 1, BQ_PRODUCER_RETRY, BQ_EXIT_REFUSED},
+      {"ERR idle", 0, BQ_PRODUCER_RETRY, BQ_EXIT_LOST},
+      /* Final. */
+      {"ERR fenced", 0, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR fenced", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR auth", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR denied", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR hello", 1, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR something-new", 0, BQ_PRODUCER_STOP, BQ_EXIT_REFUSED},
+      {"ERR gap 7", 1, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+      {"ERR too-long", 0, BQ_PRODUCER_STOP, BQ_EXIT_REJECTED},
+      {"HTTP/1.1 400 Bad Request", 1, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+      {NULL, 0, BQ_PRODUCER_STOP, BQ_EXIT_LOST},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int code = -1;
+    assert_int_equal(pact(cases[i].line, cases[i].awaiting, &code),
+                     cases[i].action);
+    assert_int_equal(code, cases[i].code);
+  }
+}
+
+static void test_producer_backoff(void **state) {
+  unsigned ms = 0, i;
+  (void)state;
+  ms = bq_producer_backoff(ms);
+  assert_int_equal(ms, 20);
+  assert_int_equal(bq_producer_backoff(ms), 40);
+  for (i = 0; i < 20; i++) {
+    unsigned next = bq_producer_backoff(ms);
+    assert_true(next >= ms && next <= 1000);
+    ms = next;
+  }
+  assert_int_equal(ms, 1000);
 }
 
 static void test_bench_verdict(void **state) {
@@ -461,8 +594,11 @@ int main(void) {
       cmocka_unit_test(test_session_tls_options),
       cmocka_unit_test(test_benchmsg_roundtrip),
       cmocka_unit_test(test_dbcheck),
+      cmocka_unit_test(test_dbcheck_producers),
       cmocka_unit_test(test_send_verdict),
       cmocka_unit_test(test_bench_verdict),
+      cmocka_unit_test(test_producer_action),
+      cmocka_unit_test(test_producer_backoff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
