@@ -90,7 +90,7 @@ int bq_opt_seconds(const char *name, const char *s, double max, double *out,
   v = strtod(s, &end);
   if (errno != 0 || *end != '\0' || end == s) goto bad;
   if (!(v > 0.0) || v > max) {
-    snprintf(err, errlen, "--%s: '%s' is out of range (more than 0, at most %g "
+    snprintf(err, errlen, "--%s: '%s' is out of range (more than 0, at most %.15g "
              "seconds)", name, s, max);
     return -EINVAL;
   }

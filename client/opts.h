@@ -18,6 +18,10 @@
 #define BQ_DEFAULT_HOST "127.0.0.1:7070"
 #define BQ_DEFAULT_PORT 7070
 
+/* The longest time a seconds option takes (about 23 days): its value in
+ * milliseconds still fits an int, the type every timer here uses. */
+#define BQ_OPT_SECONDS_MAX 2000000.0
+
 /* The address to use: arg if not NULL, else $BURSTQ_HOST if set and not
  * empty, else BQ_DEFAULT_HOST.  Returns 0; -EINVAL (bad form), -ERANGE
  * (port 0 or above 65535) or -ENOENT (name does not resolve) with a message

@@ -361,7 +361,7 @@ int bq_cmd_send(int argc, char **argv) {
       case 't':
         if (strcmp(optarg, "0") == 0) {
           timeout_s = 0;
-        } else if (bq_opt_seconds("timeout", optarg, 86400.0 * 365, &timeout_s,
+        } else if (bq_opt_seconds("timeout", optarg, BQ_OPT_SECONDS_MAX, &timeout_s,
                                   err, sizeof(err)) < 0) {
           fprintf(stderr, "burstq send: %s\n", err);
           return BQ_EXIT_USAGE;
@@ -384,7 +384,7 @@ int bq_cmd_send(int argc, char **argv) {
         producer_opts = 1;
         if (strcmp(optarg, "0") == 0) {
           give_up_s = 0;
-        } else if (bq_opt_seconds("give-up-after", optarg, 2000000.0,
+        } else if (bq_opt_seconds("give-up-after", optarg, BQ_OPT_SECONDS_MAX,
                                   &give_up_s, err, sizeof(err)) < 0) {
           fprintf(stderr, "burstq send: %s\n", err);
           return BQ_EXIT_USAGE;
