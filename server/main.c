@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "acl.h"
@@ -79,7 +80,7 @@ int main(int argc, char **argv) {
   struct bq_metrics metrics;
   struct bq_observe obs;
   uv_loop_t loop;
-  char err[1024] = "", serr[512];
+  char err[1024] = "", serr[512], db_shown[400], node[256];
   int r, status;
 
   memset(&obs, 0, sizeof(obs)); /* closing it before it starts is a no-op */
@@ -117,19 +118,27 @@ int main(int argc, char **argv) {
     }
   }
 
+  /* The database as logs may show it (no password), and the node. */
+  bq_store_uri_redact(cfg.db_path, db_shown, sizeof(db_shown));
+  if (cfg.node == NULL) {
+    if (gethostname(node, sizeof(node) - 1) != 0) snprintf(node, sizeof(node), "localhost");
+    node[sizeof(node) - 1] = '\0';
+    cfg.node = node;
+  }
+
   /* The database is proven usable before listening, without writing to it
    * (store.h); it is opened, and created if new, only once the listeners
    * are up, so that a start that fails on an address creates no file. */
   r = bq_store_check(cfg.db_path, &found, err, sizeof(err));
   if (r < 0) {
-    bq_log_error(&log, "--db %s: %s", cfg.db_path, err);
+    bq_log_error(&log, "--db %s: %s", db_shown, err);
     return 2;
   }
   if (cfg.max_message > found.max_payload) {
     bq_log_error(&log,
                  "--max-message %zu is larger than the database %s can "
                  "store in one row (%zu bytes)",
-                 cfg.max_message, cfg.db_path, found.max_payload);
+                 cfg.max_message, db_shown, found.max_payload);
     return 2;
   }
   raise_nofile(&log, cfg.max_connections);
@@ -156,10 +165,11 @@ int main(int argc, char **argv) {
   }
   if (r == 0) {
     const struct bq_store_opts sopts = {.sync = cfg.sync, .log = &log,
-                                        .max_db_bytes = cfg.max_db_size};
+                                        .max_db_bytes = cfg.max_db_size,
+                                        .node = cfg.node};
     r = bq_store_open(cfg.db_path, &sopts, &store, serr, sizeof(serr));
     if (r < 0) {
-      snprintf(err, sizeof(err), "--db %s: %s", cfg.db_path, serr);
+      snprintf(err, sizeof(err), "--db %.400s: %.500s", db_shown, serr);
     } else {
       bq_server_set_last_conn_id(srv, store->last_conn_id);
     }
@@ -188,9 +198,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   bq_log_info(&log,
-              "burstqd %s: db %s, sync %s, %u worker%s, batch %zu, queue %zu "
-              "messages / %zu bytes, max message %zu bytes, acks %s",
-              BQ_VERSION, cfg.db_path, bq_config_sync_name(cfg.sync), cfg.workers,
+              "burstqd %s: db %s (%s), sync %s, %u worker%s, batch %zu, queue "
+              "%zu messages / %zu bytes, max message %zu bytes, acks %s",
+              BQ_VERSION, db_shown, store->backend, bq_config_sync_name(cfg.sync), cfg.workers,
               cfg.workers == 1 ? "" : "s", cfg.batch_max, cfg.queue_capacity,
               cfg.queue_bytes, cfg.max_message, cfg.ack ? "on" : "off");
   if (auth.len > 0)
