@@ -46,10 +46,10 @@ static void raise_nofile(const struct bq_log *log, size_t max_conns) {
 }
 
 /* The last log line: "stopped: " and every counter of counters.h as
- * key=value, then the workers' two. */
+ * key=value, then the workers' two, then the backend. */
 static void log_summary(const struct bq_log *log,
                         const struct bq_server_stats *st,
-                        const struct bq_pool *pool) {
+                        const struct bq_pool *pool, const char *backend) {
   char line[1024];
   size_t n = 0;
   n += (size_t)snprintf(line + n, sizeof(line) - n, "stopped:");
@@ -63,6 +63,13 @@ static void log_summary(const struct bq_log *log,
     snprintf(line + n, sizeof(line) - n,
              " batches=%" PRIu64 " db_retries=%" PRIu64, pool->batches,
              pool->failures);
+  /* "backend=postgresql/15.18": the store's name, one word. */
+  n = strlen(line);
+  if (n + 10 < sizeof(line)) {
+    snprintf(line + n, sizeof(line) - n, " backend=%s", backend);
+    for (char *p = line + n + 9; *p; p++)
+      if (*p == ' ') *p = '/';
+  }
   bq_log_info(log, "%s", line);
 }
 
@@ -81,6 +88,7 @@ int main(int argc, char **argv) {
   struct bq_observe obs;
   uv_loop_t loop;
   char err[1024] = "", serr[512], db_shown[400], node[256];
+  const char *backend;
   int r, status;
 
   memset(&obs, 0, sizeof(obs)); /* closing it before it starts is a no-op */
@@ -248,9 +256,10 @@ int main(int argc, char **argv) {
   r = uv_loop_close(&loop);
   if (r != 0) bq_log_warn(&log, "event loop closed with handles open");
   bq_queue_destroy(&queue);
+  backend = store->backend; /* static storage: outlives the store */
   if (bq_store_close(store, err, sizeof(err)) != 0)
     bq_log_warn(&log, "closing the database: %s (all commits are safe)", err);
-  log_summary(&log, &snap.st, &pool);
+  log_summary(&log, &snap.st, &pool, backend);
   bq_auth_clear(&auth);
   bq_server_free(srv);
   bq_metrics_destroy(&metrics);

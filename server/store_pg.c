@@ -1028,9 +1028,31 @@ static int begin_batch(struct pg_store *s, int64_t b, char *err,
   return -BQ_STORE_CONSTRAINT;
 }
 
+/* Prefix err with "postgresql: ", so that /healthz, the logs and burstq
+ * stats name the backend that failed. */
+static void name_backend(char *err, size_t errlen) {
+  static const char pre[] = "postgresql: ";
+  size_t n = strlen(err), p = sizeof(pre) - 1;
+  if (errlen <= p) return;
+  if (n + p >= errlen) n = errlen - p - 1;
+  memmove(err + p, err, n);
+  memcpy(err, pre, p);
+  err[n + p] = '\0';
+}
+
+static int write_batch(struct pg_store *s, const struct bq_rec *batch,
+                       char *err, size_t errlen);
+
 static int pg_append(struct bq_store *base, const struct bq_rec *batch,
                      char *err, size_t errlen) {
-  struct pg_store *s = (struct pg_store *)base;
+  int rc = write_batch((struct pg_store *)base, batch, err, errlen);
+  if (rc < 0) name_backend(err, errlen);
+  return rc;
+}
+
+/* append() itself: see the design block. */
+static int write_batch(struct pg_store *s, const struct bq_rec *batch,
+                       char *err, size_t errlen) {
   int64_t b = s->batch_no + 1;
   PGresult *res;
   int rc;
