@@ -45,11 +45,8 @@ def pump_server(srv, cli):
                 cli.sendall(b)
             except OSError:
                 to_client = False
-    for s in (cli, srv):
-        try:
-            s.close()
-        except OSError:
-            pass
+    cli.close()
+    srv.close()
 
 
 def recv_exact(s, n):
@@ -62,60 +59,58 @@ def recv_exact(s, n):
     return out
 
 
+def shut(s, how):
+    try:
+        s.shutdown(how)
+    except OSError:
+        pass
+
+
 def cut(cli, srv, args):
     """The client loses its connection now; the server gets a clean end of
     input after what was relayed (pump_server drains and closes it)."""
-    try:
-        cli.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        srv.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
+    shut(cli, socket.SHUT_RDWR)
+    shut(srv, socket.SHUT_WR)
     with open(args.listen_port_file + ".cut", "w") as f:
         f.write("cut %d\n" % args.at)
 
 
-def pump_client(cli, srv, args):
+def relay_client(cli, srv, args):
+    """Client to server, message by message; True once it has cut."""
     global commits
-    try:
-        # Untyped: the startup message (length includes itself).
-        hdr = recv_exact(cli, 4)
-        if hdr is None:
-            return
-        (n,) = struct.unpack("!I", hdr)
-        body = recv_exact(cli, n - 4)
+    # Untyped: the startup message (length includes itself).
+    hdr = recv_exact(cli, 4)
+    body = hdr and recv_exact(cli, struct.unpack("!I", hdr)[0] - 4)
+    if body is None:
+        return False
+    srv.sendall(hdr + body)
+    while True:
+        hdr = recv_exact(cli, 5)
+        body = hdr and recv_exact(cli, struct.unpack("!I", hdr[1:])[0] - 4)
         if body is None:
-            return
+            return False
+        hit = False
+        if hdr[0:1] == b"Q" and body.rstrip(b"\0").strip() == b"COMMIT":
+            with lock:
+                commits += 1
+                hit = commits == args.at
+        if hit and args.mode == "before":
+            cut(cli, srv, args)
+            return True
         srv.sendall(hdr + body)
-        while True:
-            hdr = recv_exact(cli, 5)
-            if hdr is None:
-                break
-            (n,) = struct.unpack("!I", hdr[1:])
-            body = recv_exact(cli, n - 4)
-            if body is None:
-                break
-            hit = False
-            if hdr[0:1] == b"Q" and body.rstrip(b"\0").strip() == b"COMMIT":
-                with lock:
-                    commits += 1
-                    hit = commits == args.at
-            if hit and args.mode == "before":
-                cut(cli, srv, args)
-                return
-            srv.sendall(hdr + body)
-            if hit:
-                cut(cli, srv, args)
-                return
+        if hit:
+            cut(cli, srv, args)
+            return True
+
+
+def pump_client(cli, srv, args):
+    try:
+        if relay_client(cli, srv, args):
+            return
     except OSError:
         pass
     # The client went away: so does the server's side, cleanly.
-    try:
-        srv.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
+    shut(srv, socket.SHUT_WR)
 
 
 def main():
