@@ -47,6 +47,28 @@
  * partial line is dropped (it may have been cut by an attacker); a reset
  * drops it, as on plaintext.  Our end is the final ack, close_notify,
  * then FIN.
+ *
+ * Producers (exactly once, docs/protocol.md).  On an acked listener with
+ * --producers on, the first line after AUTH is classified in
+ * BQ_PROTO_EXPECT_HELLO (pstate P_EXPECT).  A HELLO attaches the
+ * connection to its id's entry in srv->producers (producer.h) as its
+ * latest connection (cur).  A connection that was cur before is fenced:
+ * it stops reading, its held lines and partial line are dropped, and once
+ * nothing of it is in flight it is detached and ends with "ERR fenced"
+ * (after its due acks).  An earlier connection that closed with records
+ * in flight counts as draining until it is freed.  Only when no earlier
+ * connection of the id is draining is the HELLO record queued (P_HELLO):
+ * its completion then carries the committed count n that includes every
+ * record any earlier connection queued, whatever the backend's
+ * concurrency (store.h).  Until then (P_WAIT, P_HELLO) lines are framed
+ * but held on the connection, not queued, and reading stops once
+ * HELD_MAX bytes are held.  On the completion: a first-seq past n + 1 ends
+ * the connection with "ERR gap n" (held lines dropped); otherwise
+ * "RESUME n" is owed (P_LIVE), held lines numbered <= n are dropped as
+ * duplicates and the rest queued with producer and pseq.  A stored line's
+ * pseq is base + seq (base = n), so acks say "OK base + committed".  A
+ * line over --max-message ends a producer's connection ("ERR too-long"
+ * after the acks): skipping it would leave a hole in the numbering.
  */
 #include <assert.h>
 #include <errno.h>
@@ -58,9 +80,24 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "producer.h"
 #include "proto.h"
 #include "refuse.h"
 #include "server_int.h"
+
+/* pstate: where a connection is in the producers' protocol. */
+enum {
+  P_NONE = 0,   /* not a producer's: every line a message */
+  P_EXPECT = 1, /* the first line (after AUTH) may be a HELLO */
+  P_WAIT = 2,   /* HELLO seen; earlier connections of the id draining */
+  P_HELLO = 3,  /* the HELLO record queued, its completion awaited */
+  P_LIVE = 4,   /* answered: RESUME owed or written */
+  P_FENCED = 5  /* a newer HELLO took the id: ending */
+};
+
+/* Most bytes of lines a producer's connection holds before its RESUME;
+ * above it reading stops until the RESUME. */
+#define HELD_MAX ((size_t)256 << 10)
 
 
 /* Most bytes read and dropped after our half-close before closing anyway. */
@@ -75,6 +112,8 @@
 
 static void on_close(uv_handle_t *h);
 static void close_now(struct bq_conn *c);
+static void detach(struct bq_conn *c);
+static void held_free(struct bq_conn *c);
 
 /* 1 for a connection of a syslog listener. */
 static int is_syslog(const struct bq_conn *c) {
@@ -92,6 +131,8 @@ static void framer_free(struct bq_conn *c) {
 static void free_conn(struct bq_conn *c) {
   struct bq_server *srv = c->srv;
   assert(c->closed && c->inflight == 0 && !c->touched);
+  detach(c);
+  held_free(c);
   framer_free(c);
   bq_tls_free(c->tls);
   free(c->tout);
@@ -145,6 +186,8 @@ static struct bq_rec *new_rec(struct bq_conn *c, int type, int64_t ts,
   r->conn_id = c->id;
   r->seq = 0;
   r->ts_us = ts;
+  r->producer = 0;
+  r->pseq = 0;
   r->len = (uint32_t)len;
   r->type = (uint8_t)type;
   r->flags = 0;
@@ -246,8 +289,197 @@ static int build_add(struct build *b, const char *data, size_t len,
   return 0;
 }
 
+/* ---- producers ------------------------------------------------------------ */
+
+static void stop_reading(struct bq_conn *c);
+static void drop_partial(struct bq_conn *c, const char *why);
+static void build_init(struct build *b, struct bq_conn *c);
+static void build_push(struct build *b);
+
+/* Drop the lines c holds (never queued, never acknowledged). */
+static void held_free(struct bq_conn *c) {
+  if (c->held != NULL) bq_rec_free_chain(c->held);
+  c->held = NULL;
+  c->held_tailp = &c->held;
+  c->held_bytes = 0;
+}
+
+/* Queue c's HELLO record: no earlier connection of its id has a record in
+ * flight, so the count it reads back is final.  Not once the queue is
+ * closed (shutdown): c is then never answered. */
+static void push_hello(struct bq_conn *c) {
+  assert(c->pstate == P_WAIT && c->prod->cur == c && c->prod->draining == 0);
+  if (c->srv->queue_closed) return;
+  c->pstate = P_HELLO;
+  push_event(c, BQ_REC_HELLO, bq_unix_us(), c->prod->name, c->prod->len);
+}
+
+/* Detach c from its producer's entry, if attached; the entry's waiting
+ * connection may go on (its HELLO is queued), and an entry without
+ * connections is freed. */
+static void detach(struct bq_conn *c) {
+  struct bq_producer *p = c->prod;
+  if (p == NULL) return;
+  c->prod = NULL;
+  if (c->pdraining) {
+    c->pdraining = 0;
+    assert(p->draining > 0);
+    p->draining--;
+  } else if (p->cur == c) {
+    p->cur = NULL;
+  }
+  if (p->draining == 0 && p->cur != NULL && p->cur->pstate == P_WAIT)
+    push_hello(p->cur);
+  bq_producers_put(&c->srv->producers, p);
+}
+
+/* A fenced connection has nothing in flight: detach it (the newer one
+ * goes on) and end it with "ERR fenced" after its due acks. */
+static void fence_done(struct bq_conn *c) {
+  assert(c->pstate == P_FENCED && c->inflight == 0);
+  detach(c);
+  c->final_err = BQ_ERR_FENCED + 1;
+  bq_conn_flush(c);
+}
+
+/* A newer HELLO for c's id: c stops reading, drops what it holds and its
+ * partial line, and ends once all it queued is committed (the caller
+ * calls fence_done when nothing is in flight: the entry has its new cur
+ * first, so that detaching c does not free it). */
+static void fence(struct bq_conn *c) {
+  struct bq_producer *p = c->prod;
+  struct bq_server *srv = c->srv;
+  uint64_t supp;
+  assert(p != NULL && p->cur == c && !c->pdraining);
+  p->cur = NULL;
+  p->draining++;
+  c->pdraining = 1;
+  c->pstate = P_FENCED;
+  stop_reading(c);
+  held_free(c);
+  drop_partial(c, "fenced");
+  framer_free(c);
+  srv->st.fenced++;
+  if (bq_ratelimit_allow(&srv->prod_rl, bq_now_ms(), &supp))
+    bq_log_info(srv->log,
+                "conn %" PRId64 " (%s): fenced: producer '%.*s' said HELLO "
+                "on another connection (%" PRIu64 " fenced in all)",
+                c->id, c->peer, (int)p->len, p->name, srv->st.fenced);
+}
+
+/* c said "HELLO <id> [<first-seq>]" (line l): attach it to the id, fence
+ * the id's earlier connection, and queue the HELLO record when nothing of
+ * the id is in flight.  Returns 0 or -ENOMEM. */
+static int hello(struct bq_conn *c, const struct bq_proto_line *l) {
+  struct bq_server *srv = c->srv;
+  struct bq_producer *p = bq_producers_get(&srv->producers, l->arg, l->len);
+  struct bq_conn *old;
+  if (p == NULL) return -ENOMEM;
+  srv->st.hellos++;
+  c->prod = p;
+  c->first_seq = l->first_seq;
+  c->pstate = P_WAIT;
+  c->held = NULL;
+  c->held_tailp = &c->held;
+  bq_log_debug(srv->log, "conn %" PRId64 " (%s): HELLO %.*s %" PRIu64, c->id,
+               c->peer, (int)l->len, l->arg, l->first_seq);
+  old = p->cur;
+  if (old != NULL) fence(old);
+  p->cur = c;
+  if (old != NULL && old->inflight == 0) fence_done(old); /* may push ours */
+  if (c->pstate == P_WAIT && p->draining == 0) push_hello(c);
+  return 0;
+}
+
+/* The store answered c's HELLO: the producer is row id with n messages
+ * committed.  Refuse a gap, or go live: RESUME owed, held lines queued
+ * (those numbered <= n dropped as already stored). */
+static void hello_done(struct bq_conn *c, int64_t id, int64_t n) {
+  struct bq_server *srv = c->srv;
+  struct build b;
+  uint64_t supp;
+  if (c->pstate != P_HELLO || c->closing) return; /* fenced or gone */
+  c->prod_id = id;
+  c->base = n;
+  if (c->first_seq > (uint64_t)n + 1) {
+    srv->st.gaps_refused++;
+    if (bq_ratelimit_allow(&srv->prod_rl, bq_now_ms(), &supp))
+      bq_log_info(srv->log,
+                  "conn %" PRId64 " (%s): refused HELLO %.*s %" PRIu64
+                  ": the producer has %" PRId64 " messages committed (a gap; "
+                  "%" PRIu64 " refused in all)",
+                  c->id, c->peer, (int)c->prod->len, c->prod->name,
+                  c->first_seq, n, srv->st.gaps_refused);
+    held_free(c);
+    detach(c);
+    c->pstate = P_NONE;
+    c->final_err = BQ_ERR_GAP + 1;
+    stop_reading(c);
+    return;
+  }
+  c->pstate = P_LIVE;
+  c->resume_owed = 1;
+  c->pseq = (int64_t)c->first_seq - 1;
+  srv->st.resumes++;
+  build_init(&b, c);
+  for (struct bq_rec *r = c->held, *next; r != NULL; r = next) {
+    int64_t pseq = ++c->pseq;
+    next = r->next;
+    r->next = NULL;
+    if (pseq <= n || srv->queue_closed) {
+      if (pseq <= n) srv->st.dup_skipped++;
+      bq_rec_free_chain(r);
+      continue;
+    }
+    r->seq = ++c->seq;
+    r->producer = id;
+    r->pseq = pseq;
+    assert(pseq == c->base + r->seq);
+    if (b.last) b.last->next = r;
+    else b.first = r;
+    b.last = r;
+    b.n++;
+    b.bytes += bq_rec_cost(r);
+    b.payload += r->len;
+  }
+  c->held = NULL;
+  held_free(c);
+  build_push(&b);
+  if (!srv->paused) bq_conn_resume(c);
+}
+
+/* A line of a producer's connection: held until the RESUME, then
+ * numbered; a line numbered <= n is acknowledged, not stored again.
+ * Returns 0 or -ENOMEM. */
+static int producer_line(struct build *b, const char *data, size_t len) {
+  struct bq_conn *c = b->c;
+  struct bq_rec *r;
+  int64_t pseq;
+  if (c->pstate != P_LIVE) {
+    assert(c->pstate == P_WAIT || c->pstate == P_HELLO);
+    r = new_rec(c, BQ_REC_MSG, b->ts, data, len);
+    if (r == NULL) return -ENOMEM;
+    *c->held_tailp = r;
+    c->held_tailp = &r->next;
+    c->held_bytes += bq_rec_cost(r);
+    return 0;
+  }
+  pseq = ++c->pseq;
+  if (pseq <= c->base) {
+    c->srv->st.dup_skipped++;
+    return 0;
+  }
+  if (build_add(b, data, len, 0) < 0) return -ENOMEM;
+  b->last->producer = c->prod_id;
+  b->last->pseq = pseq;
+  assert(pseq == c->base + b->last->seq);
+  return 0;
+}
+
 /* The framer's callback: what each line means is proto.h's to say; this
- * acts on it. */
+ * acts on it.  Returns 0, or stops the framer with -EACCES (authentication
+ * failed), -EPROTO (a bad HELLO), -EMSGSIZE (a producer's line over
+ * --max-message) or -ENOMEM. */
 static int on_frame(void *arg, int kind, const char *data, size_t len) {
   struct build *b = arg;
   struct bq_conn *c = b->c;
@@ -255,13 +487,22 @@ static int on_frame(void *arg, int kind, const char *data, size_t len) {
 
   if (kind == BQ_FRAME_TOO_LONG) {
     if (!c->authed) return -EACCES; /* no AUTH line is that long */
+    if (c->pstate == P_EXPECT) c->pstate = P_NONE; /* no HELLO either */
+    if (c->pstate != P_NONE) return -EMSGSIZE;
     b->too_long++;
     return 0;
   }
   if (!c->authed) return authenticate(c, data, len);
-  kind = bq_proto_classify(BQ_PROTO_MESSAGES, data, len, &line);
-  assert(kind == BQ_LINE_MSG); /* in this state every line is a message */
-  (void)kind;
+  if (c->pstate == P_EXPECT) {
+    kind = bq_proto_classify(BQ_PROTO_EXPECT_HELLO, data, len, &line);
+    if (kind == BQ_LINE_HELLO_BAD) return -EPROTO;
+    if (kind == BQ_LINE_HELLO) return hello(c, &line);
+    c->pstate = P_NONE;
+  } else {
+    kind = bq_proto_classify(BQ_PROTO_MESSAGES, data, len, &line);
+  }
+  assert(kind == BQ_LINE_MSG);
+  if (c->pstate != P_NONE) return producer_line(b, line.arg, line.len);
   return build_add(b, line.arg, line.len, 0);
 }
 
@@ -599,6 +840,32 @@ static int input_reset(struct bq_conn *c) {
   return ti.tcpi_state == TCP_CLOSE;
 }
 
+/* The framer stopped at a line on_frame refused (r): a bad HELLO ends c
+ * with "ERR hello", a producer's line over --max-message with "ERR
+ * too-long" (after what came before it is committed and acked).  Returns 1
+ * when r was one of those, else 0. */
+static int line_refused(struct bq_conn *c, int r) {
+  struct bq_server *srv = c->srv;
+  uint64_t supp;
+  if (is_syslog(c) || (r != -EPROTO && r != -EMSGSIZE)) return 0;
+  if (r == -EPROTO) {
+    srv->st.bad_hellos++;
+    c->pstate = P_NONE;
+  } else {
+    srv->st.rejected++;
+  }
+  if (bq_ratelimit_allow(&srv->prod_rl, bq_now_ms(), &supp))
+    bq_log_info(srv->log,
+                "conn %" PRId64 " (%s): %s; ending the connection",
+                c->id, c->peer,
+                r == -EPROTO ? "a first line of invalid HELLO syntax"
+                             : "a producer's line over --max-message");
+  c->final_err = (r == -EPROTO ? BQ_ERR_HELLO : BQ_ERR_TOO_LONG) + 1;
+  stop_reading(c);
+  bq_conn_flush(c);
+  return 1;
+}
+
 /* Frame len bytes of c's input (plaintext).  Returns 0, or -1 when c was
  * rejected or closed instead: feed it nothing more. */
 static int frame_input(struct bq_conn *c, const char *data, size_t len) {
@@ -614,6 +881,8 @@ static int frame_input(struct bq_conn *c, const char *data, size_t len) {
     auth_failed(c, "wrong AUTH line");
     return -1;
   }
+  if (line_refused(c, r)) return -1;
+  if (c->held_bytes >= HELD_MAX) stop_reading(c); /* until the RESUME */
   if (b.bad) {
     framing_error(c);
     return -1;
@@ -637,7 +906,11 @@ static void end_of_input(struct bq_conn *c, int finish) {
   struct build b;
   int r = 0;
   build_init(&b, c);
-  if (!finish)
+  if (finish && c->pstate >= P_WAIT && c->pstate <= P_LIVE)
+    /* A producer's line counts only whole: one cut short by a killed
+     * sender would otherwise take its number, and the resend skip it. */
+    drop_partial(c, "a producer's unterminated last line");
+  else if (!finish)
     drop_partial(c, "TLS input ended without close_notify");
   else if (is_syslog(c))
     r = bq_sysframer_finish(&c->sysframer, on_sysframe, &b);
@@ -660,6 +933,7 @@ static void end_of_input(struct bq_conn *c, int finish) {
   }
   stop_reading(c);
   c->eof = 1;
+  if (line_refused(c, r)) return;
   bq_log_debug(c->srv->log, "conn %" PRId64 " (%s): end of input after %"
                PRId64 " messages", c->id, c->peer, c->seq);
   if (r < 0) {
@@ -843,6 +1117,8 @@ static void on_write(uv_write_t *req, int status) {
 /* 1 when nothing more will be framed for c and all of it is durable. */
 static int all_done(const struct bq_conn *c) {
   if (c->srv->state >= BQ_CLOSING || c->rejected) return 1;
+  if (c->pstate == P_WAIT || c->pstate == P_HELLO) return 0; /* no RESUME */
+  if (c->final_err) return c->committed == c->seq;
   return c->eof && c->committed == c->seq;
 }
 
@@ -857,25 +1133,52 @@ static int compose(struct bq_conn *c, size_t *np) {
 
   *np = 0;
   if (is_syslog(c)) return all_done(c); /* nothing is ever written */
-  /* Owed errors first, leaving room for the ack. */
-  while (c->err_pending > 0 &&
-         n + elen + BQ_PROTO_OK_MAX <= sizeof(c->wbuf)) {
+  /* A producer's first reply is its RESUME: nothing before it. */
+  if (c->pstate == P_WAIT || c->pstate == P_HELLO) return all_done(c);
+  if (c->resume_owed) {
+    n = bq_proto_format_resume(c->wbuf, sizeof(c->wbuf), (uint64_t)c->base);
+    assert(n > 0);
+    c->resume_owed = 0;
+  }
+  /* Owed errors first, leaving room for the ack and a last ERR. */
+  while (c->err_pending > 0 && n + elen + BQ_PROTO_OK_MAX +
+                                       BQ_PROTO_GAP_MAX <= sizeof(c->wbuf)) {
     memcpy(c->wbuf + n, eline, elen);
     n += elen;
     c->err_pending--;
   }
   done = c->err_pending == 0 && all_done(c);
   /* The final ack repeats nothing: it is owed only if it says something
-   * new, or if the connection had no ack at all (then it is "OK 0"). */
-  if (cfg->ack && c->authed && (c->committed > c->acked ||
-                   (done && !c->final_sent && c->acked == 0))) {
+   * new, or if the connection had no ack at all (then it is "OK 0", or a
+   * producer's "OK n"); a connection refused with a last ERR gets only
+   * news.  A producer's acks count in its numbering: base + committed. */
+  if (cfg->ack && c->authed &&
+      (c->committed > c->acked ||
+       (done && !c->final_sent && c->acked == 0 && !c->final_err))) {
     size_t w = bq_proto_format_ok(c->wbuf + n, sizeof(c->wbuf) - n,
-                                  (uint64_t)c->committed);
+                                  (uint64_t)(c->base + c->committed));
     assert(w > 0);
     n += w;
     c->acked = c->committed;
     c->srv->st.acks++;
     if (done) c->final_sent = 1;
+  }
+  if (done && c->final_err) {
+    size_t w;
+    if (c->final_err == BQ_ERR_GAP + 1) {
+      w = bq_proto_format_gap(c->wbuf + n, sizeof(c->wbuf) - n,
+                              (uint64_t)c->base);
+    } else {
+      const char *line =
+          bq_proto_err_line((enum bq_proto_err)(c->final_err - 1), &w);
+      assert(n + w <= sizeof(c->wbuf));
+      memcpy(c->wbuf + n, line, w);
+    }
+    assert(w > 0);
+    n += w;
+    c->final_err = 0;
+    c->final_sent = 1;
+    c->rejected = 1; /* said: nothing more, then close */
   }
   *np = n;
   return done;
@@ -942,6 +1245,7 @@ void bq_conn_completed(struct bq_conn *c, const struct bq_done_entry *e,
   c->inflight -= e->nrec;
   if (e->seq > c->committed) c->committed = e->seq;
   c->srv->st.committed += e->nmsg;
+  if (e->producer != 0) hello_done(c, e->producer, e->hello_n);
   if (!c->touched) {
     c->touched = 1;
     c->touched_next = *touched;
@@ -956,6 +1260,10 @@ void bq_conn_settle(struct bq_conn *c) {
     if (c->inflight == 0) free_conn(c);
     return;
   }
+  if (c->pstate == P_FENCED && c->prod != NULL && c->inflight == 0) {
+    fence_done(c); /* flushes */
+    return;
+  }
   bq_conn_flush(c);
 }
 
@@ -963,6 +1271,10 @@ void bq_conn_pause(struct bq_conn *c) { stop_reading(c); }
 
 void bq_conn_resume(struct bq_conn *c) {
   if (c->reading || c->eof || c->ending || c->closing) return;
+  /* A producer's connection ending, fenced, or holding enough. */
+  if (c->final_err || c->rejected || c->pstate == P_FENCED ||
+      c->held_bytes >= HELD_MAX)
+    return;
   if (c->srv->state != BQ_RUNNING) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
@@ -985,6 +1297,7 @@ void bq_conn_stop_intake(struct bq_conn *c, int64_t now_us) {
   stop_reading(c);
   drop_partial(c, "shutdown");
   framer_free(c);
+  held_free(c); /* never queued: the producer resends them */
   record_close(c, now_us);
 }
 
@@ -993,9 +1306,26 @@ void bq_conn_finish(struct bq_conn *c) {
   bq_conn_flush(c);
 }
 
+/* c closes: its held lines go; as its id's latest connection it drains
+ * (a newer HELLO waits for its records) or, with nothing in flight,
+ * detaches.  A fenced or draining one stays counted until it is freed. */
+static void producer_closed(struct bq_conn *c) {
+  struct bq_producer *p = c->prod;
+  held_free(c);
+  if (p == NULL || c->pdraining) return;
+  if (p->cur == c && c->inflight > 0) {
+    p->cur = NULL;
+    p->draining++;
+    c->pdraining = 1;
+    return;
+  }
+  detach(c);
+}
+
 static void close_now(struct bq_conn *c) {
   if (c->closing) return;
   c->closing = 1;
+  producer_closed(c);
   stop_reading(c);
   unlink_conn(c);
   idle_unlink(c);
@@ -1072,7 +1402,8 @@ void bq_conn_sweep_idle(struct bq_server *srv, uint64_t now_ms) {
       handshake_timeout(c, limit);
       continue;
     }
-    if (c->eof || c->inflight > 0 || c->committed < c->seq) {
+    if (c->eof || c->inflight > 0 || c->committed < c->seq ||
+        c->pstate == P_WAIT || c->final_err) {
       /* Waiting for us (commits, acks): not idle.  Look again later. */
       idle_touch(c, now_ms);
       continue;
@@ -1163,6 +1494,7 @@ void bq_conn_start(struct bq_conn *c) {
    * line passed (on_frame); on a tls listener not before the handshake is
    * done (handshake_done). */
   c->authed = srv->auth == NULL;
+  if (!is_syslog(c) && srv->cfg->producers) c->pstate = P_EXPECT;
   if (c->tls != NULL)
     hs_enter(c);
   else if (c->authed)

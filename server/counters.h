@@ -73,6 +73,23 @@
     "Connections closed for speaking the wrong protocol: plaintext to a "   \
     "tls listener, or a TLS ClientHello to a plaintext one.")               \
   X(tls_on_plain_refused, "tls_on_plain_refused",                           \
-    "burstq_tls_refused_total", "reason=\"tls_on_plaintext_port\"", "")
+    "burstq_tls_refused_total", "reason=\"tls_on_plaintext_port\"", "")     \
+  X(hellos, "hellos", "burstq_producer_hellos_total", "",                   \
+    "HELLO lines received: connections that speak for a producer.")         \
+  X(resumes, "resumes", "burstq_producer_resumes_total", "",                \
+    "\"RESUME n\" replies written (a HELLO answered with the producer's "  \
+    "committed count).")                                                     \
+  X(dup_skipped, "duplicates_skipped",                                      \
+    "burstq_producer_duplicates_skipped_total", "",                         \
+    "Lines of producer connections numbered at or below the committed "     \
+    "count: acknowledged and not stored again.")                             \
+  X(fenced, "fenced", "burstq_producer_refused_total", "reason=\"fenced\"", \
+    "Producer connections closed with an ERR, by reason: fenced (a newer "  \
+    "HELLO took the id), gap (first-seq past the committed count + 1), "    \
+    "hello (invalid HELLO syntax).")                                         \
+  X(gaps_refused, "gaps_refused", "burstq_producer_refused_total",          \
+    "reason=\"gap\"", "")                                                   \
+  X(bad_hellos, "bad_hellos", "burstq_producer_refused_total",              \
+    "reason=\"hello\"", "")
 
 #endif /* BQ_COUNTERS_H */

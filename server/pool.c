@@ -62,6 +62,8 @@ static struct bq_done *summarise(const struct bq_rec *batch) {
       e->seq = 0;
       e->nrec = 0;
       e->nmsg = 0;
+      e->producer = 0;
+      e->hello_n = 0;
       last = r->conn;
     }
     e = &d->e[i - 1];
@@ -70,6 +72,11 @@ static struct bq_done *summarise(const struct bq_rec *batch) {
       assert(r->seq > e->seq);
       e->seq = r->seq;
       e->nmsg++;
+    } else if (r->type == BQ_REC_HELLO) {
+      /* one HELLO per connection, never two in flight */
+      assert(e->producer == 0 && r->producer > 0 && r->pseq >= 0);
+      e->producer = r->producer;
+      e->hello_n = r->pseq;
     }
   }
   assert(i == runs);
@@ -88,7 +95,7 @@ static void sleep_ms(unsigned ms) {
  * rows someone else wrote) cannot be retried and must not be skipped, so
  * the daemon stops at once, as a crash would: nothing in the queue was
  * acknowledged, and the rolled-back transaction left no trace. */
-static void write_batch(struct bq_pool *p, const struct bq_rec *batch,
+static void write_batch(struct bq_pool *p, struct bq_rec *batch,
                         size_t n) {
   char err[512];
   unsigned backoff = BACKOFF_MIN_MS;

@@ -38,6 +38,9 @@ struct bq_done_entry {
   int64_t seq;   /* highest MSG seq of conn in the batch, 0 if none */
   uint32_t nrec; /* records of conn in the batch */
   uint32_t nmsg; /* of which messages */
+  int64_t producer; /* a HELLO of conn in the batch: producers.id (> 0) as
+                       the store gave it; else 0 */
+  int64_t hello_n;  /* with it: the producer's committed count */
 };
 
 /* A completion: one per committed batch, or a worker's farewell. */

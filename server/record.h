@@ -28,7 +28,12 @@ enum bq_rec_type {
                        then '\0' and the listener's name when there is one,
                        then '\0' and the TLS client certificate's subject
                        (RFC 2253) when there is one (mutual TLS) */
-  BQ_REC_CLOSE = 2  /* a connection closed: ts_us = closed_at, no data */
+  BQ_REC_CLOSE = 2, /* a connection closed: ts_us = closed_at, no data */
+  BQ_REC_HELLO = 3  /* a producer's HELLO (docs/protocol.md): data = the
+                       producer id, ts_us = received_at.  The store fills
+                       in producer (producers.id) and pseq (how many of
+                       the producer's messages are committed, n of
+                       RESUME n): store.h */
 };
 
 /* Flags of a MSG record. */
@@ -46,6 +51,12 @@ struct bq_rec {
   int64_t conn_id;       /* connections.id */
   int64_t seq;           /* 1-based per connection for MSG, else 0 */
   int64_t ts_us;         /* Unix microseconds */
+  int64_t producer;      /* MSG: producers.id of a producer connection's
+                            message, 0 for a plain one; HELLO: set by the
+                            store; else 0 */
+  int64_t pseq;          /* MSG of a producer: its number in the
+                            producer's sequence (1-based); HELLO: set by
+                            the store; else 0 */
   uint32_t len;          /* bytes in data */
   uint8_t type;          /* enum bq_rec_type */
   uint8_t flags;         /* BQ_REC_F_*: MSG only, else 0 */

@@ -45,6 +45,7 @@
 #include "frame.h"
 #include "log.h"
 #include "pool.h"
+#include "producer.h"
 #include "queue.h"
 #include "server.h"
 #include "slab.h"
@@ -111,6 +112,20 @@ struct bq_conn {
   unsigned tls_eof : 1;      /* the peer's close_notify arrived */
   unsigned tls_shut : 1;     /* our close_notify is queued */
   unsigned on_hs_list : 1;   /* counted in srv->tls_handshaking */
+  /* A producer's connection (exactly once; conn.c, producer.h): */
+  struct bq_producer *prod;  /* its id's entry while attached, else NULL */
+  struct bq_rec *held, **held_tailp; /* lines framed before RESUME */
+  size_t held_bytes;         /* bq_rec_cost() of held */
+  uint64_t first_seq;        /* of its HELLO */
+  int64_t prod_id;           /* producers.id, from the HELLO's completion */
+  int64_t base;              /* n of RESUME n: a stored line's pseq is
+                                base + seq, and acks say base + committed */
+  int64_t pseq;              /* number of the last line framed once live */
+  unsigned pstate : 3;       /* enum in conn.c: none, expect, wait, ... */
+  unsigned resume_owed : 1;  /* "RESUME n" not yet written */
+  unsigned pdraining : 1;    /* counted in prod->draining */
+  unsigned final_err : 4;    /* 1 + the enum bq_proto_err said last, after
+                                the acks, before closing; 0: none */
 };
 
 
@@ -160,6 +175,8 @@ struct bq_server {
                                             active first */
   struct bq_ratelimit auth_rl;
   struct bq_ratelimit trunc_rl, framing_rl; /* syslog listeners' logs */
+  struct bq_producers producers; /* producer id -> connections (conn.c) */
+  struct bq_ratelimit prod_rl;  /* producers' refusals' log lines */
   uint64_t resumed_ms;         /* last end of a pause (bq_now_ms) */
   struct bq_server_hooks hooks; /* told of the drain and of the end */
   /* TLS (tls listeners only): */

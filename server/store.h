@@ -19,6 +19,28 @@
  *
  * append() is all-or-nothing: either every record of the batch is durable
  * (to the level the sync mode promises) when it returns 0, or none is.
+ *
+ * Producers (exactly once, docs/protocol.md).  A backend keeps, per
+ * producer id, a row (SQLite: producers) with its committed count, and
+ * stores each producer message's producer and pseq with it.  Within the
+ * one transaction of append(), records are applied in chain order, and:
+ *  - a BQ_REC_HELLO record (data: the producer id) finds the producer's
+ *    row, or creates it with committed 0, and writes exactly two fields of
+ *    the record: producer = the row's id (> 0), pseq = its committed count
+ *    as of this point of the batch, that is including every producer MSG
+ *    record before it in the same batch.  Nothing else of the batch is
+ *    written to.  A retried append() writes them again.
+ *  - a BQ_REC_MSG record with producer != 0 is stored with its producer
+ *    and pseq, and the producer's committed count becomes its pseq.  The
+ *    loop guarantees pseq == committed + 1 (one live connection per
+ *    producer, numbers contiguous); a backend must check it, and a record
+ *    that breaks it fails the whole append() with -BQ_STORE_CONSTRAINT
+ *    (never retried: the daemon stops rather than store a hole).
+ * So the committed count is exactly as durable as the rows it counts, and
+ * the stored pseqs of a producer are 1..committed, each once.  A backend
+ * with concurrent_appends must still give a HELLO the count of every
+ * record queued before it (the loop pushes a HELLO only once every earlier
+ * connection of that producer has no record in flight).
  */
 #ifndef BQ_STORE_H
 #define BQ_STORE_H
@@ -71,10 +93,11 @@ struct bq_store_opts {
 struct bq_store;
 
 struct bq_store_ops {
-  /* Write the chain batch (in order) in one transaction.  Returns 0; or,
-   * after rolling back, a negated enum bq_store_err with the reason in err
-   * (size errlen). */
-  int (*append)(struct bq_store *s, const struct bq_rec *batch, char *err,
+  /* Write the chain batch (in order) in one transaction, filling in the
+   * output fields of its HELLO records (see the design block).  Returns 0;
+   * or, after rolling back, a negated enum bq_store_err with the reason in
+   * err (size errlen). */
+  int (*append)(struct bq_store *s, struct bq_rec *batch, char *err,
                 size_t errlen);
   /* Bytes the stored data takes now (for SQLite: the database file and its
    * WAL).  Any thread; 0 if unknown. */
@@ -147,8 +170,8 @@ int bq_store_check(const char *uri, struct bq_store_check *out, char *err,
 int bq_store_open(const char *uri, const struct bq_store_opts *opts,
                   struct bq_store **out, char *err, size_t errlen);
 
-static inline int bq_store_append(struct bq_store *s,
-                                  const struct bq_rec *batch, char *err,
+static inline int bq_store_append(struct bq_store *s, struct bq_rec *batch,
+                                  char *err,
                                   size_t errlen) {
   return s->ops->append(s, batch, err, errlen);
 }

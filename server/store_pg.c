@@ -64,6 +64,10 @@
  * the batch is written as usual: no loss.  After a failover the promoted
  * standby has the batch if and only if it has its last_batch.
  *
+ * Producers (exactly once, store.h): not stored yet.  main() runs with
+ * --producers off on PostgreSQL; a HELLO or producer record reaching
+ * append() anyway fails it (-BQ_STORE_INVALID) rather than lose its fields.
+ *
  * Faults (reconnect and retry, by the pool's backoff): a connection lost
  * or refused, the server shutting down, a read-only server (25006, after a
  * demotion) -> unavailable; serialization failure, deadlock, too many
@@ -219,7 +223,7 @@ static const char columns_v3[] =
     "syslog_messages.app_name:text syslog_messages.procid:text "
     "syslog_messages.msgid:text syslog_messages.truncated:integer";
 
-static int pg_append(struct bq_store *base, const struct bq_rec *batch,
+static int pg_append(struct bq_store *base, struct bq_rec *batch,
                      char *err, size_t errlen);
 static uint64_t pg_size(struct bq_store *base);
 static int pg_close(struct bq_store *base, char *err, size_t errlen);
@@ -1043,9 +1047,20 @@ static void name_backend(char *err, size_t errlen) {
 static int write_batch(struct pg_store *s, const struct bq_rec *batch,
                        char *err, size_t errlen);
 
-static int pg_append(struct bq_store *base, const struct bq_rec *batch,
+static int pg_append(struct bq_store *base, struct bq_rec *batch,
                      char *err, size_t errlen) {
-  int rc = write_batch((struct pg_store *)base, batch, err, errlen);
+  int rc;
+  /* Producers (store.h) are not stored here yet; main() runs as with
+   * --producers off on PostgreSQL, so none may come.  Never drop one
+   * silently. */
+  for (const struct bq_rec *r = batch; r != NULL; r = r->next)
+    if (r->type == BQ_REC_HELLO || r->producer != 0) {
+      snprintf(err, errlen,
+               "postgresql: exactly-once producer records are not supported "
+               "by this backend");
+      return -BQ_STORE_INVALID;
+    }
+  rc = write_batch((struct pg_store *)base, batch, err, errlen);
   if (rc < 0) name_backend(err, errlen);
   return rc;
 }

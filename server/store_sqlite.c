@@ -10,13 +10,17 @@
  * SQLite's result codes never leave this file: translate() maps them onto
  * enum bq_store_err.
  *
- * Schema (user_version 3):
+ * Schema (user_version 4):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
  *               opened_at INTEGER NOT NULL, closed_at INTEGER,
  *               listener TEXT, tls_subject TEXT)
  *   messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,
  *            seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
- *            payload BLOB NOT NULL)
+ *            payload BLOB NOT NULL, producer INTEGER, pseq INTEGER)
+ *   producers(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+ *            committed INTEGER NOT NULL, created_at INTEGER NOT NULL,
+ *            updated_at INTEGER NOT NULL)
+ *   VIEW producer_messages: a producer's messages with its name
  *   syslog_headers(message_id INTEGER PRIMARY KEY, facility INTEGER,
  *            severity INTEGER, log_time TEXT, hostname TEXT,
  *            app_name TEXT, procid TEXT, msgid TEXT,
@@ -31,14 +35,19 @@
  * use (eight NULL columns cost every message a tenth more SQLite work and
  * 6% more pages).  connections.tls_subject is the client certificate's
  * subject (RFC 2253) on a TLS listener with --tls-client-ca, NULL
- * otherwise.
+ * otherwise.  messages.producer (producers.id) and messages.pseq are set
+ * on a producer connection's messages (docs/protocol.md, "Producers"),
+ * NULL on the others; producers.committed is the producer's highest pseq,
+ * updated in the transaction that stores the rows (store.h), so a HELLO
+ * record reads the exact count back.  No index on (producer, pseq):
+ * checking a producer for gaps scans messages (docs/operations.md), and
+ * the index would cost every producer message its upkeep.
  *
  * Versions: version 1 is the first two tables without connections.listener.
- * Version 2 is version 1 plus the statements of migrate_v2_sql, version 3
- * version 2 plus those of migrate_v3_sql, in a new database as well as in a
- * migrated one, so that both hold the same CREATE text and the exact-schema
- * comparison has one form per version.  A version-1 or version-2 database
- * is accepted by the check and
+ * Version v (2..4) is version v-1 plus the statements of migrate_sql[v],
+ * in a new database as well as in a migrated one, so that both hold the
+ * same CREATE text and the exact-schema comparison has one form per
+ * version.  A database of an older version is accepted by the check and
  * migrated in place by open (one transaction, user_version included).
  *
  * Opening never writes to a file it has not first proven, read-only, to be
@@ -64,7 +73,9 @@
 #include "log.h"
 #include "syslog.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
+#define BQ_STR_(x) #x
+#define BQ_STR(x) BQ_STR_(x)
 
 /* Messages per multi-row INSERT.  One statement execution carries this many
  * rows, so SQLite's per-statement work (step, cursor open, halt, reset) is
@@ -89,6 +100,10 @@ struct sqlite_store {
   sqlite3_stmt *ins_msg, *ins_conn, *upd_conn;
   sqlite3_stmt *ins_hdr;   /* its syslog_headers row, after ins_msg */
   sqlite3_stmt *ins_msgs;  /* MULTI_ROWS messages in one INSERT */
+  sqlite3_stmt *ins_pmsg, *ins_pmsgs; /* the same for producer messages */
+  sqlite3_stmt *ins_prod, *sel_prod;  /* a HELLO: find or create the row */
+  sqlite3_stmt *upd_prod;  /* advance committed, checking contiguity */
+  char detail[160];        /* a failure found here, not by SQLite */
   const struct bq_log *log; /* may be NULL */
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
   int ckpt_running;     /* ckpt started and not yet stopped */
@@ -137,18 +152,42 @@ static const char migrate_v2_sql[] =
 static const char migrate_v3_sql[] =
     "ALTER TABLE connections ADD COLUMN tls_subject TEXT;";
 
-/* Bring a database at version v (0: empty) to SCHEMA_VERSION, inside the
- * caller's transaction.  The steps are the same for a new database as for
- * an old one (see the design block). */
-static int upgrade(sqlite3 *db, int v) {
+/* Version 3 -> 4: producers (exactly once). */
+static const char migrate_v4_sql[] =
+    "CREATE TABLE producers("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " committed INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "ALTER TABLE messages ADD COLUMN producer INTEGER;"
+    "ALTER TABLE messages ADD COLUMN pseq INTEGER;"
+    "CREATE VIEW producer_messages AS"
+    " SELECT p.name AS producer, m.pseq AS pseq, m.id AS id,"
+    " m.conn_id AS conn_id, m.received_at AS received_at,"
+    " m.payload AS payload"
+    " FROM messages AS m JOIN producers AS p ON p.id = m.producer;";
+
+/* migrate_sql[v] brings version v-1 to v (0: nothing, to version 1). */
+static const char *const migrate_sql[SCHEMA_VERSION + 1] = {
+    NULL, schema_v1_sql, migrate_v2_sql, migrate_v3_sql, migrate_v4_sql};
+
+/* Bring a database at version from (0: empty) to version to, inside the
+ * caller's transaction (or on a reference database).  The steps are the
+ * same for a new database as for an old one (see the design block). */
+static int upgrade_to(sqlite3 *db, int from, int to) {
   int rc = SQLITE_OK;
-  if (v < 1) rc = sqlite3_exec(db, schema_v1_sql, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && v < 2)
-    rc = sqlite3_exec(db, migrate_v2_sql, NULL, NULL, NULL);
-  if (rc == SQLITE_OK && v < 3)
-    rc = sqlite3_exec(db, migrate_v3_sql, NULL, NULL, NULL);
+  assert(from >= 0 && to <= SCHEMA_VERSION);
+  for (int v = from + 1; v <= to && rc == SQLITE_OK; v++)
+    rc = sqlite3_exec(db, migrate_sql[v], NULL, NULL, NULL);
+  return rc;
+}
+
+static int upgrade(sqlite3 *db, int v) {
+  int rc = upgrade_to(db, v, SCHEMA_VERSION);
   if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL);
+    rc = sqlite3_exec(db, "PRAGMA user_version = " BQ_STR(SCHEMA_VERSION),
+                      NULL, NULL, NULL);
   return rc;
 }
 
@@ -252,11 +291,17 @@ static void finalize_all(struct sqlite_store *s) {
   sqlite3_finalize(s->upd_conn);
   sqlite3_finalize(s->ins_msgs);
   sqlite3_finalize(s->ins_hdr);
+  sqlite3_finalize(s->ins_pmsg);
+  sqlite3_finalize(s->ins_pmsgs);
+  sqlite3_finalize(s->ins_prod);
+  sqlite3_finalize(s->sel_prod);
+  sqlite3_finalize(s->upd_prod);
   s->begin = s->commit = s->rollback = NULL;
   s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_hdr = NULL;
+  s->ins_pmsg = s->ins_pmsgs = s->ins_prod = s->sel_prod = s->upd_prod = NULL;
 }
 
-static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
+static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
                          char *err, size_t errlen);
 static uint64_t sqlite_size(struct bq_store *base);
 static int sqlite_close(struct bq_store *base, char *err, size_t errlen);
@@ -309,12 +354,7 @@ static int reference_schema(struct refs *ref, char *err, size_t errlen) {
   for (int v = 1; v <= SCHEMA_VERSION && rc == SQLITE_OK; v++) {
     rc = sqlite3_open_v2(":memory:", &ref->v[v],
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(ref->v[v], schema_v1_sql, NULL,
-                                           NULL, NULL);
-    if (rc == SQLITE_OK && v >= 2)
-      rc = sqlite3_exec(ref->v[v], migrate_v2_sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK && v >= 3)
-      rc = sqlite3_exec(ref->v[v], migrate_v3_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = upgrade_to(ref->v[v], 0, v);
     if (rc != SQLITE_OK)
       fail(ref->v[v], rc, "cannot build the reference schema", err, errlen);
   }
@@ -806,6 +846,26 @@ static int set_max_size(struct sqlite_store *s, uint64_t max_bytes,
   return 0;
 }
 
+/* The multi-row INSERT of MULTI_ROWS messages into buf (size cap): the
+ * four columns every message has, then extra (", producer, pseq" or ""),
+ * ncol parameters per row in all. */
+static void multi_insert(char *buf, size_t cap, const char *extra,
+                         int ncol) {
+  size_t o = (size_t)snprintf(buf, cap,
+                              "INSERT INTO messages(conn_id, seq, "
+                              "received_at, payload%s) VALUES",
+                              extra);
+  for (int i = 0; i < MULTI_ROWS; i++) {
+    for (int j = 0; j < ncol; j++) {
+      assert(o + 4 < cap);
+      o += (size_t)snprintf(buf + o, cap - o, "%s?%s",
+                            j ? "," : (i ? ",(" : "("),
+                            j == ncol - 1 ? ")" : "");
+    }
+  }
+  assert(o < cap);
+}
+
 int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                          struct bq_store **out, char *err, size_t errlen) {
   struct sqlite_store *s;
@@ -918,22 +978,26 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "INSERT INTO connections(id, peer, opened_at, listener, tls_subject) "
        "VALUES(?1, ?2, ?3, ?4, ?5)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
+  PREP(ins_pmsg,
+       "INSERT INTO messages(conn_id, seq, received_at, payload, producer, "
+       "pseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
+  PREP(ins_prod,
+       "INSERT OR IGNORE INTO producers(name, committed, created_at, "
+       "updated_at) VALUES(?1, 0, ?2, ?2)")
+  PREP(sel_prod, "SELECT id, committed FROM producers WHERE name = ?1")
+  PREP(upd_prod,
+       "UPDATE producers SET committed = ?2, updated_at = ?3 "
+       "WHERE id = ?1 AND committed = ?4")
   PREP(ins_hdr,
        "INSERT INTO syslog_headers(message_id, facility, severity, log_time, "
        "hostname, app_name, procid, msgid, truncated) "
        "VALUES(last_insert_rowid(), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
   {
-    char multi[64 + MULTI_ROWS * 12];
-    size_t o = (size_t)snprintf(
-        multi, sizeof(multi),
-        "INSERT INTO messages(conn_id, seq, received_at, payload) VALUES");
-    for (int i = 0; i < MULTI_ROWS; i++) {
-      assert(o < sizeof(multi));
-      o += (size_t)snprintf(multi + o, sizeof(multi) - o, "%s(?,?,?,?)",
-                            i ? "," : "");
-    }
-    assert(o < sizeof(multi));
+    char multi[128 + MULTI_ROWS * 16];
+    multi_insert(multi, sizeof(multi), "", 4);
     PREP(ins_msgs, multi)
+    multi_insert(multi, sizeof(multi), ", producer, pseq", 6);
+    PREP(ins_pmsgs, multi)
   }
 #undef PREP
   s->base.caps.max_payload = found.max_payload;
@@ -999,39 +1063,143 @@ static int bind_hdr(sqlite3_stmt *st, const struct bq_rec *r) {
   return rc;
 }
 
-/* A message that the multi-row INSERT takes: one of an acked listener
- * (a syslog message is written one by one, with its syslog_headers row). */
-static int plain_msg(const struct bq_rec *r) {
-  return r->type == BQ_REC_MSG && !(r->flags & BQ_REC_F_SYSLOG);
+/* What the multi-row INSERTs take: a message of an acked listener, plain
+ * (MULTI_PLAIN) or of a producer (MULTI_PRODUCER); a syslog message is
+ * written one by one, with its syslog_headers row (MULTI_NONE, as OPEN,
+ * CLOSE and HELLO). */
+enum { MULTI_NONE = 0, MULTI_PLAIN = 1, MULTI_PRODUCER = 2 };
+
+static int multi_kind(const struct bq_rec *r) {
+  if (r->type != BQ_REC_MSG || (r->flags & BQ_REC_F_SYSLOG)) return MULTI_NONE;
+  return r->producer != 0 ? MULTI_PRODUCER : MULTI_PLAIN;
 }
 
-/* If the MULTI_ROWS records from *rp on are all plain messages, insert them
- * with one multi-row INSERT (rows, hence ids, in chain order), advance *rp
- * past them and return SQLITE_OK; return SQLITE_DONE, doing nothing, when
- * they are not (too few left, or an OPEN/CLOSE or a syslog message among
- * them). */
-static int write_multi(struct sqlite_store *s, const struct bq_rec **rp) {
-  const struct bq_rec *r = *rp;
-  int i, rc = SQLITE_OK;
-  for (i = 0; i < MULTI_ROWS && r != NULL && plain_msg(r); i++)
+/* A producer's run of messages in a batch (a connection's records come in
+ * runs): its committed count is advanced with one UPDATE per run, which
+ * also checks that the run follows it (store.h). */
+struct prun {
+  int64_t producer; /* producers.id; 0: no run open */
+  int64_t from, to; /* its first and last pseq */
+  int64_t ts;       /* received_at of the last */
+};
+
+/* Write the open run's UPDATE, if any, and close it. */
+static int prun_flush(struct sqlite_store *s, struct prun *p) {
+  sqlite3_stmt *st = s->upd_prod;
+  int rc;
+  if (p->producer == 0) return SQLITE_OK;
+  rc = sqlite3_bind_int64(st, 1, p->producer);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, p->to);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, p->ts);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, p->from - 1);
+  if (rc == SQLITE_OK) rc = step_reset(st);
+  if (rc == SQLITE_OK && sqlite3_changes(s->db) != 1) {
+    snprintf(s->detail, sizeof(s->detail),
+             "producer %lld: messages %lld..%lld do not follow its committed "
+             "count (a hole or a duplicate; nothing of the batch stored)",
+             (long long)p->producer, (long long)p->from, (long long)p->to);
+    rc = SQLITE_CONSTRAINT;
+  }
+  p->producer = 0;
+  return rc;
+}
+
+/* Add producer message r to the run, or start a new run with it. */
+static int prun_add(struct sqlite_store *s, struct prun *p,
+                    const struct bq_rec *r) {
+  int rc;
+  assert(r->producer > 0 && r->pseq > 0);
+  if (p->producer == r->producer && r->pseq == p->to + 1) {
+    p->to = r->pseq;
+    p->ts = r->ts_us;
+    return SQLITE_OK;
+  }
+  rc = prun_flush(s, p);
+  p->producer = r->producer;
+  p->from = p->to = r->pseq;
+  p->ts = r->ts_us;
+  return rc;
+}
+
+/* Bind a producer message's producer and pseq at base+5, base+6. */
+static int bind_pseq(sqlite3_stmt *st, int base, const struct bq_rec *r) {
+  int rc = sqlite3_bind_int64(st, base + 5, r->producer);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, base + 6, r->pseq);
+  return rc;
+}
+
+/* If the MULTI_ROWS records from *rp on are all of one multi_kind (plain or
+ * producer messages), insert them with one multi-row INSERT (rows, hence
+ * ids, in chain order), advance *rp past them and return SQLITE_OK; return
+ * SQLITE_DONE, doing nothing, when they are not (too few left, or another
+ * record among them). */
+static int write_multi(struct sqlite_store *s, struct bq_rec **rp,
+                       struct prun *run) {
+  struct bq_rec *r = *rp;
+  int i, rc = SQLITE_OK, kind = multi_kind(r);
+  sqlite3_stmt *st = kind == MULTI_PRODUCER ? s->ins_pmsgs : s->ins_msgs;
+  int ncol = kind == MULTI_PRODUCER ? 6 : 4;
+  if (kind == MULTI_NONE) return SQLITE_DONE;
+  for (i = 0; i < MULTI_ROWS && r != NULL && multi_kind(r) == kind; i++)
     r = r->next;
   if (i < MULTI_ROWS) return SQLITE_DONE;
   r = *rp;
-  for (i = 0; i < MULTI_ROWS && rc == SQLITE_OK; i++, r = r->next)
-    rc = bind_msg(s->ins_msgs, 4 * i, r);
+  for (i = 0; i < MULTI_ROWS && rc == SQLITE_OK; i++, r = r->next) {
+    rc = bind_msg(st, ncol * i, r);
+    if (rc == SQLITE_OK && kind == MULTI_PRODUCER) {
+      rc = bind_pseq(st, ncol * i, r);
+      if (rc == SQLITE_OK) rc = prun_add(s, run, r);
+    }
+  }
   if (rc != SQLITE_OK) return rc;
-  rc = step_reset(s->ins_msgs);
+  rc = step_reset(st);
   if (rc == SQLITE_OK) *rp = r;
+  return rc;
+}
+
+/* A HELLO: find or create the producer's row (store.h), after the open
+ * run's UPDATE so that the count includes it, and fill in r's producer
+ * (producers.id) and pseq (its committed count). */
+static int write_hello(struct sqlite_store *s, struct bq_rec *r,
+                       struct prun *run) {
+  sqlite3_stmt *st = s->ins_prod;
+  int rc = prun_flush(s, run);
+  assert(r->len > 0);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(st, 1, r->data, (int)r->len, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->ts_us);
+  if (rc == SQLITE_OK) rc = step_reset(st);
+  if (rc != SQLITE_OK) return rc;
+  st = s->sel_prod;
+  rc = sqlite3_bind_text(st, 1, r->data, (int)r->len, SQLITE_STATIC);
+  if (rc != SQLITE_OK) return rc;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    r->producer = sqlite3_column_int64(st, 0);
+    r->pseq = sqlite3_column_int64(st, 1);
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_CORRUPT; /* inserted or there, yet not found */
+  }
+  sqlite3_reset(st);
   return rc;
 }
 
 /* Bind a record's values and insert it.  Every bind is checked: a failed
  * bind leaves the parameter NULL, which must never be stored. */
-static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
+static int write_rec(struct sqlite_store *s, struct bq_rec *r,
+                     struct prun *run) {
   sqlite3_stmt *st;
   int rc;
   switch (r->type) {
     case BQ_REC_MSG:
+      if (r->producer != 0) {
+        st = s->ins_pmsg;
+        rc = bind_msg(st, 0, r);
+        if (rc == SQLITE_OK) rc = bind_pseq(st, 0, r);
+        if (rc == SQLITE_OK) rc = prun_add(s, run, r);
+        break;
+      }
       st = s->ins_msg;
       rc = bind_msg(st, 0, r);
       if (rc == SQLITE_OK && (r->flags & BQ_REC_F_SYSLOG)) {
@@ -1041,6 +1209,8 @@ static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
         rc = bind_hdr(st, r);
       }
       break;
+    case BQ_REC_HELLO:
+      return write_hello(s, r, run);
     case BQ_REC_OPEN: {
       /* data: the peer, then optionally '\0' and the listener's name,
        * then optionally '\0' and the TLS client's subject (record.h). */
@@ -1072,39 +1242,45 @@ static int write_rec(struct sqlite_store *s, const struct bq_rec *r) {
       if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->ts_us);
       break;
     default:
-      assert(!"unknown record type");
+      assert(0 && "unknown record type");
       return SQLITE_MISUSE;
   }
   if (rc != SQLITE_OK) return rc;
   return step_reset(st);
 }
 
-static int sqlite_append(struct bq_store *base, const struct bq_rec *batch,
+static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
                          char *err, size_t errlen) {
   struct sqlite_store *s = (struct sqlite_store *)base;
   const char *what = "cannot begin a transaction";
+  struct prun run = {0, 0, 0, 0};
   int rc, ret;
 
   assert(batch != NULL);
+  s->detail[0] = '\0';
   rc = step_reset(s->begin);
   if (rc == SQLITE_OK) {
-    const struct bq_rec *r = batch;
+    struct bq_rec *r = batch;
     what = "cannot insert";
     while (r != NULL) {
-      rc = write_multi(s, &r);
+      rc = write_multi(s, &r, &run);
       if (rc == SQLITE_DONE) {
-        rc = write_rec(s, r);
+        rc = write_rec(s, r, &run);
         r = r->next;
       }
       if (rc != SQLITE_OK) break;
     }
+    if (rc == SQLITE_OK) rc = prun_flush(s, &run);
   }
   if (rc == SQLITE_OK) {
     what = "cannot commit";
     rc = step_reset(s->commit);
   }
   if (rc == SQLITE_OK) return 0;
-  ret = fail(s->db, rc, what, err, errlen);
+  if (s->detail[0] != '\0')
+    ret = (snprintf(err, errlen, "%s", s->detail), -BQ_STORE_CONSTRAINT);
+  else
+    ret = fail(s->db, rc, what, err, errlen);
   if ((rc & 0xff) == SQLITE_FULL && s->max_db_bytes > 0) {
     /* Tell the operator which of the two limits may be the one. */
     size_t l = strlen(err);

@@ -3,14 +3,19 @@
 # (schema version 1: data/schema-v1-burstqd-0.1.0.sqlite3, made by burstqd 0.1.0 from two
 # connections, "first v1 message" and "second v1 message" on the first,
 # "from another connection" on the second) is migrated in place to version
-# 3 at start: every row kept byte for byte, the new columns there and NULL
+# 4 at start: every row kept byte for byte, the new columns there and NULL
 # in the old rows, connection ids continuing after the old ones, and the
-# new rows carrying their listener.  A second start finds version 3 and
+# new rows carrying their listener.  A second start finds version 4 and
 # leaves it as it is.  A database written by the release of schema version
 # 2 (data/schema-v2-burstqd-0.1.0.sqlite3: "first v2 message" and "second
 # v2 message" on an acked listener, one syslog message on a syslog one) is
-# migrated to version 3 likewise: its rows, parsed columns and listeners
-# kept, connections.tls_subject added and NULL in them.
+# migrated to version 4 likewise: its rows, parsed columns and listeners
+# kept, connections.tls_subject added and NULL in them.  A database written
+# by the release of schema version 3 (data/schema-v3-burstqd-0.1.0.sqlite3,
+# made by main at 8bd71bc: "first v3 message" and "second v3 message" on
+# an acked listener, one syslog message on a syslog one) is migrated to
+# version 4: its rows kept, messages.producer and pseq NULL in them, the
+# producers table empty, and a producer's HELLO works on it at once.
 . "$(dirname "$0")/lib.sh" "$@"
 
 cp "$(dirname "$0")/data/schema-v1-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v1 fixture"
@@ -22,7 +27,7 @@ check_eq "fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
 
 start_daemon --listen 127.0.0.1:0,syslog
 SPORT=${BQ_PORTS[1]}
-check_grep "the migration is logged" "$BQ_LOG" 'migrated from schema version 1 to 3'
+check_grep "the migration is logged" "$BQ_LOG" 'migrated from schema version 1 to 4'
 printf 'after-migration\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.acked
 check_eq "acked listener after the migration" "$(cat out.acked)" "OK 1"
 printf '<14>Oct 11 22:14:15 host app: syslog-after-migration\n' |
@@ -31,7 +36,7 @@ check_eq "syslog listener: nothing written back" "$(wc -c <out.syslog)" 0
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 
-check_eq "schema version" "$(sql 'PRAGMA user_version')" 3
+check_eq "schema version" "$(sql 'PRAGMA user_version')" 4
 check_eq "old messages kept" \
   "$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload), ',') FROM messages WHERE id <= 3")" \
   "$old_msgs"
@@ -65,12 +70,12 @@ old_msgs=$(sql "SELECT group_concat(m.id || ':' || m.conn_id || ':' || m.seq || 
 old_conns=$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at || ':' || listener, ',') FROM connections")
 check_eq "v2 fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
 start_daemon
-check_grep "v2: the migration is logged" "$BQ_LOG" 'migrated from schema version 2 to 3'
+check_grep "v2: the migration is logged" "$BQ_LOG" 'migrated from schema version 2 to 4'
 printf 'after-v2-migration\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.v2
 check_eq "v2: acked listener after the migration" "$(cat out.v2)" "OK 1"
 stop_daemon
 check_eq "v2: exit status" "$BQ_RC" 0
-check_eq "v2: schema version" "$(sql 'PRAGMA user_version')" 3
+check_eq "v2: schema version" "$(sql 'PRAGMA user_version')" 4
 check_eq "v2: old messages kept" \
   "$(sql "SELECT group_concat(m.id || ':' || m.conn_id || ':' || m.seq || ':' || m.received_at || ':' || hex(m.payload) || ':' || coalesce(h.facility, '-') || ':' || coalesce(h.hostname, '-') || ':' || coalesce(h.truncated, '-'), ',') FROM messages AS m LEFT JOIN syslog_headers AS h ON h.message_id = m.id WHERE m.id <= 3")" \
   "$old_msgs"
@@ -82,3 +87,32 @@ check_eq "v2: tls_subject NULL everywhere" \
 check_eq "v2: the new connection's id follows the old ones" \
   "$(sql "SELECT conn_id FROM messages WHERE CAST(payload AS TEXT) = 'after-v2-migration'")" 3
 check_eq "v2: integrity" "$(sql 'PRAGMA integrity_check')" ok
+
+# Version 3 -> 4.
+rm -f "$BQ_DB" "$BQ_DB-wal" "$BQ_DB-shm"
+cp "$(dirname "$0")/data/schema-v3-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v3 fixture"
+chmod u+w "$BQ_DB"
+check_eq "v3 fixture: schema version" "$(sql 'PRAGMA user_version')" 3
+old_msgs=$(sql "SELECT group_concat(m.id || ':' || m.conn_id || ':' || m.seq || ':' || m.received_at || ':' || hex(m.payload) || ':' || coalesce(h.facility, '-') || ':' || coalesce(h.hostname, '-'), ',') FROM messages AS m LEFT JOIN syslog_headers AS h ON h.message_id = m.id")
+old_conns=$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at || ':' || listener || ':' || coalesce(tls_subject, '-'), ',') FROM connections")
+check_eq "v3 fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
+start_daemon
+check_grep "v3: the migration is logged" "$BQ_LOG" 'migrated from schema version 3 to 4'
+printf 'HELLO migrated-producer\nafter-v3-migration\n' |
+  timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.v3
+check_eq "v3: a producer right after the migration" "$(tr '\n' ' ' <out.v3)" "RESUME 0 OK 1 "
+stop_daemon
+check_eq "v3: exit status" "$BQ_RC" 0
+check_eq "v3: schema version" "$(sql 'PRAGMA user_version')" 4
+check_eq "v3: old messages kept" \
+  "$(sql "SELECT group_concat(m.id || ':' || m.conn_id || ':' || m.seq || ':' || m.received_at || ':' || hex(m.payload) || ':' || coalesce(h.facility, '-') || ':' || coalesce(h.hostname, '-'), ',') FROM messages AS m LEFT JOIN syslog_headers AS h ON h.message_id = m.id WHERE m.id <= 3")" \
+  "$old_msgs"
+check_eq "v3: old connections kept" \
+  "$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at || ':' || listener || ':' || coalesce(tls_subject, '-'), ',') FROM connections WHERE id <= 2")" \
+  "$old_conns"
+check_eq "v3: producer and pseq NULL in the old rows" \
+  "$(sql "SELECT count(*) FROM messages WHERE id <= 3 AND producer IS NULL AND pseq IS NULL")" 3
+check_eq "v3: the producer's row and message" \
+  "$(sql "SELECT p.name || ':' || p.committed || ':' || m.pseq || ':' || CAST(m.payload AS TEXT) || ':' || m.conn_id FROM producers p JOIN producer_messages m ON m.producer = p.name")" \
+  "migrated-producer:1:1:after-v3-migration:3"
+check_eq "v3: integrity" "$(sql 'PRAGMA integrity_check')" ok

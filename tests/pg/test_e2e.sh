@@ -4,7 +4,8 @@
 # one is acked, stored once, in per-connection order (seq 1..N, ids
 # growing with seq), each connection's rows in its node's id range;
 # "stopped:" has received = committed and names the backend.  A second
-# start finds the burstq schema and goes on with new connection ids; a
+# start finds the burstq schema and goes on with new connection ids (a
+# HELLO line is a message there: producers are SQLite's only for now); a
 # database holding other tables is refused without a write; a URI with a
 # password is refused, and the password never reaches the log.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,13 +61,21 @@ check_eq "schema version" \
 last=$(psqlq "SELECT max(id) FROM connections")
 
 # Again: the schema is found and kept; new connections get new ids.
+# Exactly-once producers are SQLite's only for now: on PostgreSQL a HELLO
+# line is a message, as with --producers off, and the start says so.
 start_daemon --node e2e
+check_grep "producers off on PostgreSQL: warned" "$BQ_LOG" \
+  'exactly-once producers \(HELLO\) are not available on PostgreSQL yet'
+printf 'HELLO p1\n' | send hello.out
+check_eq "a HELLO line is a message" "$(cat hello.out)" "OK 1"
 printf 'again\n' | send again.out
 check_eq "second run acked" "$(cat again.out)" "OK 1"
 stop_daemon
 check_eq "second run exit status" "$BQ_RC" 0
-check_eq "second run: new id after the old ones" \
-  "$(psqlq "SELECT count(*) FROM connections WHERE id > $last")" 1
+check_eq "second run: new ids after the old ones" \
+  "$(psqlq "SELECT count(*) FROM connections WHERE id > $last")" 2
+check_eq "the HELLO line stored as it is" \
+  "$(psqlq "SELECT count(*) FROM messages WHERE payload = 'HELLO p1'::bytea")" 1
 check_eq "second run: the same node" "$(psqlq "SELECT count(*) FROM nodes")" 1
 
 # A database with other tables: refused, exit 2, nothing written.

@@ -1,9 +1,11 @@
 /*
  * test_proto.c -- unit tests of the protocol's words (common/proto.h):
  * classifying client lines in each state, token syntax, the AUTH line,
- * formatting every reply the daemon sends and parsing every reply (each
- * format -> parse round trip), with the boundaries docs/protocol.md sets.
+ * producer ids and the HELLO line, formatting every reply the daemon sends
+ * and parsing every reply (each format -> parse round trip), with the
+ * boundaries docs/protocol.md sets.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +19,11 @@
 
 #include "proto.h"
 
+/* The errors without an argument (ERR gap n: test_gap). */
 static const int all_errs[] = {BQ_ERR_TOO_LONG, BQ_ERR_TOO_MANY,
-                               BQ_ERR_DENIED, BQ_ERR_AUTH, BQ_ERR_IDLE};
+                               BQ_ERR_DENIED,   BQ_ERR_AUTH,
+                               BQ_ERR_IDLE,     BQ_ERR_HELLO,
+                               BQ_ERR_FENCED};
 #define NERRS (sizeof(all_errs) / sizeof(all_errs[0]))
 
 static int classify(enum bq_proto_state st, const char *s,
@@ -177,12 +182,183 @@ static void test_format_auth(void **state) {
   assert_int_equal(l.len, BQ_PROTO_TOKEN_MAX);
 }
 
+/* ---- the HELLO line and producer ids ----------------------------------- */
+
+static void test_producer_check(void **state) {
+  static char big[BQ_PROTO_PRODUCER_MAX + 1];
+  int ch;
+  (void)state;
+  assert_int_equal(bq_proto_producer_check("web1-access", 11), 0);
+  assert_int_equal(bq_proto_producer_check("a", 1), 0);
+  assert_int_equal(bq_proto_producer_check("A.z_0:9-", 8), 0);
+  assert_int_equal(bq_proto_producer_check("", 0), -EINVAL);
+  memset(big, 'p', sizeof(big));
+  assert_int_equal(bq_proto_producer_check(big, BQ_PROTO_PRODUCER_MAX), 0);
+  assert_int_equal(bq_proto_producer_check(big, BQ_PROTO_PRODUCER_MAX + 1),
+                   -EINVAL);
+  assert_int_equal(bq_proto_producer_check("a\0b", 3), -EINVAL);
+  /* Exactly [A-Za-z0-9._:-] are id bytes, wherever they are. */
+  for (ch = 0; ch < 256; ch++) {
+    char id[3] = {'x', (char)ch, 'y'};
+    int want = ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+                ch == ':' || ch == '-')
+                   ? 0
+                   : -EINVAL;
+    if (bq_proto_producer_check(id, 3) != want) fail_msg("byte 0x%02x", ch);
+    if (bq_proto_producer_check(id + 1, 1) != want)
+      fail_msg("byte 0x%02x alone", ch);
+  }
+}
+
+static void test_classify_hello(void **state) {
+  static char line[BQ_PROTO_HELLO_LINE_MAX + 8];
+  struct bq_proto_line l;
+  (void)state;
+  assert_int_equal(classify(BQ_PROTO_EXPECT_HELLO, "HELLO web1-access", &l),
+                   BQ_LINE_HELLO);
+  assert_int_equal(l.kind, BQ_LINE_HELLO);
+  assert_int_equal(l.len, 11);
+  assert_memory_equal(l.arg, "web1-access", 11);
+  assert_true(l.first_seq == 1); /* the default */
+  assert_int_equal(classify(BQ_PROTO_EXPECT_HELLO, "HELLO p 1", &l),
+                   BQ_LINE_HELLO);
+  assert_int_equal(l.len, 1);
+  assert_true(l.first_seq == 1);
+  assert_int_equal(classify(BQ_PROTO_EXPECT_HELLO, "HELLO p:1.a_b-c 4097", &l),
+                   BQ_LINE_HELLO);
+  assert_int_equal(l.len, 9);
+  assert_memory_equal(l.arg, "p:1.a_b-c", 9);
+  assert_true(l.first_seq == 4097);
+  assert_int_equal(
+      classify(BQ_PROTO_EXPECT_HELLO, "HELLO p 9223372036854775807", &l),
+      BQ_LINE_HELLO);
+  assert_true(l.first_seq == (uint64_t)INT64_MAX);
+  /* The longest id, and one byte more. */
+  memcpy(line, "HELLO ", 6);
+  memset(line + 6, 'i', BQ_PROTO_PRODUCER_MAX + 1);
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, line,
+                                     6 + BQ_PROTO_PRODUCER_MAX, &l),
+                   BQ_LINE_HELLO);
+  assert_ptr_equal(l.arg, line + 6);
+  assert_int_equal(l.len, BQ_PROTO_PRODUCER_MAX);
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, line,
+                                     6 + BQ_PROTO_PRODUCER_MAX + 1, &l),
+                   BQ_LINE_HELLO_BAD);
+  /* A prefix of a line is not read past len. */
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, "HELLO p 12", 9, &l),
+                   BQ_LINE_HELLO);
+  assert_true(l.first_seq == 1);
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, "HELLO p 12", 8, &l),
+                   BQ_LINE_HELLO_BAD);
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, "HELLO p", 6, &l),
+                   BQ_LINE_HELLO_BAD);
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, "HELLO p", 5, &l),
+                   BQ_LINE_HELLO_BAD);
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, "HELLO p", 4, &l),
+                   BQ_LINE_MSG);
+  assert_int_equal(l.len, 4);
+}
+
+static void test_classify_hello_bad(void **state) {
+  /* "HELLO" or "HELLO ..." of any other syntax is a bad HELLO. */
+  static const char *const bad[] = {
+      "HELLO",        "HELLO ",         "HELLO  p",       "HELLO p ",
+      "HELLO p  1",   "HELLO p 0",      "HELLO p 01",     "HELLO p +1",
+      "HELLO p -1",   "HELLO p 1 2",    "HELLO p 1x",     "HELLO p x",
+      "HELLO p/q",    "HELLO p\tq",     "HELLO p\r",      "HELLO \rp",
+      "HELLO p\x80",  "HELLO p q r",    "HELLO p 9223372036854775808",
+      "HELLO p 18446744073709551616",   "HELLO p 99999999999999999999",
+      "HELLO  ",      "HELLO p\x7f",    "HELLO p,q",      "HELLO p 1\r"};
+  /* Anything else is the connection's first message, byte for byte. */
+  static const char *const msgs[] = {
+      "",        "HELL",      "HELLOp",   "HELLO\tp", "hello p", "Hello p",
+      " HELLO p", "xHELLO p", "AUTH tok", "OK 1",     "RESUME 1",
+      "HELLOHELLO p"};
+  struct bq_proto_line l;
+  const char nul[] = "HELLO a\0b";
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    if (classify(BQ_PROTO_EXPECT_HELLO, bad[i], &l) != BQ_LINE_HELLO_BAD)
+      fail_msg("'%s' is not a bad HELLO", bad[i]);
+    assert_int_equal(l.kind, BQ_LINE_HELLO_BAD);
+    assert_null(l.arg);
+    assert_int_equal(l.len, 0);
+    assert_true(l.first_seq == 0);
+  }
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, nul,
+                                     sizeof(nul) - 1, &l),
+                   BQ_LINE_HELLO_BAD);
+  for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+    if (classify(BQ_PROTO_EXPECT_HELLO, msgs[i], &l) != BQ_LINE_MSG)
+      fail_msg("'%s' is not a message", msgs[i]);
+    assert_ptr_equal(l.arg, msgs[i]);
+    assert_int_equal(l.len, strlen(msgs[i]));
+    assert_true(l.first_seq == 0);
+  }
+  /* HELLO is a command only in its state. */
+  assert_int_equal(classify(BQ_PROTO_MESSAGES, "HELLO p", &l), BQ_LINE_MSG);
+  assert_int_equal(classify(BQ_PROTO_MESSAGES, "HELLO", &l), BQ_LINE_MSG);
+  assert_int_equal(classify(BQ_PROTO_EXPECT_AUTH, "HELLO p", &l), BQ_LINE_BAD);
+}
+
+static void hello_roundtrip(const char *id, uint64_t seq) {
+  char buf[BQ_PROTO_HELLO_LINE_MAX], want[BQ_PROTO_HELLO_LINE_MAX + 32];
+  struct bq_proto_line l;
+  size_t len = strlen(id), n;
+  int w = seq == 0 ? snprintf(want, sizeof(want), "HELLO %s\n", id)
+                   : snprintf(want, sizeof(want), "HELLO %s %" PRIu64 "\n",
+                              id, seq);
+  n = bq_proto_format_hello(buf, sizeof(buf), id, len, seq);
+  assert_int_equal(n, (size_t)w);
+  assert_memory_equal(buf, want, n);
+  assert_int_equal(bq_proto_classify(BQ_PROTO_EXPECT_HELLO, buf, n - 1, &l),
+                   BQ_LINE_HELLO);
+  assert_int_equal(l.len, len);
+  assert_memory_equal(l.arg, id, len);
+  assert_true(l.first_seq == (seq == 0 ? 1 : seq));
+  /* cap: exact fits, one less writes nothing. */
+  assert_int_equal(bq_proto_format_hello(buf, n, id, len, seq), n);
+  buf[0] = '#';
+  assert_int_equal(bq_proto_format_hello(buf, n - 1, id, len, seq), 0);
+  assert_int_equal(buf[0], '#');
+}
+
+static void test_format_hello(void **state) {
+  static char big[BQ_PROTO_PRODUCER_MAX + 2];
+  char buf[BQ_PROTO_HELLO_LINE_MAX + 8];
+  (void)state;
+  hello_roundtrip("p1", 0);
+  hello_roundtrip("p1", 1);
+  hello_roundtrip("web1-access", 100001);
+  hello_roundtrip("x", (uint64_t)INT64_MAX);
+  memset(big, 'q', BQ_PROTO_PRODUCER_MAX);
+  hello_roundtrip(big, 0);
+  hello_roundtrip(big, (uint64_t)INT64_MAX);
+  assert_int_equal(bq_proto_format_hello(buf, sizeof(buf), big,
+                                         BQ_PROTO_PRODUCER_MAX,
+                                         (uint64_t)INT64_MAX),
+                   BQ_PROTO_HELLO_LINE_MAX);
+  /* Invalid ids and sequence numbers are never formatted. */
+  big[BQ_PROTO_PRODUCER_MAX] = 'q';
+  assert_int_equal(bq_proto_format_hello(buf, sizeof(buf), big,
+                                         BQ_PROTO_PRODUCER_MAX + 1, 1), 0);
+  assert_int_equal(bq_proto_format_hello(buf, sizeof(buf), "", 0, 1), 0);
+  assert_int_equal(bq_proto_format_hello(buf, sizeof(buf), "a b", 3, 1), 0);
+  assert_int_equal(bq_proto_format_hello(buf, sizeof(buf), "a\n", 2, 1), 0);
+  assert_int_equal(bq_proto_format_hello(buf, sizeof(buf), "a", 1,
+                                         (uint64_t)INT64_MAX + 1), 0);
+  assert_int_equal(bq_proto_format_hello(buf, sizeof(buf), "a", 1,
+                                         UINT64_MAX), 0);
+}
+
 /* ---- daemon replies ---------------------------------------------------- */
 
 static void test_err_lines(void **state) {
   static const char *const want[] = {
       "ERR too-long\n", "ERR too-many-connections\n", "ERR denied\n",
-      "ERR auth\n", "ERR idle\n"};
+      "ERR auth\n", "ERR idle\n", "ERR hello\n", "ERR fenced\n"};
   size_t i, len;
   (void)state;
   for (i = 0; i < NERRS; i++) {
@@ -319,6 +495,68 @@ static void test_reply_err(void **state) {
   assert_int_equal(strlen(r.reason), sizeof(r.reason) - 1);
 }
 
+static void test_resume(void **state) {
+  char buf[BQ_PROTO_RESUME_MAX + 8], want[64];
+  static const uint64_t ns[] = {0, 1, 9, 10, 100000, (uint64_t)INT64_MAX};
+  static const char *const bad[] = {
+      "RESUME",   "RESUME ",   "RESUME -1",  "RESUME 01", "RESUME 1 ",
+      "RESUME  1", "resume 1", "RESUME\t1",  "RESUME 1x", "RESUMES 1",
+      "RESUME 9223372036854775808"};
+  struct bq_proto_reply r;
+  size_t i, n;
+  (void)state;
+  for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+    int w = snprintf(want, sizeof(want), "RESUME %" PRIu64 "\n", ns[i]);
+    n = bq_proto_format_resume(buf, sizeof(buf), ns[i]);
+    assert_int_equal(n, (size_t)w);
+    assert_memory_equal(buf, want, n);
+    assert_int_equal(bq_proto_parse_reply(buf, n - 1, &r), BQ_REPLY_RESUME);
+    assert_true(r.n == ns[i]);
+    buf[n - 1] = '\r'; /* CR tolerated */
+    assert_int_equal(bq_proto_parse_reply(buf, n, &r), BQ_REPLY_RESUME);
+    assert_true(r.n == ns[i]);
+    assert_int_equal(bq_proto_format_resume(buf, n - 1, ns[i]), 0);
+  }
+  assert_int_equal(bq_proto_format_resume(buf, sizeof(buf), (uint64_t)INT64_MAX),
+                   BQ_PROTO_RESUME_MAX);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    if (parse(bad[i], &r) != BQ_REPLY_BAD) fail_msg("accepted '%s'", bad[i]);
+}
+
+static void test_gap(void **state) {
+  char buf[BQ_PROTO_GAP_MAX + 8], want[64];
+  static const uint64_t ns[] = {0, 1, 9, 10, 100000, (uint64_t)INT64_MAX};
+  /* Not a gap with its n: an unknown error, the text kept. */
+  static const char *const unknown[] = {
+      "ERR gap",   "ERR gap ",  "ERR gap -1", "ERR gap 01", "ERR gap 1 ",
+      "ERR gap  1", "ERR GAP 1", "ERR gap\t1", "ERR gaps 1",
+      "ERR gap 9223372036854775808"};
+  struct bq_proto_reply r;
+  size_t i, n;
+  (void)state;
+  for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+    int w = snprintf(want, sizeof(want), "ERR gap %" PRIu64 "\n", ns[i]);
+    n = bq_proto_format_gap(buf, sizeof(buf), ns[i]);
+    assert_int_equal(n, (size_t)w);
+    assert_memory_equal(buf, want, n);
+    assert_int_equal(bq_proto_parse_reply(buf, n - 1, &r), BQ_REPLY_ERR);
+    assert_int_equal(r.err, BQ_ERR_GAP);
+    assert_true(r.n == ns[i]);
+    assert_memory_equal(r.reason, want + 4, n - 5);
+    assert_int_equal(strlen(r.reason), n - 5);
+    assert_int_equal(bq_proto_format_gap(buf, n - 1, ns[i]), 0);
+  }
+  assert_int_equal(bq_proto_format_gap(buf, sizeof(buf), (uint64_t)INT64_MAX),
+                   BQ_PROTO_GAP_MAX);
+  assert_string_equal(bq_proto_err_name(BQ_ERR_GAP), "gap");
+  for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+    if (parse(unknown[i], &r) != BQ_REPLY_ERR)
+      fail_msg("'%s' is not an ERR", unknown[i]);
+    if (r.err != BQ_ERR_UNKNOWN) fail_msg("'%s' is a known ERR", unknown[i]);
+    assert_true(r.n == 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_classify_messages),
@@ -326,11 +564,17 @@ int main(void) {
       cmocka_unit_test(test_classify_auth_bad),
       cmocka_unit_test(test_token_check),
       cmocka_unit_test(test_format_auth),
+      cmocka_unit_test(test_producer_check),
+      cmocka_unit_test(test_classify_hello),
+      cmocka_unit_test(test_classify_hello_bad),
+      cmocka_unit_test(test_format_hello),
       cmocka_unit_test(test_err_lines),
       cmocka_unit_test(test_format_ok),
       cmocka_unit_test(test_reply_ok),
       cmocka_unit_test(test_reply_bad),
       cmocka_unit_test(test_reply_err),
+      cmocka_unit_test(test_resume),
+      cmocka_unit_test(test_gap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

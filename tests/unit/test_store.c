@@ -114,7 +114,14 @@ static void test_open_creates_schema(void **state) {
                                     {"conn_id", "INTEGER", 1, 0},
                                     {"seq", "INTEGER", 1, 0},
                                     {"received_at", "INTEGER", 1, 0},
-                                    {"payload", "BLOB", 1, 0}};
+                                    {"payload", "BLOB", 1, 0},
+                                    {"producer", "INTEGER", 0, 0},
+                                    {"pseq", "INTEGER", 0, 0}};
+  static const struct col prods[] = {{"id", "INTEGER", 0, 1},
+                                     {"name", "TEXT", 1, 0},
+                                     {"committed", "INTEGER", 1, 0},
+                                     {"created_at", "INTEGER", 1, 0},
+                                     {"updated_at", "INTEGER", 1, 0}};
   static const struct col hdrs[] = {{"message_id", "INTEGER", 0, 1},
                                     {"facility", "INTEGER", 0, 0},
                                     {"severity", "INTEGER", 0, 0},
@@ -138,7 +145,7 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
   peek_close(db);
   close_store(s);
 
@@ -146,16 +153,18 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
   assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
                              "type = 'table'"),
-                   3);
+                   4);
   assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
-                             "type = 'view' AND name = 'syslog_messages'"),
-                   1);
+                             "type = 'view' AND name IN ('syslog_messages', "
+                             "'producer_messages')"),
+                   2);
   check_columns(db, "connections", conns, sizeof(conns) / sizeof(conns[0]));
   check_columns(db, "messages", msgs, sizeof(msgs) / sizeof(msgs[0]));
   check_columns(db, "syslog_headers", hdrs, sizeof(hdrs) / sizeof(hdrs[0]));
+  check_columns(db, "producers", prods, sizeof(prods) / sizeof(prods[0]));
   assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 0);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 0);
   peek_close(db);
@@ -704,10 +713,10 @@ static void test_open_migrates_v1(void **state) {
 
   assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
   assert_int_equal(c.found, BQ_STORE_BURSTQ);
-  assert_int_equal(c.version, 3);
+  assert_int_equal(c.version, 4);
 
   db = peek_open(fx->path);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
   assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 3);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 4);
   /* the old rows, byte for byte, and no syslog header for any */
@@ -805,9 +814,9 @@ static void test_open_migrates_v2(void **state) {
   close_store(s);
 
   assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
-  assert_int_equal(c.version, 3);
+  assert_int_equal(c.version, 4);
   db = peek_open(fx->path);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
   assert_int_equal(
       q_int(db, "SELECT count(*) FROM messages WHERE "
                 "(id, conn_id, seq, received_at, payload) IN (VALUES"
@@ -1028,7 +1037,7 @@ static void test_reopen_keeps_data(void **state) {
   assert_int_equal(q_int(db, "SELECT seq FROM messages ORDER BY id DESC "
                              "LIMIT 1"),
                    2);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 3);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
   peek_close(db);
 }
 
@@ -1176,6 +1185,118 @@ static void test_pg_uri_password(void **state) {
   assert_non_null(strstr(err, "cannot connect"));
 }
 
+/* ---- producers (store.h: HELLO records and producer messages) ---------- */
+
+static struct bq_rec *add_hello(struct batch *b, int64_t conn,
+                                const char *name, int64_t ts) {
+  struct bq_rec *r = mkrec(BQ_REC_HELLO, conn, 0, ts, name, strlen(name));
+  batch_add(b, r);
+  return r;
+}
+
+static void add_pmsg(struct batch *b, int64_t conn, int64_t seq,
+                     int64_t producer, int64_t pseq) {
+  char data[32];
+  int n = snprintf(data, sizeof(data), "p%lld-%lld", (long long)producer,
+                   (long long)pseq);
+  struct bq_rec *r = mkrec(BQ_REC_MSG, conn, seq, 100 + pseq, data,
+                           (size_t)n);
+  r->producer = producer;
+  r->pseq = pseq;
+  batch_add(b, r);
+}
+
+/* A HELLO finds or creates the producer's row and reads back its
+ * committed count, including producer messages earlier in its own batch;
+ * producer messages carry producer and pseq into messages and advance the
+ * count in the same transaction; one that does not follow the count fails
+ * the whole batch (nothing stored); the count survives a reopen. */
+static void test_append_producers(void **state) {
+  struct fixture *fx = *state;
+  struct batch b = {0};
+  struct bq_store *s;
+  struct bq_rec *h1, *h2, *h3;
+  int64_t p1, p2;
+  char err[512];
+  sqlite3 *db;
+  int r;
+
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  add_open(&b, 1, "a", 1);
+  add_open(&b, 2, "b", 1);
+  h1 = add_hello(&b, 1, "web1-access", 2);
+  h2 = add_hello(&b, 2, "p:2", 3);
+  append_ok(s, &b);
+  p1 = h1->producer;
+  p2 = h2->producer;
+  assert_true(p1 > 0 && p2 > 0 && p1 != p2);
+  assert_true(h1->pseq == 0 && h2->pseq == 0);
+  batch_free(&b);
+
+  /* 40 messages of p1 (a multi-row INSERT and single rows), 3 plain ones,
+   * 2 of p2, then another connection's HELLO for p1 in the same batch. */
+  for (int64_t i = 1; i <= 40; i++) add_pmsg(&b, 1, i, p1, i);
+  add_msg(&b, 2, 1, 5, "plain", 5);
+  add_pmsg(&b, 2, 2, p2, 1);
+  add_pmsg(&b, 2, 3, p2, 2);
+  add_open(&b, 3, "c", 6);
+  h3 = add_hello(&b, 3, "web1-access", 7);
+  append_ok(s, &b);
+  assert_true(h3->producer == p1);
+  assert_true(h3->pseq == 40);
+  batch_free(&b);
+
+  /* A hole (41 is missing) and a duplicate (40 again): refused whole. */
+  add_msg(&b, 2, 4, 8, "plain2", 6);
+  add_pmsg(&b, 3, 1, p1, 42);
+  r = bq_store_append(s, b.v[0], err, sizeof(err));
+  assert_int_equal(r, -BQ_STORE_CONSTRAINT);
+  assert_non_null(strstr(err, "do not follow its committed count"));
+  assert_false(bq_store_retryable(r));
+  batch_free(&b);
+  add_pmsg(&b, 3, 1, p1, 40);
+  assert_int_equal(bq_store_append(s, b.v[0], err, sizeof(err)),
+                   -BQ_STORE_CONSTRAINT);
+  batch_free(&b);
+  add_pmsg(&b, 3, 1, p1, 41);
+  append_ok(s, &b);
+  batch_free(&b);
+  close_store(s);
+
+  db = peek_open(fx->path);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 44);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE "
+                             "producer IS NULL AND pseq IS NULL"),
+                   1);
+  assert_int_equal(q_int(db, "SELECT committed FROM producers WHERE "
+                             "name = 'web1-access'"),
+                   41);
+  assert_int_equal(q_int(db, "SELECT committed FROM producers WHERE "
+                             "name = 'p:2'"),
+                   2);
+  assert_int_equal(q_int(db, "SELECT count(DISTINCT pseq) || '' || min(pseq) "
+                             "|| max(pseq) FROM producer_messages WHERE "
+                             "producer = 'web1-access'"),
+                   41141);
+  assert_int_equal(q_int(db, "SELECT count(*) FROM producer_messages WHERE "
+                             "producer = 'web1-access' AND CAST(payload AS "
+                             "TEXT) = 'p' || " "(SELECT id FROM producers "
+                             "WHERE name = 'web1-access') || '-' || pseq"),
+                   41);
+  assert_int_equal(q_int(db, "SELECT updated_at FROM producers WHERE "
+                             "name = 'web1-access'"),
+                   141);
+  peek_close(db);
+
+  /* Durable: a new store reads the same count. */
+  s = open_store(fx->path, BQ_SYNC_FULL);
+  h1 = add_hello(&b, 4, "web1-access", 9);
+  append_ok(s, &b);
+  assert_true(h1->producer == p1 && h1->pseq == 41);
+  batch_free(&b);
+  close_store(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pg_uri_password),
@@ -1202,6 +1323,7 @@ int main(void) {
       STORE_TEST(test_append_listener),
       STORE_TEST(test_append_syslog),
       STORE_TEST(test_reopen_keeps_data),
+      STORE_TEST(test_append_producers),
   };
   /* BQ_UNIT_FILTER=test_x* runs only the matching tests. */
   if (getenv("BQ_UNIT_FILTER") != NULL)
