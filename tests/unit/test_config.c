@@ -503,7 +503,7 @@ static void test_help_lists_every_option(void **state) {
     }
     line = nl != NULL ? nl + 1 : NULL;
   }
-  assert_int_equal(n, 24);
+  assert_int_equal(n, 25);
   run_free(&help);
   EXPECT_ERR("unknown option --bogus", "--bogus", "1");
 }
