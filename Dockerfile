@@ -53,7 +53,7 @@ RUN mkdir -p /stage \
 FROM ${BASE}
 LABEL io.burstq.image="runtime" \
       org.opencontainers.image.title="burstq" \
-      org.opencontainers.image.description="burstqd: newline messages over TCP into SQLite"
+      org.opencontainers.image.description="burstqd: newline messages over TCP into SQLite or PostgreSQL"
 ENV DEBIAN_FRONTEND=noninteractive
 COPY --from=build /stage/runtime-packages /tmp/runtime-packages
 RUN apt-get update -qq \

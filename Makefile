@@ -17,6 +17,10 @@ DEPS := build-essential cmake pkg-config libuv1-dev libsqlite3-dev \
 # The syslog tests' third-party senders: rsyslogd (rsyslog), logger
 # (bsdutils), and the libraries loggen needs (see `loggen` below).
 DEPS += rsyslog bsdutils libglib2.0-0 libpcre2-8-0 libssl3
+# The PostgreSQL backend (--db postgresql://...): libpq to build, and the
+# server (initdb, postgres, pg_ctl, pg_basebackup) for the tests' private
+# clusters (tests/pg/lib.sh; no system-wide cluster is used).
+DEPS += libpq-dev postgresql
 
 .PHONY: all help deps build run stop test test-sanitize test-asan test-tsan \
         bench clean soak fuzz loggen

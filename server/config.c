@@ -107,8 +107,19 @@ static const struct opt opts[] = {
              "tls flag makes it a TLS listener (needs --tls-cert and "
              "--tls-key).  Port 0 picks a free one, IPv6 as [::1]:7070"},
     {.name = "db", .letter = 'd', .kind = K_PATH, .section = S_OPTIONS,
-     .metavar = "PATH", .def = "burstq.db", FIELD(db_path),
-     .help = "SQLite database, created if missing"},
+     .metavar = "PATH|URI", .def = "burstq.db", FIELD(db_path),
+     .help = "SQLite database file, created if missing; or a PostgreSQL "
+             "URI, postgresql://USER@HOST:PORT/DBNAME (any libpq URI, "
+             "multi-host ones with target_session_attrs=read-write for "
+             "failover), whose schema is created if the database is empty.  "
+             "Never a password in it: libpq reads PGPASSFILE or PGPASSWORD.  "
+             "OK follows COMMIT; with a synchronous standby and --sync "
+             "full that is on two machines (docs/scale-out.md)"},
+    {.name = "node", .kind = K_PATH, .section = S_OPTIONS,
+     .metavar = "NAME", .def_text = "the host name", FIELD(node),
+     .help = "this daemon's name among those writing to one PostgreSQL "
+             "database (1-63 printable characters, no spaces); each must "
+             "have its own.  Connection ids are unique across them"},
     {.name = "workers", .letter = 'w', .kind = K_COUNT, .section = S_OPTIONS,
      .metavar = "N", .def = "1", .min = 1, .max = 64, FIELD(workers),
      .help = "writer threads; one writes at a time, the others overlap "
@@ -128,7 +139,8 @@ static const struct opt opts[] = {
     {.name = "sync", .letter = 's', .kind = K_ENUM, .section = S_OPTIONS,
      .metavar = "MODE", .def = "full", .choices = sync_choices, FIELD(sync),
      .help = "off, normal or full: SQLite synchronous; full survives power "
-             "loss, normal survives a crash of burstqd, off neither"},
+             "loss, normal survives a crash of burstqd, off neither.  On "
+             "PostgreSQL, synchronous_commit on, remote_write and off"},
     {.name = "ack", .letter = 'a', .kind = K_ENUM, .section = S_OPTIONS,
      .metavar = "on|off", .def = "on", .choices = ack_choices, FIELD(ack),
      .help = "send \"OK <n>\" after each commit"},
@@ -138,7 +150,8 @@ static const struct opt opts[] = {
      .help = "exactly-once producers: on an acked listener a connection "
              "whose first line (after AUTH) is \"HELLO <id> [<first-seq>]\" "
              "is a producer's, resumed where its committed messages end "
-             "(docs/protocol.md); off: every line is a message"},
+             "(docs/protocol.md); off: every line is a message.  SQLite "
+             "only for now: off on PostgreSQL"},
     /* The record's length is 32 bits; main() also checks the limit of the
      * database (SQLite's default is 1e9 bytes per row). */
     {.name = "max-message", .letter = 'm', .kind = K_SIZE,
@@ -185,7 +198,9 @@ static const struct opt opts[] = {
              "M," NBSP "G suffixes, 0 for none.  At the cap, as on a full "
              "disk, commits are retried, intake pauses and nothing is acked "
              "until space is freed (delete rows, or restart with a larger "
-             "cap); the WAL beside it (up to ~32M) is not counted"},
+             "cap); the WAL beside it (up to ~32M) is not counted.  On "
+             "PostgreSQL: burstq's tables with their indexes, read every "
+             "2 s"},
     {.name = "allow", .kind = K_CIDR, .section = S_HARDENING,
      .metavar = "CIDR",
      .def_text = "any peer; the default listener is loopback only",

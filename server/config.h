@@ -42,7 +42,8 @@ struct bq_config {
   /* --listen, repeatable: the first one given replaces the default */
   struct bq_listen listen[BQ_LISTEN_MAX];
   size_t nlisten;
-  const char *db_path;             /* --db */
+  const char *db_path;             /* --db: a path or a PostgreSQL URI */
+  const char *node;                /* --node; NULL: the host name */
   unsigned workers;                /* --workers */
   size_t queue_capacity;           /* --queue-capacity (records) */
   size_t queue_bytes;              /* --queue-bytes */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "acl.h"
@@ -45,10 +46,10 @@ static void raise_nofile(const struct bq_log *log, size_t max_conns) {
 }
 
 /* The last log line: "stopped: " and every counter of counters.h as
- * key=value, then the workers' two. */
+ * key=value, then the workers' two, then the backend. */
 static void log_summary(const struct bq_log *log,
                         const struct bq_server_stats *st,
-                        const struct bq_pool *pool) {
+                        const struct bq_pool *pool, const char *backend) {
   char line[1024];
   size_t n = 0;
   n += (size_t)snprintf(line + n, sizeof(line) - n, "stopped:");
@@ -62,6 +63,13 @@ static void log_summary(const struct bq_log *log,
     snprintf(line + n, sizeof(line) - n,
              " batches=%" PRIu64 " db_retries=%" PRIu64, pool->batches,
              pool->failures);
+  /* "backend=postgresql/15.18": the store's name, one word. */
+  n = strlen(line);
+  if (n + 10 < sizeof(line)) {
+    snprintf(line + n, sizeof(line) - n, " backend=%s", backend);
+    for (char *p = line + n + 9; *p; p++)
+      if (*p == ' ') *p = '/';
+  }
   bq_log_info(log, "%s", line);
 }
 
@@ -79,7 +87,8 @@ int main(int argc, char **argv) {
   struct bq_metrics metrics;
   struct bq_observe obs;
   uv_loop_t loop;
-  char err[1024] = "", serr[512];
+  char err[1024] = "", serr[512], db_shown[400], node[256];
+  const char *backend;
   int r, status;
 
   memset(&obs, 0, sizeof(obs)); /* closing it before it starts is a no-op */
@@ -117,20 +126,37 @@ int main(int argc, char **argv) {
     }
   }
 
+  /* The database as logs may show it (no password), and the node. */
+  bq_store_uri_redact(cfg.db_path, db_shown, sizeof(db_shown));
+  if (cfg.node == NULL) {
+    if (gethostname(node, sizeof(node) - 1) != 0) snprintf(node, sizeof(node), "localhost");
+    node[sizeof(node) - 1] = '\0';
+    cfg.node = node;
+  }
+
   /* The database is proven usable before listening, without writing to it
    * (store.h); it is opened, and created if new, only once the listeners
    * are up, so that a start that fails on an address creates no file. */
   r = bq_store_check(cfg.db_path, &found, err, sizeof(err));
   if (r < 0) {
-    bq_log_error(&log, "--db %s: %s", cfg.db_path, err);
+    bq_log_error(&log, "--db %s: %s", db_shown, err);
     return 2;
   }
   if (cfg.max_message > found.max_payload) {
     bq_log_error(&log,
                  "--max-message %zu is larger than the database %s can "
                  "store in one row (%zu bytes)",
-                 cfg.max_message, cfg.db_path, found.max_payload);
+                 cfg.max_message, db_shown, found.max_payload);
     return 2;
+  }
+  /* Exactly-once producers (HELLO) are stored by the SQLite backend only,
+   * for now: on PostgreSQL every line is a message, as with --producers
+   * off (docs/protocol.md). */
+  if (cfg.producers && bq_store_pg_uri(cfg.db_path)) {
+    bq_log_warn(&log, "exactly-once producers (HELLO) are not available on "
+                "PostgreSQL yet: running as with --producers off (every "
+                "line is a message, HELLO lines too)");
+    cfg.producers = 0;
   }
   raise_nofile(&log, cfg.max_connections);
 
@@ -156,10 +182,11 @@ int main(int argc, char **argv) {
   }
   if (r == 0) {
     const struct bq_store_opts sopts = {.sync = cfg.sync, .log = &log,
-                                        .max_db_bytes = cfg.max_db_size};
+                                        .max_db_bytes = cfg.max_db_size,
+                                        .node = cfg.node};
     r = bq_store_open(cfg.db_path, &sopts, &store, serr, sizeof(serr));
     if (r < 0) {
-      snprintf(err, sizeof(err), "--db %s: %s", cfg.db_path, serr);
+      snprintf(err, sizeof(err), "--db %.400s: %.500s", db_shown, serr);
     } else {
       bq_server_set_last_conn_id(srv, store->last_conn_id);
     }
@@ -188,9 +215,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   bq_log_info(&log,
-              "burstqd %s: db %s, sync %s, %u worker%s, batch %zu, queue %zu "
-              "messages / %zu bytes, max message %zu bytes, acks %s",
-              BQ_VERSION, cfg.db_path, bq_config_sync_name(cfg.sync), cfg.workers,
+              "burstqd %s: db %s (%s), sync %s, %u worker%s, batch %zu, queue "
+              "%zu messages / %zu bytes, max message %zu bytes, acks %s",
+              BQ_VERSION, db_shown, store->backend, bq_config_sync_name(cfg.sync), cfg.workers,
               cfg.workers == 1 ? "" : "s", cfg.batch_max, cfg.queue_capacity,
               cfg.queue_bytes, cfg.max_message, cfg.ack ? "on" : "off");
   if (auth.len > 0)
@@ -238,9 +265,10 @@ int main(int argc, char **argv) {
   r = uv_loop_close(&loop);
   if (r != 0) bq_log_warn(&log, "event loop closed with handles open");
   bq_queue_destroy(&queue);
+  backend = store->backend; /* static storage: outlives the store */
   if (bq_store_close(store, err, sizeof(err)) != 0)
     bq_log_warn(&log, "closing the database: %s (all commits are safe)", err);
-  log_summary(&log, &snap.st, &pool);
+  log_summary(&log, &snap.st, &pool, backend);
   bq_auth_clear(&auth);
   bq_server_free(srv);
   bq_metrics_destroy(&metrics);

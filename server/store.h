@@ -1,10 +1,10 @@
 /*
  * store.h -- the storage interface: where batches of records become
- * durable.  Backends: SQLite (store_sqlite.c).
+ * durable.  Backends: SQLite (store_sqlite.c), PostgreSQL (store_pg.c).
  *
  * Design: a vtable (struct bq_store_ops) behind a handle (struct bq_store),
  * chosen by URI in bq_store_open (store.c): a plain path or "sqlite:PATH"
- * is SQLite.  Nothing outside a backend's own files knows which database it
+ * is SQLite, a postgresql:// or postgres:// URI (libpq's) PostgreSQL.  Nothing outside a backend's own files knows which database it
  * is: errors reach the workers, the metrics and /healthz as one small
  * neutral set (enum bq_store_err), translated at the backend's edge as
  * libuv translates errno, with the backend's own words in the message.
@@ -84,6 +84,10 @@ struct bq_store_opts {
    * fails with -BQ_STORE_FULL, which is retryable: rows deleted by anyone
    * make room. */
   uint64_t max_db_bytes;
+  /* This daemon's node name (--node): PostgreSQL keeps connection ids
+   * unique across the daemons sharing a database by it.  SQLite ignores
+   * it. */
+  const char *node;
 };
 
 struct bq_store;
@@ -135,6 +139,10 @@ struct bq_store_check {
   const char *backend; /* as bq_store.backend (static storage) */
 };
 
+/* Copy uri into out (size outlen, truncated if need be) with any password
+ * in it (user:PASSWORD@ or password=...) replaced by "***", for logs. */
+void bq_store_uri_redact(const char *uri, char *out, size_t outlen);
+
 /* Decide, without writing, whether burstqd may use the store uri names
  * (uri: a file path, or "sqlite:" and a path).  Reads only: nothing is
  * created, changed or removed (for SQLite, one exception: a file read
@@ -145,7 +153,8 @@ struct bq_store_check {
  * the name ("is a directory, not a database file"): -EINVAL for a URI no
  * backend takes, -ENOENT (directory missing), -EACCES, -EISDIR, -EBUSY (in
  * use by another burstqd), -EPROTO (not a burstq database or not a version
- * this build knows, truncated, damaged, a hot journal). */
+ * this build knows, truncated, damaged, a hot journal), -ECONNREFUSED
+ * (a database server that cannot be reached or refuses the login). */
 int bq_store_check(const char *uri, struct bq_store_check *out, char *err,
                    size_t errlen);
 
@@ -183,5 +192,13 @@ int bq_store_sqlite_check(const char *path, struct bq_store_check *out,
                           char *err, size_t errlen);
 int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                          struct bq_store **out, char *err, size_t errlen);
+
+/* PostgreSQL (store_pg.c): uri is a libpq URI (bq_store_pg_uri says
+ * which); contracts as above, with opts->node required. */
+int bq_store_pg_uri(const char *uri);
+int bq_store_pg_check(const char *uri, struct bq_store_check *out,
+                      char *err, size_t errlen);
+int bq_store_pg_open(const char *uri, const struct bq_store_opts *opts,
+                     struct bq_store **out, char *err, size_t errlen);
 
 #endif /* BQ_STORE_H */
