@@ -49,6 +49,7 @@
 #                             /DB?target_session_attrs=read-write
 #   pg_passfile FILE DIR...   a 0600 PGPASSFILE with $PG_PW_USER's password
 #   pg_procs DIR              PIDs of the processes of DIR's cluster
+#   pg_stream_stats DIR DB W  stream_stats (integration/lib.sh) on PostgreSQL
 #   pg_stop_all               pg_stop every cluster this shell started
 
 # libpq reads these; a test must see only what it passes itself.
@@ -157,15 +158,11 @@ pg__pm() {
 # pg_procs DIR: every live process whose working directory is DIR/data
 # (each PostgreSQL server process chdirs there), one PID a line.
 pg_procs() {
-  local data p st
+  local data
   data=$(realpath "$1/data" 2>/dev/null) || return 0
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/cwd" 2>/dev/null)" = "$data" ] || continue
-    st=$(cat "$p/stat" 2>/dev/null) || continue
-    st=${st##*) }
-    case ${st%% *} in Z|X) continue ;; esac
-    echo "${p#/proc/}"
-  done
+  # A zombie has no working directory: only live processes match.
+  find /proc -mindepth 2 -maxdepth 2 -name cwd -lname "$data" 2>/dev/null |
+    cut -d/ -f3
 }
 
 pg__gone() { [ -z "$(pg_procs "$1")" ]; }
@@ -328,13 +325,15 @@ pg_restart() {
 }
 
 pg_kill9() {
-  local dir pid
+  local dir pid kids
   dir=$(realpath "$1")
   pid=$(pg__pm "$dir") || die "pg_kill9: cluster $dir is not running"
-  # Frozen first, so it forks no backend between the listing and the kill.
+  # Frozen first, so it forks no backend between the listing and the kill;
+  # every server process is the postmaster's child.
   kill -STOP "$pid"
-  # shellcheck disable=SC2046
-  kill -KILL "$pid" $(pg_procs "$dir" | grep -vx "$pid") 2>/dev/null
+  kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null)
+  # shellcheck disable=SC2086
+  kill -KILL "$pid" $kids 2>/dev/null
   pg__wait_gone "$dir" 30 "kill -9"
   note "postgres $dir: killed (-9)"
 }
@@ -374,6 +373,45 @@ pg_passfile() {
   for d in "$@"; do
     echo "127.0.0.1:$(pg_port "$d"):*:$PG_PW_USER:$PG_PW_PASS" >>"$f"
   done
+}
+
+# pg_stream_stats DIR DB WIDTH: stream_stats (tests/integration/lib.sh)
+# for rows in PostgreSQL: the same S_* facts about the rows written by
+# gen_lines clients, for check_stream_shape and check_streams.
+pg_stream_stats() {
+  local w=$3 out
+  out=$(pg_psql "$1" "$2" "
+    CREATE TEMP VIEW m AS
+      SELECT id, conn_id, seq, p, substr(p, 2, strpos(p, '-') - 2) AS k
+      FROM (SELECT id, conn_id, seq, convert_from(payload, 'UTF8') AS p
+            FROM messages) r" "
+    SELECT
+      (SELECT count(*) FROM messages),
+      (SELECT count(DISTINCT payload) FROM messages),
+      (SELECT count(DISTINCT conn_id) FROM messages),
+      (SELECT count(DISTINCT k) FROM m),
+      (SELECT coalesce(min(k::bigint), 0) FROM m),
+      (SELECT coalesce(max(k::bigint), 0) FROM m),
+      (SELECT count(*) FROM (SELECT conn_id FROM m GROUP BY conn_id
+                             HAVING count(DISTINCT k) != 1) x),
+      (SELECT count(*) FROM (SELECT k FROM m GROUP BY k
+                             HAVING count(DISTINCT conn_id) != 1) x),
+      (SELECT count(*) FROM m WHERE p IS DISTINCT FROM
+         ('c' || k || '-' || seq || '-' ||
+          repeat('x', greatest(0, $w - length('c' || k || '-' || seq || '-'))))),
+      (SELECT count(*) FROM (SELECT conn_id FROM messages GROUP BY conn_id
+                             HAVING min(seq) != 1 OR max(seq) != count(*)
+                                 OR count(DISTINCT seq) != count(*)) x),
+      (SELECT count(*) FROM (SELECT seq, lag(seq) OVER
+                               (PARTITION BY conn_id ORDER BY id) AS prev
+                             FROM messages) x
+         WHERE prev IS NOT NULL AND seq != prev + 1)") ||
+    fail "pg_stream_stats: query failed on $1"
+  IFS='|' read -r S_ROWS S_DISTINCT S_CONNS S_KS S_KMIN S_KMAX S_MIXED \
+    S_SPLIT S_BAD S_GAPS S_MISORDER <<<"$out"
+  note "rows=$S_ROWS distinct=$S_DISTINCT conns=$S_CONNS clients=$S_KS" \
+    "[$S_KMIN..$S_KMAX] mixed=$S_MIXED split=$S_SPLIT bad=$S_BAD" \
+    "gaps=$S_GAPS misordered=$S_MISORDER"
 }
 
 # --- replication --------------------------------------------------------------------
