@@ -29,6 +29,13 @@
 #      (`openssl s_time -new` for BENCH_TLS_S seconds: connections / wall
 #      time).  BENCH_TLS=0 leaves it out; BENCH_ONLY=tls runs only it and
 #      prints its rows.
+#   8. PostgreSQL (tests/bench/pg_bench.sh): the raw libpq COPY ceiling
+#      (tests/bench/raw_pg: one process, the daemon's schema, batches of
+#      8192 rows, synchronous_commit on) against burstqd --sync full with 4
+#      connections, into one local primary and into a primary with a
+#      synchronous standby (private clusters, tests/pg/lib.sh), each run's
+#      rows checked in PostgreSQL.  BENCH_PG=0 leaves it out; BENCH_ONLY=pg
+#      runs only it and prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -40,11 +47,15 @@
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
-#   BENCH_ONLY     "syslog": only the syslog row(s) (2b), printed, no file
+#   BENCH_ONLY     "syslog": only the syslog row(s) (2b), printed, no file;
+#                  "tls" only 7, "pg" only 8, likewise
+#   BENCH_PG       0: no PostgreSQL rows (8)                 [1]
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
 #                  BUILD_DIR/benchmarks.md
 # Quick check: BENCH_N=200000 BENCH_RUNS=1 BENCH_LAT_S=2 make bench
+# The PostgreSQL rows alone: BENCH_ONLY=pg BENCH_N=200000 BENCH_RUNS=1 \
+#   tests/bench/pipeline.sh build-bench
 # The syslog row alone: BENCH_ONLY=syslog BENCH_N=200000 BENCH_RUNS=1 \
 #   tests/bench/pipeline.sh build-bench
 set -euo pipefail
@@ -116,6 +127,9 @@ fmt_ms() {
   awk '{ printf "%.2f [%.2f..%.2f]", $1, $2, $3 }' <<<"$1"
 }
 med() { cut -d' ' -f1 <<<"$1"; }
+# ratio A B: median of A / median of B; verdict V GOAL: met or NOT met.
+ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v >= g ? "met" : "NOT met") }'; }
 
 # start_daemon ARGS...: a fresh burstqd on a free port with a fresh database.
 start_daemon() {
@@ -296,6 +310,16 @@ if [ "${BENCH_ONLY:-}" = tls ]; then
   exit 0
 fi
 
+# --- 8. PostgreSQL (functions; run after 7, or alone with BENCH_ONLY=pg) -----------------
+
+. "$here/pg_bench.sh"
+if [ "$ONLY" = pg ]; then
+  pg_bench_rows
+  pg_bench_table
+  pg_bench_goals
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -405,10 +429,12 @@ SINK=$(stats <<<"$sink")
 
 [ "${BENCH_TLS:-1}" = 0 ] || tls_rows
 
+# --- 8. PostgreSQL -----------------------------------------------------------------------
+
+[ "${BENCH_PG:-1}" = 0 ] || pg_bench_rows
+
 # --- report ------------------------------------------------------------------------------
 
-ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v >= g ? "met" : "NOT met") }'; }
 
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 report() {
@@ -491,6 +517,19 @@ report() {
     tls_table
     echo
   fi
+  if [ "${#PGB[@]}" -gt 0 ]; then
+    echo "## PostgreSQL"
+    echo
+    echo "\`--db postgresql://...\` into private clusters (tests/pg/lib.sh: fsync on, loopback)"
+    echo "against the raw libpq ceiling of the same run: one process, the daemon's own"
+    echo "schema, binary COPY of $PG_BATCH rows (burstqd's batch) per transaction, COMMIT"
+    echo "waited for, synchronous_commit on (what --sync full sets). With the synchronous"
+    echo "standby every COMMIT, and so every ack, waits for the standby's flush. 100-byte"
+    echo "messages, $N per run; every burstqd run's rows were checked in PostgreSQL."
+    echo
+    pg_bench_table
+    echo
+  fi
   echo "## Goals (issue 3)"
   echo
   if [ -n "${E2E[normal,4]:-}" ] && [ -n "${RAW[normal]:-}" ]; then
@@ -501,6 +540,7 @@ report() {
     r=$(ratio "${E2E[full,4]}" "${RAW[full]}")
     echo "- 4 connections at --sync full >= 0.7 of raw: $r, $(verdict "$r" 0.7)"
   fi
+  [ "${#PGB[@]}" = 0 ] || pg_bench_goals
   for s in $SYNCS; do
     if [ -n "${E2E[$s,64]:-}" ] && [ -n "${E2E[$s,4]:-}" ]; then
       r=$(ratio "${E2E[$s,64]}" "${E2E[$s,4]}")

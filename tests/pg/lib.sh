@@ -178,7 +178,9 @@ pg__wait_gone() {
     poll 10 pg__gone "$1" || die "cluster $1: processes survive SIGKILL"
   fi
   # postmaster.pid line 7: "KEY SHMID" of the interlock segment.
-  shmid=$(sed -n '7s/^ *[0-9]* *\([0-9][0-9]*\).*/\1/p' "$1/data/postmaster.pid" 2>/dev/null)
+  # (No file after a clean stop; || true: callers may run under set -e.)
+  shmid=$(sed -n '7s/^ *[0-9]* *\([0-9][0-9]*\).*/\1/p' \
+    "$1/data/postmaster.pid" 2>/dev/null || true)
   if [ -n "$shmid" ] && command -v ipcrm >/dev/null; then
     ipcrm -m "$shmid" 2>/dev/null || true
   fi
@@ -331,7 +333,7 @@ pg_kill9() {
   # Frozen first, so it forks no backend between the listing and the kill;
   # every server process is the postmaster's child.
   kill -STOP "$pid"
-  kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null)
+  kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
   # shellcheck disable=SC2086
   kill -KILL "$pid" $kids 2>/dev/null
   pg__wait_gone "$dir" 30 "kill -9"
