@@ -51,6 +51,7 @@
 #   pg_procs DIR              PIDs of the processes of DIR's cluster
 #   pg_stream_stats DIR DB W  stream_stats (integration/lib.sh) on PostgreSQL
 #   pg_stop_all               pg_stop every cluster this shell started
+#   pg_on_exit CMD            run CMD at exit, before the exit steps so far
 
 # libpq reads these; a test must see only what it passes itself.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE \
@@ -474,16 +475,18 @@ pg_promote() {
 
 # --- exit ---------------------------------------------------------------------------
 
-# Chain: stop the clusters, then run the EXIT trap that was set before
-# (lib.sh's bq_cleanup), with the exit status it would have seen.
-pg__chain_exit() {
+# pg_on_exit CMD: at exit, run CMD, then the EXIT trap that was set before
+# (lib.sh's bq_cleanup), with the exit status it would have seen.  This
+# file registers pg_stop_all; a test may put its own step before that
+# (e.g. stopping programs that would restart a cluster).
+pg_on_exit() {
   local prev
   prev=$(trap -p EXIT)
   if [ -n "$prev" ]; then
-    eval "set ${prev#trap }"   # set -- 'CMD' EXIT
-    prev=$1
+    eval "set -- \"\$1\" ${prev#trap -- }"   # CMD 'PREV' EXIT
+    prev=$2
   fi
   # shellcheck disable=SC2064
-  trap "pg__rc=\$?; pg_stop_all; (exit \$pg__rc); ${prev:-:}" EXIT
+  trap "pg__rc=\$?; $1; (exit \$pg__rc); ${prev:-:}" EXIT
 }
-pg__chain_exit
+pg_on_exit pg_stop_all
