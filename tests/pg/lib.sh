@@ -52,6 +52,7 @@
 #   pg_stream_stats DIR DB W  stream_stats (integration/lib.sh) on PostgreSQL
 #   pg_stop_all               pg_stop every cluster this shell started
 #   pg_on_exit CMD            run CMD at exit, before the exit steps so far
+#   gated_lines K NA NC W G1 G2  numbered lines that stream until file G2
 
 # libpq reads these; a test must see only what it passes itself.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE \
@@ -415,6 +416,26 @@ pg_stream_stats() {
   note "rows=$S_ROWS distinct=$S_DISTINCT conns=$S_CONNS clients=$S_KS" \
     "[$S_KMIN..$S_KMAX] mixed=$S_MIXED split=$S_SPLIT bad=$S_BAD" \
     "gaps=$S_GAPS misordered=$S_MISORDER"
+}
+
+# gated_lines K NA NC WIDTH GATE1 GATE2: the lines of client K
+# (gen_lines' format, tests/integration/lib.sh): 1..NA at once; after GATE1
+# exists, more without end until GATE2 exists (checked every 1000 lines;
+# TCP backpressure holds the stream while burstqd cannot commit); then NC
+# more.  So a stream is flowing when a test kills its primary, whatever
+# the speed.  For `bash -c "$(declare -f gated_lines)"...` pipelines.
+gated_lines() { # K NA NC WIDTH GATE1 GATE2
+  awk -v k="$1" -v na="$2" -v nc="$3" -v w="$4" -v g1="$5" -v g2="$6" '
+    function line(i,  s) { s = "c" k "-" i "-"; return s substr(pad, 1, w - length(s)) }
+    function gate(f,  x) { if ((getline x < f) >= 0) { close(f); return 1 } return 0 }
+    BEGIN {
+      pad = sprintf("%*s", w, ""); gsub(/ /, "x", pad)
+      for (i = 1; i <= na; i++) print line(i)
+      fflush()
+      while (!gate(g1)) system("sleep 0.05")
+      while (!gate(g2)) { for (j = 0; j < 1000; j++) print line(i++); fflush() }
+      for (j = 0; j < nc; j++) print line(i++)
+    }'
 }
 
 # --- replication --------------------------------------------------------------------

@@ -157,23 +157,9 @@ export PGPASSFILE=$BQ_T/pgpass
 url="postgresql://burstq@127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3/burstq?target_session_attrs=read-write&connect_timeout=5"
 start_daemon --db "$url" --node patroni-check --sync full
 
-# As in test_failover.sh: part A, then an endless part B until gate2, then C.
-stream_lines() { # K NA NC WIDTH GATE1 GATE2
-  awk -v k="$1" -v na="$2" -v nc="$3" -v w="$4" -v g1="$5" -v g2="$6" '
-    function line(i,  s) { s = "c" k "-" i "-"; return s substr(pad, 1, w - length(s)) }
-    function gate(f,  x) { if ((getline x < f) >= 0) { close(f); return 1 } return 0 }
-    BEGIN {
-      pad = sprintf("%*s", w, ""); gsub(/ /, "x", pad)
-      for (i = 1; i <= na; i++) print line(i)
-      fflush()
-      while (!gate(g1)) system("sleep 0.05")
-      while (!gate(g2)) { for (j = 0; j < 1000; j++) print line(i++); fflush() }
-      for (j = 0; j < nc; j++) print line(i++)
-    }'
-}
 bq_spawn /dev/null "$BQ_T/out.1" "$BQ_T/err.1" \
-  timeout 900 bash -c "$(declare -f stream_lines)"'
-    stream_lines 1 "$1" "$2" "$3" "$4/gate1" "$4/gate2" |
+  timeout 900 bash -c "$(declare -f gated_lines)"'
+    gated_lines 1 "$1" "$2" "$3" "$4/gate1" "$4/gate2" |
       "$5" send -H "127.0.0.1:$6" --timeout 300' _ \
   "$NA" "$NC" "$W" "$BQ_T" "$BQ_CLIENT" "$BQ_PORT"
 sender=$BQ_SPAWNED

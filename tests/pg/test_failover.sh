@@ -46,32 +46,14 @@ rows() { pg_psql "$1" burstq "SELECT count(*) FROM messages" 2>/dev/null; }
 rows_ge() { local n; n=$(rows "$1"); [ -n "$n" ] && [ "$n" -ge "$2" ]; }
 rows_gt() { local n; n=$(rows "$1"); [ -n "$n" ] && [ "$n" -gt "$2" ]; }
 
-# The lines of client K (gen_lines' format): 1..NA at once; after GATE1
-# exists, more without end until GATE2 exists (checked every 1000 lines;
-# TCP backpressure holds the stream while burstqd cannot commit); then NC
-# more.  So part B is streaming when the primary dies, whatever the speed.
-stream_lines() { # K NA NC WIDTH GATE1 GATE2
-  awk -v k="$1" -v na="$2" -v nc="$3" -v w="$4" -v g1="$5" -v g2="$6" '
-    function line(i,  s) { s = "c" k "-" i "-"; return s substr(pad, 1, w - length(s)) }
-    function gate(f,  x) { if ((getline x < f) >= 0) { close(f); return 1 } return 0 }
-    BEGIN {
-      pad = sprintf("%*s", w, ""); gsub(/ /, "x", pad)
-      for (i = 1; i <= na; i++) print line(i)
-      fflush()
-      while (!gate(g1)) system("sleep 0.05")
-      while (!gate(g2)) { for (j = 0; j < 1000; j++) print line(i++); fflush() }
-      for (j = 0; j < nc; j++) print line(i++)
-    }'
-}
-
 total=0
 for ((r = 1; r <= ROUNDS; r++)); do
   note "--- round $r of $ROUNDS: primary $(basename "$prim") (port $(pg_port "$prim")), standby $(basename "$stby") (port $(pg_port "$stby"))"
   rm -f "$BQ_T/gate1" "$BQ_T/gate2"
   # timeout signals its whole process group: the pipeline goes with it.
   bq_spawn /dev/null "$BQ_T/out.$r" "$BQ_T/err.$r" \
-    timeout $((600 * BQ_SLOW)) bash -c "$(declare -f stream_lines)"'
-      stream_lines "$1" "$2" "$3" "$4" "$5/gate1" "$5/gate2" |
+    timeout $((600 * BQ_SLOW)) bash -c "$(declare -f gated_lines)"'
+      gated_lines "$1" "$2" "$3" "$4" "$5/gate1" "$5/gate2" |
         "$6" send -H "127.0.0.1:$7" --timeout 300' _ \
     "$r" "$NA" "$NC" "$W" "$BQ_T" "$BQ_CLIENT" "$BQ_PORT"
   sender=$BQ_SPAWNED
