@@ -221,6 +221,18 @@ static void test_other_values(void **state) {
   assert_int_equal(c.ack, 1); /* the last one wins */
   assert_int_equal(c.log_level, BQ_LOG_WARN);
   run_free(&run);
+
+  /* --node: none by default (main() takes the host name); a PostgreSQL
+   * URI is a --db like a path. */
+  bq_config_defaults(&c);
+  assert_null(c.node);
+  PARSE(&c, &run, "--node", "ingest-7", "--db",
+        "postgresql://bq@h1:5432,h2:5432/burstq?target_session_attrs=read-write");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_string_equal(c.node, "ingest-7");
+  assert_string_equal(c.db_path, "postgresql://bq@h1:5432,h2:5432/burstq?"
+                                 "target_session_attrs=read-write");
+  run_free(&run);
 }
 
 /* batch_max never exceeds the queue capacity. */
@@ -491,7 +503,7 @@ static void test_help_lists_every_option(void **state) {
     }
     line = nl != NULL ? nl + 1 : NULL;
   }
-  assert_int_equal(n, 23);
+  assert_int_equal(n, 24);
   run_free(&help);
   EXPECT_ERR("unknown option --bogus", "--bogus", "1");
 }

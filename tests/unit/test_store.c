@@ -1139,8 +1139,46 @@ static void test_wal_stays_bounded(void **state) {
   free(v);
 }
 
+/* PostgreSQL URIs go to store_pg.c; one with a password is refused before
+ * any connection, and logs show it redacted. */
+static void test_pg_uri_password(void **state) {
+  struct bq_store_check found;
+  char err[256] = "", out[128];
+  (void)state;
+  assert_true(bq_store_pg_uri("postgresql://h/db"));
+  assert_true(bq_store_pg_uri("postgres://h/db"));
+  assert_false(bq_store_pg_uri("postgresql:db"));
+  assert_false(bq_store_pg_uri("./postgresql://x"));
+  assert_int_equal(bq_store_check("postgresql://u:pw@127.0.0.1:1/db", &found,
+                                  err, sizeof(err)),
+                   -EINVAL);
+  assert_non_null(strstr(err, "holds a password"));
+  assert_null(strstr(err, "pw@"));
+  assert_int_equal(bq_store_check("postgres://u@127.0.0.1:1/db?password=pw",
+                                  &found, err, sizeof(err)),
+                   -EINVAL);
+  bq_store_uri_redact("postgresql://u:pw@h1:5432,h2/db?x=1", out,
+                      sizeof(out));
+  assert_string_equal(out, "postgresql://u:***@h1:5432,h2/db?x=1");
+  bq_store_uri_redact("postgres://u@h/db?sslmode=disable&password=pw&a=b",
+                      out, sizeof(out));
+  assert_string_equal(out, "postgres://u@h/db?sslmode=disable&password=***&a=b");
+  bq_store_uri_redact("postgresql://h/db", out, sizeof(out));
+  assert_string_equal(out, "postgresql://h/db");
+  bq_store_uri_redact("./a:b@c/password=x.db", out, sizeof(out));
+  assert_string_equal(out, "./a:b@c/password=x.db"); /* a file: as it is */
+  bq_store_uri_redact("postgresql://u:pw@h/db", out, 8);
+  assert_string_equal(out, "postgre");
+  /* Nothing listens on port 1: refused, not a crash. */
+  assert_int_equal(bq_store_check("postgresql://u@127.0.0.1:1/db", &found,
+                                  err, sizeof(err)),
+                   -ECONNREFUSED);
+  assert_non_null(strstr(err, "cannot connect"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pg_uri_password),
       STORE_TEST(test_open_creates_schema),
       STORE_TEST(test_open_every_sync_mode),
       STORE_TEST(test_append_batch),
