@@ -22,7 +22,8 @@
 #
 # Settings: fsync=on, synchronous_commit=on, wal_level=replica (a primary
 # can take standbys), full_page_writes=on: durability as in production;
-# only logging and checkpoint spacing are tuned for tests.
+# only memory (shared_buffers 64MB, several clusters at once) and logging
+# are tuned for tests.
 #
 # Binaries: $PG_BINDIR, else `pg_config --bindir`, else the newest
 # /usr/lib/postgresql/*/bin, else PATH.  When initdb/postgres are absent a
@@ -39,8 +40,9 @@
 #   pg_kill9 DIR              SIGKILL the postmaster and all its processes
 #                             at once (the machine died), wait until gone
 #   pg_standby PRIMARY DIR [PORT]  pg_basebackup -R into DIR, start it, make
-#                             it the primary's synchronous standby, wait
-#                             until it streams with sync_state = sync
+#                             it the primary's synchronous standby
+#                             (synchronous_standby_names 'ANY 1 (...)'), wait
+#                             until it streams with sync_state quorum
 #   pg_promote DIR            pg_ctl promote; wait until it accepts writes
 #   pg_psql DIR DB SQL...     psql -At, each SQL a -c, ON_ERROR_STOP; stdout
 #   pg_port DIR               the port
