@@ -70,15 +70,11 @@ PG_PORT=         # the port of the last pg_start / pg_standby
 declare -F note >/dev/null || note() { echo "[pg] $*" >&2; }
 declare -F fail >/dev/null || fail() { echo "FAIL [pg]: $*" >&2; }
 declare -F die >/dev/null || die() { echo "FATAL [pg]: $*" >&2; exit 1; }
+# poll LIMIT_S CMD...: as in tests/integration/lib.sh (bounded by SECONDS).
 declare -F poll >/dev/null || poll() {
-  local limit=$1 i n
+  local end=$((SECONDS + $1))
   shift
-  n=$((limit * 20))
-  for ((i = 0; i < n; i++)); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  "$@"
+  until "$@"; do [ "$SECONDS" -lt "$end" ] || return 1; sleep 0.05; done
 }
 
 # --- binaries and the server user ------------------------------------------
