@@ -10,6 +10,11 @@
 # /data/burstq.db on the /data volume.  Arguments after the image name are
 # appended to burstqd's (e.g. `--sync normal --log-format json`; later
 # flags override earlier ones).  See docs/operations.md.
+# PostgreSQL instead of the SQLite file on /data: append
+# `--db 'postgresql://burstq@db1:5432,db2:5432/burstq?target_session_attrs=read-write'`
+# with -e PGPASSFILE=/run/secrets/pgpass (a mounted file, mode 0600,
+# readable by uid 10070); see docs/scale-out.md.  libpq5 comes with the
+# runtime packages.
 #
 # Without a registry (as in tests/docker/test_docker.sh) pass the base
 # image: --build-arg BASE=localhost/debian:bookworm-slim.

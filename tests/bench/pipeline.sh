@@ -35,6 +35,13 @@
 #      connections in the same run, a fresh daemon and database for each;
 #      goal: within 5% (ratio >= 0.95).  BENCH_PRODUCERS=0 leaves it out;
 #      BENCH_ONLY=producers runs only it and prints its rows.
+#   9. PostgreSQL (tests/bench/pg_bench.sh): the raw libpq COPY ceiling
+#      (tests/bench/raw_pg: one process, the daemon's schema, batches of
+#      8192 rows, synchronous_commit on) against burstqd --sync full with 4
+#      connections, into one local primary and into a primary with a
+#      synchronous standby (private clusters, tests/pg/lib.sh), each run's
+#      rows checked in PostgreSQL.  BENCH_PG=0 leaves it out; BENCH_ONLY=pg
+#      runs only it and prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -46,12 +53,15 @@
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
-#   BENCH_ONLY     "syslog", "tls" or "producers": only those rows (2b, 7, 8),
-#                  printed, no file
+#   BENCH_ONLY     "syslog", "tls", "producers" or "pg": only those rows
+#                  (2b, 7, 8, 9), printed, no file
+#   BENCH_PG       0: no PostgreSQL rows (9)                 [1]
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
 #                  BUILD_DIR/benchmarks.md
 # Quick check: BENCH_N=200000 BENCH_RUNS=1 BENCH_LAT_S=2 make bench
+# The PostgreSQL rows alone: BENCH_ONLY=pg BENCH_N=200000 BENCH_RUNS=1 \
+#   tests/bench/pipeline.sh build-bench
 # The syslog row alone: BENCH_ONLY=syslog BENCH_N=200000 BENCH_RUNS=1 \
 #   tests/bench/pipeline.sh build-bench
 set -euo pipefail
@@ -123,12 +133,14 @@ fmt_ms() {
   awk '{ printf "%.2f [%.2f..%.2f]", $1, $2, $3 }' <<<"$1"
 }
 med() { cut -d' ' -f1 <<<"$1"; }
-# ratio_row WHAT A B GOAL: the table row "| WHAT (goal >= GOAL) | r, met |"
-# for r = median of A / median of B (to 2 decimals, as compared).
+# ratio A B: median of A / median of B; verdict V GOAL: met or NOT met.
+ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v >= g ? "met" : "NOT met") }'; }
+# ratio_row WHAT A B GOAL: the table row "| WHAT (goal >= GOAL) | r, met |".
 ratio_row() {
-  awk -v w="$1" -v a="$(med "$2")" -v b="$(med "$3")" -v g="$4" 'BEGIN {
-    r = sprintf("%.2f", (b > 0 ? a / b : 0))
-    printf "| %s (goal >= %s) | %s, %s |\n", w, g, r, (r + 0 >= g + 0 ? "met" : "NOT met") }'
+  local r
+  r=$(ratio "$2" "$3")
+  echo "| $1 (goal >= $4) | $r, $(verdict "$r" "$4") |"
 }
 
 # start_daemon ARGS...: a fresh burstqd on a free port with a fresh database.
@@ -346,6 +358,16 @@ if [ "${BENCH_ONLY:-}" = producers ]; then
   exit 0
 fi
 
+# --- 9. PostgreSQL (functions; run after 8, or alone with BENCH_ONLY=pg) -----------------
+
+. "$here/pg_bench.sh"
+if [ "$ONLY" = pg ]; then
+  pg_bench_rows
+  pg_bench_table
+  pg_bench_goals
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -459,10 +481,12 @@ SINK=$(stats <<<"$sink")
 
 [ "${BENCH_PRODUCERS:-1}" = 0 ] || producer_rows
 
+# --- 9. PostgreSQL -----------------------------------------------------------------------
+
+[ "${BENCH_PG:-1}" = 0 ] || pg_bench_rows
+
 # --- report ------------------------------------------------------------------------------
 
-ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v >= g ? "met" : "NOT met") }'; }
 
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 report() {
@@ -556,6 +580,19 @@ report() {
     producer_table
     echo
   fi
+  if [ "${#PGB[@]}" -gt 0 ]; then
+    echo "## PostgreSQL"
+    echo
+    echo "\`--db postgresql://...\` into private clusters (tests/pg/lib.sh: fsync on, loopback)"
+    echo "against the raw libpq ceiling of the same run: one process, the daemon's own"
+    echo "schema, binary COPY of $PG_BATCH rows (burstqd's batch) per transaction, COMMIT"
+    echo "waited for, synchronous_commit on (what --sync full sets). With the synchronous"
+    echo "standby every COMMIT, and so every ack, waits for the standby's flush. 100-byte"
+    echo "messages, $N per run; every burstqd run's rows were checked in PostgreSQL."
+    echo
+    pg_bench_table
+    echo
+  fi
   echo "## Goals (issue 3)"
   echo
   if [ -n "${E2E[normal,4]:-}" ] && [ -n "${RAW[normal]:-}" ]; then
@@ -566,6 +603,7 @@ report() {
     r=$(ratio "${E2E[full,4]}" "${RAW[full]}")
     echo "- 4 connections at --sync full >= 0.7 of raw: $r, $(verdict "$r" 0.7)"
   fi
+  [ "${#PGB[@]}" = 0 ] || pg_bench_goals
   for s in $SYNCS; do
     if [ -n "${E2E[$s,64]:-}" ] && [ -n "${E2E[$s,4]:-}" ]; then
       r=$(ratio "${E2E[$s,64]}" "${E2E[$s,4]}")

@@ -592,6 +592,12 @@ check_stream_shape() {
 # and every one of them is stored exactly once, in order.
 check_streams() {
   stream_stats "$3"
+  check_stream_counts "$1" "$2"
+}
+
+# check_stream_counts NCLIENTS N: check_streams on the S_* facts already
+# gathered (by stream_stats, or pg_stream_stats in tests/pg/lib.sh).
+check_stream_counts() {
   check_stream_shape
   check_eq "rows" "$S_ROWS" $(($1 * $2))
   check_eq "conn_ids with messages" "$S_CONNS" "$1"

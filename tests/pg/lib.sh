@@ -22,7 +22,8 @@
 #
 # Settings: fsync=on, synchronous_commit=on, wal_level=replica (a primary
 # can take standbys), full_page_writes=on: durability as in production;
-# only logging and checkpoint spacing are tuned for tests.
+# only memory (shared_buffers 64MB, several clusters at once) and logging
+# are tuned for tests.
 #
 # Binaries: $PG_BINDIR, else `pg_config --bindir`, else the newest
 # /usr/lib/postgresql/*/bin, else PATH.  When initdb/postgres are absent a
@@ -39,8 +40,9 @@
 #   pg_kill9 DIR              SIGKILL the postmaster and all its processes
 #                             at once (the machine died), wait until gone
 #   pg_standby PRIMARY DIR [PORT]  pg_basebackup -R into DIR, start it, make
-#                             it the primary's synchronous standby, wait
-#                             until it streams with sync_state = sync
+#                             it the primary's synchronous standby
+#                             (synchronous_standby_names 'ANY 1 (...)'), wait
+#                             until it streams with sync_state quorum
 #   pg_promote DIR            pg_ctl promote; wait until it accepts writes
 #   pg_psql DIR DB SQL...     psql -At, each SQL a -c, ON_ERROR_STOP; stdout
 #   pg_port DIR               the port
@@ -49,7 +51,10 @@
 #                             /DB?target_session_attrs=read-write
 #   pg_passfile FILE DIR...   a 0600 PGPASSFILE with $PG_PW_USER's password
 #   pg_procs DIR              PIDs of the processes of DIR's cluster
+#   pg_stream_stats DIR DB W  stream_stats (integration/lib.sh) on PostgreSQL
 #   pg_stop_all               pg_stop every cluster this shell started
+#   pg_on_exit CMD            run CMD at exit, before the exit steps so far
+#   gated_lines K NA NC W G1 G2  numbered lines that stream until file G2
 
 # libpq reads these; a test must see only what it passes itself.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE \
@@ -65,15 +70,11 @@ PG_PORT=         # the port of the last pg_start / pg_standby
 declare -F note >/dev/null || note() { echo "[pg] $*" >&2; }
 declare -F fail >/dev/null || fail() { echo "FAIL [pg]: $*" >&2; }
 declare -F die >/dev/null || die() { echo "FATAL [pg]: $*" >&2; exit 1; }
+# poll LIMIT_S CMD...: as in tests/integration/lib.sh (bounded by SECONDS).
 declare -F poll >/dev/null || poll() {
-  local limit=$1 i n
+  local end=$((SECONDS + $1))
   shift
-  n=$((limit * 20))
-  for ((i = 0; i < n; i++)); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  "$@"
+  until "$@"; do [ "$SECONDS" -lt "$end" ] || return 1; sleep 0.05; done
 }
 
 # --- binaries and the server user ------------------------------------------
@@ -157,15 +158,11 @@ pg__pm() {
 # pg_procs DIR: every live process whose working directory is DIR/data
 # (each PostgreSQL server process chdirs there), one PID a line.
 pg_procs() {
-  local data p st
+  local data
   data=$(realpath "$1/data" 2>/dev/null) || return 0
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/cwd" 2>/dev/null)" = "$data" ] || continue
-    st=$(cat "$p/stat" 2>/dev/null) || continue
-    st=${st##*) }
-    case ${st%% *} in Z|X) continue ;; esac
-    echo "${p#/proc/}"
-  done
+  # A zombie has no working directory: only live processes match.
+  find /proc -mindepth 2 -maxdepth 2 -name cwd -lname "$data" 2>/dev/null |
+    cut -d/ -f3
 }
 
 pg__gone() { [ -z "$(pg_procs "$1")" ]; }
@@ -181,7 +178,9 @@ pg__wait_gone() {
     poll 10 pg__gone "$1" || die "cluster $1: processes survive SIGKILL"
   fi
   # postmaster.pid line 7: "KEY SHMID" of the interlock segment.
-  shmid=$(sed -n '7s/^ *[0-9]* *\([0-9][0-9]*\).*/\1/p' "$1/data/postmaster.pid" 2>/dev/null)
+  # (No file after a clean stop; || true: callers may run under set -e.)
+  shmid=$(sed -n '7s/^ *[0-9]* *\([0-9][0-9]*\).*/\1/p' \
+    "$1/data/postmaster.pid" 2>/dev/null || true)
   if [ -n "$shmid" ] && command -v ipcrm >/dev/null; then
     ipcrm -m "$shmid" 2>/dev/null || true
   fi
@@ -328,13 +327,15 @@ pg_restart() {
 }
 
 pg_kill9() {
-  local dir pid
+  local dir pid kids
   dir=$(realpath "$1")
   pid=$(pg__pm "$dir") || die "pg_kill9: cluster $dir is not running"
-  # Frozen first, so it forks no backend between the listing and the kill.
+  # Frozen first, so it forks no backend between the listing and the kill;
+  # every server process is the postmaster's child.
   kill -STOP "$pid"
-  # shellcheck disable=SC2046
-  kill -KILL "$pid" $(pg_procs "$dir" | grep -vx "$pid") 2>/dev/null
+  kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  kill -KILL "$pid" $kids 2>/dev/null
   pg__wait_gone "$dir" 30 "kill -9"
   note "postgres $dir: killed (-9)"
 }
@@ -374,6 +375,65 @@ pg_passfile() {
   for d in "$@"; do
     echo "127.0.0.1:$(pg_port "$d"):*:$PG_PW_USER:$PG_PW_PASS" >>"$f"
   done
+}
+
+# pg_stream_stats DIR DB WIDTH: stream_stats (tests/integration/lib.sh)
+# for rows in PostgreSQL: the same S_* facts about the rows written by
+# gen_lines clients, for check_stream_shape and check_streams.
+pg_stream_stats() {
+  local w=$3 out
+  out=$(pg_psql "$1" "$2" "
+    CREATE TEMP VIEW m AS
+      SELECT id, conn_id, seq, p, substr(p, 2, strpos(p, '-') - 2) AS k
+      FROM (SELECT id, conn_id, seq, convert_from(payload, 'UTF8') AS p
+            FROM messages) r" "
+    SELECT
+      (SELECT count(*) FROM messages),
+      (SELECT count(DISTINCT payload) FROM messages),
+      (SELECT count(DISTINCT conn_id) FROM messages),
+      (SELECT count(DISTINCT k) FROM m),
+      (SELECT coalesce(min(k::bigint), 0) FROM m),
+      (SELECT coalesce(max(k::bigint), 0) FROM m),
+      (SELECT count(*) FROM (SELECT conn_id FROM m GROUP BY conn_id
+                             HAVING count(DISTINCT k) != 1) x),
+      (SELECT count(*) FROM (SELECT k FROM m GROUP BY k
+                             HAVING count(DISTINCT conn_id) != 1) x),
+      (SELECT count(*) FROM m WHERE p IS DISTINCT FROM
+         ('c' || k || '-' || seq || '-' ||
+          repeat('x', greatest(0, $w - length('c' || k || '-' || seq || '-'))))),
+      (SELECT count(*) FROM (SELECT conn_id FROM messages GROUP BY conn_id
+                             HAVING min(seq) != 1 OR max(seq) != count(*)
+                                 OR count(DISTINCT seq) != count(*)) x),
+      (SELECT count(*) FROM (SELECT seq, lag(seq) OVER
+                               (PARTITION BY conn_id ORDER BY id) AS prev
+                             FROM messages) x
+         WHERE prev IS NOT NULL AND seq != prev + 1)") ||
+    fail "pg_stream_stats: query failed on $1"
+  IFS='|' read -r S_ROWS S_DISTINCT S_CONNS S_KS S_KMIN S_KMAX S_MIXED \
+    S_SPLIT S_BAD S_GAPS S_MISORDER <<<"$out"
+  note "rows=$S_ROWS distinct=$S_DISTINCT conns=$S_CONNS clients=$S_KS" \
+    "[$S_KMIN..$S_KMAX] mixed=$S_MIXED split=$S_SPLIT bad=$S_BAD" \
+    "gaps=$S_GAPS misordered=$S_MISORDER"
+}
+
+# gated_lines K NA NC WIDTH GATE1 GATE2: the lines of client K
+# (gen_lines' format, tests/integration/lib.sh): 1..NA at once; after GATE1
+# exists, more without end until GATE2 exists (checked every 1000 lines;
+# TCP backpressure holds the stream while burstqd cannot commit); then NC
+# more.  So a stream is flowing when a test kills its primary, whatever
+# the speed.  For `bash -c "$(declare -f gated_lines)"...` pipelines.
+gated_lines() { # K NA NC WIDTH GATE1 GATE2
+  awk -v k="$1" -v na="$2" -v nc="$3" -v w="$4" -v g1="$5" -v g2="$6" '
+    function line(i,  s) { s = "c" k "-" i "-"; return s substr(pad, 1, w - length(s)) }
+    function gate(f,  x) { if ((getline x < f) >= 0) { close(f); return 1 } return 0 }
+    BEGIN {
+      pad = sprintf("%*s", w, ""); gsub(/ /, "x", pad)
+      for (i = 1; i <= na; i++) print line(i)
+      fflush()
+      while (!gate(g1)) system("sleep 0.05")
+      while (!gate(g2)) { for (j = 0; j < 1000; j++) print line(i++); fflush() }
+      for (j = 0; j < nc; j++) print line(i++)
+    }'
 }
 
 # --- replication --------------------------------------------------------------------
@@ -434,16 +494,18 @@ pg_promote() {
 
 # --- exit ---------------------------------------------------------------------------
 
-# Chain: stop the clusters, then run the EXIT trap that was set before
-# (lib.sh's bq_cleanup), with the exit status it would have seen.
-pg__chain_exit() {
+# pg_on_exit CMD: at exit, run CMD, then the EXIT trap that was set before
+# (lib.sh's bq_cleanup), with the exit status it would have seen.  This
+# file registers pg_stop_all; a test may put its own step before that
+# (e.g. stopping programs that would restart a cluster).
+pg_on_exit() {
   local prev
   prev=$(trap -p EXIT)
   if [ -n "$prev" ]; then
-    eval "set ${prev#trap }"   # set -- 'CMD' EXIT
-    prev=$1
+    eval "set -- \"\$1\" ${prev#trap -- }"   # CMD 'PREV' EXIT
+    prev=$2
   fi
   # shellcheck disable=SC2064
-  trap "pg__rc=\$?; pg_stop_all; (exit \$pg__rc); ${prev:-:}" EXIT
+  trap "pg__rc=\$?; $1; (exit \$pg__rc); ${prev:-:}" EXIT
 }
-pg__chain_exit
+pg_on_exit pg_stop_all
