@@ -76,6 +76,8 @@ int bq_store_retryable(int err);
 const char *bq_store_err_name(int err);
 
 struct bq_log;
+struct bq_retain_limits;
+struct bq_retain_stats;
 
 struct bq_store_opts {
   int sync;                  /* enum bq_sync */
@@ -84,6 +86,12 @@ struct bq_store_opts {
    * fails with -BQ_STORE_FULL, which is retryable: rows deleted by anyone
    * make room. */
   uint64_t max_db_bytes;
+  /* Retention (retention.h): limits (NULL or all 0: keep everything) and
+   * where committed passes are counted (NULL: nowhere).  With limits,
+   * append() deletes the oldest messages in the batch's transaction, and
+   * a batch refused as full first commits a deletion of its own. */
+  const struct bq_retain_limits *retain;
+  struct bq_retain_stats *retain_stats;
 };
 
 struct bq_store;

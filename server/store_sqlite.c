@@ -71,6 +71,7 @@
 
 #include "checkpoint.h"
 #include "log.h"
+#include "retention.h"
 #include "syslog.h"
 
 #define SCHEMA_VERSION 4
@@ -108,6 +109,8 @@ struct sqlite_store {
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
   int ckpt_running;     /* ckpt started and not yet stopped */
   uint64_t max_db_bytes; /* --max-db-size, 0 for none */
+  struct bq_retain_sqlite *retain;     /* NULL: keep everything */
+  struct bq_retain_stats *retain_stats; /* may be NULL */
   char *path;           /* the database file; path + "-wal" is its WAL */
 };
 
@@ -299,6 +302,8 @@ static void finalize_all(struct sqlite_store *s) {
   s->begin = s->commit = s->rollback = NULL;
   s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_hdr = NULL;
   s->ins_pmsg = s->ins_pmsgs = s->ins_prod = s->sel_prod = s->upd_prod = NULL;
+  bq_retain_sqlite_close(s->retain);
+  s->retain = NULL;
 }
 
 static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
@@ -1000,6 +1005,15 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
     PREP(ins_pmsgs, multi)
   }
 #undef PREP
+  if (bq_retain_on(opts->retain)) {
+    rc = bq_retain_sqlite_open(s->db, opts->retain, &s->retain);
+    if (rc != SQLITE_OK) {
+      r = fail(s->db, rc, "cannot prepare the retention statements", err,
+               errlen);
+      goto error;
+    }
+    s->retain_stats = opts->retain_stats;
+  }
   s->base.caps.max_payload = found.max_payload;
   *out = &s->base;
   return 0;
@@ -1249,16 +1263,49 @@ static int write_rec(struct sqlite_store *s, struct bq_rec *r,
   return step_reset(st);
 }
 
+/* The retention pass for a batch of batch's messages (retention.h), in
+ * the open transaction; *pass is what it did once committed. */
+static int retain_pass(struct sqlite_store *s, const struct bq_rec *batch,
+                       struct bq_retain_pass *pass) {
+  uint64_t msgs = 0;
+  for (const struct bq_rec *r = batch; r != NULL; r = r->next)
+    msgs += r->type == BQ_REC_MSG;
+  return bq_retain_sqlite_pass(s->retain, bq_retain_budget(msgs),
+                               bq_unix_us(), pass);
+}
+
+/* A batch was refused as full: commit a retention pass of its own, so
+ * that the retry finds the room the limits free (in the batch's own
+ * transaction the deletion would roll back with it).  Failures are left
+ * to the retry. */
+static void retain_alone(struct sqlite_store *s, const struct bq_rec *batch) {
+  struct bq_retain_pass pass;
+  int rc = step_reset(s->begin);
+  if (rc == SQLITE_OK) rc = retain_pass(s, batch, &pass);
+  if (rc == SQLITE_OK) rc = step_reset(s->commit);
+  if (rc == SQLITE_OK) {
+    if (s->retain_stats) bq_retain_record(s->retain_stats, &pass);
+  } else if (!sqlite3_get_autocommit(s->db)) {
+    step_reset(s->rollback);
+  }
+}
+
 static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
                          char *err, size_t errlen) {
   struct sqlite_store *s = (struct sqlite_store *)base;
   const char *what = "cannot begin a transaction";
   struct prun run = {0, 0, 0, 0};
+  struct bq_retain_pass pass;
   int rc, ret;
 
   assert(batch != NULL);
   s->detail[0] = '\0';
   rc = step_reset(s->begin);
+  if (rc == SQLITE_OK && s->retain != NULL) {
+    /* before the inserts, so that they reuse the pages it frees */
+    what = "cannot delete old messages (retention)";
+    rc = retain_pass(s, batch, &pass);
+  }
   if (rc == SQLITE_OK) {
     struct bq_rec *r = batch;
     what = "cannot insert";
@@ -1276,7 +1323,11 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
     what = "cannot commit";
     rc = step_reset(s->commit);
   }
-  if (rc == SQLITE_OK) return 0;
+  if (rc == SQLITE_OK) {
+    if (s->retain != NULL && s->retain_stats != NULL)
+      bq_retain_record(s->retain_stats, &pass);
+    return 0;
+  }
   if (s->detail[0] != '\0')
     ret = (snprintf(err, errlen, "%s", s->detail), -BQ_STORE_CONSTRAINT);
   else
@@ -1290,6 +1341,7 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
              (unsigned long long)s->max_db_bytes);
   }
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
+  if ((rc & 0xff) == SQLITE_FULL && s->retain != NULL) retain_alone(s, batch);
   return ret;
 }
 

@@ -442,7 +442,7 @@ static void test_append_fails_midway(void **state) {
 /* ---- refusing to open ------------------------------------------------------ */
 
 static int open_fails(const char *path, char *err, size_t errlen) {
-  struct bq_store_opts o = {BQ_SYNC_FULL, NULL, 0};
+  struct bq_store_opts o = {.sync = BQ_SYNC_FULL};
   struct bq_store *s = NULL;
   int r;
   memset(err, 0, errlen);
