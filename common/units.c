@@ -71,6 +71,7 @@ int bq_parse_duration(const char *s, uint64_t min, uint64_t max,
   uint64_t v, mult = 1;
   int r;
 
+  if (n == 0) return -EINVAL;
   if (n >= sizeof(digits)) /* more digits than any uint64_t, or junk */
     return strspn(s, "0123456789") >= sizeof(digits) - 1 ? -ERANGE : -EINVAL;
   memcpy(digits, s, n + 1);
