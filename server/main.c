@@ -174,7 +174,8 @@ int main(int argc, char **argv) {
     const struct bq_pool_deps pd = {
         .queue = &queue, .store = store, .log = &log,
         .wake = bq_server_wake(srv), .metrics = &metrics,
-        .nworkers = cfg.workers, .batch_max = cfg.batch_max};
+        .nworkers = cfg.workers, .batch_max = cfg.batch_max,
+        .idle_ms = bq_retain_on(&metrics.retain_limits) ? 1000 : 0};
     r = bq_pool_start(&pool, &pd);
     if (r < 0)
       snprintf(err, sizeof(err), "cannot start workers: %s", strerror(-r));

@@ -59,6 +59,9 @@ struct bq_pool_deps {
   struct bq_metrics *metrics; /* per-batch numbers (metrics.h); NULL: none */
   unsigned nworkers;          /* threads, >= 1 */
   size_t batch_max;           /* records per transaction, >= 1 */
+  unsigned idle_ms;           /* > 0: after this long without work, a
+                                 worker runs the store's retention
+                                 (bq_store_retain); 0: never */
 };
 
 struct bq_pool {
@@ -68,6 +71,7 @@ struct bq_pool {
   uv_async_t *wake;
   struct bq_metrics *metrics;
   size_t batch_max;
+  unsigned idle_ms;        /* as in struct bq_pool_deps */
   unsigned nworkers;       /* threads started */
   pthread_t *threads;
   struct bq_mutex mu;      /* guards done_head/done_tailp */

@@ -310,9 +310,11 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
                          char *err, size_t errlen);
 static uint64_t sqlite_size(struct bq_store *base);
 static int sqlite_close(struct bq_store *base, char *err, size_t errlen);
+static int sqlite_retain(struct bq_store *base, int *more, char *err,
+                         size_t errlen);
 
 static const struct bq_store_ops sqlite_ops = {sqlite_append, sqlite_size,
-                                               sqlite_close};
+                                               sqlite_close, sqlite_retain};
 
 /* SQLite's wal hook on the writing connection: runs after each commit with
  * the number of pages now in the WAL.  Hands checkpoints to the
@@ -1263,31 +1265,45 @@ static int write_rec(struct sqlite_store *s, struct bq_rec *r,
   return step_reset(st);
 }
 
-/* The retention pass for a batch of batch's messages (retention.h), in
- * the open transaction; *pass is what it did once committed. */
-static int retain_pass(struct sqlite_store *s, const struct bq_rec *batch,
-                       struct bq_retain_pass *pass) {
-  uint64_t msgs = 0;
+/* Messages in the chain batch (retention's budget follows them). */
+static uint64_t batch_msgs(const struct bq_rec *batch) {
+  uint64_t n = 0;
   for (const struct bq_rec *r = batch; r != NULL; r = r->next)
-    msgs += r->type == BQ_REC_MSG;
-  return bq_retain_sqlite_pass(s->retain, bq_retain_budget(msgs),
-                               bq_unix_us(), pass);
+    n += r->type == BQ_REC_MSG;
+  return n;
 }
 
-/* A batch was refused as full: commit a retention pass of its own, so
- * that the retry finds the room the limits free (in the batch's own
- * transaction the deletion would roll back with it).  Failures are left
- * to the retry. */
-static void retain_alone(struct sqlite_store *s, const struct bq_rec *batch) {
+/* Rows an idle pass may delete (a batch of this many messages' budget). */
+#define IDLE_PASS_MSGS 4096
+
+/* One retention pass in a transaction of its own, with the budget of a
+ * batch of msgs messages.  Returns SQLITE_OK (*more: the limits still call
+ * for deletion) or the failed step's code, rolled back. */
+static int retain_alone(struct sqlite_store *s, uint64_t msgs, int *more) {
   struct bq_retain_pass pass;
+  uint64_t budget = bq_retain_budget(msgs);
   int rc = step_reset(s->begin);
-  if (rc == SQLITE_OK) rc = retain_pass(s, batch, &pass);
+  *more = 0;
+  if (rc == SQLITE_OK)
+    rc = bq_retain_sqlite_pass(s->retain, budget, bq_unix_us(), &pass);
   if (rc == SQLITE_OK) rc = step_reset(s->commit);
   if (rc == SQLITE_OK) {
     if (s->retain_stats) bq_retain_record(s->retain_stats, &pass);
+    *more = pass.lag_rows > 0 || pass.rows >= budget;
   } else if (!sqlite3_get_autocommit(s->db)) {
     step_reset(s->rollback);
   }
+  return rc;
+}
+
+static int sqlite_retain(struct bq_store *base, int *more, char *err,
+                         size_t errlen) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  int rc;
+  *more = 0;
+  if (s->retain == NULL) return 0;
+  rc = retain_alone(s, IDLE_PASS_MSGS, more);
+  return rc == SQLITE_OK ? 0 : fail(s->db, rc, "retention", err, errlen);
 }
 
 static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
@@ -1304,7 +1320,8 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
   if (rc == SQLITE_OK && s->retain != NULL) {
     /* before the inserts, so that they reuse the pages it frees */
     what = "cannot delete old messages (retention)";
-    rc = retain_pass(s, batch, &pass);
+    rc = bq_retain_sqlite_pass(s->retain, bq_retain_budget(batch_msgs(batch)),
+                               bq_unix_us(), &pass);
   }
   if (rc == SQLITE_OK) {
     struct bq_rec *r = batch;
@@ -1341,7 +1358,13 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
              (unsigned long long)s->max_db_bytes);
   }
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
-  if ((rc & 0xff) == SQLITE_FULL && s->retain != NULL) retain_alone(s, batch);
+  if ((rc & 0xff) == SQLITE_FULL && s->retain != NULL) {
+    /* In the batch's transaction the deletion rolled back with it: commit
+     * a pass of its own, so that the retry finds the room the limits free
+     * (a failure here is left to the retry). */
+    int more;
+    retain_alone(s, batch_msgs(batch), &more);
+  }
   return ret;
 }
 
