@@ -141,3 +141,31 @@ check_eq "producers kept" "$(sql 'SELECT name, committed FROM producers')" \
 start_daemon --sync normal
 check_eq "after restart" "$(printf 'x\n' | nc -N 127.0.0.1 "$BQ_PORT")" "OK 1"
 stop_daemon
+
+# --- 4. databases made by earlier releases --------------------------------
+rows_are() { [ "$(msg_count)" = "$1" ]; }
+# The v1-v3 fixtures (3 messages, 2 closed connections each) are migrated
+# and retained in place: with --retain-rows 2 each batch's pass leaves the
+# newest 2 ids before it inserts, and an idle pass (within about a second)
+# the newest 2 overall; the old connections, left without messages, go;
+# ids continue from the old ones.
+for v in 1 2 3; do
+  rm -f "$BQ_DB" "$BQ_DB-wal" "$BQ_DB-shm"
+  cp "$(dirname "$0")/data/schema-v$v-burstqd-0.1.0.sqlite3" "$BQ_DB" ||
+    die "no v$v fixture"
+  start_daemon --retain-rows 2
+  check_eq "v$v: first send" "$(printf 'new-1\n' | nc -N 127.0.0.1 "$BQ_PORT")" "OK 1"
+  check_eq "v$v: second send" "$(printf 'new-2\nnew-3\n' | nc -N 127.0.0.1 "$BQ_PORT")" "OK 2"
+  check_num "v$v: rows after the second batch" "$(msg_count)" -le 4
+  poll $((60 * BQ_SLOW)) rows_are 2 ||
+    fail "v$v: no idle pass cut the rows to 2 ($(msg_count))"
+  stop_daemon
+  check_eq "v$v: integrity_check" "$(sql 'PRAGMA integrity_check')" ok
+  check_eq "v$v: schema version" "$(sql 'PRAGMA user_version')" 4
+  check_eq "v$v: rows kept" \
+    "$(sql "SELECT group_concat(id || ':' || CAST(payload AS TEXT), ' ')
+            FROM (SELECT id, payload FROM messages ORDER BY id)")" \
+    "5:new-2 6:new-3"
+  check_eq "v$v: connections kept" \
+    "$(sql 'SELECT count(*) FROM connections WHERE id <= 2')" 0
+done
