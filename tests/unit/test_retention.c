@@ -82,122 +82,127 @@ static void check_integrity(sqlite3 *db) {
   assert_string_equal(buf, "ok");
 }
 
-static void test_rows(void **state) {
-  struct fixture *fx = *state;
-  struct bq_retain_limits l = {.rows = 100};
+/* A retained store under test, and a second connection to check it. */
+struct rt {
   struct bq_retain_stats st;
   struct bq_store *s;
   sqlite3 *db;
+};
+
+static void rt_open(struct rt *t, const struct fixture *fx,
+                    const struct bq_retain_limits *l, uint64_t cap) {
+  bq_retain_stats_init(&t->st);
+  t->s = open_store_retained(fx->path, l, &t->st, cap);
+  t->db = peek_open(fx->path);
+}
+
+/* Integrity checked, both closed. */
+static void rt_close(struct rt *t) {
+  check_integrity(t->db);
+  peek_close(t->db);
+  close_store(t->s);
+}
+
+static void test_rows(void **state) {
+  struct fixture *fx = *state;
+  struct bq_retain_limits l = {.rows = 100};
+  struct rt t;
   int64_t now = bq_unix_us(), total = 0;
 
-  bq_retain_stats_init(&st);
-  s = open_store_retained(fx->path, &l, &st, 0);
-  db = peek_open(fx->path);
-  put1(s, BQ_REC_OPEN, 1, now, "127.0.0.1:1");
+  rt_open(&t, fx, &l, 0);
+  put1(t.s, BQ_REC_OPEN, 1, now, "127.0.0.1:1");
   for (int i = 0; i < 40; i++) {
     int64_t n, lo, hi;
-    total += put(s, 1, 1 + (int64_t)i * PER_BATCH, now, 10, 0);
-    n = q_int(db, "SELECT count(*) FROM messages");
-    lo = q_int(db, "SELECT min(id) FROM messages");
-    hi = q_int(db, "SELECT max(id) FROM messages");
+    total += put(t.s, 1, 1 + (int64_t)i * PER_BATCH, now, 10, 0);
+    n = q_int(t.db, "SELECT count(*) FROM messages");
+    lo = q_int(t.db, "SELECT min(id) FROM messages");
+    hi = q_int(t.db, "SELECT max(id) FROM messages");
     /* never more than the limit plus one batch, the newest, contiguous */
     assert_true(n <= 100 + PER_BATCH);
     assert_int_equal(hi, (int64_t)(i + 1) * PER_BATCH);
     assert_int_equal(hi - lo + 1, n);
-    assert_int_equal(q_int(db, "SELECT max(seq) FROM messages"), hi);
-    assert_int_equal((int64_t)atomic_load(&st.rows), hi - n);
+    assert_int_equal(q_int(t.db, "SELECT max(seq) FROM messages"), hi);
+    assert_int_equal((int64_t)atomic_load(&t.st.rows), hi - n);
   }
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"),
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM messages"),
                    100 + PER_BATCH);
-  assert_int_equal(atomic_load(&st.lag_rows), 0);
-  assert_int_equal((int64_t)atomic_load(&st.bytes),
-                   total - q_int(db, "SELECT sum(length(payload)) FROM "
+  assert_int_equal(atomic_load(&t.st.lag_rows), 0);
+  assert_int_equal((int64_t)atomic_load(&t.st.bytes),
+                   total - q_int(t.db, "SELECT sum(length(payload)) FROM "
                                      "messages"));
   /* the open connection stays */
-  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 1);
-  check_integrity(db);
-  peek_close(db);
-  close_store(s);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM connections"), 1);
+  rt_close(&t);
 }
 
 static void test_age(void **state) {
   struct fixture *fx = *state;
   struct bq_retain_limits l = {.age_us = 60 * 1000000ll};
-  struct bq_retain_stats st;
-  struct bq_store *s;
-  sqlite3 *db;
+  struct rt t;
   int64_t now = bq_unix_us(), old = now - 3600 * 1000000ll;
 
-  bq_retain_stats_init(&st);
-  s = open_store_retained(fx->path, &l, &st, 0);
-  db = peek_open(fx->path);
+  rt_open(&t, fx, &l, 0);
   /* an hour ago: connection 1 came, sent syslog messages, went;
    * connection 2 came with no messages and went; connection 3 came and is
    * still open; a producer was seen */
-  put1(s, BQ_REC_OPEN, 1, old, "127.0.0.1:1");
-  put1(s, BQ_REC_OPEN, 2, old, "127.0.0.1:2");
-  put1(s, BQ_REC_OPEN, 3, old, "127.0.0.1:3");
-  put(s, 1, 1, old, 10, 1);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM syslog_headers"),
+  put1(t.s, BQ_REC_OPEN, 1, old, "127.0.0.1:1");
+  put1(t.s, BQ_REC_OPEN, 2, old, "127.0.0.1:2");
+  put1(t.s, BQ_REC_OPEN, 3, old, "127.0.0.1:3");
+  put(t.s, 1, 1, old, 10, 1);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM syslog_headers"),
                    PER_BATCH);
-  put(s, 3, 1, old, 10, 0);
-  put1(s, BQ_REC_CLOSE, 1, old + 1, NULL);
-  put1(s, BQ_REC_CLOSE, 2, old + 1, NULL);
-  exec_ok(db, "INSERT INTO producers(name, committed, created_at, "
+  put(t.s, 3, 1, old, 10, 0);
+  put1(t.s, BQ_REC_CLOSE, 1, old + 1, NULL);
+  put1(t.s, BQ_REC_CLOSE, 2, old + 1, NULL);
+  exec_ok(t.db, "INSERT INTO producers(name, committed, created_at, "
               "updated_at) VALUES('p', 7, 1, 1)");
   /* now connection 4 sends: every old message goes (the newest one at
    * the pass after it stops being the newest) */
-  put1(s, BQ_REC_OPEN, 4, now, "127.0.0.1:4");
-  put(s, 4, 1, now, 10, 0);
-  put(s, 4, 1 + PER_BATCH, now, 10, 0);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 2 * PER_BATCH);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE conn_id "
+  put1(t.s, BQ_REC_OPEN, 4, now, "127.0.0.1:4");
+  put(t.s, 4, 1, now, 10, 0);
+  put(t.s, 4, 1 + PER_BATCH, now, 10, 0);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM messages"), 2 * PER_BATCH);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM messages WHERE conn_id "
                              "<> 4"),
                    0);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM syslog_headers"), 0);
-  assert_int_equal(atomic_load(&st.rows), 2 * PER_BATCH);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM syslog_headers"), 0);
+  assert_int_equal(atomic_load(&t.st.rows), 2 * PER_BATCH);
   /* closed and without messages: gone; open (3) and newest (4): kept */
-  assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 2);
-  assert_int_equal(q_int(db, "SELECT min(id) FROM connections"), 3);
-  assert_int_equal(atomic_load(&st.conns), 2);
-  assert_int_equal(q_int(db, "SELECT committed FROM producers"), 7);
-  assert_true(atomic_load(&st.oldest_us) >= now);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM connections"), 2);
+  assert_int_equal(q_int(t.db, "SELECT min(id) FROM connections"), 3);
+  assert_int_equal(atomic_load(&t.st.conns), 2);
+  assert_int_equal(q_int(t.db, "SELECT committed FROM producers"), 7);
+  assert_true(atomic_load(&t.st.oldest_us) >= now);
 
   /* everything old, even the newest: all but the newest message go, so
    * the next id continues from it */
-  exec_ok(db, "UPDATE messages SET received_at = 1");
-  put1(s, BQ_REC_CLOSE, 3, now, NULL);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 1);
-  assert_int_equal(q_int(db, "SELECT max(id) FROM messages"),
+  exec_ok(t.db, "UPDATE messages SET received_at = 1");
+  put1(t.s, BQ_REC_CLOSE, 3, now, NULL);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM messages"), 1);
+  assert_int_equal(q_int(t.db, "SELECT max(id) FROM messages"),
                    4 * PER_BATCH);
-  put(s, 4, 1 + 2 * PER_BATCH, now, 10, 0);
-  assert_int_equal(q_int(db, "SELECT max(id) FROM messages"),
+  put(t.s, 4, 1 + 2 * PER_BATCH, now, 10, 0);
+  assert_int_equal(q_int(t.db, "SELECT max(id) FROM messages"),
                    5 * PER_BATCH);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"),
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM messages"),
                    PER_BATCH + 1);
-  check_integrity(db);
-  peek_close(db);
-  close_store(s);
+  rt_close(&t);
 }
 
 static void test_size(void **state) {
   struct fixture *fx = *state;
   const int64_t limit = 512 * 1024;
   struct bq_retain_limits l = {.bytes = (uint64_t)limit};
-  struct bq_retain_stats st;
-  struct bq_store *s;
-  sqlite3 *db;
+  struct rt t;
   int64_t now = bq_unix_us(), pages_at_200 = 0;
 
-  bq_retain_stats_init(&st);
-  s = open_store_retained(fx->path, &l, &st, 0);
-  db = peek_open(fx->path);
+  rt_open(&t, fx, &l, 0);
   for (int i = 0; i < 400; i++) {
     int64_t pages, free_pages, psz;
-    put(s, 1, 1 + (int64_t)i * PER_BATCH, now, 1000, 0);
-    pages = q_int(db, "PRAGMA page_count");
-    free_pages = q_int(db, "PRAGMA freelist_count");
-    psz = q_int(db, "PRAGMA page_size");
+    put(t.s, 1, 1 + (int64_t)i * PER_BATCH, now, 1000, 0);
+    pages = q_int(t.db, "PRAGMA page_count");
+    free_pages = q_int(t.db, "PRAGMA freelist_count");
+    psz = q_int(t.db, "PRAGMA page_size");
     /* in use: the limit plus this batch's pages, with room for the
      * estimate (a batch is about 20 KiB) */
     assert_true((pages - free_pages) * psz <= limit + 64 * 1024);
@@ -205,19 +210,16 @@ static void test_size(void **state) {
     /* the file stops growing once the limit is reached */
     if (i > 200) assert_true(pages <= pages_at_200 + 16);
   }
-  assert_true(atomic_load(&st.rows) > 0);
-  check_integrity(db);
-  peek_close(db);
-  close_store(s);
+  assert_true(atomic_load(&t.st.rows) > 0);
+  rt_close(&t);
 }
 
 static void test_full_makes_room(void **state) {
   struct fixture *fx = *state;
   const uint64_t cap = 512 * 1024;
   struct bq_retain_limits l = {.rows = 100};
-  struct bq_retain_stats st;
+  struct rt t;
   struct bq_store *s;
-  sqlite3 *db;
   char err[512];
   int64_t now = bq_unix_us(), seq = 1;
   int r = 0;
@@ -238,27 +240,22 @@ static void test_full_makes_room(void **state) {
   assert_int_equal(r, -BQ_STORE_FULL);
   close_store(s);
   /* ... then reopened with it: the appends go on, under the cap */
-  bq_retain_stats_init(&st);
-  s = open_store_retained(fx->path, &l, &st, cap);
-  db = peek_open(fx->path);
+  rt_open(&t, fx, &l, cap);
   for (int i = 0; i < 100; i++) {
-    put(s, 1, seq, now, 1000, 0);
+    put(t.s, 1, seq, now, 1000, 0);
     seq += PER_BATCH;
-    assert_true((uint64_t)(q_int(db, "PRAGMA page_count") *
-                           q_int(db, "PRAGMA page_size")) <= cap);
+    assert_true((uint64_t)(q_int(t.db, "PRAGMA page_count") *
+                           q_int(t.db, "PRAGMA page_size")) <= cap);
   }
-  assert_true(q_int(db, "SELECT count(*) FROM messages") <= 100 + PER_BATCH);
-  check_integrity(db);
-  peek_close(db);
-  close_store(s);
+  assert_true(q_int(t.db, "SELECT count(*) FROM messages") <= 100 + PER_BATCH);
+  rt_close(&t);
 }
 
 static void test_budget(void **state) {
   struct fixture *fx = *state;
   struct bq_retain_limits l = {.rows = 10};
-  struct bq_retain_stats st;
+  struct rt t;
   struct bq_store *s;
-  sqlite3 *db;
   int64_t now = bq_unix_us();
 
   assert_int_equal(bq_retain_budget(0), BQ_RETAIN_MIN_BUDGET);
@@ -270,23 +267,19 @@ static void test_budget(void **state) {
   for (int i = 0; i < 150; i++)
     put(s, 1, 1 + (int64_t)i * PER_BATCH, now, 10, 0);
   close_store(s);
-  bq_retain_stats_init(&st);
-  s = open_store_retained(fx->path, &l, &st, 0);
-  db = peek_open(fx->path);
-  put(s, 1, 3001, now, 10, 0);
-  assert_int_equal(atomic_load(&st.rows), BQ_RETAIN_MIN_BUDGET);
-  assert_int_equal(atomic_load(&st.lag_rows),
+  rt_open(&t, fx, &l, 0);
+  put(t.s, 1, 3001, now, 10, 0);
+  assert_int_equal(atomic_load(&t.st.rows), BQ_RETAIN_MIN_BUDGET);
+  assert_int_equal(atomic_load(&t.st.lag_rows),
                    3000 - 10 - BQ_RETAIN_MIN_BUDGET);
-  assert_int_equal(q_int(db, "SELECT min(id) FROM messages"),
+  assert_int_equal(q_int(t.db, "SELECT min(id) FROM messages"),
                    BQ_RETAIN_MIN_BUDGET + 1);
   /* and the next passes catch up */
-  for (int i = 0; i < 3; i++) put(s, 1, 3021 + i * PER_BATCH, now, 10, 0);
-  assert_int_equal(atomic_load(&st.lag_rows), 0);
-  assert_int_equal(q_int(db, "SELECT count(*) FROM messages"),
+  for (int i = 0; i < 3; i++) put(t.s, 1, 3021 + i * PER_BATCH, now, 10, 0);
+  assert_int_equal(atomic_load(&t.st.lag_rows), 0);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM messages"),
                    10 + PER_BATCH);
-  check_integrity(db);
-  peek_close(db);
-  close_store(s);
+  rt_close(&t);
 }
 
 int main(void) {
