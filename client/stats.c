@@ -7,7 +7,14 @@
  * poll() timeout (the daemon never chunks or keeps us waiting), the body
  * parsed by promtext.h, and a pure formatting step from two parsed scrapes
  * (the previous one may be absent) to text.  Main thread only.
+ *
+ * With --tls (a burstqd --metrics HOST:PORT,tls) the same GET goes
+ * through session.h's client context and tls.h's engine over the same
+ * non-blocking socket (tls_exchange): the server's name, the host of -H,
+ * is verified; a failed handshake is exit 3 with the reason, as for
+ * burstq send.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,7 +44,8 @@
 
 static const char stats_help[] =
     "usage: burstq stats [-H METRICS_HOST:PORT] [--watch [SEC]] [--count N]\n"
-    "       burstq stats [-H METRICS_HOST:PORT] --health | --ready\n"
+    "                    [--tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]\n"
+    "       burstq stats [-H METRICS_HOST:PORT] [--tls ...] --health | --ready\n"
     "\n"
     "Show what a burstqd is doing, from the HTTP endpoints it serves with\n"
     "--metrics HOST:PORT: messages received, committed and rejected,\n"
@@ -57,6 +65,15 @@ static const char stats_help[] =
     "                        HEALTHCHECK or monitoring, no curl needed)\n"
     "      --ready           likewise /readyz: exit 0 if accepting, 1 if\n"
     "                        draining\n"
+    "      --tls             HTTPS, for burstqd --metrics HOST:PORT,tls; the\n"
+    "                        daemon's certificate must be valid for the host\n"
+    "                        of -H (a name or an IP address) and signed by a\n"
+    "                        trusted CA\n"
+    "      --tls-ca FILE     with --tls: trust the CA certificates (PEM) in\n"
+    "                        FILE  [$BURSTQ_TLS_CA, else the system's]\n"
+    "      --tls-cert FILE   with --tls: present this client certificate\n"
+    "      --tls-key FILE    (PEM) and key, for a daemon started with\n"
+    "                        --tls-client-ca; keep the key mode 600\n"
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
@@ -64,10 +81,22 @@ static const char stats_help[] =
     "  burstq stats -H 127.0.0.1:9070\n"
     "  burstq stats --watch 1            rates every second\n"
     "  curl -s 127.0.0.1:9070/metrics    the raw numbers, for Prometheus\n"
+    "  burstq stats --tls --tls-ca ca.pem -H localhost:9443   over TLS\n"
     "\n"
     "Exit status: 0 shown (--health, --ready: healthy, ready); 1 the answer\n"
     "was not burstqd metrics (--health: not writable; --ready: draining);\n"
-    "2 usage; 3 cannot connect, or no answer within the timeout.\n";
+    "2 usage (also an unusable --tls-* file); 3 cannot connect, no answer\n"
+    "within the timeout, or the TLS handshake failed (the reason is\n"
+    "printed).\n";
+
+/* Where the scrapes go. */
+struct target {
+  struct sockaddr_storage ss;
+  char where[BQ_ADDR_STRLEN];  /* ss formatted: messages, Host: */
+  double timeout_s;            /* per request */
+  struct bq_tls_ctx *tls;      /* --tls: the client context; else NULL */
+  int have_cert;               /* --tls-cert given */
+};
 
 struct scrape {
   struct bq_prom m;
@@ -108,42 +137,122 @@ static int ingest_reply(const struct bq_buf *resp, int at_end) {
                               &r) != BQ_REPLY_BAD;
 }
 
-/* GET path from addr; status code into *status, body into body.  Returns 0
- * or a negative errno (-EPROTO: not an HTTP response; -EBADMSG: an answer
- * in burstq's ingest protocol, "OK n" or "ERR ..."). */
-static int http_get(const struct sockaddr_storage *ss, const char *hostname,
-                    const char *path, double timeout_s, int *status,
-                    struct bq_buf *body) {
-  double deadline = mono_s() + timeout_s;
-  struct bq_buf resp;
-  char req[512];
-  int fd, r = 0, n;
+/* Send all of data[0..len) on the non-blocking fd by deadline.  0 or a
+ * negative errno. */
+static int send_all(int fd, const char *data, size_t len, double deadline) {
   size_t off = 0;
-  char *hdr_end;
-
-  fd = bq_session_connect(ss, (int)(timeout_s * 1000.0) + 1, 0);
-  if (fd < 0) return fd;
-  n = snprintf(req, sizeof(req),
-               "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: burstq-stats\r\n"
-               "Accept: text/plain\r\nConnection: close\r\n\r\n",
-               path, hostname);
-  while (off < (size_t)n) {
-    ssize_t w = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
+  int r;
+  while (off < len) {
+    ssize_t w = send(fd, data + off, len - off, MSG_NOSIGNAL);
     if (w > 0) {
       off += (size_t)w;
       continue;
     }
-    if (w < 0 && errno != EAGAIN && errno != EINTR) {
-      r = -errno;
-      close(fd);
-      return r;
-    }
-    if ((r = wait_fd(fd, POLLOUT, deadline)) < 0) {
-      close(fd);
-      return r;
-    }
+    if (w < 0 && errno != EAGAIN && errno != EINTR) return -errno;
+    if ((r = wait_fd(fd, POLLOUT, deadline)) < 0) return r;
   }
+  return 0;
+}
+
+/* What tls_exchange says besides errnos: the daemon closed the TCP
+ * connection before the handshake was done. */
+#define TLS_CLOSED_EARLY (-30001)
+
+/* http_get over TLS: the request through t (a new client engine), the
+ * response's plaintext into resp until the daemon's close_notify or EOF.
+ * Returns 0, a negative errno, TLS_CLOSED_EARLY, or an error of
+ * bq_tls_read (the reason in bq_tls_error(t)). */
+static int tls_exchange(int fd, struct bq_tls *t, const char *req, size_t n,
+                        double deadline, struct bq_buf *resp) {
+  char cbuf[16384], pt[16384];
+  int r = bq_tls_connect(t);
+  if (r < 0) return r;
+  r = bq_tls_write(t, req, n); /* held until the handshake is done */
+  if (r < 0) return r;
+  for (;;) {
+    size_t out;
+    ssize_t got;
+    while ((out = bq_tls_take_out(t, cbuf, sizeof(cbuf))) > 0)
+      if ((r = send_all(fd, cbuf, out, deadline)) < 0) return r;
+    got = recv(fd, cbuf, sizeof(cbuf), 0);
+    if (got == 0) return bq_tls_handshake_done(t) ? 0 : TLS_CLOSED_EARLY;
+    if (got < 0) {
+      if (errno != EAGAIN && errno != EINTR) return -errno;
+      if ((r = wait_fd(fd, POLLIN, deadline)) < 0) return r;
+      continue;
+    }
+    if (bq_tls_feed(t, cbuf, (size_t)got) < 0) return -ENOMEM;
+    while ((r = bq_tls_read(t, pt, sizeof(pt))) > 0) {
+      bq_buf_add(resp, pt, (size_t)r);
+      if (resp->len > MAX_RESPONSE || resp->failed) return -EMSGSIZE;
+    }
+    if (r == BQ_TLS_EOF) return 0;
+    if (r < 0) {
+      /* Our alert, if any, as best it can be sent. */
+      out = bq_tls_take_out(t, cbuf, sizeof(cbuf));
+      if (out > 0) (void)send(fd, cbuf, out, MSG_NOSIGNAL | MSG_DONTWAIT);
+      return r;
+    }
+    /* A message port acks and waits for more: no EOF will come. */
+    if (ingest_reply(resp, 0)) return 0;
+  }
+}
+
+/* Why a TLS exchange with tg failed (r its result), one line into buf. */
+static void tls_why(const struct target *tg, const struct bq_tls *t, int r,
+                    char *buf, size_t cap) {
+  if (r == TLS_CLOSED_EARLY)
+    snprintf(buf, cap,
+             "the daemon closed the connection during the TLS handshake "
+             "(not a --metrics HOST:PORT,tls address?%s)",
+             tg->have_cert ? "" : " wants a client certificate "
+                                  "(--tls-cert, --tls-key)?");
+  else
+    bq_session_tls_reason(t, r, bq_tls_handshake_done(t), tg->have_cert,
+                          buf, cap);
+}
+
+/* GET path from tg; status code into *status, body into body.  Returns 0
+ * or a negative errno (-EPROTO: not an HTTP response; -EBADMSG: an answer
+ * in burstq's ingest protocol, "OK n" or "ERR ..."; -ECONNABORTED: the
+ * TLS handshake or connection failed, the reason in why). */
+static int http_get(const struct target *tg, const char *path, int *status,
+                    struct bq_buf *body, char *why, size_t whylen) {
+  double deadline = mono_s() + tg->timeout_s;
+  struct bq_buf resp;
+  char req[512];
+  int fd, r = 0, n;
+  char *hdr_end;
+
+  fd = bq_session_connect(&tg->ss, (int)(tg->timeout_s * 1000.0) + 1, 0);
+  if (fd < 0) return fd;
+  n = snprintf(req, sizeof(req),
+               "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: burstq-stats\r\n"
+               "Accept: text/plain\r\nConnection: close\r\n\r\n",
+               path, tg->where);
   bq_buf_init(&resp);
+  if (tg->tls != NULL) {
+    struct bq_tls *t = NULL;
+    r = bq_tls_new(&t, tg->tls);
+    if (r == 0) r = tls_exchange(fd, t, req, (size_t)n, deadline, &resp);
+    if (r == -ENOMEM) {
+      snprintf(why, whylen, "TLS: out of memory");
+      r = -ECONNABORTED;
+    } else if (r <= BQ_TLS_EOF) { /* also TLS_CLOSED_EARLY */
+      assert(t != NULL);
+      tls_why(tg, t, r, why, whylen);
+      r = -ECONNABORTED;
+    }
+    bq_tls_free(t);
+    close(fd);
+    goto parse;
+  }
+  r = send_all(fd, req, (size_t)n, deadline);
+  if (r < 0) {
+    close(fd);
+    bq_buf_free(&resp);
+    return r;
+  }
   for (;;) {
     char chunk[16384];
     ssize_t got = recv(fd, chunk, sizeof(chunk), 0);
@@ -165,6 +274,7 @@ static int http_get(const struct sockaddr_storage *ss, const char *hostname,
     if ((r = wait_fd(fd, POLLIN, deadline)) < 0) break;
   }
   close(fd);
+parse:
   if (r == 0 && ingest_reply(&resp, 1))
     r = -EBADMSG;
   else if (r == 0 &&
@@ -180,17 +290,32 @@ static int http_get(const struct sockaddr_storage *ss, const char *hostname,
   return r;
 }
 
+/* " (...: use --tls)" when an HTTP status 400 came with the body of a
+ * --metrics ...,tls listener refusing plain HTTP, else "". */
+static const char *tls_hint(int status, const struct bq_buf *body) {
+  static const char said[] = "plain HTTP sent to a TLS port";
+  if (status == 400 && body->len >= sizeof(said) - 1 &&
+      memcmp(body->data, said, sizeof(said) - 1) == 0)
+    return " (a --metrics HOST:PORT,tls address: use --tls)";
+  return "";
+}
+
 /* Scrape /metrics and /healthz into sc.  Returns an exit code. */
-static int take(const struct sockaddr_storage *ss, const char *where,
-                double timeout_s, struct scrape *sc) {
+static int take(const struct target *tg, struct scrape *sc) {
+  const char *where = tg->where;
   struct bq_buf body;
-  char err[200];
+  char err[200], why[512] = "";
   double v;
   int status = 0, r;
 
   memset(sc, 0, sizeof(*sc));
   bq_buf_init(&body);
-  r = http_get(ss, where, "/metrics", timeout_s, &status, &body);
+  r = http_get(tg, "/metrics", &status, &body, why, sizeof(why));
+  if (r == -ECONNABORTED) {
+    fprintf(stderr, "burstq stats: cannot connect to %s: %s\n", where, why);
+    bq_buf_free(&body);
+    return BQ_EXIT_CONNECT;
+  }
   if (r == -EBADMSG) {
     fprintf(stderr,
             "burstq stats: %s is a burstqd message port, not its --metrics "
@@ -210,8 +335,8 @@ static int take(const struct sockaddr_storage *ss, const char *where,
     return BQ_EXIT_CONNECT;
   }
   if (status != 200) {
-    fprintf(stderr, "burstq stats: %s/metrics: HTTP status %d\n", where,
-            status);
+    fprintf(stderr, "burstq stats: %s/metrics: HTTP status %d%s\n", where,
+            status, tls_hint(status, &body));
     bq_buf_free(&body);
     return BQ_EXIT_REJECTED;
   }
@@ -234,14 +359,16 @@ static int take(const struct sockaddr_storage *ss, const char *where,
   }
   sc->at = mono_s();
   bq_buf_init(&body);
-  r = http_get(ss, where, "/healthz", timeout_s, &status, &body);
+  r = http_get(tg, "/healthz", &status, &body, why, sizeof(why));
   if (r == 0) {
     sc->healthy = status == 200;
     snprintf(sc->health, sizeof(sc->health), "%.*s", (int)body.len,
              body.data ? body.data : "");
     sc->health[strcspn(sc->health, "\r\n")] = '\0';
   } else {
-    snprintf(sc->health, sizeof(sc->health), "/healthz: %s", strerror(-r));
+    snprintf(sc->health, sizeof(sc->health), "/healthz: %.*s",
+             (int)sizeof(sc->health) - 16,
+             r == -ECONNABORTED ? why : strerror(-r));
   }
   bq_buf_free(&body);
   return BQ_EXIT_OK;
@@ -470,12 +597,18 @@ static void show(FILE *out, const char *where, const struct scrape *cur,
 }
 
 /* --health / --ready: one GET, its line on stdout, 0 for 200, 1 for 503. */
-static int run_probe(const struct sockaddr_storage *ss, const char *where,
-                     const char *path, double timeout_s) {
+static int run_probe(const struct target *tg, const char *path) {
+  const char *where = tg->where;
   struct bq_buf body;
+  char why[512] = "";
   int status = 0, r;
   bq_buf_init(&body);
-  r = http_get(ss, where, path, timeout_s, &status, &body);
+  r = http_get(tg, path, &status, &body, why, sizeof(why));
+  if (r == -ECONNABORTED) {
+    fprintf(stderr, "burstq stats: cannot connect to %s: %s\n", where, why);
+    bq_buf_free(&body);
+    return BQ_EXIT_CONNECT;
+  }
   if (r < 0) {
     fprintf(stderr, "burstq stats: %s%s: %s\n", where, path,
             r == -EPROTO    ? "not an HTTP response"
@@ -487,12 +620,11 @@ static int run_probe(const struct sockaddr_storage *ss, const char *where,
   }
   printf("%.*s", (int)body.len, body.data ? body.data : "");
   if (body.len == 0 || body.data[body.len - 1] != '\n') printf("\n");
+  if (status != 200 && status != 503)
+    fprintf(stderr, "burstq stats: %s%s: HTTP status %d%s\n", where, path,
+            status, tls_hint(status, &body));
   bq_buf_free(&body);
-  if (status == 200) return BQ_EXIT_OK;
-  if (status != 503)
-    fprintf(stderr, "burstq stats: %s%s: HTTP status %d\n", where, path,
-            status);
-  return BQ_EXIT_REJECTED;
+  return status == 200 ? BQ_EXIT_OK : BQ_EXIT_REJECTED;
 }
 
 int bq_cmd_stats(int argc, char **argv) {
@@ -504,20 +636,25 @@ int bq_cmd_stats(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {"health", no_argument, NULL, 'Z'},
       {"ready", no_argument, NULL, 'R'},
+      BQ_SESSION_TLS_LONGOPTS,
       {NULL, 0, NULL, 0}};
-  struct sockaddr_storage ss;
+  struct target tg;
+  struct bq_session_tls tlso;
   struct scrape cur, prev;
   const char *probe = NULL; /* --health or --ready: that path only */
   const char *host = NULL;
-  char err[256], where[BQ_ADDR_STRLEN];
+  char err[512];
   double every = 0, timeout_s = 5;
   uint64_t count = 0, shown = 0;
   int opt, r, have_prev = 0, tty = isatty(STDOUT_FILENO);
 
   optind = 0;
   opterr = 0;
+  memset(&tg, 0, sizeof(tg));
+  memset(&tlso, 0, sizeof(tlso));
   while ((opt = getopt_long(argc, argv, "+H:w::n:t:h", longopts, NULL)) !=
          -1) {
+    if (bq_session_tls_opt(&tlso, opt, optarg)) continue;
     switch (opt) {
       case 'H':
         host = optarg;
@@ -562,7 +699,10 @@ int bq_cmd_stats(int argc, char **argv) {
         probe = opt == 'Z' ? "/healthz" : "/readyz";
         break;
       default:
-        if (optopt && strchr("Hnt", optopt))
+        if (optopt >= BQ_SESSION_OPT_TLS_CA)
+          fprintf(stderr, "burstq stats: %s needs a value\n",
+                  argv[optind - 1]);
+        else if (optopt && optopt < 256 && strchr("Hnt", optopt))
           fprintf(stderr, "burstq stats: -%c needs a value\n", optopt);
         else
           fprintf(stderr, "burstq stats: unknown option '%s'\n",
@@ -587,20 +727,32 @@ int bq_cmd_stats(int argc, char **argv) {
   }
   if (host == NULL) host = getenv("BURSTQ_METRICS");
   if (host == NULL || *host == '\0') host = STATS_DEFAULT;
-  r = bq_opt_host(host, &ss, err, sizeof(err));
+  r = bq_opt_host(host, &tg.ss, err, sizeof(err));
   if (r < 0) {
     fprintf(stderr, "burstq stats: %s\n", err);
     return r == -ENOENT ? BQ_EXIT_CONNECT : BQ_EXIT_USAGE;
   }
-  bq_addr_format((struct sockaddr *)&ss, where, sizeof(where));
-  if (probe != NULL) return run_probe(&ss, where, probe, timeout_s);
+  bq_addr_format((struct sockaddr *)&tg.ss, tg.where, sizeof(tg.where));
+  tg.timeout_s = timeout_s;
+  if (bq_session_tls_check(&tlso, host, err, sizeof(err)) < 0) {
+    fprintf(stderr, "burstq stats: %s\nTry 'burstq help stats'.\n", err);
+    return BQ_EXIT_USAGE;
+  }
+  if (tlso.on && bq_session_tls_ctx("stats", &tlso, &tg.tls) < 0)
+    return BQ_EXIT_USAGE;
+  tg.have_cert = tlso.cert != NULL;
+  if (probe != NULL) {
+    r = run_probe(&tg, probe);
+    bq_tls_ctx_free(tg.tls);
+    return r;
+  }
 
   for (;;) {
-    r = take(&ss, where, timeout_s, &cur);
+    r = take(&tg, &cur);
     if (r != BQ_EXIT_OK) break;
     if (every > 0 && tty) fputs("\033[H\033[2J", stdout);
     else if (shown > 0) fputc('\n', stdout);
-    show(stdout, where, &cur, have_prev ? &prev : NULL);
+    show(stdout, tg.where, &cur, have_prev ? &prev : NULL);
     fflush(stdout);
     shown++;
     if (have_prev) bq_prom_free(&prev.m);
@@ -615,5 +767,6 @@ int bq_cmd_stats(int argc, char **argv) {
     }
   }
   if (have_prev) bq_prom_free(&prev.m);
+  bq_tls_ctx_free(tg.tls);
   return r;
 }

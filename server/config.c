@@ -29,7 +29,8 @@ enum kind {
   K_SIZE,    /* bytes in [min, max]: K, M, G = powers of 1024 (units.h) */
   K_DURATION, /* seconds in [min, max]: s, m, h, d suffixes (units.h) */
   K_ENUM,    /* one of the names in choices; the int field gets its value */
-  K_ADDR,    /* HOST:PORT: the text into a char array, parsed into addr */
+  K_ADDR,    /* HOST:PORT: the text into a char array, parsed into addr;
+                with tls_off, HOST:PORT[,tls] (the flag into that int) */
   K_LISTEN,  /* HOST:PORT[,FLAG...] added to an array of struct bq_listen
                 (repeatable: the first one given replaces the default) */
   K_PATH,    /* a non-empty path: the const char * field points at it */
@@ -61,6 +62,8 @@ struct opt {
   size_t off;            /* the field it fills */
   size_t width;          /* sizeof that field */
   size_t addr_off;       /* K_ADDR: the struct sockaddr_storage field */
+  size_t tls_off;        /* K_ADDR: the int set by a ",tls" flag; 0: no
+                            flag taken */
   const char *help;      /* --help text, wrapped when printed */
 };
 
@@ -160,12 +163,17 @@ static const struct opt opts[] = {
     {.name = "version", .letter = 'V', .kind = K_VERSION,
      .section = S_OPTIONS, .help = "show the version and exit"},
     {.name = "metrics", .kind = K_ADDR, .section = S_OPTIONS,
-     .metavar = "HOST:PORT", .def_text = "off", .example = "127.0.0.1:9070",
+     .metavar = "HOST:PORT[,tls]", .def_text = "off",
+     .example = "127.0.0.1:9070 or 0.0.0.0:9443,tls",
      ADDR_FIELDS(metrics, metrics_addr),
+     .tls_off = offsetof(struct bq_config, metrics_tls),
      .help = "serve HTTP there: GET /metrics (Prometheus text), /healthz "
              "(200 while the database takes writes, 503 and the reason when "
-             "not), /readyz (200 while accepting, 503 while draining); keep "
-             "it on loopback or a private network"},
+             "not), /readyz (200 while accepting, 503 while draining).  "
+             "Without authentication: keep it on loopback or a private "
+             "network.  The tls flag serves HTTPS instead, with --tls-cert "
+             "and --tls-key (and, with --tls-client-ca, only to clients "
+             "with a certificate)"},
     {.name = "log-format", .kind = K_ENUM, .section = S_OPTIONS,
      .metavar = "FORMAT", .def = "text", .choices = log_format_choices,
      FIELD(log_format),
@@ -222,8 +230,8 @@ static const struct opt opts[] = {
              "owed nothing (\"ERR idle\" first); 0" NBSP "turns it off"},
     {.name = "tls-cert", .kind = K_PATH, .section = S_TLS,
      .metavar = "FILE", .def_text = "none", FIELD(tls_cert),
-     .help = "the TLS listeners' certificate (PEM; the chain, leaf first); "
-             "required with a tls listener.  SIGHUP reads it and --tls-key "
+     .help = "the TLS listeners' certificate (PEM; the chain, leaf first), "
+             "also --metrics ...,tls's; required with a tls listener.  SIGHUP reads it and --tls-key "
              "again: new handshakes use the new pair, open connections keep "
              "theirs, and a bad pair is logged and the old one kept"},
     {.name = "tls-key", .kind = K_PATH, .section = S_TLS,
@@ -422,12 +430,27 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
     case K_ADDR: {
       struct sockaddr_storage *sa =
           (struct sockaddr_storage *)(void *)((char *)c + o->addr_off);
-      r = strlen(arg) < o->width ? bq_addr_parse(arg, -1, sa) : -EINVAL;
+      char host[256];
+      const char *flag = o->tls_off != 0 ? strchr(arg, ',') : NULL;
+      int tls = 0;
+      if (flag != NULL && strcmp(flag, ",tls") != 0) {
+        snprintf(err, errlen,
+                 "--%s: unknown flag '%.40s' in '%s' (the one flag is tls)",
+                 o->name, flag + 1, arg);
+        return -1;
+      }
+      if (flag != NULL) tls = 1;
+      snprintf(host, sizeof(host), "%.*s",
+               (int)(flag != NULL ? (size_t)(flag - arg) : strlen(arg)), arg);
+      r = strlen(arg) < o->width && strlen(arg) < sizeof(host)
+              ? bq_addr_parse(host, -1, sa)
+              : -EINVAL;
       if (r < 0) {
-        addr_error(o, arg, r, err, errlen);
+        addr_error(o, host, r, err, errlen);
         return -1;
       }
       memcpy(field(c, o), arg, strlen(arg) + 1);
+      if (o->tls_off != 0) memcpy((char *)c + o->tls_off, &tls, sizeof(tls));
       return 0;
     }
     case K_LISTEN:
@@ -476,33 +499,37 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
 int bq_config_has_tls(const struct bq_config *c) {
   for (size_t i = 0; i < c->nlisten; i++)
     if (c->listen[i].tls) return 1;
-  return 0;
+  return c->metrics[0] != '\0' && c->metrics_tls;
 }
 
-/* The TLS options agree with the listeners: a tls listener needs a
- * certificate and key, and TLS options without a tls listener are a
- * mistake worth stopping for (they would silently do nothing).  Whether
- * the files can be used is checked when they are loaded (main.c).
- * Returns 0, or -1 with err set. */
+/* The TLS options agree with the listeners: a tls listener (--listen or
+ * --metrics) needs a certificate and key, and TLS options without one
+ * are a mistake worth stopping for (they would silently do nothing).
+ * Whether the files can be used is checked when they are loaded
+ * (main.c).  Returns 0, or -1 with err set. */
 static int check_tls(const struct bq_config *c, char *err, size_t errlen) {
   int tls = bq_config_has_tls(c);
-  const char *first = NULL;
+  const char *opt = "--listen", *first = NULL;
   for (size_t i = 0; i < c->nlisten && first == NULL; i++)
     if (c->listen[i].tls) first = c->listen[i].text;
+  if (first == NULL) {
+    opt = "--metrics";
+    first = c->metrics;
+  }
   if (tls && c->tls_cert == NULL) {
-    snprintf(err, errlen, "--listen %s needs --tls-cert FILE (and --tls-key)",
+    snprintf(err, errlen, "%s %s needs --tls-cert FILE (and --tls-key)", opt,
              first);
     return -1;
   }
   if (tls && c->tls_key == NULL) {
-    snprintf(err, errlen, "--listen %s needs --tls-key FILE", first);
+    snprintf(err, errlen, "%s %s needs --tls-key FILE", opt, first);
     return -1;
   }
   if (!tls && (c->tls_cert != NULL || c->tls_key != NULL ||
                c->tls_client_ca != NULL)) {
     snprintf(err, errlen,
-             "--%s is given but no --listen has the tls flag (for example "
-             "--listen 0.0.0.0:7443,tls)",
+             "--%s is given but neither a --listen nor --metrics has the tls "
+             "flag (for example --listen 0.0.0.0:7443,tls)",
              c->tls_cert != NULL  ? "tls-cert"
              : c->tls_key != NULL ? "tls-key"
                                   : "tls-client-ca");

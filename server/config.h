@@ -64,8 +64,11 @@ struct bq_config {
                                       TLS */
   size_t tls_handshakes_max;       /* --tls-max-handshakes: at once */
   /* HTTP metrics and health endpoints, log format: */
-  char metrics[256];               /* --metrics HOST:PORT; "" when off */
+  char metrics[256];               /* --metrics HOST:PORT[,tls]; "" when
+                                      off */
   struct sockaddr_storage metrics_addr; /* --metrics parsed */
+  int metrics_tls;                 /* --metrics ...,tls: HTTPS, with the
+                                      TLS listeners' certificate */
   int log_format;                  /* --log-format: enum bq_log_format */
   /* Limits on the stored data: */
   size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
@@ -81,7 +84,8 @@ enum {
   BQ_CONFIG_ERR = 2   /* bad usage: err holds the message; exit 2 */
 };
 
-/* 1 when some --listen has the tls flag. */
+/* 1 when some --listen, or --metrics, has the tls flag: the daemon needs
+ * its TLS context. */
 int bq_config_has_tls(const struct bq_config *c);
 
 /* The word for an enum bq_listen_kind ("acked", "syslog"). */

@@ -188,6 +188,28 @@ static void db_errors(struct bq_buf *b, struct bq_metrics *m) {
   }
 }
 
+/* The --metrics ...,tls listener's handshakes. */
+static void http_tls_render(struct bq_buf *b,
+                            const struct bq_metrics_snapshot *s) {
+  static const char fail[] = "burstq_http_tls_handshake_failures_total";
+  const struct {
+    const char *reason;
+    uint64_t v;
+  } by[] = {{"failed", s->http_tls_failed},
+            {"timeout", s->http_tls_timeouts},
+            {"limit", s->http_tls_limited},
+            {"plaintext", s->http_tls_plaintext}};
+  u64(b, "burstq_http_tls_handshakes_total", "counter",
+      "TLS handshakes completed on the --metrics ...,tls listener.",
+      s->http_tls_handshakes);
+  head(b, fail, "counter",
+       "--metrics ...,tls connections closed before their TLS handshake "
+       "completed, by reason.");
+  for (size_t i = 0; i < sizeof(by) / sizeof(by[0]); i++)
+    bq_buf_printf(b, "%s{reason=\"%s\"} %" PRIu64 "\n", fail, by[i].reason,
+                  by[i].v);
+}
+
 int bq_metrics_render(struct bq_metrics *m,
                       const struct bq_metrics_snapshot *s, struct bq_buf *b) {
   int writable = atomic_load_explicit(&m->db_err, memory_order_acquire) == 0;
@@ -223,6 +245,7 @@ int bq_metrics_render(struct bq_metrics *m,
         "--metrics connections refused over the connection limit.",
         s->http_refused);
   }
+  if (s->have_http && s->have_http_tls) http_tls_render(b, s);
 
   u64(b, "burstq_queue_records", "gauge",
       "Records (messages and connection events) between the sockets and "

@@ -106,6 +106,10 @@ struct bq_metrics_snapshot {
   struct bq_server_snapshot loop;  /* the counters of counters.h and more */
   int have_http;                   /* the --metrics server's own counters: */
   uint64_t http_requests, http_bad, http_refused;
+  int have_http_tls;               /* --metrics ...,tls: its TLS counters
+                                      (struct bq_http_stats' tls_*) */
+  uint64_t http_tls_handshakes, http_tls_failed, http_tls_timeouts;
+  uint64_t http_tls_limited, http_tls_plaintext;
   uint64_t queue_records, queue_bytes;
   uint64_t queue_limit_records, queue_limit_bytes;
   unsigned workers;

@@ -79,6 +79,12 @@ void bq_observe_snapshot(struct bq_observe *obs,
     s->http_requests = obs->http.st.requests;
     s->http_bad = obs->http.st.bad;
     s->http_refused = obs->http.st.refused;
+    s->have_http_tls = obs->http.tls_on;
+    s->http_tls_handshakes = obs->http.st.tls_handshakes;
+    s->http_tls_failed = obs->http.st.tls_failed;
+    s->http_tls_timeouts = obs->http.st.tls_timeouts;
+    s->http_tls_limited = obs->http.st.tls_limited;
+    s->http_tls_plaintext = obs->http.st.tls_plaintext;
   }
   bq_queue_stats(obs->d.queue, &count, &bytes);
   s->queue_records = count;
@@ -123,6 +129,13 @@ static void on_request(void *arg, const char *path,
     bq_buf_printf(&res->body,
                   "not found; try /metrics, /healthz or /readyz\n");
   }
+}
+
+/* --metrics ...,tls: the context of the server's tls listeners, as it is
+ * now (SIGHUP replaces it). */
+static struct bq_tls_ctx *metrics_tls_ctx(void *arg) {
+  struct bq_observe *obs = arg;
+  return bq_server_tls_ctx(obs->d.srv);
 }
 
 /* ---- systemd ----------------------------------------------------------- */
@@ -230,14 +243,18 @@ int bq_observe_start(struct bq_observe *obs,
                 "will be sent; use Type=simple or rebuild");
 #endif
   if (obs->d.cfg->metrics[0] != '\0') {
+    const struct bq_http_tls tls = {
+        .ctx = metrics_tls_ctx, .arg = obs,
+        .max_handshakes = obs->d.cfg->tls_handshakes_max};
     r = bq_http_start(&obs->http, obs->d.loop,
                       (const struct sockaddr *)&obs->d.cfg->metrics_addr,
-                      obs->d.log, on_request, obs, err, errlen);
+                      obs->d.log, obs->d.cfg->metrics_tls ? &tls : NULL,
+                      on_request, obs, err, errlen);
     obs->http_on = 1;
     if (r != 0) return r;
     bq_log_info(obs->d.log,
-                "metrics on http://%s/metrics (also /healthz, /readyz)",
-                obs->http.addr);
+                "metrics on http%s://%s/metrics (also /healthz, /readyz)",
+                obs->d.cfg->metrics_tls ? "s" : "", obs->http.addr);
   }
   return 0;
 }

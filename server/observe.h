@@ -11,6 +11,10 @@
  * bq_observe_close() (the server is done), so every handle here is closed
  * before the loop ends.
  *
+ * With --metrics HOST:PORT,tls the endpoints are served over TLS with the
+ * server's current context (bq_server_tls_ctx: the ,tls listeners', the
+ * one SIGHUP reloads); http.h does the rest.
+ *
  * Endpoints: GET /metrics (Prometheus text), GET /healthz (200 "ok" while
  * the database takes writes, 503 and a one-line reason while commits
  * fail), GET /readyz (200 "ready" while accepting, 503 "draining" once

@@ -185,8 +185,9 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 /* SIGHUP: read --tls-cert and --tls-key (and --tls-client-ca) again.
- * New handshakes get the new context; open connections keep the one they
- * started with (each holds a reference).  A pair that does not load is
+ * New handshakes get the new context, on the --metrics ...,tls listener
+ * too (it asks bq_server_tls_ctx at each accept); open connections keep
+ * the one they started with (each holds a reference).  A pair that does not load is
  * logged and the old context kept. */
 static void on_sighup(uv_signal_t *h, int signum) {
   struct bq_server *srv = bq_container_of(h, struct bq_server, sighup);
@@ -330,6 +331,10 @@ const char *bq_server_listener_name(const struct bq_server *srv, size_t i) {
 }
 
 int bq_server_exit_code(const struct bq_server *srv) { return srv->exit_code; }
+
+struct bq_tls_ctx *bq_server_tls_ctx(const struct bq_server *srv) {
+  return srv->tls_ctx;
+}
 
 void bq_server_snapshot(const struct bq_server *srv,
                         struct bq_server_snapshot *s) {

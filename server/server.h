@@ -66,7 +66,7 @@ struct bq_server_deps {
   struct bq_tls_ctx *tls_ctx;   /* the tls listeners' context (tls.h), built
                                    from cfg's --tls-* files; the server
                                    takes this reference.  NULL without a tls
-                                   listener */
+                                   listener (--listen or --metrics) */
   struct bq_server_hooks hooks;
 };
 
@@ -94,6 +94,12 @@ const char *bq_server_address(const struct bq_server *srv);
  * its bound address and kind ("127.0.0.1:5514,syslog"). */
 size_t bq_server_listeners(const struct bq_server *srv);
 const char *bq_server_listener_name(const struct bq_server *srv, size_t i);
+
+/* The TLS context new handshakes use now (NULL without a tls listener):
+ * SIGHUP replaces it, so a caller takes it afresh for each connection and
+ * holds its own reference (bq_tls_new does) for as long as it needs it.
+ * Loop thread; observe.c's --metrics ...,tls uses it. */
+struct bq_tls_ctx *bq_server_tls_ctx(const struct bq_server *srv);
 
 /* Fill s (loop thread). */
 void bq_server_snapshot(const struct bq_server *srv,

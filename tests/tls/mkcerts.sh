@@ -3,6 +3,8 @@
 # openssl command (no network).  Keys are EC P-256 (fast), mode 600.
 #   ca.pem ca.key            a CA ("burstq test CA")
 #   server.pem server.key    from ca: CN=localhost, SAN IP:127.0.0.1, DNS:localhost
+#   renewed.pem renewed.key  from ca: like server.pem with another key (the
+#                            pair a SIGHUP reload swaps in)
 #   client.pem client.key    from ca: CN=burstq-client (for mutual TLS)
 #   ca2.pem ca2.key          another CA ("burstq other CA")
 #   other.pem other.key      from ca2: CN=localhost, same SANs (wrong CA)
@@ -45,6 +47,7 @@ san='subjectAltName=IP:127.0.0.1,DNS:localhost'
 ca ca "burstq test CA"
 ca ca2 "burstq other CA"
 leaf server localhost ca "$san"
+leaf renewed localhost ca "$san"
 leaf client burstq-client ca ""
 leaf other localhost ca2 "$san"
 

@@ -764,8 +764,8 @@ static void test_listen_tls(void **state) {
   bq_config_defaults(&c);
   PARSE(&c, &run, "--tls-client-ca", "ca.pem");
   assert_int_equal(run.rc, BQ_CONFIG_ERR);
-  assert_non_null(strstr(run.err, "--tls-client-ca is given but no --listen "
-                                  "has the tls flag"));
+  assert_non_null(strstr(run.err, "--tls-client-ca is given but neither a "
+                                  "--listen nor --metrics has the tls flag"));
   run_free(&run);
   bq_config_defaults(&c);
   PARSE(&c, &run, "--listen", "127.0.0.1:7443,tls,tls", "--tls-cert", "a",
@@ -785,6 +785,51 @@ static void test_listen_tls(void **state) {
         "--tls-key", "b", "--tls-max-handshakes", "0");
   assert_int_equal(run.rc, BQ_CONFIG_ERR);
   assert_non_null(strstr(run.err, "--tls-max-handshakes"));
+  run_free(&run);
+}
+
+/* --metrics HOST:PORT,tls: HTTPS with the TLS listeners' certificate,
+ * which it needs as a tls listener does; no other flag. */
+static void test_metrics_tls(void **state) {
+  struct bq_config c;
+  struct run run;
+  (void)state;
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--metrics", "127.0.0.1:9070");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_false(c.metrics_tls);
+  assert_false(bq_config_has_tls(&c));
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--metrics", "127.0.0.1:9443,tls", "--tls-cert", "s.pem",
+        "--tls-key", "s.key");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_true(c.metrics_tls);
+  assert_true(bq_config_has_tls(&c));
+  assert_int_equal(bq_addr_port(&c.metrics_addr), 9443);
+  assert_false(c.listen[0].tls);
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--metrics", "127.0.0.1:9443,tls");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--metrics 127.0.0.1:9443,tls needs "
+                               "--tls-cert FILE (and --tls-key)");
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--metrics", "127.0.0.1:9443,tls", "--tls-cert", "s.pem");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--metrics 127.0.0.1:9443,tls needs "
+                               "--tls-key FILE");
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--metrics", "127.0.0.1:9443,ssl");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
+  assert_string_equal(run.err, "--metrics: unknown flag 'ssl' in "
+                               "'127.0.0.1:9443,ssl' (the one flag is tls)");
+  run_free(&run);
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--metrics", "127.0.0.1:9443,tls,tls");
+  assert_int_equal(run.rc, BQ_CONFIG_ERR);
   run_free(&run);
 }
 
@@ -1026,6 +1071,7 @@ int main(void) {
       cmocka_unit_test(test_listen_several),
       cmocka_unit_test(test_listen_errors),
       cmocka_unit_test(test_listen_tls),
+      cmocka_unit_test(test_metrics_tls),
       cmocka_unit_test(test_addr_format_other),
       cmocka_unit_test(test_log_level_parse),
       cmocka_unit_test(test_logf),

@@ -400,7 +400,7 @@ static void test_config_options(void **state) {
   assert_int_equal(parse(&c, err, sizeof(err), "--metrics", "9070", NULL),
                    BQ_CONFIG_ERR);
   assert_string_equal(err, "--metrics: '9070' is not HOST:PORT (for example "
-                           "127.0.0.1:9070)");
+                           "127.0.0.1:9070 or 0.0.0.0:9443,tls)");
   assert_int_equal(parse(&c, err, sizeof(err), "--log-format", "xml", NULL),
                    BQ_CONFIG_ERR);
   assert_string_equal(err, "--log-format: 'xml' is not text or json");
@@ -409,9 +409,51 @@ static void test_config_options(void **state) {
   assert_string_equal(err, "--metrics needs a value");
 }
 
+/* --metrics ...,tls: the listener's handshake counters, one family with a
+ * sample per reason; absent without TLS. */
+static void test_render_http_tls(void **state) {
+  struct bq_metrics m;
+  struct bq_metrics_snapshot s;
+  struct bq_buf b;
+  (void)state;
+  assert_int_equal(bq_metrics_init(&m), 0);
+  fill_snapshot(&s);
+  s.have_http = 1;
+  bq_buf_init(&b);
+  assert_int_equal(bq_metrics_render(&m, &s, &b), 0);
+  assert_null(line_of(b.data, "burstq_http_tls_handshakes_total"));
+  bq_buf_free(&b);
+  s.have_http_tls = 1;
+  s.http_tls_handshakes = 9;
+  s.http_tls_failed = 1;
+  s.http_tls_timeouts = 2;
+  s.http_tls_limited = 3;
+  s.http_tls_plaintext = 4;
+  bq_buf_init(&b);
+  assert_int_equal(bq_metrics_render(&m, &s, &b), 0);
+  assert_line(b.data, "burstq_http_tls_handshakes_total 9");
+  assert_line(b.data,
+              "burstq_http_tls_handshake_failures_total{reason=\"failed\"} 1");
+  assert_line(b.data,
+              "burstq_http_tls_handshake_failures_total{reason=\"timeout\"} 2");
+  assert_line(b.data,
+              "burstq_http_tls_handshake_failures_total{reason=\"limit\"} 3");
+  assert_line(b.data, "burstq_http_tls_handshake_failures_total"
+                      "{reason=\"plaintext\"} 4");
+  assert_int_equal(count_lines(b.data, "# TYPE ",
+                               "burstq_http_tls_handshake_failures_total"),
+                   1);
+  assert_int_equal(count_lines(b.data, "# HELP ",
+                               "burstq_http_tls_handshake_failures_total"),
+                   1);
+  bq_buf_free(&b);
+  bq_metrics_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_render_counters),
+      cmocka_unit_test(test_render_http_tls),
       cmocka_unit_test(test_histograms),
       cmocka_unit_test(test_db_health),
       cmocka_unit_test(test_buf),
