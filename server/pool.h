@@ -9,7 +9,10 @@
  * transaction with backoff until it succeeds, returns the token and the
  * capacity, and then -- while the next worker already writes -- summarises
  * the batch per connection into a completion, posts it, wakes the loop with
- * uv_async_send(), and frees the records.
+ * uv_async_send(), and frees the records.  With idle_ms, a worker that
+ * finds no work for that long takes the token alone and runs the store's
+ * retention pass (bq_store_retain), again at once while it says there is
+ * more.
  *
  * Threads: workers run the loop above.  The completion list is guarded by
  * pool->mu; the loop thread takes the whole list at once

@@ -50,6 +50,12 @@
  * version.  A database of an older version is accepted by the check and
  * migrated in place by open (one transaction, user_version included).
  *
+ * Retention (retention.h): with a --retain-* limit, append() runs
+ * retention_sqlite.c's pass right after BEGIN (so the batch reuses the
+ * pages it frees), a batch refused as full commits a pass of its own
+ * before the retry, and retain() is the idle pass.  No schema change: a
+ * database of any version is retained as it is.
+ *
  * Opening never writes to a file it has not first proven, read-only, to be
  * new, empty, or exactly this schema (bq_store_sqlite_check, store.h);
  * the check and the schema comparison are self-contained below.
