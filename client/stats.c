@@ -560,6 +560,27 @@ static void show(FILE *out, const char *where, const struct scrape *cur,
   }
   by_label(lst, sizeof(lst), cur, "burstq_db_errors_total", "kind");
   fprintf(out, "db errors    %s\n", lst[0] ? lst : "none");
+  /* retention: only a daemon with --retain-* renders these */
+  if (bq_prom_get(&cur->m, "burstq_retention_deleted_rows_total", NULL, NULL,
+                  &v) == 0) {
+    double lag_rows = get(cur, "burstq_retention_lag_rows");
+    double lag_s = get(cur, "burstq_retention_lag_seconds");
+    fprintf(out,
+            "retention    deleted %s messages%s (%s), %s connections; oldest "
+            "kept %s old; lag %s\n",
+            num(a, sizeof(a), v),
+            rate(r1, sizeof(r1), cur, prev,
+                 "burstq_retention_deleted_rows_total"),
+            bytes(b, sizeof(b),
+                  get(cur, "burstq_retention_deleted_bytes_total")),
+            num(c, sizeof(c),
+                get(cur, "burstq_retention_deleted_connections_total")),
+            dur(d, sizeof(d), get(cur, "burstq_retention_oldest_age_seconds")),
+            lag_rows > 0 || lag_s > 0 ? "BEHIND" : "none");
+    if (lag_rows > 0 || lag_s > 0)
+      fprintf(out, "             behind by %s messages, %s of age\n",
+              num(e, sizeof(e), lag_rows), dur(f, sizeof(f), lag_s));
+  }
   if (bq_prom_get(&cur->m, "process_resident_memory_bytes", NULL, NULL, &v) ==
       0) {
     double cpu = get(cur, "process_cpu_seconds_total");

@@ -29,7 +29,9 @@
 #define BQ_THREAD_H
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #ifndef NDEBUG
 #include <stdatomic.h>
 #include <stddef.h>
@@ -101,6 +103,24 @@ static inline void bq_cond_wait(pthread_cond_t *cv, struct bq_mutex *m) {
 #ifndef NDEBUG
   atomic_store_explicit(&m->owner, BQ_THREAD_SELF, memory_order_relaxed);
 #endif
+}
+
+/* As bq_cond_wait, but until the CLOCK_REALTIME time abs at the latest.
+ * Returns 1 if that time passed (m held again either way), else 0. */
+static inline int bq_cond_timedwait(pthread_cond_t *cv, struct bq_mutex *m,
+                                    const struct timespec *abs) {
+  int rc;
+  assert(bq_mutex_held(m));
+#ifndef NDEBUG
+  atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
+#endif
+  rc = pthread_cond_timedwait(cv, &m->mu, abs);
+  if (rc != 0 && rc != ETIMEDOUT)
+    bq_thread_fail("pthread_cond_timedwait", rc);
+#ifndef NDEBUG
+  atomic_store_explicit(&m->owner, BQ_THREAD_SELF, memory_order_relaxed);
+#endif
+  return rc == ETIMEDOUT;
 }
 
 static inline void bq_cond_signal(pthread_cond_t *cv) {

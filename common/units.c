@@ -60,6 +60,39 @@ int bq_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
   return parse_scaled(s, count_suffixes, 1000, 0, min, max, out);
 }
 
+int bq_parse_duration(const char *s, uint64_t min, uint64_t max,
+                      uint64_t *out) {
+  static const struct {
+    char letter;
+    uint64_t seconds;
+  } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+  char digits[24];
+  size_t n = s != NULL ? strlen(s) : 0;
+  uint64_t v, mult = 1;
+  int r;
+
+  if (n == 0) return -EINVAL;
+  if (n >= sizeof(digits)) /* more digits than any uint64_t, or junk */
+    return strspn(s, "0123456789") >= sizeof(digits) - 1 ? -ERANGE : -EINVAL;
+  memcpy(digits, s, n + 1);
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (digits[n - 1] == units[i].letter) {
+      mult = units[i].seconds;
+      digits[--n] = '\0';
+      break;
+    }
+  }
+  /* digits only (no k/M/G: "1k" of seconds would read as a count) */
+  if (n == 0 || strspn(digits, "0123456789") != n) return -EINVAL;
+  r = parse_scaled(digits, count_suffixes, 1, 0, 0, UINT64_MAX, &v);
+  if (r < 0) return r;
+  if (v > UINT64_MAX / mult) return -ERANGE;
+  v *= mult;
+  if (v < min || v > max) return -ERANGE;
+  *out = v;
+  return 0;
+}
+
 void bq_units_error(int r, const char *name, const char *arg, uint64_t min,
                     uint64_t max, char *err, size_t errlen) {
   if (r == -ERANGE)

@@ -4,7 +4,9 @@
  *   - sizes in bytes: K, M, G are powers of 1024 (64K = 65536); the letter
  *     may be lower case and may be followed by "iB" or "B" (64KiB, 64KB);
  *   - counts (messages, connections, threads, seconds): k (or K), M, G are
- *     powers of 1000 (2k = 2000, 1M = 1000000).
+ *     powers of 1000 (2k = 2000, 1M = 1000000);
+ *   - durations: s, m, h, d are seconds, minutes, hours, days (90s, 12h,
+ *     30d); a bare number is seconds.
  * No sign, no spaces, no fractions, no other suffix.
  *
  * Design: pure, stateless functions (any thread); callers turn the result
@@ -30,6 +32,11 @@ int bq_parse_size(const char *s, size_t min, size_t max, size_t *out);
 /* A count such as "100", "5k", "2M", "3G" into *out, requiring
  * min <= value <= max.  Returns as bq_parse_size. */
 int bq_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* A duration such as "90", "90s", "15m", "12h", "30d" into *out, in
+ * seconds, requiring min <= value <= max.  Returns as bq_parse_size. */
+int bq_parse_duration(const char *s, uint64_t min, uint64_t max,
+                      uint64_t *out);
 
 /* The message for r (a negative return of the parsers above) about option
  * --name given arg: "--name: 'arg' is not a number" or "--name: 'arg' is

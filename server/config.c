@@ -27,6 +27,7 @@
 enum kind {
   K_COUNT,   /* a count in [min, max]: k, M, G = powers of 1000 (units.h) */
   K_SIZE,    /* bytes in [min, max]: K, M, G = powers of 1024 (units.h) */
+  K_DURATION, /* seconds in [min, max]: s, m, h, d suffixes (units.h) */
   K_ENUM,    /* one of the names in choices; the int field gets its value */
   K_ADDR,    /* HOST:PORT: the text into a char array, parsed into addr;
                 with tls_off, HOST:PORT[,tls] (the flag into that int) */
@@ -53,8 +54,8 @@ struct opt {
   const char *def;       /* default, as a value to parse; NULL: zero */
   const char *def_text;  /* --help's default when def is NULL or says too
                             little; NULL with def NULL: nothing shown */
-  uint64_t min, max;     /* K_COUNT, K_SIZE: the range */
-  int zero_off;          /* K_SIZE: "0" is also accepted (off) */
+  uint64_t min, max;     /* K_COUNT, K_SIZE, K_DURATION: the range */
+  int zero_off;          /* K_SIZE, K_DURATION: "0" is also accepted (off) */
   const struct choice *choices; /* K_ENUM: NULL-terminated */
   const char *example;   /* K_ADDR, K_LISTEN: good values, for the error
                             message */
@@ -95,6 +96,7 @@ static const struct choice log_format_choices[] = {
 #define S_OPTIONS "Options (default in brackets)"
 #define S_HARDENING "Hardening (docs/security.md)"
 #define S_TLS "TLS (docs/security.md)"
+#define S_RETAIN "Retention (docs/operations.md; default: keep everything)"
 
 static const struct opt opts[] = {
     {.name = "listen", .letter = 'l', .kind = K_LISTEN, .section = S_OPTIONS,
@@ -201,6 +203,26 @@ static const struct opt opts[] = {
              "cap); the WAL beside it (up to ~32M) is not counted.  On "
              "PostgreSQL: burstq's tables with their indexes, read every "
              "2 s"},
+    {.name = "retain-age", .kind = K_DURATION, .section = S_RETAIN,
+     .metavar = "DURATION", .def = "0", .def_text = "off", .min = 1,
+     .max = UINT64_C(100) * 366 * 86400, .zero_off = 1, FIELD(retain_age),
+     .help = "delete messages older than DURATION (90s, 15m, 12h, 30d; a "
+             "bare number is seconds), oldest first, in the writer's "
+             "transactions (at most a few seconds late, see "
+             "docs/operations.md); 0" NBSP "keeps them"},
+    {.name = "retain-size", .kind = K_SIZE, .section = S_RETAIN,
+     .metavar = "SIZE", .def = "0", .def_text = "off", .min = 64 * 1024,
+     .max = UINT64_C(1) << 50, .zero_off = 1, FIELD(retain_size),
+     .help = "delete the oldest messages while the stored data (the "
+             "database's pages in use) is larger than SIZE; freed pages are "
+             "reused, so the file stops growing near SIZE; keep it below "
+             "--max-db-size; 0" NBSP "for none"},
+    {.name = "retain-rows", .kind = K_COUNT, .section = S_RETAIN,
+     .metavar = "N", .def = "0", .def_text = "off", .min = 0,
+     .max = UINT64_C(1) << 50, FIELD(retain_rows),
+     .help = "keep the newest N messages (by id), delete older ones; k, M, "
+             "G suffixes; 0" NBSP "for no limit.  The options combine: a "
+             "message goes when any limit says so"},
     {.name = "allow", .kind = K_CIDR, .section = S_HARDENING,
      .metavar = "CIDR",
      .def_text = "any peer; the default listener is loopback only",
@@ -471,11 +493,20 @@ static int apply(struct bq_config *c, const struct opt *o, const char *arg,
         return -1;
       }
       return 0;
+    case K_DURATION:
+      if (o->zero_off && strcmp(arg, "0") == 0) {
+        store_uint(c, o, 0);
+        return 0;
+      }
+      r = bq_parse_duration(arg, o->min, o->max, &v);
+      if (r < 0) break;
+      store_uint(c, o, v);
+      return 0;
     case K_HELP:
     case K_VERSION:
       break;
   }
-  assert(o->kind == K_COUNT || o->kind == K_SIZE);
+  assert(o->kind == K_COUNT || o->kind == K_SIZE || o->kind == K_DURATION);
   bq_units_error(r, o->name, arg, o->min, o->max, err, errlen);
   return -1;
 }

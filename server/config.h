@@ -73,6 +73,10 @@ struct bq_config {
   int log_format;                  /* --log-format: enum bq_log_format */
   /* Limits on the stored data: */
   size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
+  /* Retention (retention.h); 0 = no limit of that kind: */
+  size_t retain_age;               /* --retain-age, seconds */
+  size_t retain_size;              /* --retain-size, bytes */
+  size_t retain_rows;              /* --retain-rows, messages */
 };
 
 enum {

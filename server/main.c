@@ -162,6 +162,11 @@ int main(int argc, char **argv) {
 
   r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);
   if (r == 0) r = bq_metrics_init(&metrics);
+  if (r == 0) {
+    metrics.retain_limits.age_us = (uint64_t)cfg.retain_age * 1000000u;
+    metrics.retain_limits.bytes = cfg.retain_size;
+    metrics.retain_limits.rows = cfg.retain_rows;
+  }
   if (r < 0 || uv_loop_init(&loop) != 0) {
     bq_log_error(&log, "cannot set up: out of resources");
     return 2;
@@ -181,9 +186,10 @@ int main(int argc, char **argv) {
     r = bq_observe_start(&obs, &od, err, sizeof(err));
   }
   if (r == 0) {
-    const struct bq_store_opts sopts = {.sync = cfg.sync, .log = &log,
-                                        .max_db_bytes = cfg.max_db_size,
-                                        .node = cfg.node};
+    const struct bq_store_opts sopts = {
+        .sync = cfg.sync, .log = &log, .max_db_bytes = cfg.max_db_size,
+        .node = cfg.node, .retain = &metrics.retain_limits,
+        .retain_stats = &metrics.retain};
     r = bq_store_open(cfg.db_path, &sopts, &store, serr, sizeof(serr));
     if (r < 0) {
       snprintf(err, sizeof(err), "--db %.400s: %.500s", db_shown, serr);
@@ -195,7 +201,8 @@ int main(int argc, char **argv) {
     const struct bq_pool_deps pd = {
         .queue = &queue, .store = store, .log = &log,
         .wake = bq_server_wake(srv), .metrics = &metrics,
-        .nworkers = cfg.workers, .batch_max = cfg.batch_max};
+        .nworkers = cfg.workers, .batch_max = cfg.batch_max,
+        .idle_ms = bq_retain_on(&metrics.retain_limits) ? 1000 : 0};
     r = bq_pool_start(&pool, &pd);
     if (r < 0)
       snprintf(err, sizeof(err), "cannot start workers: %s", strerror(-r));
@@ -242,6 +249,14 @@ int main(int argc, char **argv) {
   if (cfg.max_db_size > 0)
     bq_log_info(&log, "database capped at %zu bytes (--max-db-size)",
                 cfg.max_db_size);
+  if (bq_retain_on(&metrics.retain_limits))
+    bq_log_info(&log,
+                "retention: age %zu s, size %zu bytes, rows %zu (0: no "
+                "limit); the oldest messages are deleted as batches are "
+                "written",
+                cfg.retain_age, cfg.retain_size, cfg.retain_rows);
+  else
+    bq_log_debug(&log, "retention: off, every message is kept");
   /* "listening on 127.0.0.1:7070 (acked)", "... (syslog,tls)": one line
    * per listener, in the order given (no address holds a comma). */
   for (size_t i = 0; i < bq_server_listeners(srv); i++) {

@@ -47,6 +47,8 @@ int bq_metrics_init(struct bq_metrics *m) {
   for (size_t i = 0; i < BQ_STORE_NERR; i++) atomic_init(&m->db_errors[i], 0);
   atomic_init(&m->db_err, 0);
   m->reason[0] = '\0';
+  bq_retain_stats_init(&m->retain);
+  memset(&m->retain_limits, 0, sizeof(m->retain_limits));
   return bq_mutex_init(&m->reason_mu);
 }
 
@@ -270,6 +272,7 @@ int bq_metrics_render(struct bq_metrics *m,
        "Time from BEGIN to a durable COMMIT per batch, retries included.",
        &m->commit);
   db_errors(b, m);
+  bq_retain_render(&m->retain, &m->retain_limits, s->now_us, b);
   if (s->have_process) {
     dbl(b, "process_cpu_seconds_total", "counter",
         "User and system CPU time spent, in seconds.", s->cpu_seconds);

@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "retention.h"
 #include "server.h"
 #include "store.h"
 #include "thread.h"
@@ -67,6 +68,11 @@ struct bq_metrics {
                                         error (a negated enum bq_store_err) */
   struct bq_mutex reason_mu;         /* guards reason */
   char reason[256];                  /* message of the last failure */
+  /* Retention (retention.h): what the passes did (the store records it)
+   * and the limits (set at start-up, read-only after; all 0: none, and
+   * no burstq_retention_* metric is rendered). */
+  struct bq_retain_stats retain;
+  struct bq_retain_limits retain_limits;
 };
 
 /* Initialise m: empty histograms with burstqd's buckets, database healthy.
@@ -96,6 +102,7 @@ int bq_metrics_db_ok(struct bq_metrics *m, char *reason, size_t len);
 struct bq_metrics_snapshot {
   const char *version, *backend, *libuv_version; /* backend: "sqlite 3.40.1" */
   double start_time;               /* Unix seconds */
+  int64_t now_us;                  /* the wall clock at the scrape */
   struct bq_server_snapshot loop;  /* the counters of counters.h and more */
   int have_http;                   /* the --metrics server's own counters: */
   uint64_t http_requests, http_bad, http_refused;

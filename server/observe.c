@@ -71,6 +71,7 @@ void bq_observe_snapshot(struct bq_observe *obs,
   s->backend = obs->d.backend;
   s->libuv_version = uv_version_string();
   s->start_time = obs->start_time;
+  s->now_us = bq_unix_us();
   bq_server_snapshot(obs->d.srv, &s->loop);
   /* The metrics server's own traffic (this scrape not yet counted). */
   s->have_http = obs->http_on;

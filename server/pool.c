@@ -138,14 +138,40 @@ static void write_batch(struct bq_pool *p, struct bq_rec *batch,
     bq_metrics_batch(p->metrics, n, (uv_hrtime() - start_ns) / 1000u);
 }
 
+/* With the writer token and no batch: the store's retention pass.  A
+ * failure is logged (rate-limited) and left to the next pass; *more says
+ * whether to run again as soon as the queue stays empty. */
+static void idle_work(struct bq_pool *p, int *more) {
+  char err[512];
+  uint64_t suppressed;
+  int r = bq_store_retain(p->store, more, err, sizeof(err));
+  if (r == 0) return;
+  *more = 0; /* not a failed commit of messages: /healthz is unchanged */
+  if (bq_ratelimit_allow(&p->fail_rl, bq_now_ms(), &suppressed))
+    bq_log_warn(p->log,
+                "retention pass failed: %s; trying again later (%llu "
+                "similar lines suppressed)",
+                err, (unsigned long long)suppressed);
+}
+
 static void *worker_main(void *arg) {
   struct bq_pool *p = arg;
   struct bq_done *d;
+  int more = 0;
 
   for (;;) {
     struct bq_rec *batch;
     size_t bytes;
-    size_t n = bq_queue_take(p->queue, p->batch_max, &batch, &bytes);
+    int idle;
+    /* while retention has more to do, an empty queue is idle at once */
+    size_t n = bq_queue_take_idle(p->queue, p->batch_max,
+                                  p->idle_ms > 0 && more ? 1 : p->idle_ms,
+                                  &batch, &bytes, &idle);
+    if (idle) {
+      idle_work(p, &more);
+      bq_queue_finish(p->queue, 0, 0);
+      continue;
+    }
     if (n == 0) break;
     write_batch(p, batch, n);
     /* Durable: hand the token to the next worker first, then do the
@@ -182,6 +208,7 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
   p->wake = deps->wake;
   p->metrics = deps->metrics;
   p->batch_max = deps->batch_max;
+  p->idle_ms = deps->idle_ms;
   p->nworkers = 0;
   p->done_head = NULL;
   p->done_tailp = &p->done_head;

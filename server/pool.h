@@ -9,7 +9,10 @@
  * transaction with backoff until it succeeds, returns the token and the
  * capacity, and then -- while the next worker already writes -- summarises
  * the batch per connection into a completion, posts it, wakes the loop with
- * uv_async_send(), and frees the records.
+ * uv_async_send(), and frees the records.  With idle_ms, a worker that
+ * finds no work for that long takes the token alone and runs the store's
+ * retention pass (bq_store_retain), again at once while it says there is
+ * more.
  *
  * Threads: workers run the loop above.  The completion list is guarded by
  * pool->mu; the loop thread takes the whole list at once
@@ -59,6 +62,9 @@ struct bq_pool_deps {
   struct bq_metrics *metrics; /* per-batch numbers (metrics.h); NULL: none */
   unsigned nworkers;          /* threads, >= 1 */
   size_t batch_max;           /* records per transaction, >= 1 */
+  unsigned idle_ms;           /* > 0: after this long without work, a
+                                 worker runs the store's retention
+                                 (bq_store_retain); 0: never */
 };
 
 struct bq_pool {
@@ -68,6 +74,7 @@ struct bq_pool {
   uv_async_t *wake;
   struct bq_metrics *metrics;
   size_t batch_max;
+  unsigned idle_ms;        /* as in struct bq_pool_deps */
   unsigned nworkers;       /* threads started */
   pthread_t *threads;
   struct bq_mutex mu;      /* guards done_head/done_tailp */

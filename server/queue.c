@@ -74,13 +74,42 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
 
 size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
                      size_t *bytes) {
+  int idle;
+  return bq_queue_take_idle(q, max, 0, out, bytes, &idle);
+}
+
+size_t bq_queue_take_idle(struct bq_queue *q, size_t max, unsigned idle_ms,
+                          struct bq_rec **out, size_t *bytes, int *idle) {
   struct bq_rec *r, *prev = NULL;
   size_t n = 0, b = 0;
+  struct timespec until;
+  int timed_out = 0;
   assert(max >= 1);
+  *idle = 0;
+  if (idle_ms > 0) {
+    clock_gettime(CLOCK_REALTIME, &until); /* the condvar's clock */
+    until.tv_sec += (time_t)(idle_ms / 1000);
+    until.tv_nsec += (long)(idle_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+  }
   bq_mutex_lock(&q->mu);
   while (q->writer_busy || (q->waiting == 0 && !q->closed)) {
+    if (timed_out && !q->writer_busy) { /* idle: the token alone */
+      q->writer_busy = 1;
+      bq_mutex_unlock(&q->mu);
+      *idle = 1;
+      *out = NULL;
+      *bytes = 0;
+      return 0;
+    }
     q->sleepers++;
-    bq_cond_wait(&q->cv, &q->mu);
+    if (idle_ms > 0)
+      timed_out = bq_cond_timedwait(&q->cv, &q->mu, &until);
+    else
+      bq_cond_wait(&q->cv, &q->mu);
     q->sleepers--;
   }
   if (q->waiting == 0) { /* closed and drained */

@@ -76,6 +76,8 @@ int bq_store_retryable(int err);
 const char *bq_store_err_name(int err);
 
 struct bq_log;
+struct bq_retain_limits;
+struct bq_retain_stats;
 
 struct bq_store_opts {
   int sync;                  /* enum bq_sync */
@@ -88,6 +90,12 @@ struct bq_store_opts {
    * unique across the daemons sharing a database by it.  SQLite ignores
    * it. */
   const char *node;
+  /* Retention (retention.h): limits (NULL or all 0: keep everything) and
+   * where committed passes are counted (NULL: nowhere).  With limits,
+   * append() deletes the oldest messages in the batch's transaction, and
+   * a batch refused as full first commits a deletion of its own. */
+  const struct bq_retain_limits *retain;
+  struct bq_retain_stats *retain_stats;
 };
 
 struct bq_store;
@@ -105,6 +113,12 @@ struct bq_store_ops {
   /* Flush, release and free s.  Returns 0, or a negated enum bq_store_err
    * with a message in err; s is freed either way. */
   int (*close)(struct bq_store *s, char *err, size_t errlen);
+  /* Optional (NULL: nothing to do).  Retention while no batch comes: one
+   * pass (retention.h) in a transaction of its own, by the worker holding
+   * the writer token without a batch (queue.h, bq_queue_take_idle).
+   * Returns 0 with *more = 1 when the limits call for more deletion right
+   * away, else *more = 0; or a negated enum bq_store_err with err. */
+  int (*retain)(struct bq_store *s, int *more, char *err, size_t errlen);
 };
 
 struct bq_store_caps {
@@ -178,6 +192,12 @@ static inline int bq_store_append(struct bq_store *s, struct bq_rec *batch,
 
 static inline uint64_t bq_store_size(struct bq_store *s) {
   return s->ops->size(s);
+}
+
+static inline int bq_store_retain(struct bq_store *s, int *more, char *err,
+                                  size_t errlen) {
+  *more = 0;
+  return s->ops->retain != NULL ? s->ops->retain(s, more, err, errlen) : 0;
 }
 
 static inline int bq_store_close(struct bq_store *s, char *err,

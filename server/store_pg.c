@@ -228,7 +228,8 @@ static int pg_append(struct bq_store *base, struct bq_rec *batch,
 static uint64_t pg_size(struct bq_store *base);
 static int pg_close(struct bq_store *base, char *err, size_t errlen);
 
-static const struct bq_store_ops pg_ops = {pg_append, pg_size, pg_close};
+static const struct bq_store_ops pg_ops = {
+    .append = pg_append, .size = pg_size, .close = pg_close, .retain = NULL};
 
 static uint64_t now_ms(void) {
   struct timespec ts;

@@ -50,6 +50,12 @@
  * version.  A database of an older version is accepted by the check and
  * migrated in place by open (one transaction, user_version included).
  *
+ * Retention (retention.h): with a --retain-* limit, append() runs
+ * retention_sqlite.c's pass right after BEGIN (so the batch reuses the
+ * pages it frees), a batch refused as full commits a pass of its own
+ * before the retry, and retain() is the idle pass.  No schema change: a
+ * database of any version is retained as it is.
+ *
  * Opening never writes to a file it has not first proven, read-only, to be
  * new, empty, or exactly this schema (bq_store_sqlite_check, store.h);
  * the check and the schema comparison are self-contained below.
@@ -71,6 +77,7 @@
 
 #include "checkpoint.h"
 #include "log.h"
+#include "retention.h"
 #include "syslog.h"
 
 #define SCHEMA_VERSION 4
@@ -108,6 +115,8 @@ struct sqlite_store {
   struct bq_ckpt ckpt;  /* background checkpoints (checkpoint.h) */
   int ckpt_running;     /* ckpt started and not yet stopped */
   uint64_t max_db_bytes; /* --max-db-size, 0 for none */
+  struct bq_retain_sqlite *retain;     /* NULL: keep everything */
+  struct bq_retain_stats *retain_stats; /* may be NULL */
   char *path;           /* the database file; path + "-wal" is its WAL */
 };
 
@@ -299,15 +308,19 @@ static void finalize_all(struct sqlite_store *s) {
   s->begin = s->commit = s->rollback = NULL;
   s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_hdr = NULL;
   s->ins_pmsg = s->ins_pmsgs = s->ins_prod = s->sel_prod = s->upd_prod = NULL;
+  bq_retain_sqlite_close(s->retain);
+  s->retain = NULL;
 }
 
 static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
                          char *err, size_t errlen);
 static uint64_t sqlite_size(struct bq_store *base);
 static int sqlite_close(struct bq_store *base, char *err, size_t errlen);
+static int sqlite_retain(struct bq_store *base, int *more, char *err,
+                         size_t errlen);
 
 static const struct bq_store_ops sqlite_ops = {sqlite_append, sqlite_size,
-                                               sqlite_close};
+                                               sqlite_close, sqlite_retain};
 
 /* SQLite's wal hook on the writing connection: runs after each commit with
  * the number of pages now in the WAL.  Hands checkpoints to the
@@ -1000,6 +1013,15 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
     PREP(ins_pmsgs, multi)
   }
 #undef PREP
+  if (bq_retain_on(opts->retain)) {
+    rc = bq_retain_sqlite_open(s->db, opts->retain, &s->retain);
+    if (rc != SQLITE_OK) {
+      r = fail(s->db, rc, "cannot prepare the retention statements", err,
+               errlen);
+      goto error;
+    }
+    s->retain_stats = opts->retain_stats;
+  }
   s->base.caps.max_payload = found.max_payload;
   *out = &s->base;
   return 0;
@@ -1249,16 +1271,64 @@ static int write_rec(struct sqlite_store *s, struct bq_rec *r,
   return step_reset(st);
 }
 
+/* Messages in the chain batch (retention's budget follows them). */
+static uint64_t batch_msgs(const struct bq_rec *batch) {
+  uint64_t n = 0;
+  for (const struct bq_rec *r = batch; r != NULL; r = r->next)
+    n += r->type == BQ_REC_MSG;
+  return n;
+}
+
+/* Rows an idle pass may delete (a batch of this many messages' budget). */
+#define IDLE_PASS_MSGS 4096
+
+/* One retention pass in a transaction of its own, with the budget of a
+ * batch of msgs messages.  Returns SQLITE_OK (*more: the limits still call
+ * for deletion) or the failed step's code, rolled back. */
+static int retain_alone(struct sqlite_store *s, uint64_t msgs, int *more) {
+  struct bq_retain_pass pass;
+  uint64_t budget = bq_retain_budget(msgs);
+  int rc = step_reset(s->begin);
+  *more = 0;
+  if (rc == SQLITE_OK)
+    rc = bq_retain_sqlite_pass(s->retain, budget, bq_unix_us(), &pass);
+  if (rc == SQLITE_OK) rc = step_reset(s->commit);
+  if (rc == SQLITE_OK) {
+    if (s->retain_stats) bq_retain_record(s->retain_stats, &pass);
+    *more = pass.lag_rows > 0 || pass.rows >= budget;
+  } else if (!sqlite3_get_autocommit(s->db)) {
+    step_reset(s->rollback);
+  }
+  return rc;
+}
+
+static int sqlite_retain(struct bq_store *base, int *more, char *err,
+                         size_t errlen) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  int rc;
+  *more = 0;
+  if (s->retain == NULL) return 0;
+  rc = retain_alone(s, IDLE_PASS_MSGS, more);
+  return rc == SQLITE_OK ? 0 : fail(s->db, rc, "retention", err, errlen);
+}
+
 static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
                          char *err, size_t errlen) {
   struct sqlite_store *s = (struct sqlite_store *)base;
   const char *what = "cannot begin a transaction";
   struct prun run = {0, 0, 0, 0};
+  struct bq_retain_pass pass;
   int rc, ret;
 
   assert(batch != NULL);
   s->detail[0] = '\0';
   rc = step_reset(s->begin);
+  if (rc == SQLITE_OK && s->retain != NULL) {
+    /* before the inserts, so that they reuse the pages it frees */
+    what = "cannot delete old messages (retention)";
+    rc = bq_retain_sqlite_pass(s->retain, bq_retain_budget(batch_msgs(batch)),
+                               bq_unix_us(), &pass);
+  }
   if (rc == SQLITE_OK) {
     struct bq_rec *r = batch;
     what = "cannot insert";
@@ -1276,7 +1346,11 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
     what = "cannot commit";
     rc = step_reset(s->commit);
   }
-  if (rc == SQLITE_OK) return 0;
+  if (rc == SQLITE_OK) {
+    if (s->retain != NULL && s->retain_stats != NULL)
+      bq_retain_record(s->retain_stats, &pass);
+    return 0;
+  }
   if (s->detail[0] != '\0')
     ret = (snprintf(err, errlen, "%s", s->detail), -BQ_STORE_CONSTRAINT);
   else
@@ -1290,6 +1364,13 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
              (unsigned long long)s->max_db_bytes);
   }
   if (!sqlite3_get_autocommit(s->db)) step_reset(s->rollback);
+  if ((rc & 0xff) == SQLITE_FULL && s->retain != NULL) {
+    /* In the batch's transaction the deletion rolled back with it: commit
+     * a pass of its own, so that the retry finds the room the limits free
+     * (a failure here is left to the retry). */
+    int more;
+    retain_alone(s, batch_msgs(batch), &more);
+  }
   return ret;
 }
 

@@ -42,6 +42,16 @@
 #      synchronous standby (private clusters, tests/pg/lib.sh), each run's
 #      rows checked in PostgreSQL.  BENCH_PG=0 leaves it out; BENCH_ONLY=pg
 #      runs only it and prints its rows.
+#  10. retention (issue 17): paced load at BENCH_RET_PCT% (10) of a quick
+#      unpaced 4-connection maximum, --sync normal, for BENCH_RET_S (120)
+#      seconds, without retention, with --retain-rows BENCH_RET_ROWS
+#      (500000) and with --retain-age BENCH_RET_AGE (20s); sqlite3 samples
+#      the database every second: most rows stored, the file's size over
+#      the last half of the run (max/min - 1), the widest span of
+#      received_at stored, the oldest message's largest wall-clock age; ack
+#      p99 of each against the run without.  One run each (the figures are
+#      run-long); BENCH_RET=0 leaves it out, BENCH_ONLY=retention runs only
+#      it and prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -53,8 +63,8 @@
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
-#   BENCH_ONLY     "syslog", "tls", "producers" or "pg": only those rows
-#                  (2b, 7, 8, 9), printed, no file
+#   BENCH_ONLY     "syslog", "tls", "producers", "pg" or "retention": only
+#                  those rows (2b, 7, 8, 9, 10), printed, no file
 #   BENCH_PG       0: no PostgreSQL rows (9)                 [1]
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
@@ -368,6 +378,88 @@ if [ "$ONLY" = pg ]; then
   exit 0
 fi
 
+# --- 10. retention (functions; after 9, or alone with BENCH_ONLY=retention) --------------
+
+RET_S=${BENCH_RET_S:-120}
+RET_PCT=${BENCH_RET_PCT:-10}
+RET_ROWS=${BENCH_RET_ROWS:-500000}
+RET_AGE=${BENCH_RET_AGE:-20s}
+declare -A RETR
+# ret_sample OUT: once a second until $dir/ret.stop exists: "t rows
+# file_bytes span_us age_us" (span: max - min received_at).
+ret_sample() {
+  local t0
+  t0=$(date +%s)
+  while [ ! -e "$dir/ret.stop" ]; do
+    sqlite3 -cmd '.timeout 30000' "$dir/b.db" "
+      SELECT $(($(date +%s) - t0)), count(*),
+             (SELECT page_count FROM pragma_page_count()) *
+               (SELECT page_size FROM pragma_page_size()),
+             coalesce(max(received_at) - min(received_at), 0),
+             coalesce(CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)
+                      - min(received_at), 0)
+      FROM messages" 2>/dev/null | tr '|' ' ' >>"$1" || true
+    sleep 1
+  done
+}
+# ret_run NAME RATE ARGS...: one paced run; RETR[NAME,p99] and the samples'
+# figures.
+ret_run() {
+  local name=$1 rate=$2 spl=$dir/ret.$1.samples
+  shift 2
+  start_daemon --sync normal "$@"
+  rm -f "$dir/ret.stop"
+  : >"$spl"
+  ret_sample "$spl" &
+  local sampler=$!
+  "$burstq" bench -H "127.0.0.1:$port" -c 4 -s 100 --rate "$rate" \
+    --duration "$RET_S" --json </dev/null >"$dir/ret.json" 2>"$dir/ret.err" || {
+    echo "pipeline.sh: retention run $name failed:" >&2
+    cat "$dir/ret.json" "$dir/ret.err" >&2
+    exit 1
+  }
+  touch "$dir/ret.stop"
+  wait "$sampler"
+  [ "$(jq_ "$dir/ret.json" '["sent_eq_committed"]')" = true ] || {
+    echo "pipeline.sh: retention run $name: sent != committed" >&2; exit 1; }
+  stop_daemon
+  RETR[$name,p99]=$(jq_ "$dir/ret.json" '["latency_ms"]["p99"]')
+  RETR[$name,rows]=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$spl")
+  RETR[$name,plateau]=$(awk -v h=$((RET_S / 2)) '$1 >= h {
+      if (mn == "" || $3 < mn) mn = $3; if ($3 > mx) mx = $3 }
+    END { if (mn > 0) printf "%.1f%% (%.1f..%.1f MiB)", (mx / mn - 1) * 100, mn / 1048576, mx / 1048576; else print "-" }' "$spl")
+  RETR[$name,span]=$(awk 'BEGIN { m = 0 } $4 > m { m = $4 } END { printf "%.2f", m / 1e6 }' "$spl")
+  RETR[$name,age]=$(awk 'BEGIN { m = 0 } $5 > m { m = $5 } END { printf "%.2f", m / 1e6 }' "$spl")
+  log "retention $name at $rate msgs/s for $RET_S s: p99 ${RETR[$name,p99]} ms, rows <= ${RETR[$name,rows]}, file last half ${RETR[$name,plateau]}, span <= ${RETR[$name,span]} s, age <= ${RETR[$name,age]} s"
+}
+ret_rows() {
+  local max rate
+  start_daemon --sync normal
+  bench "$dir/retmax.json" -c 4 -n "${BENCH_RET_MAXN:-1000000}" -s 100
+  stop_daemon
+  max=$(jq_ "$dir/retmax.json" '["commit_msgs_per_s"]')
+  rate=$(awk -v m="$max" -v p="$RET_PCT" 'BEGIN { printf "%.0f", m * p / 100 }')
+  RETR[max]=$max
+  RETR[rate]=$rate
+  log "retention: maximum $max msgs/s, pacing at $rate ($RET_PCT%)"
+  ret_run none "$rate"
+  ret_run rows "$rate" --retain-rows "$RET_ROWS"
+  ret_run age "$rate" --retain-age "$RET_AGE"
+}
+ret_table() {
+  local n
+  echo "| retention, --sync normal, 4 connections, 100-byte messages at ${RETR[rate]} msgs/s ($RET_PCT% of ${RETR[max]}) for $RET_S s | ack p99 ms (x none) | most rows | file, last half: spread | stored span s | oldest age s |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for n in none rows age; do
+    echo "| $(case $n in none) echo "no retention" ;; rows) echo "--retain-rows $RET_ROWS" ;; age) echo "--retain-age $RET_AGE" ;; esac) | ${RETR[$n,p99]} ($(awk -v a="${RETR[$n,p99]}" -v b="${RETR[none,p99]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')) | ${RETR[$n,rows]} | ${RETR[$n,plateau]} | ${RETR[$n,span]} | ${RETR[$n,age]} |"
+  done
+}
+if [ "${BENCH_ONLY:-}" = retention ]; then
+  ret_rows
+  ret_table
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -485,6 +577,10 @@ SINK=$(stats <<<"$sink")
 
 [ "${BENCH_PG:-1}" = 0 ] || pg_bench_rows
 
+# --- 10. retention ----------------------------------------------------------------------
+
+[ "${BENCH_RET:-1}" = 0 ] || ret_rows
+
 # --- report ------------------------------------------------------------------------------
 
 
@@ -591,6 +687,17 @@ report() {
     echo "messages, $N per run; every burstqd run's rows were checked in PostgreSQL."
     echo
     pg_bench_table
+    echo
+  fi
+  if [ -n "${RETR[rate]:-}" ]; then
+    echo "## Retention"
+    echo
+    echo "Paced load with and without \`--retain-*\` (docs/operations.md, \"Retention\");"
+    echo "the database sampled with sqlite3 once a second. Goals (issue 17): rows never"
+    echo "above the limit by more than one batch, the file within 10% over the last"
+    echo "half, ack p99 within 1.5x of no retention, the stored span within the age."
+    echo
+    ret_table
     echo
   fi
   echo "## Goals (issue 3)"

@@ -11,7 +11,8 @@
  *    1 <= batch_max <= queue_capacity, queue_bytes >= 1 KiB, max_message
  *    1 B - 1 GiB, sync off/normal/full, ack on/off, an IPv4 or IPv6 listen
  *    address whose text fits its buffer, a non-empty --db path, and
- *    max_db_size 0 or >= 64 KiB.
+ *    max_db_size 0 or >= 64 KiB, retain_size 0 or >= 64 KiB, retain_age
+ *    at most 100 years.
  * --help and --version print to /dev/null.  Host names resolve through
  * stub_resolver.c.  Single-threaded (getopt has global state); also built
  * into the replay driver (replay.c).
@@ -76,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (c.db_path == NULL || c.db_path[0] == '\0') abort();
     if (c.max_db_size != 0 && c.max_db_size < 64 * 1024) abort();
+    if (c.retain_size != 0 && c.retain_size < 64 * 1024) abort();
+    if (c.retain_age > (size_t)100 * 366 * 86400) abort();
   } else if (r != BQ_CONFIG_EXIT) {
     abort();
   }

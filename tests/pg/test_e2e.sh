@@ -97,6 +97,11 @@ check_no_grep "password in the URI: not logged" pw.log 's3cr3t'
 check_eq "password= in the URI: exit status" "$?" 2
 check_no_grep "password= in the URI: not logged" pw2.log 's3cr3t'
 
+# Retention is SQLite's only in this release: refused, not ignored.
+"$BQ_BIN" --listen 127.0.0.1:0 --db "$(pg_url "$BQ_T/pg" burstq)" --retain-rows 1000 >ret.log 2>&1
+check_eq "--retain-rows on PostgreSQL: exit status" "$?" 2
+check_grep "--retain-rows on PostgreSQL: the reason" ret.log 'work on SQLite only in this release'
+
 # The password user through PGPASSFILE: works.
 pg_passfile "$BQ_T/pgpass" "$BQ_T/pg"
 pg_psql "$BQ_T/pg" postgres "CREATE DATABASE pw OWNER $PG_PW_USER" >/dev/null

@@ -82,7 +82,19 @@ struct bq_store *open_store(const char *path, int sync) {
 }
 
 struct bq_store *open_store_capped(const char *path, uint64_t max_db_bytes) {
-  struct bq_store_opts o = {.sync = BQ_SYNC_FULL, .max_db_bytes = max_db_bytes};
+  struct bq_store_opts o = {.sync = BQ_SYNC_FULL,
+                            .max_db_bytes = max_db_bytes};
+  return open_with(path, &o);
+}
+
+struct bq_store *open_store_retained(const char *path,
+                                     const struct bq_retain_limits *l,
+                                     struct bq_retain_stats *st,
+                                     uint64_t max_db_bytes) {
+  struct bq_store_opts o = {.sync = BQ_SYNC_NORMAL,
+                            .max_db_bytes = max_db_bytes,
+                            .retain = l,
+                            .retain_stats = st};
   return open_with(path, &o);
 }
 

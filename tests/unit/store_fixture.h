@@ -68,6 +68,15 @@ struct bq_store *open_store(const char *path, int sync);
  * MAX_DB_BYTES (0: none); the open must succeed. */
 struct bq_store *open_store_capped(const char *path, uint64_t max_db_bytes);
 
+/* The store at PATH opened with synchronous=NORMAL, retention limits L
+ * counted in ST, and --max-db-size MAX_DB_BYTES (0: none). */
+struct bq_retain_limits;
+struct bq_retain_stats;
+struct bq_store *open_store_retained(const char *path,
+                                     const struct bq_retain_limits *l,
+                                     struct bq_retain_stats *st,
+                                     uint64_t max_db_bytes);
+
 /* Closes S; the close must succeed. */
 void close_store(struct bq_store *s);
 

@@ -433,6 +433,33 @@ static void test_units(void **state) {
   assert_int_equal(c.idle_timeout, 1000);
   assert_int_equal(c.max_db_size, (size_t)1 << 30);
   run_free(&run);
+  /* retention: off by default; durations, sizes, counts */
+  bq_config_defaults(&c);
+  assert_int_equal(c.retain_age, 0);
+  assert_int_equal(c.retain_size, 0);
+  assert_int_equal(c.retain_rows, 0);
+  PARSE(&c, &run, "--retain-age", "30d", "--retain-size", "1G",
+        "--retain-rows", "500k");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.retain_age, 30 * 86400);
+  assert_int_equal(c.retain_size, (size_t)1 << 30);
+  assert_int_equal(c.retain_rows, 500000);
+  run_free(&run);
+  PARSE(&c, &run, "--retain-age", "0", "--retain-size", "0",
+        "--retain-rows", "0");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.retain_age + c.retain_size + c.retain_rows, 0);
+  run_free(&run);
+  PARSE(&c, &run, "--retain-age", "90");
+  assert_int_equal(c.retain_age, 90);
+  run_free(&run);
+  EXPECT_ERR("--retain-age: '12x' is not a number", "--retain-age", "12x");
+  EXPECT_ERR("--retain-age: '1k' is not a number", "--retain-age", "1k");
+  EXPECT_ERR("--retain-age: '0s' is out of range (1 to 3162240000)",
+             "--retain-age", "0s");
+  EXPECT_ERR("--retain-size: '1K' is out of range (65536 to "
+             "1125899906842624)",
+             "--retain-size", "1K");
   /* byte suffixes are for sizes only */
   EXPECT_ERR("--queue-capacity: '1KiB' is not a number", "-q", "1KiB");
   EXPECT_ERR("--workers: '1m' is not a number", "-w", "1m");
@@ -503,7 +530,7 @@ static void test_help_lists_every_option(void **state) {
     }
     line = nl != NULL ? nl + 1 : NULL;
   }
-  assert_int_equal(n, 25);
+  assert_int_equal(n, 28);
   run_free(&help);
   EXPECT_ERR("unknown option --bogus", "--bogus", "1");
 }

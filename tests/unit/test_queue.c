@@ -315,6 +315,41 @@ static void test_take_max_fifo(void **state) {
   bq_queue_destroy(&q);
 }
 
+/* bq_queue_take_idle: an empty queue hands out the token alone after the
+ * wait, work waiting is taken as usual, and a closed queue ends. */
+static void test_take_idle(void **state) {
+  struct bq_queue q;
+  struct bq_rec *b = (struct bq_rec *)&q; /* must become NULL */
+  size_t bytes = 99, n, count;
+  int idle = -1;
+  (void)state;
+  assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
+  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle);
+  assert_int_equal(n, 0);
+  assert_int_equal(idle, 1);
+  assert_null(b);
+  assert_int_equal(bytes, 0);
+  /* the token is held: pushes are queued, not taken, until finish */
+  assert_int_equal(push_chain(&q, 0, 3, 1), 0);
+  assert_int_equal(bq_queue_finish(&q, 0, 0), 1); /* low: 3 of 100 */
+  stats(&q, &count, &bytes);
+  assert_int_equal(count, 3);
+  /* work waiting: taken as bq_queue_take() would */
+  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle);
+  assert_int_equal(n, 3);
+  assert_int_equal(idle, 0);
+  assert_int_equal(b->ts_us, 0); /* the first pushed */
+  bq_queue_finish(&q, n, bytes);
+  free_chain(b);
+  /* closed and empty: 0, not idle */
+  bq_queue_close(&q);
+  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle);
+  assert_int_equal(n, 0);
+  assert_int_equal(idle, 0);
+  assert_null(b);
+  bq_queue_destroy(&q);
+}
+
 /* ---- threads ------------------------------------------------------------- */
 
 struct taker {
@@ -740,6 +775,7 @@ int main(void) {
       cmocka_unit_test(test_low_hysteresis),
       cmocka_unit_test(test_capacity_returned_by_finish),
       cmocka_unit_test(test_take_max_fifo),
+      cmocka_unit_test(test_take_idle),
       cmocka_unit_test(test_take_waits_for_token),
       cmocka_unit_test(test_token_chain_of_consumers),
       cmocka_unit_test(test_take_wakes_on_push),

@@ -135,6 +135,44 @@ static void test_parse_count(void **state) {
   count_bad("1KB", 0, big, -EINVAL);
 }
 
+/* ---- durations ------------------------------------------------------------------ */
+
+static void dur_is(const char *s, uint64_t min, uint64_t max, int want_r,
+                   uint64_t want) {
+  uint64_t v = 12345;
+  assert_int_equal(bq_parse_duration(s, min, max, &v), want_r);
+  assert_int_equal(v, want_r == 0 ? want : 12345);
+}
+
+static void test_parse_duration(void **state) {
+  const uint64_t big = UINT64_MAX;
+  (void)state;
+  dur_is("0", 0, big, 0, 0);
+  dur_is("90", 0, big, 0, 90);
+  dur_is("90s", 0, big, 0, 90);
+  dur_is("15m", 0, big, 0, 900);
+  dur_is("12h", 0, big, 0, 43200);
+  dur_is("30d", 0, big, 0, 2592000);
+  /* bounds are inclusive, in seconds */
+  dur_is("1m", 60, 60, 0, 60);
+  dur_is("59s", 60, 120, -ERANGE, 0);
+  dur_is("3m", 60, 120, -ERANGE, 0);
+  dur_is("213503982334601d", 0, big, 0, UINT64_C(213503982334601) * 86400);
+  dur_is("213503982334602d", 0, big, -ERANGE, 0);
+  dur_is("18446744073709551616", 0, big, -ERANGE, 0);
+  dur_is("123456789012345678901234567890", 0, big, -ERANGE, 0);
+  for (size_t i = 0; i < NJUNK; i++) dur_is(junk[i], 0, big, -EINVAL, 0);
+  dur_is("s", 0, big, -EINVAL, 0);
+  dur_is("1k", 0, big, -EINVAL, 0);
+  dur_is("1ks", 0, big, -EINVAL, 0);
+  dur_is("1w", 0, big, -EINVAL, 0);
+  dur_is("1h30m", 0, big, -EINVAL, 0);
+  dur_is("1.5h", 0, big, -EINVAL, 0);
+  dur_is("1 h", 0, big, -EINVAL, 0);
+  dur_is("-1s", 0, big, -EINVAL, 0);
+  dur_is("this is a long piece of junk text", 0, big, -EINVAL, 0);
+}
+
 /* One meaning per kind: the same text is 1024-based as a size and
  * 1000-based as a count. */
 static void test_kinds(void **state) {
@@ -180,6 +218,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_size),
       cmocka_unit_test(test_parse_count),
+      cmocka_unit_test(test_parse_duration),
       cmocka_unit_test(test_kinds),
       cmocka_unit_test(test_units_error),
   };
