@@ -232,21 +232,18 @@ static const char relations_sql[] =
     " WHERE n.nspname = current_schema()"
     " AND c.relkind IN ('r', 'v', 'S', 'i', 'm', 'p', 'f')";
 
-/* What relations_sql returns for version 3. */
-static const char relations_v3[] =
-    "burstq_meta:r burstq_meta_pkey:i connections:r connections_pkey:i "
-    "messages:r messages_id_seq:S messages_pkey:i nodes:r "
-    "nodes_id_seq:S nodes_name_key:i nodes_pkey:i syslog_headers:r "
-    "syslog_headers_pkey:i syslog_messages:v";
-
-/* ... and for version 4. */
+/* What relations_sql returns for version 3 and 4 (sorted by name: 4's
+ * producer relations fall between nodes' and syslog's). */
+#define RELS_HEAD                                                        \
+  "burstq_meta:r burstq_meta_pkey:i connections:r connections_pkey:i "   \
+  "messages:r messages_id_seq:S messages_pkey:i nodes:r "                \
+  "nodes_id_seq:S nodes_name_key:i nodes_pkey:i "
+#define RELS_TAIL "syslog_headers:r syslog_headers_pkey:i syslog_messages:v"
+static const char relations_v3[] = RELS_HEAD RELS_TAIL;
 static const char relations_v4[] =
-    "burstq_meta:r burstq_meta_pkey:i connections:r connections_pkey:i "
-    "messages:r messages_id_seq:S messages_pkey:i nodes:r "
-    "nodes_id_seq:S nodes_name_key:i nodes_pkey:i producer_messages:v "
-    "producers:r producers_id_seq:S producers_name_key:i "
-    "producers_pkey:i syslog_headers:r syslog_headers_pkey:i "
-    "syslog_messages:v";
+    RELS_HEAD
+    "producer_messages:v producers:r producers_id_seq:S "
+    "producers_name_key:i producers_pkey:i " RELS_TAIL;
 
 /* The columns of the current schema's tables and views, as
  * "table.column:type" in table, then column order. */
@@ -260,53 +257,39 @@ static const char columns_sql[] =
     " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'v')"
     " AND a.attnum > 0 AND NOT a.attisdropped";
 
-static const char columns_v3[] =
-    "burstq_meta.key:text! burstq_meta.value:text! connections.id:bigint! "
-    "connections.peer:text! connections.opened_at:bigint! "
-    "connections.closed_at:bigint connections.listener:text "
-    "connections.tls_subject:text messages.id:bigint! "
-    "messages.conn_id:bigint! messages.seq:bigint! "
-    "messages.received_at:bigint! messages.payload:bytea! nodes.id:integer! "
-    "nodes.name:text! nodes.created_at:bigint! nodes.last_batch:bigint! "
-    "syslog_headers.message_id:bigint! syslog_headers.facility:integer "
-    "syslog_headers.severity:integer syslog_headers.log_time:text "
-    "syslog_headers.hostname:text syslog_headers.app_name:text "
-    "syslog_headers.procid:text syslog_headers.msgid:text "
-    "syslog_headers.truncated:integer! syslog_messages.id:bigint "
-    "syslog_messages.conn_id:bigint syslog_messages.seq:bigint "
-    "syslog_messages.received_at:bigint syslog_messages.payload:bytea "
-    "syslog_messages.facility:integer syslog_messages.severity:integer "
-    "syslog_messages.log_time:text syslog_messages.hostname:text "
-    "syslog_messages.app_name:text syslog_messages.procid:text "
-    "syslog_messages.msgid:text syslog_messages.truncated:integer";
-
+/* What columns_sql returns for version 3 and 4 (4 adds messages' two
+ * columns and the producer relations). */
+#define COLS_HEAD                                                          \
+  "burstq_meta.key:text! burstq_meta.value:text! connections.id:bigint! "  \
+  "connections.peer:text! connections.opened_at:bigint! "                  \
+  "connections.closed_at:bigint connections.listener:text "                \
+  "connections.tls_subject:text messages.id:bigint! "                      \
+  "messages.conn_id:bigint! messages.seq:bigint! "                         \
+  "messages.received_at:bigint! messages.payload:bytea! "
+#define COLS_NODES                                                         \
+  "nodes.id:integer! nodes.name:text! nodes.created_at:bigint! "           \
+  "nodes.last_batch:bigint! "
+#define COLS_TAIL                                                          \
+  "syslog_headers.message_id:bigint! syslog_headers.facility:integer "     \
+  "syslog_headers.severity:integer syslog_headers.log_time:text "          \
+  "syslog_headers.hostname:text syslog_headers.app_name:text "             \
+  "syslog_headers.procid:text syslog_headers.msgid:text "                  \
+  "syslog_headers.truncated:integer! syslog_messages.id:bigint "           \
+  "syslog_messages.conn_id:bigint syslog_messages.seq:bigint "             \
+  "syslog_messages.received_at:bigint syslog_messages.payload:bytea "      \
+  "syslog_messages.facility:integer syslog_messages.severity:integer "     \
+  "syslog_messages.log_time:text syslog_messages.hostname:text "           \
+  "syslog_messages.app_name:text syslog_messages.procid:text "             \
+  "syslog_messages.msgid:text syslog_messages.truncated:integer"
+static const char columns_v3[] = COLS_HEAD COLS_NODES COLS_TAIL;
 static const char columns_v4[] =
-    "burstq_meta.key:text! burstq_meta.value:text! "
-    "connections.id:bigint! connections.peer:text! "
-    "connections.opened_at:bigint! connections.closed_at:bigint "
-    "connections.listener:text connections.tls_subject:text "
-    "messages.id:bigint! messages.conn_id:bigint! messages.seq:bigint! "
-    "messages.received_at:bigint! messages.payload:bytea! "
-    "messages.producer:bigint messages.pseq:bigint nodes.id:integer! "
-    "nodes.name:text! nodes.created_at:bigint! "
-    "nodes.last_batch:bigint! producer_messages.producer:text "
-    "producer_messages.pseq:bigint producer_messages.id:bigint "
-    "producer_messages.conn_id:bigint "
-    "producer_messages.received_at:bigint "
-    "producer_messages.payload:bytea producers.id:bigint! "
-    "producers.name:text! producers.committed:bigint! "
-    "producers.created_at:bigint! producers.updated_at:bigint! "
-    "syslog_headers.message_id:bigint! syslog_headers.facility:integer "
-    "syslog_headers.severity:integer syslog_headers.log_time:text "
-    "syslog_headers.hostname:text syslog_headers.app_name:text "
-    "syslog_headers.procid:text syslog_headers.msgid:text "
-    "syslog_headers.truncated:integer! syslog_messages.id:bigint "
-    "syslog_messages.conn_id:bigint syslog_messages.seq:bigint "
-    "syslog_messages.received_at:bigint syslog_messages.payload:bytea "
-    "syslog_messages.facility:integer syslog_messages.severity:integer "
-    "syslog_messages.log_time:text syslog_messages.hostname:text "
-    "syslog_messages.app_name:text syslog_messages.procid:text "
-    "syslog_messages.msgid:text syslog_messages.truncated:integer";
+    COLS_HEAD
+    "messages.producer:bigint messages.pseq:bigint " COLS_NODES
+    "producer_messages.producer:text producer_messages.pseq:bigint "
+    "producer_messages.id:bigint producer_messages.conn_id:bigint "
+    "producer_messages.received_at:bigint producer_messages.payload:bytea "
+    "producers.id:bigint! producers.name:text! producers.committed:bigint! "
+    "producers.created_at:bigint! producers.updated_at:bigint! " COLS_TAIL;
 
 static int pg_append(struct bq_store *base, struct bq_rec *batch,
                      char *err, size_t errlen);

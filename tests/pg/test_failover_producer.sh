@@ -55,20 +55,11 @@ check_eq "burstq send exit status" "$BQ_RC" 0
 [ "$BQ_RC" = 0 ] || cat err.fo1 >&2
 check_grep "burstq send: every line committed" out.fo1 "^sent $N, committed $N "
 
-q() { pg_psql "$stby" burstq "$@"; }
-check_eq "promoted node: rows, distinct pseqs, first, last" \
-  "$(q "SELECT count(*), count(DISTINCT pseq), min(pseq), max(pseq)
-        FROM producer_messages WHERE producer = 'fo1'")" "$N|$N|1|$N"
-check_eq "promoted node: pseq k carries line k" \
-  "$(q "SELECT count(*) FROM producer_messages WHERE producer = 'fo1'
-        AND convert_from(payload, 'UTF8') <> pseq::text")" 0
-check_eq "promoted node: ids increase with pseq" \
-  "$(q "SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY pseq) AS p
-        FROM producer_messages WHERE producer = 'fo1') x WHERE p > id")" 0
-check_eq "promoted node: producers.committed" "$(committed "$stby")" "$N"
+pg_check_producer "$stby" burstq "promoted node" fo1 "$N"
 { echo 'HELLO fo1'; cat lines; } | send out.resend
 check_eq "resend: RESUME N, then OK N" "$(tr '\n' ' ' <out.resend)" "RESUME $N OK $N "
-check_eq "resend: nothing stored" "$(q "SELECT count(*) FROM messages")" "$N"
+check_eq "resend: nothing stored" \
+  "$(pg_psql "$stby" burstq "SELECT count(*) FROM messages")" "$N"
 stop_daemon
 check_eq "daemon exit status" "$BQ_RC" 0
 check_num "the daemon retried" "$(summary db_retries)" -ge 1

@@ -26,21 +26,7 @@ q() { pg_psql "$BQ_T/pg" "${DB:-burstq}" "$@"; }
 N=$((20000 / BQ_DIV))
 seq 1 "$N" >lines
 
-# check_rows WHAT ID N: producer ID has lines 1..N, once each, in order, and
-# committed N.
-check_rows() {
-  check_eq "$1: rows, distinct pseqs, first, last" \
-    "$(q "SELECT count(*), count(DISTINCT pseq), min(pseq), max(pseq)
-          FROM producer_messages WHERE producer = '$2'")" "$3|$3|1|$3"
-  check_eq "$1: pseq k carries line k" \
-    "$(q "SELECT count(*) FROM producer_messages WHERE producer = '$2'
-          AND convert_from(payload, 'UTF8') <> pseq::text")" 0
-  check_eq "$1: ids increase with pseq" \
-    "$(q "SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY pseq) AS p
-          FROM producer_messages WHERE producer = '$2') x WHERE p > id")" 0
-  check_eq "$1: producers.committed" \
-    "$(q "SELECT committed FROM producers WHERE name = '$2'")" "$3"
-}
+check_rows() { pg_check_producer "$BQ_T/pg" "${DB:-burstq}" "$@"; }
 committed_is() { # ID N
   [ "$(q "SELECT coalesce(max(committed), 0) FROM producers WHERE name = '$1'")" = "$2" ]
 }
