@@ -1313,7 +1313,13 @@ static int settle_hellos(struct pg_store *s, struct bq_rec *batch, char *err,
     for (const struct bq_rec *q = r->next; q != NULL; q = q->next)
       if (q->type == BQ_REC_MSG && q->producer == r->producer) later++;
     r->pseq -= later;
-    assert(r->pseq >= 0);
+    if (r->pseq < 0) {
+      snprintf(err, errlen,
+               "producer '%s' of a committed batch counts fewer messages "
+               "than the batch stored (rows changed by someone else?)",
+               name);
+      return -BQ_STORE_CONSTRAINT;
+    }
   }
   return 0;
 }

@@ -67,7 +67,8 @@ curl_=$(pg_url "$BQ_T/pg" cu)
 K=$((N / 4))
 BQ_DB=$curl_ start_daemon --node cu-direct
 head -n "$K" lines | { echo 'HELLO cu1'; cat; } | send out.cu0
-check_eq "before: RESUME 0, OK K" "$(tr '\n' ' ' <out.cu0)" "RESUME 0 OK $K "
+check_eq "before: RESUME 0 ... OK K" \
+  "$(head -n1 out.cu0) ... $(tail -n1 out.cu0)" "RESUME 0 ... OK $K"
 stop_daemon
 # Through the proxy: COMMIT 1 is the open's (schema and node), 2 the first
 # batch's: the new connection's OPEN and HELLO.
