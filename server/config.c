@@ -152,8 +152,7 @@ static const struct opt opts[] = {
      .help = "exactly-once producers: on an acked listener a connection "
              "whose first line (after AUTH) is \"HELLO <id> [<first-seq>]\" "
              "is a producer's, resumed where its committed messages end "
-             "(docs/protocol.md); off: every line is a message.  SQLite "
-             "only for now: off on PostgreSQL"},
+             "(docs/protocol.md); off: every line is a message"},
     /* The record's length is 32 bits; main() also checks the limit of the
      * database (SQLite's default is 1e9 bytes per row). */
     {.name = "max-message", .letter = 'm', .kind = K_SIZE,

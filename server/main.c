@@ -149,15 +149,6 @@ int main(int argc, char **argv) {
                  cfg.max_message, db_shown, found.max_payload);
     return 2;
   }
-  /* Exactly-once producers (HELLO) are stored by the SQLite backend only,
-   * for now: on PostgreSQL every line is a message, as with --producers
-   * off (docs/protocol.md). */
-  if (cfg.producers && bq_store_pg_uri(cfg.db_path)) {
-    bq_log_warn(&log, "exactly-once producers (HELLO) are not available on "
-                "PostgreSQL yet: running as with --producers off (every "
-                "line is a message, HELLO lines too)");
-    cfg.producers = 0;
-  }
   raise_nofile(&log, cfg.max_connections);
 
   r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);

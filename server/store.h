@@ -21,7 +21,8 @@
  * (to the level the sync mode promises) when it returns 0, or none is.
  *
  * Producers (exactly once, docs/protocol.md).  A backend keeps, per
- * producer id, a row (SQLite: producers) with its committed count, and
+ * producer id, a row (table producers in both backends) with its
+ * committed count, and
  * stores each producer message's producer and pseq with it.  Within the
  * one transaction of append(), records are applied in chain order, and:
  *  - a BQ_REC_HELLO record (data: the producer id) finds the producer's

@@ -16,8 +16,8 @@
  * would be on the command line and in the logs): libpq reads it from
  * PGPASSFILE (~/.pgpass) or PGPASSWORD.
  *
- * Schema (burstq_meta.schema_version 3: the tables and columns of SQLite's
- * version 3, so that the same queries work on both), in the connection's
+ * Schema (burstq_meta.schema_version 4: the tables and columns of SQLite's
+ * version 4, so that the same queries work on both), in the connection's
  * current schema (the first of search_path):
  *   burstq_meta(key text PRIMARY KEY, value text NOT NULL)
  *   nodes(id integer PRIMARY KEY, name text NOT NULL UNIQUE,
@@ -27,15 +27,21 @@
  *               listener text, tls_subject text)
  *   messages(id bigint identity PRIMARY KEY, conn_id bigint NOT NULL,
  *            seq bigint NOT NULL, received_at bigint NOT NULL,
- *            payload bytea NOT NULL)
+ *            payload bytea NOT NULL, producer bigint, pseq bigint)
+ *   producers(id bigint identity PRIMARY KEY, name text NOT NULL UNIQUE,
+ *            committed bigint NOT NULL, created_at bigint NOT NULL,
+ *            updated_at bigint NOT NULL)
  *   syslog_headers(message_id bigint PRIMARY KEY, facility integer,
  *            severity integer, log_time text, hostname text, app_name text,
  *            procid text, msgid text, truncated integer NOT NULL)
- *   VIEW syslog_messages, as in SQLite.
+ *   VIEWs syslog_messages and producer_messages, as in SQLite.
  * It is created in one transaction under a transaction-level advisory
  * lock, so that any number of daemons starting at once on an empty
  * database create it once; each then adds its node (INSERT ... ON
- * CONFLICT DO NOTHING) in the same way.
+ * CONFLICT DO NOTHING) in the same way.  A new database gets version 3,
+ * then the step to 4, as a version-3 database (written by the previous
+ * release) is migrated in place, under the same lock: so both are the
+ * same.  check accepts exactly version 3 or 4.
  *
  * Many daemons: each has a node (--node, unique), and its connection ids
  * are node_id << NODE_SHIFT plus a counter, so ids never collide across
@@ -45,9 +51,10 @@
  *
  * Writes: one transaction per batch: "BEGIN; UPDATE nodes SET last_batch"
  * (see below), the OPEN records by COPY into connections, the messages by
- * binary COPY into messages (with ids taken from the sequence first when
- * the batch holds syslog messages, whose syslog_headers rows follow by
- * COPY), the CLOSE records by one UPDATE, then COMMIT.  append() returns 0
+ * producers' part (below), the messages by binary COPY into messages (with
+ * ids taken from the sequence first when the batch holds syslog messages,
+ * whose syslog_headers rows follow by COPY), the CLOSE records by one
+ * UPDATE, then COMMIT.  append() returns 0
  * only after COMMIT has returned.  synchronous_commit follows --sync: off
  * -> off, normal -> remote_write, full -> on (with a synchronous standby,
  * full means the commit is flushed on two machines).
@@ -60,13 +67,34 @@
  * reconnects, which first waits for the node's session lock, i.e. for the
  * old session, and so the old transaction, to be gone.  If that
  * transaction committed, last_batch is already b, the UPDATE touches no
- * row, and the retry rolls back and reports success: no duplicate; if not,
- * the batch is written as usual: no loss.  After a failover the promoted
+ * row, and the retry rolls back and reports success (filling in the
+ * batch's HELLOs from producers, as above): no duplicate; if not, the
+ * batch is written as usual: no loss.  After a failover the promoted
  * standby has the batch if and only if it has its last_batch.
  *
- * Producers (exactly once, store.h): not stored yet.  main() runs with
- * --producers off on PostgreSQL; a HELLO or producer record reaching
- * append() anyway fails it (-BQ_STORE_INVALID) rather than lose its fields.
+ * Producers (exactly once, store.h), in the batch's transaction, in chain
+ * order: each producer's messages so far form a run (from..to, which
+ * must be contiguous); a HELLO first writes the runs, then does "INSERT
+ * INTO producers ... ON CONFLICT (name) DO NOTHING" (each burns an
+ * identity value: producers.id has gaps) and "SELECT id, committed ...
+ * FOR UPDATE", and fills in the record.  At the end the remaining runs are
+ * written.  Runs are written by one "UPDATE producers ... WHERE committed
+ * = from - 1" for all of them; a run that matches no row fails the batch
+ * with -BQ_STORE_CONSTRAINT, as store.h demands.  The messages carry
+ * producer and pseq in the same COPY.
+ *
+ * A producer on several daemons at once (docs/scale-out.md): fencing is
+ * per daemon, so nothing stops two daemons from each taking a HELLO of the
+ * same id; the committed count is the arbiter.  Both may read the same
+ * count n; the first to commit a run n+1.. advances it, the row lock makes
+ * the other's UPDATE wait and then see the new count, match nothing, and
+ * fail its batch (so that daemon stops, storing nothing of it): never a
+ * duplicate or a hole.
+ *
+ * An unknown COMMIT of a batch holding HELLOs: when the retry finds the
+ * batch committed (below), settle_hellos reads each HELLO's count back from
+ * producers, so the connection gets the RESUME the committed transaction
+ * computed.
  *
  * Faults (reconnect and retry, by the pool's backoff): a connection lost
  * or refused, the server shutting down, a read-only server (25006, after a
@@ -90,9 +118,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 #include "syslog.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Connection ids: node_id << NODE_SHIFT | counter. */
 #define NODE_SHIFT 40
@@ -175,6 +204,25 @@ static const char schema_sql[] =
     " FROM messages AS m JOIN syslog_headers AS h ON h.message_id = m.id;"
     "INSERT INTO burstq_meta VALUES ('schema_version', '3');";
 
+/* Version 3 -> 4: producers (exactly once), the columns of SQLite's
+ * version 4.  A new database gets version 3 and then this, in the same
+ * transaction, so that new and migrated databases are the same. */
+static const char migrate_v4_sql[] =
+    "CREATE TABLE producers("
+    " id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+    " name text NOT NULL UNIQUE,"
+    " committed bigint NOT NULL,"
+    " created_at bigint NOT NULL,"
+    " updated_at bigint NOT NULL);"
+    "ALTER TABLE messages ADD COLUMN producer bigint,"
+    " ADD COLUMN pseq bigint;"
+    "CREATE VIEW producer_messages AS"
+    " SELECT p.name AS producer, m.pseq AS pseq, m.id AS id,"
+    " m.conn_id AS conn_id, m.received_at AS received_at,"
+    " m.payload AS payload"
+    " FROM messages AS m JOIN producers AS p ON p.id = m.producer;"
+    "UPDATE burstq_meta SET value = '4' WHERE key = 'schema_version';";
+
 /* The relations of the current schema, as "name:kind" sorted and joined
  * by spaces (pg_class.relkind: r table, v view, S sequence, i index). */
 static const char relations_sql[] =
@@ -184,12 +232,18 @@ static const char relations_sql[] =
     " WHERE n.nspname = current_schema()"
     " AND c.relkind IN ('r', 'v', 'S', 'i', 'm', 'p', 'f')";
 
-/* What relations_sql returns for version 3. */
-static const char relations_v3[] =
-    "burstq_meta:r burstq_meta_pkey:i connections:r connections_pkey:i "
-    "messages:r messages_id_seq:S messages_pkey:i nodes:r "
-    "nodes_id_seq:S nodes_name_key:i nodes_pkey:i syslog_headers:r "
-    "syslog_headers_pkey:i syslog_messages:v";
+/* What relations_sql returns for version 3 and 4 (sorted by name: 4's
+ * producer relations fall between nodes' and syslog's). */
+#define RELS_HEAD                                                        \
+  "burstq_meta:r burstq_meta_pkey:i connections:r connections_pkey:i "   \
+  "messages:r messages_id_seq:S messages_pkey:i nodes:r "                \
+  "nodes_id_seq:S nodes_name_key:i nodes_pkey:i "
+#define RELS_TAIL "syslog_headers:r syslog_headers_pkey:i syslog_messages:v"
+static const char relations_v3[] = RELS_HEAD RELS_TAIL;
+static const char relations_v4[] =
+    RELS_HEAD
+    "producer_messages:v producers:r producers_id_seq:S "
+    "producers_name_key:i producers_pkey:i " RELS_TAIL;
 
 /* The columns of the current schema's tables and views, as
  * "table.column:type" in table, then column order. */
@@ -203,25 +257,39 @@ static const char columns_sql[] =
     " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'v')"
     " AND a.attnum > 0 AND NOT a.attisdropped";
 
-static const char columns_v3[] =
-    "burstq_meta.key:text! burstq_meta.value:text! connections.id:bigint! "
-    "connections.peer:text! connections.opened_at:bigint! "
-    "connections.closed_at:bigint connections.listener:text "
-    "connections.tls_subject:text messages.id:bigint! "
-    "messages.conn_id:bigint! messages.seq:bigint! "
-    "messages.received_at:bigint! messages.payload:bytea! nodes.id:integer! "
-    "nodes.name:text! nodes.created_at:bigint! nodes.last_batch:bigint! "
-    "syslog_headers.message_id:bigint! syslog_headers.facility:integer "
-    "syslog_headers.severity:integer syslog_headers.log_time:text "
-    "syslog_headers.hostname:text syslog_headers.app_name:text "
-    "syslog_headers.procid:text syslog_headers.msgid:text "
-    "syslog_headers.truncated:integer! syslog_messages.id:bigint "
-    "syslog_messages.conn_id:bigint syslog_messages.seq:bigint "
-    "syslog_messages.received_at:bigint syslog_messages.payload:bytea "
-    "syslog_messages.facility:integer syslog_messages.severity:integer "
-    "syslog_messages.log_time:text syslog_messages.hostname:text "
-    "syslog_messages.app_name:text syslog_messages.procid:text "
-    "syslog_messages.msgid:text syslog_messages.truncated:integer";
+/* What columns_sql returns for version 3 and 4 (4 adds messages' two
+ * columns and the producer relations). */
+#define COLS_HEAD                                                          \
+  "burstq_meta.key:text! burstq_meta.value:text! connections.id:bigint! "  \
+  "connections.peer:text! connections.opened_at:bigint! "                  \
+  "connections.closed_at:bigint connections.listener:text "                \
+  "connections.tls_subject:text messages.id:bigint! "                      \
+  "messages.conn_id:bigint! messages.seq:bigint! "                         \
+  "messages.received_at:bigint! messages.payload:bytea! "
+#define COLS_NODES                                                         \
+  "nodes.id:integer! nodes.name:text! nodes.created_at:bigint! "           \
+  "nodes.last_batch:bigint! "
+#define COLS_TAIL                                                          \
+  "syslog_headers.message_id:bigint! syslog_headers.facility:integer "     \
+  "syslog_headers.severity:integer syslog_headers.log_time:text "          \
+  "syslog_headers.hostname:text syslog_headers.app_name:text "             \
+  "syslog_headers.procid:text syslog_headers.msgid:text "                  \
+  "syslog_headers.truncated:integer! syslog_messages.id:bigint "           \
+  "syslog_messages.conn_id:bigint syslog_messages.seq:bigint "             \
+  "syslog_messages.received_at:bigint syslog_messages.payload:bytea "      \
+  "syslog_messages.facility:integer syslog_messages.severity:integer "     \
+  "syslog_messages.log_time:text syslog_messages.hostname:text "           \
+  "syslog_messages.app_name:text syslog_messages.procid:text "             \
+  "syslog_messages.msgid:text syslog_messages.truncated:integer"
+static const char columns_v3[] = COLS_HEAD COLS_NODES COLS_TAIL;
+static const char columns_v4[] =
+    COLS_HEAD
+    "messages.producer:bigint messages.pseq:bigint " COLS_NODES
+    "producer_messages.producer:text producer_messages.pseq:bigint "
+    "producer_messages.id:bigint producer_messages.conn_id:bigint "
+    "producer_messages.received_at:bigint producer_messages.payload:bytea "
+    "producers.id:bigint! producers.name:text! producers.committed:bigint! "
+    "producers.created_at:bigint! producers.updated_at:bigint! " COLS_TAIL;
 
 static int pg_append(struct bq_store *base, struct bq_rec *batch,
                      char *err, size_t errlen);
@@ -389,6 +457,7 @@ static void set_backend_name(PGconn *c) {
 static int classify(PGconn *c, int *found, int *version, char *err,
                     size_t errlen) {
   char rels[1024], cols[4096], enc[64], ver[32];
+  const char *want; /* the schema version the tables are of */
   int rc;
 
   rc = query1(c, "SELECT pg_encoding_to_char(encoding) FROM pg_database"
@@ -413,7 +482,11 @@ static int classify(PGconn *c, int *found, int *version, char *err,
     *version = 0;
     return 0;
   }
-  if (strcmp(rels, relations_v3) != 0 || strcmp(cols, columns_v3) != 0) {
+  if (strcmp(rels, relations_v3) == 0 && strcmp(cols, columns_v3) == 0)
+    want = "3";
+  else if (strcmp(rels, relations_v4) == 0 && strcmp(cols, columns_v4) == 0)
+    want = "4";
+  else {
     snprintf(err, errlen,
              "is not a burstq database (its schema holds other tables, or "
              "burstq's tables changed: %.200s)",
@@ -424,15 +497,15 @@ static int classify(PGconn *c, int *found, int *version, char *err,
               " WHERE key = 'schema_version'",
               "cannot read burstq_meta", ver, sizeof(ver), err, errlen);
   if (rc < 0) return -EPROTO;
-  if (strcmp(ver, "3") != 0) {
+  if (strcmp(ver, want) != 0) {
     snprintf(err, errlen,
-             "is a burstq database of schema version '%s', which this "
-             "burstqd does not know",
-             ver);
+             "is a burstq database of schema version '%s' with the tables "
+             "of version %s, which this burstqd does not know",
+             ver, want);
     return -EPROTO;
   }
   *found = BQ_STORE_BURSTQ;
-  *version = SCHEMA_VERSION;
+  *version = want[0] - '0';
   return 0;
 }
 
@@ -534,7 +607,7 @@ static int setup_schema(struct pg_store *s, char *err, size_t errlen) {
   PGresult *res;
   char sql[160], ts[32];
   const char *params[2];
-  int rc = 0, found = 0, version = 0, r;
+  int rc = 0, found = 0, version = 0, from, r;
 
   snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%d, 0)",
            LOCK_KEY);
@@ -549,6 +622,22 @@ static int setup_schema(struct pg_store *s, char *err, size_t errlen) {
               &r, err, errlen);
     if (res == NULL) goto rollback;
     PQclear(res);
+    version = 3;
+  }
+  from = found == BQ_STORE_EMPTY ? 0 : version;
+  if (version == 3) {
+    res = run(c, migrate_v4_sql, PGRES_COMMAND_OK,
+              "cannot migrate the schema to version 4", &r, err, errlen);
+    if (res == NULL) goto rollback;
+    PQclear(res);
+    /* The result must be exactly the current schema. */
+    r = classify(c, &found, &version, err, errlen);
+    if (r < 0) goto rollback;
+    if (version != SCHEMA_VERSION) {
+      snprintf(err, errlen, "schema version %d after the upgrade", version);
+      r = -BQ_STORE_FAILED;
+      goto rollback;
+    }
   }
   snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL) * 1000000LL);
   params[0] = s->node;
@@ -576,6 +665,11 @@ static int setup_schema(struct pg_store *s, char *err, size_t errlen) {
   res = run(c, "COMMIT", PGRES_COMMAND_OK, "cannot commit", &r, err, errlen);
   if (res == NULL) return r;
   PQclear(res);
+  if (from > 0 && from < SCHEMA_VERSION && s->log)
+    bq_log_info(s->log,
+                "database migrated from schema version %d to %d (rows kept; "
+                "the new columns are NULL in them)",
+                from, SCHEMA_VERSION);
   if (s->node_id < 1 || s->node_id > NODE_MAX) {
     snprintf(err, errlen, "node id %" PRId64 " out of range", s->node_id);
     return -BQ_STORE_INVALID;
@@ -899,17 +993,18 @@ static int write_closes(struct pg_store *s, const struct bq_rec *batch,
  * into syslog_headers (with ids taken from the sequence first). */
 static int write_msgs(struct pg_store *s, const struct bq_rec *batch,
                       char *err, size_t errlen) {
-  size_t nmsg = 0, nsys = 0, i;
+  size_t nmsg = 0, nsys = 0, nprod = 0, i;
   int64_t *ids = NULL;
+  char sql[160];
   int rc;
   for (const struct bq_rec *r = batch; r != NULL; r = r->next) {
     if (r->type != BQ_REC_MSG) continue;
     nmsg++;
     if (r->flags & BQ_REC_F_SYSLOG) nsys++;
+    if (r->producer != 0) nprod++;
   }
   if (nmsg == 0) return 0;
   if (nsys > 0) {
-    char sql[160];
     PGresult *res;
     snprintf(sql, sizeof(sql),
              "SELECT nextval(pg_get_serial_sequence('messages', 'id'))"
@@ -935,20 +1030,27 @@ static int write_msgs(struct pg_store *s, const struct bq_rec *batch,
   i = 0;
   for (const struct bq_rec *r = batch; r != NULL; r = r->next) {
     if (r->type != BQ_REC_MSG) continue;
-    if (grow(s, 64 + (size_t)r->len) < 0) goto oom;
-    put16(s, ids ? 5 : 4);
+    if (grow(s, 96 + (size_t)r->len) < 0) goto oom;
+    put16(s, (uint16_t)((ids ? 5 : 4) + (nprod ? 2 : 0)));
     if (ids) field_i64(s, ids[i++]);
     field_i64(s, r->conn_id);
     field_i64(s, r->seq);
     field_i64(s, r->ts_us);
     field_bytes(s, r->data, r->len);
+    if (nprod > 0 && r->producer != 0) {
+      field_i64(s, r->producer);
+      field_i64(s, r->pseq);
+    } else if (nprod > 0) {
+      field_null(s);
+      field_null(s);
+    }
   }
-  rc = copy_run(s,
-                ids ? "COPY messages(id, conn_id, seq, received_at, payload)"
-                      " FROM STDIN (FORMAT binary)"
-                    : "COPY messages(conn_id, seq, received_at, payload)"
-                      " FROM STDIN (FORMAT binary)",
-                "cannot insert messages", err, errlen);
+  /* The producer columns only when the batch has producer messages. */
+  snprintf(sql, sizeof(sql),
+           "COPY messages(%sconn_id, seq, received_at, payload%s)"
+           " FROM STDIN (FORMAT binary)",
+           ids ? "id, " : "", nprod ? ", producer, pseq" : "");
+  rc = copy_run(s, sql, "cannot insert messages", err, errlen);
   if (rc < 0 || ids == NULL) {
     free(ids);
     return rc;
@@ -983,6 +1085,244 @@ oom:
   free(ids);
   snprintf(err, errlen, "out of memory building a batch");
   return -BQ_STORE_IO;
+}
+
+/* ---- producers (store.h) ------------------------------------------------ */
+
+/* A producer's messages in the batch so far: pseqs from..to, contiguous,
+ * the last received at ts. */
+struct prun {
+  int64_t producer; /* producers.id */
+  int64_t from, to, ts;
+};
+
+/* The runs not yet written to producers (one per producer). */
+struct pruns {
+  struct prun *v;
+  size_t n, cap;
+};
+
+/* Fail the batch for a producer whose messages do not follow its committed
+ * count (store.h: never retried). */
+static int not_contiguous(const struct prun *p, char *err, size_t errlen) {
+  snprintf(err, errlen,
+           "producer %" PRId64 ": messages %" PRId64 "..%" PRId64
+           " do not follow its committed count (a hole or a duplicate, e.g. "
+           "the id in use on another daemon; nothing of the batch stored)",
+           p->producer, p->from, p->to);
+  return -BQ_STORE_CONSTRAINT;
+}
+
+/* Add producer message r to its producer's run (starting one).  A pseq
+ * that does not follow the run's last fails the batch. */
+static int prun_add(struct pruns *runs, const struct bq_rec *r, char *err,
+                    size_t errlen) {
+  struct prun *p = NULL;
+  assert(r->type == BQ_REC_MSG && r->producer > 0 && r->pseq > 0);
+  /* A connection's records come in runs: look at the latest first. */
+  for (size_t i = runs->n; i > 0 && p == NULL; i--)
+    if (runs->v[i - 1].producer == r->producer) p = &runs->v[i - 1];
+  if (p != NULL) {
+    if (r->pseq != p->to + 1) {
+      struct prun bad = {r->producer, p->from, r->pseq, r->ts_us};
+      return not_contiguous(&bad, err, errlen);
+    }
+    p->to = r->pseq;
+    p->ts = r->ts_us;
+    return 0;
+  }
+  if (runs->n == runs->cap) {
+    size_t cap = runs->cap ? 2 * runs->cap : 16;
+    struct prun *nv = realloc(runs->v, cap * sizeof(*nv));
+    if (nv == NULL) {
+      snprintf(err, errlen, "out of memory building a batch");
+      return -BQ_STORE_IO;
+    }
+    runs->v = nv;
+    runs->cap = cap;
+  }
+  runs->v[runs->n++] = (struct prun){r->producer, r->pseq, r->pseq, r->ts_us};
+  return 0;
+}
+
+/* Advance every run's producer to its last pseq, in one UPDATE that
+ * matches only rows whose committed count is the run's first pseq minus
+ * one (the contiguity check; row locks make two daemons writing one
+ * producer wait for each other, so the second sees the first's count).
+ * Empties runs.  Returns 0 or a negated enum bq_store_err. */
+static int prun_flush(struct pg_store *s, struct pruns *runs, char *err,
+                      size_t errlen) {
+  size_t n = runs->n, at[4], len = 0, cap = runs->n * 4 * 21 + 16;
+  const char *params[4];
+  char *buf;
+  PGresult *res;
+  int rc = 0;
+  if (n == 0) return 0;
+  buf = malloc(cap);
+  if (buf == NULL) {
+    snprintf(err, errlen, "out of memory building a batch");
+    return -BQ_STORE_IO;
+  }
+  /* Four array literals "{1,2}" side by side. */
+  for (int col = 0; col < 4; col++) {
+    char sep = '{';
+    at[col] = len;
+    for (size_t i = 0; i < n; i++) {
+      const struct prun *p = &runs->v[i];
+      int64_t v = col == 0 ? p->producer
+                  : col == 1 ? p->from - 1
+                  : col == 2 ? p->to
+                             : p->ts;
+      len += (size_t)snprintf(buf + len, cap - len, "%c%" PRId64, sep, v);
+      sep = ',';
+    }
+    buf[len++] = '}';
+    buf[len++] = '\0';
+    assert(len <= cap);
+  }
+  for (int col = 0; col < 4; col++) params[col] = buf + at[col];
+  res = PQexecParams(s->conn,
+                     "UPDATE producers AS p SET committed = v.last,"
+                     " updated_at = v.ts"
+                     " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
+                     " $4::bigint[]) AS v(id, prev, last, ts)"
+                     " WHERE p.id = v.id AND p.committed = v.prev"
+                     " RETURNING p.id",
+                     4, NULL, params, NULL, NULL, 0);
+  free(buf);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    rc = fail_res(s->conn, res, "cannot advance producers", err, errlen);
+  } else if ((size_t)PQntuples(res) != n) {
+    /* Name a run that did not match. */
+    size_t i = 0;
+    for (; i < n; i++) {
+      int hit = 0;
+      for (int k = 0; k < PQntuples(res) && !hit; k++)
+        hit = strtoll(PQgetvalue(res, k, 0), NULL, 10) == runs->v[i].producer;
+      if (!hit) break;
+    }
+    rc = not_contiguous(&runs->v[i < n ? i : 0], err, errlen);
+  }
+  PQclear(res);
+  runs->n = 0;
+  return rc;
+}
+
+/* r's producer id as a C string in name (BQ_PROTO_PRODUCER_MAX + 1). */
+static void hello_name(const struct bq_rec *r, char *name) {
+  assert(r->type == BQ_REC_HELLO);
+  assert(r->len > 0 && r->len <= BQ_PROTO_PRODUCER_MAX);
+  memcpy(name, r->data, r->len);
+  name[r->len] = '\0';
+}
+
+/* A HELLO (store.h): after the runs so far are written, find or create the
+ * producer's row, lock it until the batch ends, and fill in r's producer
+ * (producers.id) and pseq (its committed count). */
+static int write_hello(struct pg_store *s, struct bq_rec *r,
+                       struct pruns *runs, char *err, size_t errlen) {
+  char name[BQ_PROTO_PRODUCER_MAX + 1], ts[24];
+  const char *params[2] = {name, ts};
+  PGresult *res;
+  int rc = prun_flush(s, runs, err, errlen);
+  if (rc < 0) return rc;
+  hello_name(r, name);
+  snprintf(ts, sizeof(ts), "%" PRId64, r->ts_us);
+  res = PQexecParams(s->conn,
+                     "INSERT INTO producers(name, committed, created_at,"
+                     " updated_at) VALUES ($1, 0, $2, $2)"
+                     " ON CONFLICT (name) DO NOTHING",
+                     2, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    rc = fail_res(s->conn, res, "cannot add a producer", err, errlen);
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  res = PQexecParams(s->conn,
+                     "SELECT id, committed FROM producers WHERE name = $1"
+                     " FOR UPDATE",
+                     1, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    rc = fail_res(s->conn, res, "cannot read a producer", err, errlen);
+  } else if (PQntuples(res) != 1) {
+    snprintf(err, errlen, "producer '%s': added, yet not found", name);
+    rc = -BQ_STORE_FAILED;
+  } else {
+    r->producer = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    r->pseq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+  }
+  PQclear(res);
+  return rc;
+}
+
+/* The producers' part of a batch, in chain order: HELLOs answered, the
+ * producers of the messages advanced (their rows are COPYed later, in the
+ * same transaction). */
+static int write_producers(struct pg_store *s, struct bq_rec *batch,
+                           char *err, size_t errlen) {
+  struct pruns runs = {NULL, 0, 0};
+  int rc = 0;
+  for (struct bq_rec *r = batch; r != NULL && rc == 0; r = r->next) {
+    if (r->type == BQ_REC_HELLO)
+      rc = write_hello(s, r, &runs, err, errlen);
+    else if (r->type == BQ_REC_MSG && r->producer != 0)
+      rc = prun_add(&runs, r, err, errlen);
+  }
+  if (rc == 0) rc = prun_flush(s, &runs, err, errlen);
+  free(runs.v);
+  return rc;
+}
+
+/* Batch b committed, but its COMMIT's answer was lost (the design block):
+ * fill in its HELLOs' output as that transaction did.  Nothing of this
+ * node has written since (batches are one at a time), so a producer's
+ * committed count now is its count at the end of batch b, and a HELLO's
+ * count is that minus the producer's messages after the HELLO in the
+ * batch.  (Only a producer id used on another daemon at once can move the
+ * count meanwhile; the count read is then the newer one, still exact for
+ * RESUME, and that daemon's next batch of the id fails the contiguity
+ * check.) */
+static int settle_hellos(struct pg_store *s, struct bq_rec *batch, char *err,
+                         size_t errlen) {
+  for (struct bq_rec *r = batch; r != NULL; r = r->next) {
+    char name[BQ_PROTO_PRODUCER_MAX + 1];
+    const char *params[1] = {name};
+    PGresult *res;
+    int64_t later = 0;
+    if (r->type != BQ_REC_HELLO) continue;
+    hello_name(r, name);
+    res = PQexecParams(s->conn,
+                       "SELECT id, committed FROM producers WHERE name = $1",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      int rc = fail_res(s->conn, res, "cannot read a producer", err, errlen);
+      PQclear(res);
+      return rc;
+    }
+    if (PQntuples(res) != 1) {
+      PQclear(res);
+      snprintf(err, errlen,
+               "producer '%s' of a committed batch is missing (rows deleted "
+               "by someone else?)",
+               name);
+      return -BQ_STORE_CONSTRAINT;
+    }
+    r->producer = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    r->pseq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    for (const struct bq_rec *q = r->next; q != NULL; q = q->next)
+      if (q->type == BQ_REC_MSG && q->producer == r->producer) later++;
+    r->pseq -= later;
+    if (r->pseq < 0) {
+      snprintf(err, errlen,
+               "producer '%s' of a committed batch counts fewer messages "
+               "than the batch stored (rows changed by someone else?)",
+               name);
+      return -BQ_STORE_CONSTRAINT;
+    }
+  }
+  return 0;
 }
 
 /* Refresh the cached size (at most every SIZE_EVERY_MS, inside the
@@ -1045,29 +1385,18 @@ static void name_backend(char *err, size_t errlen) {
   err[n + p] = '\0';
 }
 
-static int write_batch(struct pg_store *s, const struct bq_rec *batch,
+static int write_batch(struct pg_store *s, struct bq_rec *batch,
                        char *err, size_t errlen);
 
 static int pg_append(struct bq_store *base, struct bq_rec *batch,
                      char *err, size_t errlen) {
-  int rc;
-  /* Producers (store.h) are not stored here yet; main() runs as with
-   * --producers off on PostgreSQL, so none may come.  Never drop one
-   * silently. */
-  for (const struct bq_rec *r = batch; r != NULL; r = r->next)
-    if (r->type == BQ_REC_HELLO || r->producer != 0) {
-      snprintf(err, errlen,
-               "postgresql: exactly-once producer records are not supported "
-               "by this backend");
-      return -BQ_STORE_INVALID;
-    }
-  rc = write_batch((struct pg_store *)base, batch, err, errlen);
+  int rc = write_batch((struct pg_store *)base, batch, err, errlen);
   if (rc < 0) name_backend(err, errlen);
   return rc;
 }
 
 /* append() itself: see the design block. */
-static int write_batch(struct pg_store *s, const struct bq_rec *batch,
+static int write_batch(struct pg_store *s, struct bq_rec *batch,
                        char *err, size_t errlen) {
   int64_t b = s->batch_no + 1;
   PGresult *res;
@@ -1090,6 +1419,11 @@ static int write_batch(struct pg_store *s, const struct bq_rec *batch,
   }
   rc = begin_batch(s, b, err, errlen);
   if (rc == 1) {
+    rc = settle_hellos(s, batch, err, errlen);
+    if (rc < 0) {
+      drop(s);
+      return rc;
+    }
     if (s->log)
       bq_log_warn(s->log,
                   "batch %" PRId64 " was committed before the connection was "
@@ -1099,6 +1433,7 @@ static int write_batch(struct pg_store *s, const struct bq_rec *batch,
     return 0;
   }
   if (rc == 0) rc = write_opens(s, batch, err, errlen);
+  if (rc == 0) rc = write_producers(s, batch, err, errlen);
   if (rc == 0) rc = write_msgs(s, batch, err, errlen);
   if (rc == 0) rc = write_closes(s, batch, err, errlen);
   if (rc == 0) refresh_size(s);

@@ -20,9 +20,24 @@
 # halved under sanitizers), BQ_EO_PLINES for each of the eight (default
 # 25,000), BQ_EO_ROUNDS kills per phase (default 3).  `make soak` runs
 # 1,000,000 lines each and 50 rounds (tests/soak/).
+#
+# BQ_EO_PG=1 (pg.producer_send_kill9, tests/pg/): the same against a
+# private PostgreSQL cluster (tests/pg/lib.sh) instead of a SQLite file.
 . "$(dirname "$0")/lib.sh" "$@"
 need_client
-command -v sqlite3 >/dev/null || die "sqlite3 is needed"
+if [ -n "${BQ_EO_PG:-}" ]; then
+  . "$(dirname "$0")/../pg/lib.sh"
+  pg_need
+  pg_start "$BQ_T/pg"
+  BQ_DB=$(pg_url "$BQ_T/pg" burstq)
+  sql() { pg_psql "$BQ_T/pg" burstq "$1"; }
+  integrity() { echo ok; } # PostgreSQL checks its own pages
+  PAYLOAD="convert_from(payload, 'UTF8')"
+else
+  command -v sqlite3 >/dev/null || die "sqlite3 is needed"
+  integrity() { sql 'PRAGMA integrity_check'; }
+  PAYLOAD="CAST(payload AS TEXT)"
+fi
 
 LINES=${BQ_EO_LINES:-$((200000 / BQ_DIV))}
 PLINES=${BQ_EO_PLINES:-$((25000 / BQ_DIV))}
@@ -63,7 +78,7 @@ kill_restart() {
   KILLS=$((KILLS + 1))
   pause 300
   restart
-  check_eq "$1: integrity after kill -9" "$(sql 'PRAGMA integrity_check')" ok
+  check_eq "$1: integrity after kill -9" "$(integrity)" ok
 }
 bq_moved() { [ "$(committed_sum)" -gt "$1" ]; }
 
@@ -76,11 +91,11 @@ check_producer() {
     "$n|$n|1|$n"
   check_eq "$id: each row carries its own line (payload = pseq)" \
     "$(sql "SELECT count(*) FROM producer_messages WHERE producer = '$id'
-            AND CAST(payload AS TEXT) != CAST(pseq AS TEXT)")" 0
+            AND $PAYLOAD != CAST(pseq AS TEXT)")" 0
   check_eq "$id: in order (ids increase with pseq)" \
     "$(sql "SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY pseq)
             AS prev FROM producer_messages WHERE producer = '$id')
-            WHERE prev > id")" 0
+            AS x WHERE prev > id")" 0
   check_eq "$id: producers.committed" \
     "$(sql "SELECT committed FROM producers WHERE name = '$id'")" "$n"
 }

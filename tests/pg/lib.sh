@@ -52,6 +52,7 @@
 #   pg_passfile FILE DIR...   a 0600 PGPASSFILE with $PG_PW_USER's password
 #   pg_procs DIR              PIDs of the processes of DIR's cluster
 #   pg_stream_stats DIR DB W  stream_stats (integration/lib.sh) on PostgreSQL
+#   pg_check_producer DIR DB WHAT ID N  producer ID holds lines 1..N once
 #   pg_stop_all               pg_stop every cluster this shell started
 #   pg_on_exit CMD            run CMD at exit, before the exit steps so far
 #   gated_lines K NA NC W G1 G2  numbered lines that stream until file G2
@@ -414,6 +415,26 @@ pg_stream_stats() {
   note "rows=$S_ROWS distinct=$S_DISTINCT conns=$S_CONNS clients=$S_KS" \
     "[$S_KMIN..$S_KMAX] mixed=$S_MIXED split=$S_SPLIT bad=$S_BAD" \
     "gaps=$S_GAPS misordered=$S_MISORDER"
+}
+
+# pg_check_producer DIR DB WHAT ID N: producer ID's messages in DB are
+# exactly its lines 1..N (pseq k carries the line "k"), once each, in
+# order (ids increase with pseq), and producers.committed is N; WHAT
+# names the checks.
+pg_check_producer() {
+  local dir=$1 db=$2 what=$3 id=$4 n=$5
+  check_eq "$what: rows, distinct pseqs, first, last" \
+    "$(pg_psql "$dir" "$db" "SELECT count(*), count(DISTINCT pseq), min(pseq),
+        max(pseq) FROM producer_messages WHERE producer = '$id'")" "$n|$n|1|$n"
+  check_eq "$what: pseq k carries line k" \
+    "$(pg_psql "$dir" "$db" "SELECT count(*) FROM producer_messages
+        WHERE producer = '$id' AND convert_from(payload, 'UTF8') <> pseq::text")" 0
+  check_eq "$what: ids increase with pseq" \
+    "$(pg_psql "$dir" "$db" "SELECT count(*) FROM (SELECT id, lag(id) OVER
+        (ORDER BY pseq) AS p FROM producer_messages WHERE producer = '$id') x
+        WHERE p > id")" 0
+  check_eq "$what: producers.committed" \
+    "$(pg_psql "$dir" "$db" "SELECT committed FROM producers WHERE name = '$id'")" "$n"
 }
 
 # gated_lines K NA NC WIDTH GATE1 GATE2: the lines of client K

@@ -5,7 +5,7 @@
 # growing with seq), each connection's rows in its node's id range;
 # "stopped:" has received = committed and names the backend.  A second
 # start finds the burstq schema and goes on with new connection ids (a
-# HELLO line is a message there: producers are SQLite's only for now); a
+# HELLO first line makes a producer connection there); a
 # database holding other tables is refused without a write; a URI with a
 # password is refused, and the password never reaches the log.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,25 +57,27 @@ node_id=$(psqlq "SELECT id FROM nodes WHERE name = 'e2e'")
 check_eq "connection ids in the node's range" \
   "$(psqlq "SELECT count(*) FROM connections WHERE id >> 40 = $node_id")" 4
 check_eq "schema version" \
-  "$(psqlq "SELECT value FROM burstq_meta WHERE key = 'schema_version'")" 3
+  "$(psqlq "SELECT value FROM burstq_meta WHERE key = 'schema_version'")" 4
 last=$(psqlq "SELECT max(id) FROM connections")
 
 # Again: the schema is found and kept; new connections get new ids.
-# Exactly-once producers are SQLite's only for now: on PostgreSQL a HELLO
-# line is a message, as with --producers off, and the start says so.
+# A HELLO first line makes the connection a producer (pg.producers has
+# the rest); no warning about producers at start.
 start_daemon --node e2e
-check_grep "producers off on PostgreSQL: warned" "$BQ_LOG" \
-  'exactly-once producers \(HELLO\) are not available on PostgreSQL yet'
-printf 'HELLO p1\n' | send hello.out
-check_eq "a HELLO line is a message" "$(cat hello.out)" "OK 1"
+check_no_grep "no producers warning" "$BQ_LOG" 'producers'
+printf 'HELLO p1\nx\n' | send hello.out
+check_eq "a HELLO: RESUME, then the producer's ack" \
+  "$(tr '\n' ' ' <hello.out)" "RESUME 0 OK 1 "
 printf 'again\n' | send again.out
 check_eq "second run acked" "$(cat again.out)" "OK 1"
 stop_daemon
 check_eq "second run exit status" "$BQ_RC" 0
 check_eq "second run: new ids after the old ones" \
   "$(psqlq "SELECT count(*) FROM connections WHERE id > $last")" 2
-check_eq "the HELLO line stored as it is" \
-  "$(psqlq "SELECT count(*) FROM messages WHERE payload = 'HELLO p1'::bytea")" 1
+check_eq "the HELLO line is not a message; its line is p1's first" \
+  "$(psqlq "SELECT count(*) FROM messages WHERE payload = 'HELLO p1'::bytea"
+     )/$(psqlq "SELECT producer, pseq, convert_from(payload, 'UTF8') FROM producer_messages")" \
+  "0/p1|1|x"
 check_eq "second run: the same node" "$(psqlq "SELECT count(*) FROM nodes")" 1
 
 # A database with other tables: refused, exit 2, nothing written.

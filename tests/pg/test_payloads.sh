@@ -38,7 +38,7 @@ else
 fi
 check_eq "the 1 MiB payload" \
   "$(psqlq "SELECT count(*) FROM messages WHERE length(payload) = 1048576")" 1
-check_eq "schema intact" "$(psqlq "SELECT value FROM burstq_meta WHERE key = 'schema_version'")" 3
+check_eq "schema intact" "$(psqlq "SELECT value FROM burstq_meta WHERE key = 'schema_version'")" 4
 
 check_eq "syslog: payload kept byte for byte" \
   "$(psqlq "SELECT encode(payload, 'hex') FROM syslog_messages WHERE seq = 1")" \
