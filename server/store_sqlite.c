@@ -331,10 +331,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
                          int pages) {
   struct sqlite_store *s = arg;
   (void)name;
-  if (pages >= BQ_CKPT_HARD_PAGES)
-    bq_ckpt_inline(&s->ckpt, db);
-  else if (pages >= BQ_CKPT_PAGES)
-    bq_ckpt_kick(&s->ckpt);
+  bq_ckpt_on_commit(&s->ckpt, db, pages);
   return SQLITE_OK;
 }
 
