@@ -108,6 +108,7 @@ struct sqlite_store {
   sqlite3_stmt *ins_hdr;   /* its syslog_headers row, after ins_msg */
   sqlite3_stmt *ins_msgs;  /* MULTI_ROWS messages in one INSERT */
   sqlite3_stmt *ins_pmsg, *ins_pmsgs; /* the same for producer messages */
+  sqlite3_stmt *ins_run, *ins_prun;   /* the same for a run (run_insert) */
   sqlite3_stmt *ins_prod, *sel_prod;  /* a HELLO: find or create the row */
   sqlite3_stmt *upd_prod;  /* advance committed, checking contiguity */
   char detail[160];        /* a failure found here, not by SQLite */
@@ -305,6 +306,9 @@ static void finalize_all(struct sqlite_store *s) {
   sqlite3_finalize(s->ins_prod);
   sqlite3_finalize(s->sel_prod);
   sqlite3_finalize(s->upd_prod);
+  sqlite3_finalize(s->ins_run);
+  sqlite3_finalize(s->ins_prun);
+  s->ins_run = s->ins_prun = NULL;
   s->begin = s->commit = s->rollback = NULL;
   s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_hdr = NULL;
   s->ins_pmsg = s->ins_pmsgs = s->ins_prod = s->sel_prod = s->upd_prod = NULL;
@@ -876,6 +880,32 @@ static void multi_insert(char *buf, size_t cap, const char *extra,
   assert(o < cap);
 }
 
+/* The multi-row INSERT of a run into buf (size cap): MULTI_ROWS messages
+ * of one connection with consecutive seq (and, with producer set, of one
+ * producer with consecutive pseq).  What the rows share is bound once:
+ * ?1 conn_id and ?2 the first seq (?3 producer and ?4 the first pseq), and
+ * row i computes seq ?2 + i (pseq ?4 + i); each row binds only its
+ * received_at and payload, at RUN_ROW0 + 2i and RUN_ROW0 + 2i + 1.  Half
+ * the binds or fewer, and a bind costs more than SQLite's addition. */
+#define RUN_ROW0 5
+static void run_insert(char *buf, size_t cap, int producer) {
+  size_t o = (size_t)snprintf(buf, cap,
+                              "INSERT INTO messages(conn_id, seq, "
+                              "received_at, payload%s) VALUES",
+                              producer ? ", producer, pseq" : "");
+  for (int i = 0; i < MULTI_ROWS; i++) {
+    int p = RUN_ROW0 + 2 * i;
+    assert(o + 64 < cap);
+    if (producer)
+      o += (size_t)snprintf(buf + o, cap - o, "%s(?1,?2+%d,?%d,?%d,?3,?4+%d)",
+                            i ? "," : "", i, p, p + 1, i);
+    else
+      o += (size_t)snprintf(buf + o, cap - o, "%s(?1,?2+%d,?%d,?%d)",
+                            i ? "," : "", i, p, p + 1);
+  }
+  assert(o < cap);
+}
+
 int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                          struct bq_store **out, char *err, size_t errlen) {
   struct sqlite_store *s;
@@ -1008,6 +1038,13 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
     PREP(ins_msgs, multi)
     multi_insert(multi, sizeof(multi), ", producer, pseq", 6);
     PREP(ins_pmsgs, multi)
+  }
+  {
+    char run[128 + MULTI_ROWS * 40];
+    run_insert(run, sizeof(run), 0);
+    PREP(ins_run, run)
+    run_insert(run, sizeof(run), 1);
+    PREP(ins_prun, run)
   }
 #undef PREP
   if (bq_retain_on(opts->retain)) {
@@ -1147,6 +1184,43 @@ static int bind_pseq(sqlite3_stmt *st, int base, const struct bq_rec *r) {
   return rc;
 }
 
+/* Insert the run of MULTI_ROWS records of multi_kind kind from *rp on
+ * (write_multi checked it is one) with ins_run or ins_prun, and advance *rp
+ * past it. */
+static int write_run(struct sqlite_store *s, struct bq_rec **rp, int kind,
+                     struct prun *run) {
+  struct bq_rec *r = *rp;
+  const struct bq_rec *last = r;
+  sqlite3_stmt *st = kind == MULTI_PRODUCER ? s->ins_prun : s->ins_run;
+  int i, rc = sqlite3_bind_int64(st, 1, r->conn_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->seq);
+  if (rc == SQLITE_OK && kind == MULTI_PRODUCER) {
+    rc = sqlite3_bind_int64(st, 3, r->producer);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, r->pseq);
+  }
+  for (i = 0; i < MULTI_ROWS && rc == SQLITE_OK; i++, r = r->next) {
+    int p = RUN_ROW0 + 2 * i;
+    last = r;
+    rc = sqlite3_bind_int64(st, p, r->ts_us);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_bind_blob(st, p + 1, r->len ? (const void *)r->data : "",
+                             (int)r->len, SQLITE_STATIC);
+    if (rc == SQLITE_OK && kind == MULTI_PRODUCER && i == 0)
+      rc = prun_add(s, run, r);
+  }
+  if (rc == SQLITE_OK && kind == MULTI_PRODUCER) {
+    /* the rest of the run follows its first: extend the producer's run */
+    assert(run->producer == (*rp)->producer &&
+           run->to == (*rp)->pseq && last->pseq == run->to + MULTI_ROWS - 1);
+    run->to = last->pseq;
+    run->ts = last->ts_us;
+  }
+  if (rc != SQLITE_OK) return rc;
+  rc = step_reset(st);
+  if (rc == SQLITE_OK) *rp = r;
+  return rc;
+}
+
 /* If the MULTI_ROWS records from *rp on are all of one multi_kind (plain or
  * producer messages), insert them with one multi-row INSERT (rows, hence
  * ids, in chain order), advance *rp past them and return SQLITE_OK; return
@@ -1154,14 +1228,21 @@ static int bind_pseq(sqlite3_stmt *st, int base, const struct bq_rec *r) {
  * record among them). */
 static int write_multi(struct sqlite_store *s, struct bq_rec **rp,
                        struct prun *run) {
-  struct bq_rec *r = *rp;
-  int i, rc = SQLITE_OK, kind = multi_kind(r);
+  struct bq_rec *r = *rp, *first = *rp;
+  int i, rc = SQLITE_OK, kind = multi_kind(r), is_run = 1;
   sqlite3_stmt *st = kind == MULTI_PRODUCER ? s->ins_pmsgs : s->ins_msgs;
   int ncol = kind == MULTI_PRODUCER ? 6 : 4;
   if (kind == MULTI_NONE) return SQLITE_DONE;
-  for (i = 0; i < MULTI_ROWS && r != NULL && multi_kind(r) == kind; i++)
+  for (i = 0; i < MULTI_ROWS && r != NULL && multi_kind(r) == kind; i++) {
+    /* a run: one connection (hence one producer), consecutive numbers */
+    is_run = is_run && r->conn_id == first->conn_id &&
+             r->seq == first->seq + i &&
+             (kind != MULTI_PRODUCER ||
+              (r->producer == first->producer && r->pseq == first->pseq + i));
     r = r->next;
+  }
   if (i < MULTI_ROWS) return SQLITE_DONE;
+  if (is_run) return write_run(s, rp, kind, run);
   r = *rp;
   for (i = 0; i < MULTI_ROWS && rc == SQLITE_OK; i++, r = r->next) {
     rc = bind_msg(st, ncol * i, r);

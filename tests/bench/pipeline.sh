@@ -17,7 +17,10 @@
 #      connection's close only after committing all it sent), and every run
 #      is checked afterwards with `burstq bench --check-only --db`;
 #   3. the ratio of (2) to (1): the headline;
-#   4. ack latency p50/p99/p99.9 at half the 4-connection maximum (--rate);
+#   4. ack latency p50/p99/p99.9 at 10, 25, 50 and 75% of the 4-connection
+#      maximum (--rate), at each sync level, against issue 16's goals;
+#      BENCH_ONLY=latency runs only it (measuring the maximum first) and
+#      prints its rows;
 #   5. a burst: 10x the sustained rate (4 connections, --sync full) offered
 #      for BENCH_BURST_S seconds into a small queue (--queue-capacity 8192
 #      --queue-bytes 1M): the daemon's peak RSS (VmHWM), how long the
@@ -60,11 +63,13 @@
 #   BENCH_CONNS    connection counts                         ["1 4 64"]
 #   BENCH_SYNCS    sync levels                               ["normal full"]
 #   BENCH_LAT_S    seconds of paced load per latency run     [10]
+#   BENCH_LAT_PCTS percents of the maximum for section 4     ["10 25 50 75"]
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
-#   BENCH_ONLY     "syslog", "tls", "producers", "pg" or "retention": only
-#                  those rows (2b, 7, 8, 9, 10), printed, no file
+#   BENCH_ONLY     "syslog", "latency", "tls", "producers", "pg" or
+#                  "retention": only those rows (2b, 4, 7, 8, 9, 10),
+#                  printed, no file
 #   BENCH_PG       0: no PostgreSQL rows (9)                 [1]
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
@@ -94,6 +99,7 @@ RUNS=${BENCH_RUNS:-3}
 CONNS=${BENCH_CONNS:-1 4 64}
 SYNCS=${BENCH_SYNCS:-normal full}
 LAT_S=${BENCH_LAT_S:-10}
+LAT_PCTS=${BENCH_LAT_PCTS:-10 25 50 75}
 SYSLOG=${BENCH_SYSLOG:-1}
 ONLY=${BENCH_ONLY:-}
 BURST_S=${BENCH_BURST_S:-1}
@@ -460,10 +466,86 @@ if [ "${BENCH_ONLY:-}" = retention ]; then
   exit 0
 fi
 
+# --- 4. latency at 10/25/50/75% of the maximum (functions; BENCH_ONLY=latency) ------------
+
+# lat_goal PCT: the issue-16 goal at PCT% as "p99 p99.9" in ms ("-" for none).
+lat_goal() {
+  case $1 in
+    10) echo "2 5" ;;
+    50) echo "5 10" ;;
+    75) echo "20 -" ;;
+    *) echo "- -" ;;
+  esac
+}
+# lat_verdict VALUE GOAL: "" without a goal, else " (<= GOAL: met|NOT met)".
+lat_verdict() {
+  [ "$2" = - ] && return 0
+  awk -v v="$1" -v g="$2" 'BEGIN { printf " (goal <= %s: %s)", g, (v <= g ? "met" : "NOT met") }'
+}
+# lat_rows: for each sync level, the 4-connection maximum (from section 2, or
+# measured here: BENCH_RUNS unpaced runs), then BENCH_RUNS paced runs of
+# BENCH_LAT_S seconds at each of BENCH_LAT_PCTS percent of it.
+lat_rows() {
+  local s pct rate n r v50 v99 v999 max vals
+  for s in $SYNCS; do
+    if [ -n "${E2E[$s,$lat_conns]:-}" ]; then
+      max=$(med "${E2E[$s,$lat_conns]}")
+    else
+      vals=
+      for r in $(seq "$RUNS"); do
+        start_daemon --sync "$s"
+        bench "$dir/latmax.json" -c "$lat_conns" -n "$N" -s 100
+        stop_daemon
+        vals+="$(jq_ "$dir/latmax.json" '["commit_msgs_per_s"]')"$'\n'
+      done
+      max=$(med "$(stats <<<"$vals")")
+    fi
+    LATMAX[$s]=$max
+    log "latency sync=$s: maximum $max msgs/s ($lat_conns connections)"
+    for pct in $LAT_PCTS; do
+      rate=$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.0f", m * p / 100 }')
+      n=$((rate * LAT_S))
+      v50= v99= v999=
+      for r in $(seq "$RUNS"); do
+        start_daemon --sync "$s"
+        bench "$dir/lat.json" -c "$lat_conns" -n "$n" -s 100 --rate "$rate"
+        stop_daemon
+        v50+="$(jq_ "$dir/lat.json" '["latency_ms"]["p50"]')"$'\n'
+        v99+="$(jq_ "$dir/lat.json" '["latency_ms"]["p99"]')"$'\n'
+        v999+="$(jq_ "$dir/lat.json" '["latency_ms"]["p999"]')"$'\n'
+        log "latency sync=$s $pct% rate=$rate run $r: p50 $(jq_ "$dir/lat.json" '["latency_ms"]["p50"]') p99 $(jq_ "$dir/lat.json" '["latency_ms"]["p99"]') p99.9 $(jq_ "$dir/lat.json" '["latency_ms"]["p999"]') ms"
+      done
+      LATRATE[$s,$pct]=$rate
+      LAT50[$s,$pct]=$(stats <<<"$v50")
+      LAT99[$s,$pct]=$(stats <<<"$v99")
+      LAT999[$s,$pct]=$(stats <<<"$v999")
+    done
+  done
+}
+lat_table() {
+  local s pct g
+  echo "| sync | load (4-connection max msgs/s) | rate msgs/s | p50 ms | p99 ms | p99.9 ms |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for s in $SYNCS; do
+    for pct in $LAT_PCTS; do
+      g=$(lat_goal "$pct")
+      echo "| $s | $pct% (of ${LATMAX[$s]}) | ${LATRATE[$s,$pct]} | $(fmt_ms "${LAT50[$s,$pct]}") | $(fmt_ms "${LAT99[$s,$pct]}")$(lat_verdict "$(med "${LAT99[$s,$pct]}")" "${g% *}") | $(fmt_ms "${LAT999[$s,$pct]}")$(lat_verdict "$(med "${LAT999[$s,$pct]}")" "${g#* }") |"
+    done
+  done
+}
+lat_conns=4
+case " $CONNS " in *" 4 "*) ;; *) lat_conns=${CONNS%% *} ;; esac
+declare -A LATMAX LATRATE LAT50 LAT99 LAT999 E2E
+if [ "${BENCH_ONLY:-}" = latency ]; then
+  lat_rows
+  lat_table
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A RAW E2E LAT50 LAT99 LAT999 LATRATE
+declare -A RAW
 for s in $SYNCS; do
   vals=
   for r in $(seq "$RUNS"); do
@@ -497,28 +579,9 @@ done
 
 [ "$SYSLOG" = 0 ] || syslog_rows
 
-# --- 4. latency at half the maximum -------------------------------------------------------
+# --- 4. latency (the functions above) --------------------------------------------------------
 
-lat_conns=4
-case " $CONNS " in *" 4 "*) ;; *) lat_conns=${CONNS%% *} ;; esac
-for s in $SYNCS; do
-  rate=$(awk -v m="$(med "${E2E[$s,$lat_conns]}")" 'BEGIN { printf "%.0f", m / 2 }')
-  n=$((rate * LAT_S))
-  v50= v99= v999=
-  for r in $(seq "$RUNS"); do
-    start_daemon --sync "$s"
-    bench "$dir/lat.json" -c "$lat_conns" -n "$n" -s 100 --rate "$rate"
-    stop_daemon
-    v50+="$(jq_ "$dir/lat.json" '["latency_ms"]["p50"]')"$'\n'
-    v99+="$(jq_ "$dir/lat.json" '["latency_ms"]["p99"]')"$'\n'
-    v999+="$(jq_ "$dir/lat.json" '["latency_ms"]["p999"]')"$'\n'
-    log "latency sync=$s conns=$lat_conns rate=$rate run $r: p50 $(jq_ "$dir/lat.json" '["latency_ms"]["p50"]') p99 $(jq_ "$dir/lat.json" '["latency_ms"]["p99"]') p99.9 $(jq_ "$dir/lat.json" '["latency_ms"]["p999"]') ms"
-  done
-  LATRATE[$s]=$rate
-  LAT50[$s]=$(stats <<<"$v50")
-  LAT99[$s]=$(stats <<<"$v99")
-  LAT999[$s]=$(stats <<<"$v999")
-done
+lat_rows
 
 # --- 5. burst into a small queue ------------------------------------------------------------
 
@@ -625,13 +688,13 @@ report() {
     fi
   done
   echo
-  echo "## Ack latency at about half the maximum rate ($lat_conns connections, paced with --rate, $LAT_S s per run)"
+  echo "## Ack latency at ${LAT_PCTS// /, } percent of the maximum ($lat_conns connections, paced with --rate, $LAT_S s per run)"
   echo
-  echo "| sync | rate msgs/s | p50 ms | p99 ms | p99.9 ms |"
-  echo "| --- | --- | --- | --- | --- |"
-  for s in $SYNCS; do
-    echo "| $s | ${LATRATE[$s]} | $(fmt_ms "${LAT50[$s]}") | $(fmt_ms "${LAT99[$s]}") | $(fmt_ms "${LAT999[$s]}") |"
-  done
+  echo "The maximum is section 2's $lat_conns-connection median at each sync level."
+  echo "Goals (issue 16): p99 <= 2 ms and p99.9 <= 5 ms at 10%; p99 <= 5 ms and"
+  echo "p99.9 <= 10 ms at 50%; p99 <= 20 ms at 75%."
+  echo
+  lat_table
   echo
   echo "## Burst: 10x the sustained rate into a small queue"
   echo

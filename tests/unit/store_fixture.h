@@ -48,7 +48,7 @@ struct bq_rec *mkrec(int type, int64_t conn_id, int64_t seq, int64_t ts,
 
 /* A batch under construction: the chain from v[0], and the records in an
  * array for checking and freeing.  Zero-initialise before use. */
-#define BATCH_MAX 64
+#define BATCH_MAX 512
 struct batch {
   struct bq_rec *v[BATCH_MAX];
   size_t n;

@@ -1301,6 +1301,98 @@ static void test_append_producers(void **state) {
   close_store(s);
 }
 
+/* Multi-row INSERTs of a run (one connection's consecutive messages: the
+ * connection, the first seq and pseq bound once) and of mixed windows
+ * (connections interleaved, a gap in seq: every column bound per row) store
+ * the same rows: every message in chain order with its own conn_id, seq,
+ * received_at, payload, producer and pseq; the producers' counts advance
+ * over runs and mixed windows alike. */
+static void test_append_runs_and_mixed_windows(void **state) {
+  struct fixture *fx = *state;
+  struct batch b = {0};
+  struct bq_store *s = open_store(fx->path, BQ_SYNC_NORMAL);
+  struct bq_rec *h1, *h2;
+  int64_t p1, p2, i, rows = 0;
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  const struct bq_rec *r;
+
+  add_open(&b, 1, "a", 1);
+  add_open(&b, 2, "b", 1);
+  add_open(&b, 3, "c", 1);
+  add_open(&b, 4, "d", 1);
+  h1 = add_hello(&b, 3, "run-1", 2);
+  h2 = add_hello(&b, 4, "run-2", 2);
+  append_ok(s, &b);
+  p1 = h1->producer;
+  p2 = h2->producer;
+  batch_free(&b);
+
+  for (i = 1; i <= 40; i++) add_pmsg(&b, 3, i, p1, i); /* a run, then 8 */
+  for (i = 1; i <= 40; i++) { /* plain: a run of conn 1, then 8 */
+    char d[32];
+    int n = snprintf(d, sizeof(d), "m1-%lld", (long long)i);
+    add_msg(&b, 1, i, 1000 + i, d, (size_t)n);
+  }
+  for (i = 41; i <= 80; i++) { /* plain, conns 1 and 2 interleaved */
+    char d[32];
+    int n = snprintf(d, sizeof(d), "m1-%lld", (long long)i);
+    add_msg(&b, 1, i, 1000 + i, d, (size_t)n);
+    n = snprintf(d, sizeof(d), "m2-%lld", (long long)i);
+    add_msg(&b, 2, i - 40, 2000 + i, d, (size_t)n);
+  }
+  for (i = 81; i <= 130; i++) { /* conn 1 alone, seq 101..104 missing */
+    char d[32];
+    int n;
+    if (i > 100 && i <= 104) continue;
+    n = snprintf(d, sizeof(d), "m1-%lld", (long long)i);
+    add_msg(&b, 1, i, 1000 + i, d, (size_t)n);
+  }
+  for (i = 41; i <= 72; i++) { /* producers interleaved */
+    add_pmsg(&b, 3, i, p1, i);
+    add_pmsg(&b, 4, i - 40, p2, i - 40);
+  }
+  for (i = 73; i <= 104; i++) add_pmsg(&b, 3, i, p1, i); /* a run again */
+  append_ok(s, &b);
+  close_store(s);
+
+  db = peek_open(fx->path);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT conn_id, seq, received_at, "
+                                      "payload, producer, pseq FROM messages "
+                                      "ORDER BY id",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  for (r = b.v[0]; r != NULL; r = r->next) {
+    if (r->type != BQ_REC_MSG) continue;
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    rows++;
+    assert_int_equal(sqlite3_column_int64(st, 0), r->conn_id);
+    assert_int_equal(sqlite3_column_int64(st, 1), r->seq);
+    assert_int_equal(sqlite3_column_int64(st, 2), r->ts_us);
+    assert_int_equal(sqlite3_column_bytes(st, 3), (int)r->len);
+    assert_memory_equal(sqlite3_column_blob(st, 3), r->data, r->len);
+    if (r->producer == 0) {
+      assert_int_equal(sqlite3_column_type(st, 4), SQLITE_NULL);
+      assert_int_equal(sqlite3_column_type(st, 5), SQLITE_NULL);
+    } else {
+      assert_int_equal(sqlite3_column_int64(st, 4), r->producer);
+      assert_int_equal(sqlite3_column_int64(st, 5), r->pseq);
+    }
+  }
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  assert_int_equal(rows, 40 + 40 + 80 + 46 + 64 + 32);
+  assert_int_equal(q_int(db, "SELECT committed FROM producers WHERE "
+                             "name = 'run-1'"),
+                   104);
+  assert_int_equal(q_int(db, "SELECT committed FROM producers WHERE "
+                             "name = 'run-2'"),
+                   32);
+  peek_close(db);
+  batch_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pg_uri_password),
@@ -1319,6 +1411,7 @@ int main(void) {
       STORE_TEST(test_open_missing_directory),
       STORE_TEST(test_second_writer_refused),
       STORE_TEST(test_append_multi_row_order),
+      STORE_TEST(test_append_runs_and_mixed_windows),
       STORE_TEST(test_wal_stays_bounded),
       STORE_TEST(test_open_migrates_v1),
       STORE_TEST(test_open_migrates_v2),
