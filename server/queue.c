@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 
 int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes) {
   int r;
@@ -75,16 +76,17 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
 size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
                      size_t *bytes) {
   int idle;
-  return bq_queue_take_idle(q, max, 0, out, bytes, &idle);
+  return bq_queue_take_idle(q, max, SIZE_MAX, 0, out, bytes, &idle);
 }
 
-size_t bq_queue_take_idle(struct bq_queue *q, size_t max, unsigned idle_ms,
-                          struct bq_rec **out, size_t *bytes, int *idle) {
+size_t bq_queue_take_idle(struct bq_queue *q, size_t max, size_t max_bytes,
+                          unsigned idle_ms, struct bq_rec **out,
+                          size_t *bytes, int *idle) {
   struct bq_rec *r, *prev = NULL;
   size_t n = 0, b = 0;
   struct timespec until;
   int timed_out = 0;
-  assert(max >= 1);
+  assert(max >= 1 && max_bytes >= 1);
   *idle = 0;
   if (idle_ms > 0) {
     clock_gettime(CLOCK_REALTIME, &until); /* the condvar's clock */
@@ -120,21 +122,25 @@ size_t bq_queue_take_idle(struct bq_queue *q, size_t max, unsigned idle_ms,
     return 0;
   }
   *out = q->head;
-  if (q->waiting <= max) { /* the whole chain: no walk */
+  if (q->waiting <= max && q->waiting_bytes <= max_bytes) {
+    /* the whole chain: no walk */
     n = q->waiting;
     b = q->waiting_bytes;
     q->head = NULL;
     q->tailp = &q->head;
   } else {
     r = q->head;
-    while (n < max) {
+    while (r != NULL && n < max &&
+           (n == 0 || bq_rec_cost(r) <= max_bytes - b)) {
       b += bq_rec_cost(r);
       prev = r;
       r = r->next;
       n++;
     }
+    assert(n >= 1 && n <= q->waiting && b <= q->waiting_bytes);
     prev->next = NULL;
     q->head = r;
+    if (r == NULL) q->tailp = &q->head;
   }
   q->waiting -= n;
   q->waiting_bytes -= b;

@@ -1057,6 +1057,11 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
     s->retain_stats = opts->retain_stats;
   }
   s->base.caps.max_payload = found.max_payload;
+  /* A batch of about BQ_CKPT_BYTES: each commit then hands the
+   * checkpointer about one batch to copy, and a transaction never fills
+   * the WAL's hard bound by itself, so the writer rarely waits for a
+   * checkpoint (docs/architecture.md, "Message sizes"). */
+  s->base.caps.batch_bytes = BQ_CKPT_BYTES;
   *out = &s->base;
   return 0;
 
