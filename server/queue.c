@@ -131,7 +131,7 @@ size_t bq_queue_take_idle(struct bq_queue *q, size_t max, size_t max_bytes,
   } else {
     r = q->head;
     while (r != NULL && n < max &&
-           (n == 0 || bq_rec_cost(r) <= max_bytes - b)) {
+           (n == 0 || (b <= max_bytes && bq_rec_cost(r) <= max_bytes - b))) {
       b += bq_rec_cost(r);
       prev = r;
       r = r->next;
