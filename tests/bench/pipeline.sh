@@ -567,34 +567,30 @@ size_n() { echo $(((SIZE_BYTES / $1 + 1023) / 1024 * 1024)); }
 # size_batch SIZE: the raw loop's rows per transaction: 4 MiB of payload
 # (the best of 1 to 64 MiB measured at 1 KB and 16 KB), a multiple of 32.
 size_batch() { local b=$((4194304 / $1 / 32 * 32)); echo $((b < 32 ? 32 : b)); }
+# size_rows: section 11.  Each round runs every raw loop once and burstqd
+# once, one after another, so that a change in the machine's load
+# (it is often shared) falls on all of them alike.
 size_rows() {
-  local s z r v n cfg best vals e2e
+  local s z r v n i cfg best e2e
+  local -a cfgs vals
+  IFS=';' read -ra cfgs <<<"$SIZE_RAW"
   for s in $SYNCS; do
     for z in $SIZES; do
       n=$(size_n "$z")
-      best=
-      while IFS= read -r cfg; do
-        [ -n "$cfg" ] || continue
-        vals=
-        for r in $(seq "$RUNS"); do
+      vals=()
+      e2e=
+      for r in $(seq "$RUNS"); do
+        for i in "${!cfgs[@]}"; do
+          cfg=${cfgs[$i]}
           rm -f "$dir"/raw.db*
           # shellcheck disable=SC2086 # cfg is KEY=VALUE words
           v=$("$raw" "$dir/raw.db" "$n" "$(size_batch "$z")" "$s" "$z" $cfg |
             sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
           [ -n "$v" ] || { echo "pipeline.sh: raw_sqlite $z $cfg failed" >&2; exit 1; }
           log "sizes raw sync=$s size=$z ($cfg) run $r: $v rows/s"
-          vals+="$v"$'\n'
+          vals[$i]+="$v"$'\n'
         done
         rm -f "$dir"/raw.db*
-        v=$(stats <<<"$vals")
-        if [ -z "$best" ] || [ "$(med "$v")" -gt "$(med "$best")" ]; then
-          best=$v
-          SZR[$s,$z,cfg]=$cfg
-        fi
-      done <<<"${SIZE_RAW//;/$'\n'}"
-      SZR[$s,$z,raw]=$best
-      e2e=
-      for r in $(seq "$RUNS"); do
         start_daemon --sync "$s"
         bench "$dir/size.json" -c 4 -n "$n" -s "$z"
         stop_daemon
@@ -602,6 +598,15 @@ size_rows() {
         log "sizes burstqd sync=$s size=$z conns=4 run $r: $v msgs/s committed (db check ok)"
         e2e+="$v"$'\n'
       done
+      best=
+      for i in "${!cfgs[@]}"; do
+        v=$(stats <<<"${vals[$i]}")
+        if [ -z "$best" ] || [ "$(med "$v")" -gt "$(med "$best")" ]; then
+          best=$v
+          SZR[$s,$z,cfg]=${cfgs[$i]}
+        fi
+      done
+      SZR[$s,$z,raw]=$best
       SZR[$s,$z,e2e]=$(stats <<<"$e2e")
     done
   done
