@@ -28,6 +28,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "record.h"
 #include "thread.h"
@@ -77,9 +78,13 @@ size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
  * return 0 with *idle = 1 and *out NULL (background work such as
  * retention, under the token); the caller then calls
  * bq_queue_finish(q, 0, 0).  Otherwise *idle = 0 and the result is
- * bq_queue_take()'s. */
+ * bq_queue_take()'s.  When token_wait_us is not NULL it gets the
+ * microseconds this call spent blocked in waits that began while another
+ * consumer held the token (0 when it found the token free): two clock
+ * reads per such wait, none otherwise. */
 size_t bq_queue_take_idle(struct bq_queue *q, size_t max, unsigned idle_ms,
-                          struct bq_rec **out, size_t *bytes, int *idle);
+                          struct bq_rec **out, size_t *bytes, int *idle,
+                          uint64_t *token_wait_us);
 
 /* Return the writer token and release the capacity of a taken batch (n
  * records, cost bytes) once it is durable (or abandoned).  Returns 1 if the

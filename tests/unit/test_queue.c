@@ -324,7 +324,7 @@ static void test_take_idle(void **state) {
   int idle = -1;
   (void)state;
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
-  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle);
+  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle, NULL);
   assert_int_equal(n, 0);
   assert_int_equal(idle, 1);
   assert_null(b);
@@ -335,7 +335,7 @@ static void test_take_idle(void **state) {
   stats(&q, &count, &bytes);
   assert_int_equal(count, 3);
   /* work waiting: taken as bq_queue_take() would */
-  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle);
+  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle, NULL);
   assert_int_equal(n, 3);
   assert_int_equal(idle, 0);
   assert_int_equal(b->ts_us, 0); /* the first pushed */
@@ -343,7 +343,7 @@ static void test_take_idle(void **state) {
   free_chain(b);
   /* closed and empty: 0, not idle */
   bq_queue_close(&q);
-  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle);
+  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle, NULL);
   assert_int_equal(n, 0);
   assert_int_equal(idle, 0);
   assert_null(b);
