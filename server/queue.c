@@ -71,7 +71,9 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
   q->waiting_bytes += bytes;
   q->count += n;
   q->bytes += bytes;
-  full = full_locked(q);
+  full = (q->count >= q->cap_count ? BQ_QUEUE_FULL_RECORDS : 0) |
+         (q->bytes >= q->cap_bytes ? BQ_QUEUE_FULL_BYTES : 0);
+  assert((full != 0) == full_locked(q));
   /* Only a consumer that could take now needs waking; the token holder
    * re-checks for work when it finishes. */
   wake = q->sleepers > 0 && !q->writer_busy;

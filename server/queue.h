@@ -56,11 +56,15 @@ int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes);
 /* Destroy q.  It must be empty (count == 0) and have no consumer inside. */
 void bq_queue_destroy(struct bq_queue *q);
 
+/* What bq_queue_push() returns: which bounds the queue is at or over. */
+enum { BQ_QUEUE_FULL_RECORDS = 1, BQ_QUEUE_FULL_BYTES = 2 };
+
 /* Append the chain first..last (n records, total cost bytes) in order.
  * Never blocks beyond the mutex and never fails, even over the bounds or
  * after close (a closed queue still accepts records so that nothing read is
- * ever dropped; consumers drain them).  Returns 1 if the queue is now at or
- * over a bound (the producer should pause), else 0. */
+ * ever dropped; consumers drain them).  Returns 0 if the queue is below
+ * both bounds, else (the producer should pause) the BQ_QUEUE_FULL_* bits
+ * of the bounds it is now at or over. */
 int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
                   struct bq_rec *last, size_t n, size_t bytes);
 

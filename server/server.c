@@ -35,7 +35,8 @@ void bq_server_close_handle(struct bq_server *srv, uv_handle_t *h) {
   }
 }
 
-static void pause_intake(struct bq_server *srv) {
+/* full: bq_queue_push()'s BQ_QUEUE_FULL_* bits. */
+static void pause_intake(struct bq_server *srv, int full) {
   size_t count, bytes;
   uint64_t supp;
   assert(!srv->paused);
@@ -47,7 +48,7 @@ static void pause_intake(struct bq_server *srv) {
   bq_queue_stats(srv->queue, &count, &bytes);
   if (srv->waits) {
     srv->paused_at_us = bq_waits_now_us();
-    atomic_fetch_add_explicit(count >= srv->cfg->queue_capacity
+    atomic_fetch_add_explicit((full & BQ_QUEUE_FULL_RECORDS)
                                   ? &srv->waits->pauses_records
                                   : &srv->waits->pauses_bytes,
                               1, memory_order_relaxed);
@@ -86,9 +87,9 @@ static void resume_intake(struct bq_server *srv) {
 
 void bq_server_push(struct bq_server *srv, struct bq_rec *first,
                     struct bq_rec *last, size_t n, size_t bytes) {
-  if (bq_queue_push(srv->queue, first, last, n, bytes) && !srv->paused &&
-      srv->state == BQ_RUNNING)
-    pause_intake(srv);
+  int full = bq_queue_push(srv->queue, first, last, n, bytes);
+  if (full && !srv->paused && srv->state == BQ_RUNNING)
+    pause_intake(srv, full);
 }
 
 static void check_done(struct bq_server *srv) {
