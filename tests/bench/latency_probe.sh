@@ -19,7 +19,8 @@
 #     bq-writer-N, bq-ckpt): CPU seconds and scheduler run-delay (time
 #     runnable but waiting for a core) over the run, from
 #     /proc/PID/task/*/schedstat before and after;
-#   - the client's own CPU share (getrusage, from burstq bench --json).
+#   - the client's own CPU share (getrusage) and run-delay
+#     (/proc/self/schedstat), from burstq bench --json.
 # With --pct P it first measures the unpaced 4-connection maximum (5 s
 # against a fresh daemon) and offers P% of it.  The last line is the same
 # breakdown as one JSON object ("probe {...}") for scripts.
@@ -187,13 +188,16 @@ out = {'sync': sync, 'rate': int(rate), 'pct': float(pct) if pct else None,
        'seconds': float(seconds), 'workers': int(workers),
        'committed_msgs_per_s': b['commit_msgs_per_s'],
        'client': {'p50': lat['p50'], 'p99': lat['p99'], 'p999': lat['p999'],
-                  'max': lat['max'], 'cpu_share': b['client_cpu']['share']},
+                  'max': lat['max'], 'cpu_share': b['client_cpu']['share'],
+                  'run_delay_s': b['client_cpu'].get('run_delay_s')},
        'waits': {}, 'threads': {}}
 print('offered %s msgs/s%s, --sync %s, %s s, %s worker(s): committed %.0f msgs/s'
       % (rate, ' (%s%% of max)' % pct if pct else '', sync, seconds, workers,
          b['commit_msgs_per_s']))
-print('client ack ms      p50 %7.3f  p99 %7.3f  p99.9 %7.3f  max %7.3f   client CPU %.0f%% of a core'
-      % (lat['p50'], lat['p99'], lat['p999'], lat['max'], 100 * b['client_cpu']['share']))
+rd = b['client_cpu'].get('run_delay_s')
+print('client ack ms      p50 %7.3f  p99 %7.3f  p99.9 %7.3f  max %7.3f   client CPU %.0f%% of a core, run-delay %s s'
+      % (lat['p50'], lat['p99'], lat['p999'], lat['max'], 100 * b['client_cpu']['share'],
+         '%.3f' % rd if rd is not None else '?'))
 print('daemon waits ms    %8s %8s %8s %8s %9s' % ('count', 'mean', 'p50', 'p99', 'total s'))
 for name, label in [('burstq_queue_wait_seconds', 'queue wait'),
                     ('burstq_token_wait_seconds', 'token wait'),
