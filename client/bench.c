@@ -40,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -103,7 +105,9 @@ static const char bench_help[] =
     "                        once and in order per connection; report\n"
     "                        missing ranges, duplicates and misordered rows\n"
     "      --json            also print the report as one JSON object on the\n"
-    "                        last line\n"
+    "                        last line (the report includes this client's\n"
+    "                        own CPU time as a share of one core, and how\n"
+    "                        long it was runnable without a core)\n"
     "  -t, --timeout S       give up when nothing moves for S seconds  [60]\n"
     "      --sink            the peer is not burstqd but a sink such as\n"
     "                        `nc -l 7070 >/dev/null`: measure only this\n"
@@ -902,12 +906,32 @@ static double rate_of(uint64_t n, uint64_t ns) {
   return ns ? (double)n * 1e9 / (double)ns : 0.0;
 }
 
+static double tv_s(const struct timeval *tv) {
+  return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* Seconds this (single-threaded) process has been runnable without a core:
+ * the second field of /proc/self/schedstat (Linux, with schedstats), or -1
+ * where it cannot be read. */
+static double run_delay_s(void) {
+  unsigned long long on_cpu, delay;
+  FILE *f = fopen("/proc/self/schedstat", "r");
+  int n;
+  if (f == NULL) return -1.0;
+  n = fscanf(f, "%llu %llu", &on_cpu, &delay);
+  fclose(f);
+  return n == 2 ? (double)delay / 1e9 : -1.0;
+}
+
 int bq_cmd_bench(int argc, char **argv) {
   struct bench *b;
   struct bq_dbcheck chk;
   struct bq_bench_outcome vo;
   uint64_t *sent_per = NULL, committed = 0, t_end;
   double send_s = 0, commit_s = 0;
+  /* our own CPU over the run (getrusage): user, system, share of wall */
+  struct rusage ru0, ru1;
+  double cpu_user = 0, cpu_sys = 0, cpu_share = 0, delay0 = -1, delay = -1;
   char err[256], pm[64] = "";
   int r, status = BQ_EXIT_OK, checked = 0;
   uint32_t i, auth_stored = 0;
@@ -959,6 +983,8 @@ int bq_cmd_bench(int argc, char **argv) {
     fprintf(stderr, "burstq bench: out of memory\n");
     return BQ_EXIT_USAGE;
   }
+  getrusage(RUSAGE_SELF, &ru0);
+  delay0 = run_delay_s();
   b->t0 = b->last_activity = b->last_progress = uv_hrtime();
   for (i = 0; i < b->o.conns; i++) {
     struct bconn *c = &b->c[i];
@@ -1012,6 +1038,13 @@ int bq_cmd_bench(int argc, char **argv) {
   uv_run(&b->loop, UV_RUN_DEFAULT);
   uv_loop_close(&b->loop);
   t_end = uv_hrtime();
+  getrusage(RUSAGE_SELF, &ru1);
+  delay = run_delay_s();
+  delay = delay0 >= 0 && delay >= delay0 ? delay - delay0 : -1;
+  cpu_user = tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime);
+  cpu_sys = tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime);
+  cpu_share = t_end > b->t0 ? (cpu_user + cpu_sys) / ((double)(t_end - b->t0) / 1e9)
+                           : 0.0;
   if (b->progress) {
     printf("\r\033[K");
     fflush(stdout);
@@ -1054,6 +1087,11 @@ int bq_cmd_bench(int argc, char **argv) {
            (double)bq_hist_quantile(&b->lat, 0.999) / ms,
            (double)b->lat.max / ms, b->lat.count);
   }
+  printf("client cpu: user %.3f s, sys %.3f s: %.0f%% of one core over "
+         "the run",
+         cpu_user, cpu_sys, 100.0 * cpu_share);
+  if (delay >= 0) printf("; runnable without a core %.3f s", delay);
+  printf("\n");
   if (!b->o.sink && !b->o.rate && !b->o.burst)
     printf("(unpaced: latency is mostly queueing; --rate measures it at a "
            "set load)\n");
@@ -1132,6 +1170,11 @@ check:
              (double)bq_hist_quantile(&b->lat, 0.99) / ms,
              (double)bq_hist_quantile(&b->lat, 0.999) / ms,
              (double)b->lat.max / ms, bq_hist_mean(&b->lat) / ms);
+      printf("\"client_cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,"
+             "\"share\":%.4f,",
+             cpu_user, cpu_sys, cpu_share);
+      if (delay >= 0) printf("\"run_delay_s\":%.3f},", delay);
+      else printf("\"run_delay_s\":null},");
       printf("\"errors\":{\"connect\":%" PRIu64 ",\"refused\":%" PRIu64
              ",\"rejected\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"bad_replies\":%"
              PRIu64 ",\"timeout\":%s},\"sent_eq_committed\":%s,",

@@ -16,9 +16,12 @@
  * failure worth a warning: the next kick tries again. */
 static void run_once(struct bq_ckpt *k) {
   int nlog = 0, nckpt = 0;
+  uint64_t t0 = k->waits ? bq_waits_now_us() : 0;
   int rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                      &nlog, &nckpt);
   uint64_t suppressed;
+  if (k->waits)
+    bq_prom_hist_observe(&k->waits->ckpt_run, bq_waits_now_us() - t0);
   bq_mutex_lock(&k->mu);
   k->runs++;
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) k->failures++;
@@ -52,11 +55,13 @@ static void *ckpt_main(void *arg) {
 }
 
 int bq_ckpt_start(struct bq_ckpt *k, const char *path,
-                  const struct bq_log *log, char *err, size_t errlen) {
+                  const struct bq_log *log, struct bq_waits *waits, char *err,
+                  size_t errlen) {
   int rc;
 
   memset(k, 0, sizeof(*k));
   k->log = log;
+  k->waits = waits;
   bq_ratelimit_init(&k->rl, 5000);
   rc = sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE |
                                          SQLITE_OPEN_NOMUTEX,
@@ -110,6 +115,7 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
   }
   if (rc == 0) {
     rc = pthread_create(&k->thread, NULL, ckpt_main, k);
+    if (rc == 0) (void)pthread_setname_np(k->thread, "bq-ckpt");
     if (rc != 0) {
       bq_cond_destroy(&k->idle);
       bq_cond_destroy(&k->cv);
@@ -146,6 +152,7 @@ void bq_ckpt_kick(struct bq_ckpt *k) {
 
 int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer) {
   int rc;
+  uint64_t t0 = k->waits ? bq_waits_now_us() : 0;
   assert(k->db != NULL && writer != NULL);
   bq_mutex_lock(&k->mu);
   k->writer_busy = 1;
@@ -160,6 +167,8 @@ int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer) {
   k->inline_runs++;
   bq_cond_signal(&k->cv);
   bq_mutex_unlock(&k->mu);
+  if (k->waits)
+    bq_prom_hist_observe(&k->waits->ckpt_inline, bq_waits_now_us() - t0);
   return rc == SQLITE_OK ? 0 : -rc;
 }
 

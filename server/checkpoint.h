@@ -32,6 +32,7 @@
 
 #include "log.h"
 #include "thread.h"
+#include "waits.h"
 
 /* WAL bytes after which a commit asks for a background checkpoint
  * (SQLite's own default auto-checkpoint threshold, 1000 pages, at 4 KiB
@@ -50,6 +51,8 @@ struct bq_ckpt {
   pthread_cond_t cv;
   struct sqlite3 *db;        /* the checkpointer's own connection */
   const struct bq_log *log;  /* may be NULL */
+  struct bq_waits *waits;    /* may be NULL: ckpt_run on the checkpointer
+                                thread, ckpt_inline on the writer's */
   struct bq_ratelimit rl;    /* failure log lines; checkpointer thread */
   pthread_cond_t idle;       /* signalled when a background run ends */
   int wanted;                /* a kick arrived since the last run began */
@@ -63,10 +66,13 @@ struct bq_ckpt {
 };
 
 /* Open a second connection to the WAL database at path and start the
- * checkpointer thread.  Returns 0, or a negative errno / -SQLite code with a
- * message in err; nothing is left to stop then. */
+ * checkpointer thread (named "bq-ckpt").  The durations of background runs
+ * and inline checkpoints go to waits (may be NULL).  Returns 0, or a
+ * negative errno / -SQLite code with a message in err; nothing is left to
+ * stop then. */
 int bq_ckpt_start(struct bq_ckpt *k, const char *path,
-                  const struct bq_log *log, char *err, size_t errlen);
+                  const struct bq_log *log, struct bq_waits *waits, char *err,
+                  size_t errlen);
 
 /* The writer's wal hook (sqlite3_wal_hook), after a commit that left
  * pages in the WAL: past hard_pages checkpoints inline, past soft_pages

@@ -1122,6 +1122,21 @@ static int all_done(const struct bq_conn *c) {
   return c->eof && c->committed == c->seq;
 }
 
+/* An OK covering message acked + 1 (read at c->unacked_ts_us, on the wall
+ * clock like every ts_us) is about to be written: record the delay. */
+static void ack_delay(struct bq_conn *c) {
+  int64_t now;
+  if (c->unacked_ts_us == 0) return; /* no message in it (OK 0) */
+  if (c->srv->waits) {
+    now = bq_unix_us();
+    bq_prom_hist_observe(&c->srv->waits->ack_delay,
+                         now > c->unacked_ts_us
+                             ? (uint64_t)(now - c->unacked_ts_us)
+                             : 0);
+  }
+  c->unacked_ts_us = 0;
+}
+
 /* What c is owed, written into c->wbuf (*np bytes): owed errors, then
  * the ack.  Returns 1 when this is all c will ever be owed (then, once it
  * is written, c ends). */
@@ -1161,6 +1176,7 @@ static int compose(struct bq_conn *c, size_t *np) {
     n += w;
     c->acked = c->committed;
     c->srv->st.acks++;
+    ack_delay(c);
     if (done) c->final_sent = 1;
   }
   if (done && c->final_err) {
@@ -1244,6 +1260,10 @@ void bq_conn_completed(struct bq_conn *c, const struct bq_done_entry *e,
   assert(c == e->conn && c->inflight >= e->nrec);
   c->inflight -= e->nrec;
   if (e->seq > c->committed) c->committed = e->seq;
+  /* Completions of c come in its order, so the first with a message after
+   * an OK holds message acked + 1, the oldest the next OK covers. */
+  if (c->unacked_ts_us == 0 && e->first_ts_us != 0)
+    c->unacked_ts_us = e->first_ts_us;
   c->srv->st.committed += e->nmsg;
   if (e->producer != 0) hello_done(c, e->producer, e->hello_n);
   if (!c->touched) {

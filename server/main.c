@@ -166,6 +166,7 @@ int main(int argc, char **argv) {
     const struct bq_server_deps sd = {
         .loop = &loop, .cfg = &cfg, .log = &log, .queue = &queue,
         .pool = &pool, .auth = &auth, .tls_ctx = tls_ctx,
+        .waits = &metrics.waits,
         .hooks = {bq_observe_draining, bq_observe_close, &obs}};
     r = bq_server_new(&srv, &sd, err, sizeof(err));
   }
@@ -180,7 +181,7 @@ int main(int argc, char **argv) {
     const struct bq_store_opts sopts = {
         .sync = cfg.sync, .log = &log, .max_db_bytes = cfg.max_db_size,
         .node = cfg.node, .retain = &metrics.retain_limits,
-        .retain_stats = &metrics.retain};
+        .retain_stats = &metrics.retain, .waits = &metrics.waits};
     r = bq_store_open(cfg.db_path, &sopts, &store, serr, sizeof(serr));
     if (r < 0) {
       snprintf(err, sizeof(err), "--db %.400s: %.500s", db_shown, serr);

@@ -26,41 +26,22 @@ static const uint64_t commit_bounds[] = {
  * see the series from the start. */
 static const int always_errs[] = {BQ_STORE_BUSY, BQ_STORE_IO, BQ_STORE_FULL};
 
-static void prom_hist_init(struct bq_prom_hist *h, const uint64_t *bounds,
-                           size_t nb, double scale) {
-  assert(nb <= BQ_PROM_HIST_MAX);
-  h->nb = nb;
-  for (size_t i = 0; i < nb; i++) {
-    assert(i == 0 || bounds[i] > bounds[i - 1]);
-    h->bound[i] = bounds[i];
-  }
-  h->scale = scale;
-  for (size_t i = 0; i <= BQ_PROM_HIST_MAX; i++) atomic_init(&h->count[i], 0);
-  atomic_init(&h->sum, 0);
-}
-
 int bq_metrics_init(struct bq_metrics *m) {
-  prom_hist_init(&m->batch, batch_bounds,
+  bq_prom_hist_init(&m->batch, batch_bounds,
             sizeof(batch_bounds) / sizeof(batch_bounds[0]), 1.0);
-  prom_hist_init(&m->commit, commit_bounds,
+  bq_prom_hist_init(&m->commit, commit_bounds,
             sizeof(commit_bounds) / sizeof(commit_bounds[0]), 1e-6);
   for (size_t i = 0; i < BQ_STORE_NERR; i++) atomic_init(&m->db_errors[i], 0);
   atomic_init(&m->db_err, 0);
   m->reason[0] = '\0';
   bq_retain_stats_init(&m->retain);
   memset(&m->retain_limits, 0, sizeof(m->retain_limits));
+  bq_waits_init(&m->waits);
   return bq_mutex_init(&m->reason_mu);
 }
 
 void bq_metrics_destroy(struct bq_metrics *m) {
   bq_mutex_destroy(&m->reason_mu);
-}
-
-void bq_prom_hist_observe(struct bq_prom_hist *h, uint64_t v) {
-  size_t i = 0;
-  while (i < h->nb && v > h->bound[i]) i++;
-  atomic_fetch_add_explicit(&h->count[i], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
 }
 
 void bq_metrics_batch(struct bq_metrics *m, uint64_t n, uint64_t usec) {
@@ -150,26 +131,6 @@ static void loop_counters_render(struct bq_buf *b,
     else
       bq_buf_printf(b, "%s %" PRIu64 "\n", c->metric, v);
   }
-}
-
-static void hist(struct bq_buf *b, const char *name, const char *help,
-                 struct bq_prom_hist *h) {
-  uint64_t cum = 0, sum;
-  head(b, name, "histogram", help);
-  for (size_t i = 0; i <= h->nb; i++) {
-    cum += atomic_load_explicit(&h->count[i], memory_order_relaxed);
-    if (i < h->nb)
-      bq_buf_printf(b, "%s_bucket{le=\"%.6g\"} %" PRIu64 "\n", name,
-                    (double)h->bound[i] * h->scale, cum);
-    else
-      bq_buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
-  }
-  sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
-  if (h->scale == 1.0)
-    bq_buf_printf(b, "%s_sum %" PRIu64 "\n", name, sum);
-  else
-    bq_buf_printf(b, "%s_sum %.6f\n", name, (double)sum * h->scale);
-  bq_buf_printf(b, "%s_count %" PRIu64 "\n", name, cum);
 }
 
 static void db_errors(struct bq_buf *b, struct bq_metrics *m) {
@@ -266,11 +227,12 @@ int bq_metrics_render(struct bq_metrics *m,
   dbl(b, "burstq_intake_paused_seconds_total", "counter",
       "Time intake has spent paused.", (double)s->loop.paused_ms / 1000.0);
 
-  hist(b, "burstq_batch_records", "Records per committed transaction.",
+  bq_prom_hist_render(b, "burstq_batch_records", "Records per committed transaction.",
        &m->batch);
-  hist(b, "burstq_commit_duration_seconds",
+  bq_prom_hist_render(b, "burstq_commit_duration_seconds",
        "Time from BEGIN to a durable COMMIT per batch, retries included.",
        &m->commit);
+  bq_waits_render(&m->waits, b);
   db_errors(b, m);
   bq_retain_render(&m->retain, &m->retain_limits, s->now_us, b);
   if (s->have_process) {

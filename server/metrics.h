@@ -40,25 +40,12 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "promhist.h"
 #include "retention.h"
 #include "server.h"
 #include "store.h"
 #include "thread.h"
-
-#define BQ_PROM_HIST_MAX 17 /* finite buckets of a histogram, at most */
-
-/* A Prometheus histogram of non-negative integers (records, microseconds):
- * fixed bucket bounds, atomic counts (see above), rendered in its own unit
- * times scale (records, seconds).  Not common/hist.h's struct bq_hist, the
- * client's log-bucketed latency histogram owned by one thread: this must
- * render the exact bounds a dashboard queries and be read while written. */
-struct bq_prom_hist {
-  size_t nb;                             /* finite buckets */
-  uint64_t bound[BQ_PROM_HIST_MAX];      /* inclusive upper bounds, ascending */
-  double scale;                          /* rendered value = recorded * scale */
-  _Atomic uint64_t count[BQ_PROM_HIST_MAX + 1]; /* per bucket; [nb] is +Inf */
-  _Atomic uint64_t sum;
-};
+#include "waits.h"
 
 struct bq_metrics {
   struct bq_prom_hist batch;         /* records per committed batch */
@@ -73,16 +60,14 @@ struct bq_metrics {
    * no burstq_retention_* metric is rendered). */
   struct bq_retain_stats retain;
   struct bq_retain_limits retain_limits;
+  /* Where a message waits (waits.h, which says who writes what). */
+  struct bq_waits waits;
 };
 
 /* Initialise m: empty histograms with burstqd's buckets, database healthy.
  * Returns 0 or a negative errno. */
 int bq_metrics_init(struct bq_metrics *m);
 void bq_metrics_destroy(struct bq_metrics *m);
-
-/* Record a value in h (any thread; one writer at a time is not required,
- * but it is what burstqd does). */
-void bq_prom_hist_observe(struct bq_prom_hist *h, uint64_t v);
 
 /* Worker side, writer-token holder: a batch of n records became durable
  * after usec microseconds (retries included). */

@@ -9,6 +9,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,12 +66,14 @@ static struct bq_done *summarise(const struct bq_rec *batch) {
       e->nmsg = 0;
       e->producer = 0;
       e->hello_n = 0;
+      e->first_ts_us = 0;
       last = r->conn;
     }
     e = &d->e[i - 1];
     e->nrec++;
     if (r->type == BQ_REC_MSG) {
       assert(r->seq > e->seq);
+      if (e->nmsg == 0) e->first_ts_us = r->ts_us;
       e->seq = r->seq;
       e->nmsg++;
     } else if (r->type == BQ_REC_HELLO) {
@@ -104,6 +108,18 @@ static void write_batch(struct bq_pool *p, struct bq_rec *batch,
   uint64_t first_ms = 0;
   uint64_t start_ns = uv_hrtime();
   int r;
+
+  if (p->metrics) {
+    /* Queue wait: the batch's first message (else its first record) was
+     * read at ts_us, on the wall clock (record.h); a clock stepped back
+     * counts as no wait. */
+    const struct bq_rec *m = batch;
+    int64_t now = bq_unix_us();
+    while (m != NULL && m->type != BQ_REC_MSG) m = m->next;
+    if (m == NULL) m = batch;
+    bq_prom_hist_observe(&p->metrics->waits.queue_wait,
+                         now > m->ts_us ? (uint64_t)(now - m->ts_us) : 0);
+  }
 
   while ((r = bq_store_append(p->store, batch, err, sizeof(err))) != 0) {
     if (!bq_store_retryable(r)) {
@@ -163,16 +179,19 @@ static void *worker_main(void *arg) {
     struct bq_rec *batch;
     size_t bytes;
     int idle;
+    uint64_t token_us;
     /* while retention has more to do, an empty queue is idle at once */
     size_t n = bq_queue_take_idle(p->queue, p->batch_max, p->batch_bytes,
                                   p->idle_ms > 0 && more ? 1 : p->idle_ms,
-                                  &batch, &bytes, &idle);
+                                  &batch, &bytes, &idle, &token_us);
     if (idle) {
       idle_work(p, &more);
       bq_queue_finish(p->queue, 0, 0);
       continue;
     }
     if (n == 0) break;
+    if (p->metrics && p->token_waits)
+      bq_prom_hist_observe(&p->metrics->waits.token_wait, token_us);
     write_batch(p, batch, n);
     /* Durable: hand the token to the next worker first, then do the
      * bookkeeping while it writes. */
@@ -213,6 +232,7 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
                        : SIZE_MAX;
   p->idle_ms = deps->idle_ms;
   p->nworkers = 0;
+  p->token_waits = nworkers > 1;
   p->done_head = NULL;
   p->done_tailp = &p->done_head;
   p->batches = 0;
@@ -226,8 +246,11 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
     return -ENOMEM;
   }
   for (i = 0; i < nworkers; i++) {
+    char name[16]; /* the kernel's limit, NUL included */
     r = pthread_create(&p->threads[i], NULL, worker_main, p);
     if (r != 0) break;
+    snprintf(name, sizeof(name), "bq-writer-%u", i % 10000u);
+    (void)pthread_setname_np(p->threads[i], name); /* a name is a nicety */
     p->nworkers++;
   }
   if (i < nworkers) {

@@ -45,6 +45,8 @@ struct bq_done_entry {
   int64_t producer; /* a HELLO of conn in the batch: producers.id (> 0) as
                        the store gave it; else 0 */
   int64_t hello_n;  /* with it: the producer's committed count */
+  int64_t first_ts_us; /* ts_us (its read) of conn's first MSG in the
+                          batch, 0 if none: the loop's ack delay (waits.h) */
 };
 
 /* A completion: one per committed batch, or a worker's farewell. */
@@ -79,6 +81,9 @@ struct bq_pool {
                               none: a batch's most bq_rec_cost() bytes */
   unsigned idle_ms;        /* as in struct bq_pool_deps */
   unsigned nworkers;       /* threads started */
+  unsigned token_waits;    /* more than one worker asked for: record the
+                              writer-token wait (waits.h); set before the
+                              threads start, read-only after */
   pthread_t *threads;
   struct bq_mutex mu;      /* guards done_head/done_tailp */
   struct bq_done *done_head, **done_tailp;

@@ -9,6 +9,14 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
+#include <time.h>
+
+/* CLOCK_MONOTONIC in microseconds, never 0 (the "not started" mark). */
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u + 1u;
+}
 
 int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes) {
   int r;
@@ -64,7 +72,9 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
   q->waiting_bytes += bytes;
   q->count += n;
   q->bytes += bytes;
-  full = full_locked(q);
+  full = (q->count >= q->cap_count ? BQ_QUEUE_FULL_RECORDS : 0) |
+         (q->bytes >= q->cap_bytes ? BQ_QUEUE_FULL_BYTES : 0);
+  assert((full != 0) == full_locked(q));
   /* Only a consumer that could take now needs waking; the token holder
    * re-checks for work when it finishes. */
   wake = q->sleepers > 0 && !q->writer_busy;
@@ -76,18 +86,20 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
 size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
                      size_t *bytes) {
   int idle;
-  return bq_queue_take_idle(q, max, SIZE_MAX, 0, out, bytes, &idle);
+  return bq_queue_take_idle(q, max, SIZE_MAX, 0, out, bytes, &idle, NULL);
 }
 
 size_t bq_queue_take_idle(struct bq_queue *q, size_t max, size_t max_bytes,
                           unsigned idle_ms, struct bq_rec **out,
-                          size_t *bytes, int *idle) {
+                          size_t *bytes, int *idle, uint64_t *token_wait_us) {
   struct bq_rec *r, *prev = NULL;
   size_t n = 0, b = 0;
+  uint64_t waited_us = 0;
   struct timespec until;
   int timed_out = 0;
   assert(max >= 1 && max_bytes >= 1);
   *idle = 0;
+  if (token_wait_us != NULL) *token_wait_us = 0;
   if (idle_ms > 0) {
     clock_gettime(CLOCK_REALTIME, &until); /* the condvar's clock */
     until.tv_sec += (time_t)(idle_ms / 1000);
@@ -107,13 +119,16 @@ size_t bq_queue_take_idle(struct bq_queue *q, size_t max, size_t max_bytes,
       *bytes = 0;
       return 0;
     }
+    uint64_t t0 = token_wait_us != NULL && q->writer_busy ? now_us() : 0;
     q->sleepers++;
     if (idle_ms > 0)
       timed_out = bq_cond_timedwait(&q->cv, &q->mu, &until);
     else
       bq_cond_wait(&q->cv, &q->mu);
     q->sleepers--;
+    if (t0 != 0) waited_us += now_us() - t0;
   }
+  if (token_wait_us != NULL) *token_wait_us = waited_us;
   if (q->waiting == 0) { /* closed and drained */
     bq_mutex_unlock(&q->mu);
     bq_cond_broadcast(&q->cv); /* let the other consumers see it */

@@ -28,6 +28,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "record.h"
 #include "thread.h"
@@ -55,11 +56,15 @@ int bq_queue_init(struct bq_queue *q, size_t cap_count, size_t cap_bytes);
 /* Destroy q.  It must be empty (count == 0) and have no consumer inside. */
 void bq_queue_destroy(struct bq_queue *q);
 
+/* What bq_queue_push() returns: which bounds the queue is at or over. */
+enum { BQ_QUEUE_FULL_RECORDS = 1, BQ_QUEUE_FULL_BYTES = 2 };
+
 /* Append the chain first..last (n records, total cost bytes) in order.
  * Never blocks beyond the mutex and never fails, even over the bounds or
  * after close (a closed queue still accepts records so that nothing read is
- * ever dropped; consumers drain them).  Returns 1 if the queue is now at or
- * over a bound (the producer should pause), else 0. */
+ * ever dropped; consumers drain them).  Returns 0 if the queue is below
+ * both bounds, else (the producer should pause) the BQ_QUEUE_FULL_* bits
+ * of the bounds it is now at or over. */
 int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
                   struct bq_rec *last, size_t n, size_t bytes);
 
@@ -79,10 +84,13 @@ size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
  * token alone: return 0 with *idle = 1 and *out NULL (background work such
  * as retention, under the token); the caller then calls
  * bq_queue_finish(q, 0, 0).  Otherwise *idle = 0 and the result is as
- * bq_queue_take()'s. */
+ * bq_queue_take()'s.  When token_wait_us is not NULL it gets the
+ * microseconds this call spent blocked in waits that began while another
+ * consumer held the token (0 when it found the token free): two clock
+ * reads per such wait, none otherwise. */
 size_t bq_queue_take_idle(struct bq_queue *q, size_t max, size_t max_bytes,
                           unsigned idle_ms, struct bq_rec **out,
-                          size_t *bytes, int *idle);
+                          size_t *bytes, int *idle, uint64_t *token_wait_us);
 
 /* Return the writer token and release the capacity of a taken batch (n
  * records, cost bytes) once it is durable (or abandoned).  Returns 1 if the

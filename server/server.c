@@ -35,7 +35,8 @@ void bq_server_close_handle(struct bq_server *srv, uv_handle_t *h) {
   }
 }
 
-static void pause_intake(struct bq_server *srv) {
+/* full: bq_queue_push()'s BQ_QUEUE_FULL_* bits. */
+static void pause_intake(struct bq_server *srv, int full) {
   size_t count, bytes;
   uint64_t supp;
   assert(!srv->paused);
@@ -45,6 +46,13 @@ static void pause_intake(struct bq_server *srv) {
   for (struct bq_conn *c = srv->conns; c != NULL; c = c->next)
     bq_conn_pause(c);
   bq_queue_stats(srv->queue, &count, &bytes);
+  if (srv->waits) {
+    srv->paused_at_us = bq_waits_now_us();
+    atomic_fetch_add_explicit((full & BQ_QUEUE_FULL_RECORDS)
+                                  ? &srv->waits->pauses_records
+                                  : &srv->waits->pauses_bytes,
+                              1, memory_order_relaxed);
+  }
   srv->pause_logged =
       bq_ratelimit_allow(&srv->pause_rl, srv->paused_at_ms, &supp);
   if (srv->pause_logged)
@@ -55,11 +63,19 @@ static void pause_intake(struct bq_server *srv) {
                 srv->st.pauses);
 }
 
+/* A pause that began at srv->paused_at_us is over: record its length. */
+static void pause_ended(struct bq_server *srv) {
+  if (srv->waits)
+    bq_prom_hist_observe(&srv->waits->pause,
+                         bq_waits_now_us() - srv->paused_at_us);
+}
+
 static void resume_intake(struct bq_server *srv) {
   uint64_t now = bq_now_ms();
   assert(srv->paused);
   srv->paused = 0;
   srv->paused_total_ms += now - srv->paused_at_ms;
+  pause_ended(srv);
   /* A resume line is printed exactly when its pause line was, so the
    * log shows pairs at most once per rate-limit interval. */
   if (srv->pause_logged)
@@ -71,9 +87,9 @@ static void resume_intake(struct bq_server *srv) {
 
 void bq_server_push(struct bq_server *srv, struct bq_rec *first,
                     struct bq_rec *last, size_t n, size_t bytes) {
-  if (bq_queue_push(srv->queue, first, last, n, bytes) && !srv->paused &&
-      srv->state == BQ_RUNNING)
-    pause_intake(srv);
+  int full = bq_queue_push(srv->queue, first, last, n, bytes);
+  if (full && !srv->paused && srv->state == BQ_RUNNING)
+    pause_intake(srv, full);
 }
 
 static void check_done(struct bq_server *srv) {
@@ -156,7 +172,10 @@ void bq_server_shutdown(struct bq_server *srv, const char *why) {
   /* DRAINING first, so that the CLOSE records below cannot count as a
    * queue-full pause. */
   srv->state = BQ_DRAINING;
-  if (srv->paused) srv->paused_total_ms += bq_now_ms() - srv->paused_at_ms;
+  if (srv->paused) {
+    srv->paused_total_ms += bq_now_ms() - srv->paused_at_ms;
+    pause_ended(srv);
+  }
   srv->paused = 0;
   if (srv->hooks.draining) srv->hooks.draining(srv->hooks.arg);
   for (size_t i = 0; i < srv->nlisteners; i++)
@@ -252,6 +271,7 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   srv->auth = d->auth != NULL && d->auth->len > 0 ? d->auth : NULL;
   srv->tls_ctx = d->tls_ctx;
   srv->hooks = d->hooks;
+  srv->waits = d->waits;
   srv->state = BQ_RUNNING;
   bq_ratelimit_init(&srv->pause_rl, 10000);
   bq_ratelimit_init(&srv->reject_rl, 5000);

@@ -29,6 +29,7 @@ struct bq_log;
 struct bq_pool;
 struct bq_queue;
 struct bq_server;
+struct bq_waits;
 
 /* The loop's counters (counters.h), loop thread only. */
 struct bq_server_stats {
@@ -68,6 +69,8 @@ struct bq_server_deps {
                                    takes this reference.  NULL without a tls
                                    listener (--listen or --metrics) */
   struct bq_server_hooks hooks;
+  struct bq_waits *waits;       /* intake pauses and ack delays are
+                                   recorded here (waits.h); NULL: not */
 };
 
 /* Build the server from deps (each must outlive it), bind and listen.

@@ -51,6 +51,7 @@
 #include "slab.h"
 #include "syslog.h"
 #include "tls.h"
+#include "waits.h"
 
 #define bq_container_of(ptr, type, member) \
   ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -81,6 +82,9 @@ struct bq_conn {
   int64_t seq;               /* last seq given to a message */
   int64_t committed;         /* highest seq known durable */
   int64_t acked;             /* last n written in an OK */
+  int64_t unacked_ts_us;     /* read time (ts_us) of message acked + 1
+                                once it is known durable, else 0: the
+                                next OK's ack delay (waits.h) */
   size_t inflight;           /* records queued and not yet completed */
   uint64_t err_pending;      /* "ERR too-long" replies still owed */
   unsigned reading : 1;      /* uv_read_start is in effect */
@@ -161,6 +165,8 @@ struct bq_server {
   int paused;              /* intake paused: queue full */
   int queue_closed;        /* bq_queue_close() called: nothing more pushed */
   uint64_t paused_at_ms;   /* start of the current pause */
+  uint64_t paused_at_us;   /* the same, bq_waits_now_us(), when waits */
+  struct bq_waits *waits;  /* deps->waits: may be NULL */
   uint64_t paused_total_ms; /* finished pauses, in all */
   int pause_logged;        /* the current pause was logged */
   unsigned workers_exited;

@@ -79,6 +79,7 @@ const char *bq_store_err_name(int err);
 struct bq_log;
 struct bq_retain_limits;
 struct bq_retain_stats;
+struct bq_waits;
 
 struct bq_store_opts {
   int sync;                  /* enum bq_sync */
@@ -97,6 +98,9 @@ struct bq_store_opts {
    * a batch refused as full first commits a deletion of its own. */
   const struct bq_retain_limits *retain;
   struct bq_retain_stats *retain_stats;
+  /* Where the transaction and the checkpoints spend their time (waits.h:
+   * txn_*, ckpt_*); NULL: not recorded.  SQLite only. */
+  struct bq_waits *waits;
 };
 
 struct bq_store;

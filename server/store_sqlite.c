@@ -76,6 +76,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "waits.h"
 #include "log.h"
 #include "retention.h"
 #include "syslog.h"
@@ -128,6 +129,7 @@ struct sqlite_store {
   uint64_t max_db_bytes; /* --max-db-size, 0 for none */
   struct bq_retain_sqlite *retain;     /* NULL: keep everything */
   struct bq_retain_stats *retain_stats; /* may be NULL */
+  struct bq_waits *waits; /* may be NULL: txn_* (waits.h) not recorded */
   char *path;           /* the database file; path + "-wal" is its WAL */
 };
 
@@ -1013,7 +1015,8 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
   if (r < 0) goto error;
   r = set_max_size(s, opts->max_db_bytes, err, errlen);
   if (r < 0) goto error;
-  r = bq_ckpt_start(&s->ckpt, path, opts->log, err, errlen);
+  s->waits = opts->waits;
+  r = bq_ckpt_start(&s->ckpt, path, opts->log, opts->waits, err, errlen);
   if (r < 0) goto error;
   s->ckpt_running = 1;
   sqlite3_wal_hook(s->db, on_wal_commit, s); /* replaces auto-checkpoint */
@@ -1419,6 +1422,7 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
   struct prun run = {0, 0, 0, 0};
   struct bq_retain_pass pass;
   int rc, ret;
+  uint64_t t_begin = s->waits ? bq_waits_now_us() : 0, t_commit = 0;
 
   assert(batch != NULL);
   s->detail[0] = '\0';
@@ -1444,11 +1448,17 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
   }
   if (rc == SQLITE_OK) {
     what = "cannot commit";
-    rc = step_reset(s->commit);
+    if (s->waits) t_commit = bq_waits_now_us();
+    rc = step_reset(s->commit); /* the wal hook runs in here */
   }
   if (rc == SQLITE_OK) {
     if (s->retain != NULL && s->retain_stats != NULL)
       bq_retain_record(s->retain_stats, &pass);
+    if (s->waits) {
+      bq_prom_hist_observe(&s->waits->txn_insert, t_commit - t_begin);
+      bq_prom_hist_observe(&s->waits->txn_commit,
+                           bq_waits_now_us() - t_commit);
+    }
     return 0;
   }
   if (s->detail[0] != '\0')

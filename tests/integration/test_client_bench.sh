@@ -69,6 +69,10 @@ check_grep "plain run: text report, committed rate" plain.out \
 check_grep "plain run: text report, latency" plain.out \
   '^ack latency ms: p50 [0-9.]+  p90 [0-9.]+  p99 [0-9.]+  p99\.9 [0-9.]+  max [0-9.]+'
 check_grep "plain run: text report, sent == committed" plain.out '^sent == committed: yes$'
+check_grep "plain run: text report, client CPU" plain.out \
+  '^client cpu: user [0-9.]+ s, sys [0-9.]+ s: [0-9]+% of one core over the run(; runnable without a core [0-9.]+ s)?$'
+check_eq "plain run: JSON client CPU share is user+sys over the run" \
+  "$(jget plain.json '["client_cpu"]["share"] >= 0 and o["client_cpu"]["user_s"] >= 0 and o["client_cpu"]["sys_s"] >= 0 and (o["client_cpu"]["run_delay_s"] is None or o["client_cpu"]["run_delay_s"] >= 0)')" true
 check_no_grep "plain run: no progress line when stdout is not a terminal" plain.out $'\r'
 # The database, read independently: N rows of this run, 4 connections,
 # each one's seqs 1..count in id order, payloads of 100 bytes.

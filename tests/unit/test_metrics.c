@@ -229,6 +229,48 @@ static void test_histograms(void **state) {
   bq_metrics_destroy(&m);
 }
 
+/* The waits' families (waits.h): bounds inclusive, microseconds rendered
+ * as seconds, pauses by bound as labelled counters. */
+static void test_waits(void **state) {
+  struct bq_metrics m;
+  struct bq_metrics_snapshot s;
+  struct bq_buf b;
+  (void)state;
+  assert_int_equal(bq_metrics_init(&m), 0);
+  bq_prom_hist_observe(&m.waits.queue_wait, 0);
+  bq_prom_hist_observe(&m.waits.queue_wait, 10);
+  bq_prom_hist_observe(&m.waits.queue_wait, 11);
+  bq_prom_hist_observe(&m.waits.queue_wait, 20000000);
+  bq_prom_hist_observe(&m.waits.ack_delay, 2500);
+  atomic_fetch_add(&m.waits.pauses_bytes, 2);
+  assert_int_equal(bq_prom_hist_count(&m.waits.queue_wait), 4);
+  fill_snapshot(&s);
+  bq_buf_init(&b);
+  assert_int_equal(bq_metrics_render(&m, &s, &b), 0);
+  assert_line(b.data, "# TYPE burstq_queue_wait_seconds histogram");
+  assert_line(b.data, "burstq_queue_wait_seconds_bucket{le=\"1e-05\"} 2");
+  assert_line(b.data, "burstq_queue_wait_seconds_bucket{le=\"2.5e-05\"} 3");
+  assert_line(b.data, "burstq_queue_wait_seconds_bucket{le=\"10\"} 3");
+  assert_line(b.data, "burstq_queue_wait_seconds_bucket{le=\"+Inf\"} 4");
+  assert_line(b.data, "burstq_queue_wait_seconds_sum 20.000021");
+  assert_line(b.data, "burstq_queue_wait_seconds_count 4");
+  assert_line(b.data, "burstq_ack_delay_seconds_bucket{le=\"0.001\"} 0");
+  assert_line(b.data, "burstq_ack_delay_seconds_bucket{le=\"0.0025\"} 1");
+  assert_line(b.data, "burstq_ack_delay_seconds_count 1");
+  assert_line(b.data, "burstq_token_wait_seconds_count 0");
+  assert_line(b.data, "burstq_txn_insert_seconds_count 0");
+  assert_line(b.data, "burstq_txn_commit_seconds_count 0");
+  assert_line(b.data, "burstq_checkpoint_inline_seconds_count 0");
+  assert_line(b.data, "burstq_checkpoint_run_seconds_count 0");
+  assert_line(b.data, "burstq_intake_pause_seconds_count 0");
+  assert_line(b.data,
+              "burstq_intake_pauses_by_bound_total{bound=\"records\"} 0");
+  assert_line(b.data,
+              "burstq_intake_pauses_by_bound_total{bound=\"bytes\"} 2");
+  bq_buf_free(&b);
+  bq_metrics_destroy(&m);
+}
+
 static void test_db_health(void **state) {
   struct bq_metrics m;
   struct bq_metrics_snapshot s;
@@ -455,6 +497,7 @@ int main(void) {
       cmocka_unit_test(test_render_counters),
       cmocka_unit_test(test_render_http_tls),
       cmocka_unit_test(test_histograms),
+      cmocka_unit_test(test_waits),
       cmocka_unit_test(test_db_health),
       cmocka_unit_test(test_buf),
       cmocka_unit_test(test_config_options),

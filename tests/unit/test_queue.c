@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -157,9 +158,9 @@ static void test_count_bound(void **state) {
   assert_int_equal(push1(&q, 1, 5), 0);
   assert_int_equal(push1(&q, 2, 5), 0);
   assert_int_equal(bq_queue_full(&q), 0);
-  assert_int_equal(push1(&q, 3, 5), 1); /* at the bound */
+  assert_int_equal(push1(&q, 3, 5), BQ_QUEUE_FULL_RECORDS); /* at the bound */
   assert_int_equal(bq_queue_full(&q), 1);
-  assert_int_equal(push1(&q, 4, 5), 1); /* over it: still accepted */
+  assert_int_equal(push1(&q, 4, 5), BQ_QUEUE_FULL_RECORDS); /* over: kept */
   stats(&q, &count, &bytes);
   assert_int_equal(count, 5);
   assert_int_equal(bytes, 5 * COST(5));
@@ -175,11 +176,11 @@ static void test_count_bound_chain(void **state) {
   (void)state;
   assert_int_equal(bq_queue_init(&q, 4, 1u << 30), 0);
   assert_int_equal(push_chain(&q, 0, 3, 0), 0);
-  assert_int_equal(push_chain(&q, 3, 3, 0), 1); /* 6 > 4 in one push */
+  assert_int_equal(push_chain(&q, 3, 3, 0), BQ_QUEUE_FULL_RECORDS); /* 6 > 4 */
   assert_int_equal(take_check_finish(&q, 6, 6, 0), 1);
   bq_queue_destroy(&q);
   assert_int_equal(bq_queue_init(&q, 4, 1u << 30), 0);
-  assert_int_equal(push_chain(&q, 0, 4, 0), 1); /* exactly 4 in one push */
+  assert_int_equal(push_chain(&q, 0, 4, 0), BQ_QUEUE_FULL_RECORDS); /* 4 at once */
   assert_int_equal(take_check_finish(&q, 6, 4, 0), 1);
   bq_queue_destroy(&q);
 }
@@ -203,17 +204,29 @@ static void test_byte_bound(void **state) {
 
   assert_int_equal(push1(&q, 0, 10), 0);
   assert_int_equal(push1(&q, 1, 10), 0);
-  assert_int_equal(push1(&q, 2, 10), 1); /* exactly at the bound */
+  assert_int_equal(push1(&q, 2, 10), BQ_QUEUE_FULL_BYTES); /* at the bound */
   assert_int_equal(bq_queue_full(&q), 1);
-  assert_int_equal(push1(&q, 3, 0), 1);
+  assert_int_equal(push1(&q, 3, 0), BQ_QUEUE_FULL_BYTES);
   stats(&q, &count, &bytes);
   assert_int_equal(count, 4);
   assert_int_equal(bytes, 3 * COST(10) + COST(0));
   assert_int_equal(take_check_finish(&q, 4, 4, 0), 1);
 
   /* one big record over the byte bound on its own */
-  assert_int_equal(push1(&q, 0, 4 * COST(10)), 1);
+  assert_int_equal(push1(&q, 0, 4 * COST(10)), BQ_QUEUE_FULL_BYTES);
   assert_int_equal(take_check_finish(&q, 4, 1, 0), 1);
+  bq_queue_destroy(&q);
+}
+
+/* push() names every bound reached: both at once when both are. */
+static void test_full_both(void **state) {
+  struct bq_queue q;
+  (void)state;
+  assert_int_equal(bq_queue_init(&q, 2, 2 * COST(10)), 0);
+  assert_int_equal(push1(&q, 0, 10), 0);
+  assert_int_equal(push1(&q, 1, 10),
+                   BQ_QUEUE_FULL_RECORDS | BQ_QUEUE_FULL_BYTES);
+  assert_int_equal(take_check_finish(&q, 2, 2, 0), 1);
   bq_queue_destroy(&q);
 }
 
@@ -227,7 +240,7 @@ static void test_low_hysteresis(void **state) {
   assert_int_equal(bq_queue_low(&q), 1);
   assert_int_equal(push_chain(&q, 0, 9, 1), 0);
   assert_int_equal(bq_queue_low(&q), 0);
-  assert_int_equal(push1(&q, 9, 1), 1);
+  assert_int_equal(push1(&q, 9, 1), BQ_QUEUE_FULL_RECORDS);
   assert_int_equal(take_check_finish(&q, 3, 3, 0), 0); /* 7 held */
   assert_int_equal(bq_queue_full(&q), 0); /* below the bound ... */
   assert_int_equal(bq_queue_low(&q), 0);  /* ... but not low yet */
@@ -240,7 +253,7 @@ static void test_low_hysteresis(void **state) {
 
   /* byte dimension: bound 8 records' cost, low at <= 4 */
   assert_int_equal(bq_queue_init(&q, 1000, 8 * COST(20)), 0);
-  assert_int_equal(push_chain(&q, 0, 8, 20), 1);
+  assert_int_equal(push_chain(&q, 0, 8, 20), BQ_QUEUE_FULL_BYTES);
   assert_int_equal(bq_queue_low(&q), 0);
   assert_int_equal(take_check_finish(&q, 3, 3, 0), 0); /* 5 held */
   assert_int_equal(bq_queue_low(&q), 0);
@@ -321,10 +334,11 @@ static void test_take_idle(void **state) {
   struct bq_queue q;
   struct bq_rec *b = (struct bq_rec *)&q; /* must become NULL */
   size_t bytes = 99, n, count;
+  uint64_t tw;
   int idle = -1;
   (void)state;
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
-  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle);
+  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle, NULL);
   assert_int_equal(n, 0);
   assert_int_equal(idle, 1);
   assert_null(b);
@@ -334,8 +348,10 @@ static void test_take_idle(void **state) {
   assert_int_equal(bq_queue_finish(&q, 0, 0), 1); /* low: 3 of 100 */
   stats(&q, &count, &bytes);
   assert_int_equal(count, 3);
-  /* work waiting: taken as bq_queue_take() would */
-  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle);
+  /* work waiting: taken as bq_queue_take() would, with no token wait */
+  tw = 12345;
+  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle, &tw);
+  assert_int_equal(tw, 0);
   assert_int_equal(n, 3);
   assert_int_equal(idle, 0);
   assert_int_equal(b->ts_us, 0); /* the first pushed */
@@ -343,7 +359,7 @@ static void test_take_idle(void **state) {
   free_chain(b);
   /* closed and empty: 0, not idle */
   bq_queue_close(&q);
-  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle);
+  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle, NULL);
   assert_int_equal(n, 0);
   assert_int_equal(idle, 0);
   assert_null(b);
@@ -357,7 +373,7 @@ static void take_bytes_check(struct bq_queue *q, size_t max_bytes,
   struct bq_rec *b = NULL;
   size_t bytes = 0, n, k, cost;
   int idle = -1;
-  n = bq_queue_take_idle(q, 100, max_bytes, 0, &b, &bytes, &idle);
+  n = bq_queue_take_idle(q, 100, max_bytes, 0, &b, &bytes, &idle, NULL);
   assert_int_equal(n, want);
   assert_int_equal(idle, 0);
   cost = chain_cost(b, &k);
@@ -413,12 +429,16 @@ struct taker {
   size_t out_bytes;
   atomic_int *flag;     /* read right after take() returns */
   int flag_seen;
+  uint64_t token_us;    /* take_idle's token_wait_us */
   atomic_int returned;
 };
 
 static void *taker_main(void *arg) {
   struct taker *t = arg;
-  t->n = bq_queue_take(t->q, t->max, &t->out, &t->out_bytes);
+  int idle;
+  t->n = bq_queue_take_idle(t->q, t->max, SIZE_MAX, 0, &t->out,
+                            &t->out_bytes, &idle, &t->token_us);
+  assert(!idle);
   t->flag_seen = t->flag ? atomic_load(t->flag) : -1;
   atomic_store(&t->returned, 1);
   return NULL;
@@ -438,7 +458,14 @@ static void taker_join(struct taker *t) {
   assert_int_equal(pthread_join(t->th, NULL), 0);
 }
 
-/* A second consumer waits for the writer token even though work is there. */
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A second consumer waits for the writer token even though work is there;
+ * take_idle reports how long. */
 static void test_take_waits_for_token(void **state) {
   size_t tb = 0; /* cost of the batch taken */
   struct bq_queue q;
@@ -446,6 +473,7 @@ static void test_take_waits_for_token(void **state) {
   struct taker t;
   atomic_int first_done;
   size_t bytes, count;
+  uint64_t t_start, t_blocked, t_finish, t_end;
   (void)state;
   atomic_init(&first_done, 0);
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
@@ -453,6 +481,7 @@ static void test_take_waits_for_token(void **state) {
   assert_int_equal(bq_queue_take(&q, 1, &b, &tb), 1); /* holds the token */
   assert_int_equal(b->ts_us, 0);
 
+  t_start = mono_us();
   taker_start(&t, &q, 10, &first_done);
   wait_sleepers(&q, 1);
   /* record 1 is waiting, yet the second consumer is blocked */
@@ -461,11 +490,18 @@ static void test_take_waits_for_token(void **state) {
   assert_int_equal(push1(&q, 2, 4), 0);
   assert_int_equal(atomic_load(&t.returned), 0);
 
+  t_blocked = mono_us(); /* its wait began before this */
   atomic_store(&first_done, 1);
+  t_finish = mono_us();  /* its wait ends after this */
   assert_int_equal(bq_queue_finish(&q, 1, chain_cost(b, NULL)), 1);
   free_chain(b);
   taker_join(&t);
+  t_end = mono_us(); /* its whole call lies in [t_start, t_end] */
   assert_int_equal(t.flag_seen, 1); /* it took only after the finish */
+  /* the token wait covers at least the time it was seen blocked, and at
+   * most the call (1 us of rounding either way) */
+  assert_true(t.token_us + 1 >= t_finish - t_blocked);
+  assert_true(t.token_us <= t_end - t_start + 1);
   assert_int_equal(t.n, 2);
   assert_int_equal(t.out->ts_us, 1);
   assert_int_equal(t.out->next->ts_us, 2);
@@ -829,6 +865,7 @@ int main(void) {
       cmocka_unit_test(test_take_max_fifo),
       cmocka_unit_test(test_take_idle),
       cmocka_unit_test(test_take_byte_bound),
+      cmocka_unit_test(test_full_both),
       cmocka_unit_test(test_take_waits_for_token),
       cmocka_unit_test(test_token_chain_of_consumers),
       cmocka_unit_test(test_take_wakes_on_push),
