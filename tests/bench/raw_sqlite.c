@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
   }
   if (mode == CKPT_BG) {
     char err[256];
-    if (bq_ckpt_start(&ckpt, argv[1], NULL, err, sizeof(err)) != 0) {
+    if (bq_ckpt_start(&ckpt, argv[1], NULL, NULL, err, sizeof(err)) != 0) {
       fprintf(stderr, "raw_sqlite: %s\n", err);
       return 1;
     }
