@@ -88,6 +88,18 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
     k->db = NULL;
     return -rc;
   }
+  {
+    sqlite3_stmt *st = NULL;
+    int page = 0;
+    rc = sqlite3_prepare_v2(k->db, "PRAGMA page_size", -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      page = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (page <= 0) page = 4096; /* SQLite's default; only a bound */
+    k->soft_pages = BQ_CKPT_BYTES / page;
+    k->hard_pages = BQ_CKPT_HARD_BYTES / page;
+    assert(k->soft_pages > 0 && k->hard_pages > k->soft_pages);
+  }
   /* rc is a positive errno from here on (pthread's convention). */
   rc = -bq_mutex_init(&k->mu);
   if (rc == 0) {
@@ -118,6 +130,14 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
     return -rc;
   }
   return 0;
+}
+
+void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer,
+                       int pages) {
+  if (pages >= k->hard_pages)
+    bq_ckpt_inline(k, writer);
+  else if (pages >= k->soft_pages)
+    bq_ckpt_kick(k);
 }
 
 void bq_ckpt_kick(struct bq_ckpt *k) {

@@ -17,7 +17,7 @@
  * A passive checkpoint running beside a busy writer rarely finds the WAL
  * fully copied at the moment the writer starts its next transaction, and
  * only then can SQLite rewind the WAL to its start.  So the writer itself
- * checkpoints when the WAL passes a hard bound (BQ_CKPT_HARD_PAGES): by then
+ * checkpoints when the WAL passes a hard bound (BQ_CKPT_HARD_BYTES): by then
  * the checkpointer has copied nearly everything, so the writer copies only
  * the last few batches, the WAL rewinds, and its size stays bounded.
  *
@@ -34,11 +34,14 @@
 #include "thread.h"
 #include "waits.h"
 
-/* WAL pages after which a commit asks for a background checkpoint
- * (SQLite's own default auto-checkpoint threshold). */
-#define BQ_CKPT_PAGES 1000
-/* WAL pages after which the writer checkpoints inline (see above). */
-#define BQ_CKPT_HARD_PAGES 8000
+/* WAL bytes after which a commit asks for a background checkpoint
+ * (SQLite's own default auto-checkpoint threshold, 1000 pages, at 4 KiB
+ * pages).  The bounds are in bytes, not pages, so that a database with
+ * larger pages keeps the same WAL size and the same checkpoint rhythm;
+ * bq_ckpt_start() turns them into pages of the database's page size. */
+#define BQ_CKPT_BYTES (1000 * 4096)
+/* WAL bytes after which the writer checkpoints inline (see above). */
+#define BQ_CKPT_HARD_BYTES (8000 * 4096)
 
 struct sqlite3;
 
@@ -56,6 +59,7 @@ struct bq_ckpt {
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
   int stopping;              /* stop() called: leave after this run */
+  int soft_pages, hard_pages; /* the bounds above in pages; set by start */
   uint64_t runs;             /* checkpoints attempted (under mu) */
   uint64_t inline_runs;      /* checkpoints run by the writer (under mu) */
   uint64_t failures;         /* background runs that failed (under mu) */
@@ -70,12 +74,17 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
                   const struct bq_log *log, struct bq_waits *waits, char *err,
                   size_t errlen);
 
+/* The writer's wal hook (sqlite3_wal_hook), after a commit that left
+ * pages in the WAL: past hard_pages checkpoints inline, past soft_pages
+ * kicks the checkpointer, else nothing. */
+void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
+
 /* Ask for a checkpoint soon.  Cheap (a mutex and a signal); never blocks
  * on the checkpoint itself. */
 void bq_ckpt_kick(struct bq_ckpt *k);
 
 /* Writer thread, after a commit that left the WAL at or past
- * BQ_CKPT_HARD_PAGES: wait for a background run in progress to end (it is
+ * BQ_CKPT_HARD_BYTES: wait for a background run in progress to end (it is
  * short: it copies what the last few commits added), hold further ones
  * off, and run a PASSIVE checkpoint on the writer's own connection, so
  * that the writer's next transaction finds the WAL fully copied and

@@ -137,7 +137,8 @@ static const struct opt opts[] = {
     {.name = "batch-max", .letter = 'B', .kind = K_COUNT,
      .section = S_OPTIONS, .metavar = "N", .def = "8192", .min = 1,
      .max = 1000000, FIELD(batch_max),
-     .help = "most messages in one transaction"},
+     .help = "most messages in one transaction (on SQLite a transaction "
+             "also stops at about 4 MB of messages)"},
     {.name = "sync", .letter = 's', .kind = K_ENUM, .section = S_OPTIONS,
      .metavar = "MODE", .def = "full", .choices = sync_choices, FIELD(sync),
      .help = "off, normal or full: SQLite synchronous; full survives power "

@@ -181,7 +181,7 @@ static void *worker_main(void *arg) {
     int idle;
     uint64_t token_us;
     /* while retention has more to do, an empty queue is idle at once */
-    size_t n = bq_queue_take_idle(p->queue, p->batch_max,
+    size_t n = bq_queue_take_idle(p->queue, p->batch_max, p->batch_bytes,
                                   p->idle_ms > 0 && more ? 1 : p->idle_ms,
                                   &batch, &bytes, &idle, &token_us);
     if (idle) {
@@ -227,6 +227,9 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
   p->wake = deps->wake;
   p->metrics = deps->metrics;
   p->batch_max = deps->batch_max;
+  p->batch_bytes = deps->store->caps.batch_bytes > 0
+                       ? deps->store->caps.batch_bytes
+                       : SIZE_MAX;
   p->idle_ms = deps->idle_ms;
   p->nworkers = 0;
   p->token_waits = nworkers > 1;

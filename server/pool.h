@@ -4,8 +4,9 @@
  *
  * Design: each worker repeatedly takes a batch (and with it the writer
  * token, queue.h), appends it to the store in one transaction (group commit:
- * a batch is whatever has accumulated, up to batch_max, so batches grow
- * under load and a lone message is written at once), retries a failed
+ * a batch is whatever has accumulated, up to batch_max records and the
+ * store's caps.batch_bytes, so batches grow under load and a lone message
+ * is written at once), retries a failed
  * transaction with backoff until it succeeds, returns the token and the
  * capacity, and then -- while the next worker already writes -- summarises
  * the batch per connection into a completion, posts it, wakes the loop with
@@ -76,6 +77,8 @@ struct bq_pool {
   uv_async_t *wake;
   struct bq_metrics *metrics;
   size_t batch_max;
+  size_t batch_bytes;      /* the store's caps.batch_bytes, SIZE_MAX for
+                              none: a batch's most bq_rec_cost() bytes */
   unsigned idle_ms;        /* as in struct bq_pool_deps */
   unsigned nworkers;       /* threads started */
   unsigned token_waits;    /* more than one worker asked for: record the

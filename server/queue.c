@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <time.h>
 
 /* CLOCK_MONOTONIC in microseconds, never 0 (the "not started" mark). */
@@ -85,18 +86,18 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
 size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
                      size_t *bytes) {
   int idle;
-  return bq_queue_take_idle(q, max, 0, out, bytes, &idle, NULL);
+  return bq_queue_take_idle(q, max, SIZE_MAX, 0, out, bytes, &idle, NULL);
 }
 
-size_t bq_queue_take_idle(struct bq_queue *q, size_t max, unsigned idle_ms,
-                          struct bq_rec **out, size_t *bytes, int *idle,
-                          uint64_t *token_wait_us) {
+size_t bq_queue_take_idle(struct bq_queue *q, size_t max, size_t max_bytes,
+                          unsigned idle_ms, struct bq_rec **out,
+                          size_t *bytes, int *idle, uint64_t *token_wait_us) {
   struct bq_rec *r, *prev = NULL;
   size_t n = 0, b = 0;
   uint64_t waited_us = 0;
   struct timespec until;
   int timed_out = 0;
-  assert(max >= 1);
+  assert(max >= 1 && max_bytes >= 1);
   *idle = 0;
   if (token_wait_us != NULL) *token_wait_us = 0;
   if (idle_ms > 0) {
@@ -136,21 +137,25 @@ size_t bq_queue_take_idle(struct bq_queue *q, size_t max, unsigned idle_ms,
     return 0;
   }
   *out = q->head;
-  if (q->waiting <= max) { /* the whole chain: no walk */
+  if (q->waiting <= max && q->waiting_bytes <= max_bytes) {
+    /* the whole chain: no walk */
     n = q->waiting;
     b = q->waiting_bytes;
     q->head = NULL;
     q->tailp = &q->head;
   } else {
     r = q->head;
-    while (n < max) {
+    while (r != NULL && n < max &&
+           (n == 0 || (b <= max_bytes && bq_rec_cost(r) <= max_bytes - b))) {
       b += bq_rec_cost(r);
       prev = r;
       r = r->next;
       n++;
     }
+    assert(n >= 1 && n <= q->waiting && b <= q->waiting_bytes);
     prev->next = NULL;
     q->head = r;
+    if (r == NULL) q->tailp = &q->head;
   }
   q->waiting -= n;
   q->waiting_bytes -= b;

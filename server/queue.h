@@ -77,18 +77,20 @@ int bq_queue_push(struct bq_queue *q, struct bq_rec *first,
 size_t bq_queue_take(struct bq_queue *q, size_t max, struct bq_rec **out,
                      size_t *bytes);
 
-/* As bq_queue_take(), but when idle_ms > 0 and the queue stays open and
- * without work for idle_ms while the token is free, take the token alone:
- * return 0 with *idle = 1 and *out NULL (background work such as
- * retention, under the token); the caller then calls
- * bq_queue_finish(q, 0, 0).  Otherwise *idle = 0 and the result is
+/* As bq_queue_take(), but the batch also stops before the record that
+ * would take its cost past max_bytes (the first record is always taken;
+ * SIZE_MAX: no bound in bytes), and when idle_ms > 0 and the queue stays
+ * open and without work for idle_ms while the token is free, take the
+ * token alone: return 0 with *idle = 1 and *out NULL (background work such
+ * as retention, under the token); the caller then calls
+ * bq_queue_finish(q, 0, 0).  Otherwise *idle = 0 and the result is as
  * bq_queue_take()'s.  When token_wait_us is not NULL it gets the
  * microseconds this call spent blocked in waits that began while another
  * consumer held the token (0 when it found the token free): two clock
  * reads per such wait, none otherwise. */
-size_t bq_queue_take_idle(struct bq_queue *q, size_t max, unsigned idle_ms,
-                          struct bq_rec **out, size_t *bytes, int *idle,
-                          uint64_t *token_wait_us);
+size_t bq_queue_take_idle(struct bq_queue *q, size_t max, size_t max_bytes,
+                          unsigned idle_ms, struct bq_rec **out,
+                          size_t *bytes, int *idle, uint64_t *token_wait_us);
 
 /* Return the writer token and release the capacity of a taken batch (n
  * records, cost bytes) once it is durable (or abandoned).  Returns 1 if the

@@ -130,6 +130,9 @@ struct bq_store_caps {
   int concurrent_appends; /* 1: append() may run on several workers at
                              once (see the design block) */
   size_t max_payload;     /* largest payload one row can hold */
+  size_t batch_bytes;     /* most bq_rec_cost() bytes one append() should
+                             take (a batch stops short of it, at least one
+                             record), 0: no bound */
 };
 
 struct bq_store {

@@ -55,6 +55,14 @@
 #      p99 of each against the run without.  One run each (the figures are
 #      run-long); BENCH_RET=0 leaves it out, BENCH_ONLY=retention runs only
 #      it and prints its rows.
+#  11. message sizes (issue 16): at BENCH_SIZES (1 KB and 16 KB), for each
+#      sync level, the raw ceiling (tests/bench/raw_sqlite: the best median
+#      of the loops in BENCH_SIZE_RAW, one writer, transactions of 4 MiB of
+#      payload, burstqd's checkpointer keeping the WAL bounded) against burstqd with
+#      4 connections (`burstq bench -s SIZE`, each run checked): msgs/s and
+#      MB/s, ratio with goal >= 0.8.  BENCH_SIZE_BYTES (512 MiB) of payload
+#      per run.  BENCH_SIZES_ON=0 leaves it out; BENCH_ONLY=sizes runs only
+#      it and prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -67,9 +75,12 @@
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
-#   BENCH_ONLY     "syslog", "latency", "tls", "producers", "pg" or
-#                  "retention": only those rows (2b, 4, 7, 8, 9, 10),
-#                  printed, no file
+#   BENCH_ONLY     "syslog", "latency", "tls", "producers", "pg",
+#                  "retention" or "sizes": only those rows (2b, 4, 7, 8, 9,
+#                  10, 11), printed, no file
+#   BENCH_SIZES    payload sizes of section 11             ["1024 16384"]
+#   BENCH_SIZE_RAW raw loops tried for its ceiling, ';'-separated
+#                  raw_sqlite KEY=VALUE words (see raw_sqlite.c)
 #   BENCH_PG       0: no PostgreSQL rows (9)                 [1]
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
@@ -542,6 +553,92 @@ if [ "${BENCH_ONLY:-}" = latency ]; then
   exit 0
 fi
 
+# --- 11. message sizes (functions; after 10, or alone with BENCH_ONLY=sizes) ------------
+
+SIZES=${BENCH_SIZES:-1024 16384}
+SIZE_BYTES=${BENCH_SIZE_BYTES:-536870912}
+# The raw loops tried at each size; the ceiling is the best median of them
+# (docs/architecture.md, "Message sizes", has the whole matrix).
+SIZE_RAW=${BENCH_SIZE_RAW:-rows=1 page_size=16384 ckpt=bg;rows=32 page_size=16384 ckpt=bg;rows=1 page_size=65536 ckpt=bg}
+declare -A SZR
+# size_n SIZE: messages per run at SIZE (SIZE_BYTES of payload, a multiple
+# of 1024 so that every raw loop takes it).
+size_n() { echo $(((SIZE_BYTES / $1 + 1023) / 1024 * 1024)); }
+# size_batch SIZE: the raw loop's rows per transaction: 4 MiB of payload
+# (the best of 1 to 64 MiB measured at 1 KB and 16 KB), a multiple of 32.
+size_batch() { local b=$((4194304 / $1 / 32 * 32)); echo $((b < 32 ? 32 : b)); }
+# size_rows: section 11.  Each round runs every raw loop once and burstqd
+# once, one after another, so that a change in the machine's load
+# (it is often shared) falls on all of them alike.
+size_rows() {
+  local s z r v n i cfg best e2e
+  local -a cfgs vals
+  IFS=';' read -ra cfgs <<<"$SIZE_RAW"
+  for s in $SYNCS; do
+    for z in $SIZES; do
+      n=$(size_n "$z")
+      vals=()
+      e2e=
+      for r in $(seq "$RUNS"); do
+        for i in "${!cfgs[@]}"; do
+          cfg=${cfgs[$i]}
+          rm -f "$dir"/raw.db*
+          # shellcheck disable=SC2086 # cfg is KEY=VALUE words
+          v=$("$raw" "$dir/raw.db" "$n" "$(size_batch "$z")" "$s" "$z" $cfg |
+            sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
+          [ -n "$v" ] || { echo "pipeline.sh: raw_sqlite $z $cfg failed" >&2; exit 1; }
+          log "sizes raw sync=$s size=$z ($cfg) run $r: $v rows/s"
+          vals[$i]+="$v"$'\n'
+        done
+        rm -f "$dir"/raw.db*
+        start_daemon --sync "$s"
+        bench "$dir/size.json" -c 4 -n "$n" -s "$z"
+        stop_daemon
+        v=$(jq_ "$dir/size.json" '["commit_msgs_per_s"]')
+        log "sizes burstqd sync=$s size=$z conns=4 run $r: $v msgs/s committed (db check ok)"
+        e2e+="$v"$'\n'
+      done
+      best=
+      for i in "${!cfgs[@]}"; do
+        v=$(stats <<<"${vals[$i]}")
+        if [ -z "$best" ] || [ "$(med "$v")" -gt "$(med "$best")" ]; then
+          best=$v
+          SZR[$s,$z,cfg]=${cfgs[$i]}
+        fi
+      done
+      SZR[$s,$z,raw]=$best
+      SZR[$s,$z,e2e]=$(stats <<<"$e2e")
+    done
+  done
+}
+# fmt_mb "median min max" SIZE -> "123 [120..130]" MB/s (payload, 10^6)
+fmt_mb() {
+  awk -v z="$2" '{ printf "%.0f [%.0f..%.0f]", $1 * z / 1e6, $2 * z / 1e6, $3 * z / 1e6 }' <<<"$1"
+}
+size_table() {
+  local s z r
+  echo "| sync | size | raw ceiling msgs/s | MB/s | burstqd, 4 connections, msgs/s | MB/s | ratio (goal >= 0.8) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  for s in $SYNCS; do
+    for z in $SIZES; do
+      r=$(ratio "${SZR[$s,$z,e2e]}" "${SZR[$s,$z,raw]}")
+      echo "| $s | $z B | $(fmt_rate "${SZR[$s,$z,raw]}") | $(fmt_mb "${SZR[$s,$z,raw]}" "$z") | $(fmt_rate "${SZR[$s,$z,e2e]}") | $(fmt_mb "${SZR[$s,$z,e2e]}" "$z") | $r, $(verdict "$r" 0.8) |"
+    done
+  done
+  echo
+  echo "Raw ceilings (best of: ${SIZE_RAW//;/; }):"
+  for s in $SYNCS; do
+    for z in $SIZES; do
+      echo "- $s, $z B: \`raw_sqlite DB $(size_n "$z") $(size_batch "$z") $s $z ${SZR[$s,$z,cfg]}\`"
+    done
+  done
+}
+if [ "${BENCH_ONLY:-}" = sizes ]; then
+  size_rows
+  size_table
+  exit 0
+fi
+
 # --- 1. raw ceiling ---------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -644,6 +741,10 @@ SINK=$(stats <<<"$sink")
 
 [ "${BENCH_RET:-1}" = 0 ] || ret_rows
 
+# --- 11. message sizes -------------------------------------------------------------------
+
+[ "${BENCH_SIZES_ON:-1}" = 0 ] || size_rows
+
 # --- report ------------------------------------------------------------------------------
 
 
@@ -739,7 +840,7 @@ report() {
     producer_table
     echo
   fi
-  if [ "${#PGB[@]}" -gt 0 ]; then
+  if [ -n "${PGB[*]:-}" ]; then
     echo "## PostgreSQL"
     echo
     echo "\`--db postgresql://...\` into private clusters (tests/pg/lib.sh: fsync on, loopback)"
@@ -750,6 +851,18 @@ report() {
     echo "messages, $N per run; every burstqd run's rows were checked in PostgreSQL."
     echo
     pg_bench_table
+    echo
+  fi
+  if [ -n "${SZR[${SYNCS%% *},${SIZES%% *},e2e]:-}" ]; then
+    echo "## Message sizes"
+    echo
+    echo "1 KB and 16 KB messages (\`burstq bench -c 4 -s SIZE\`, $(awk -v b="$SIZE_BYTES" 'BEGIN { printf "%.0f", b / 1048576 }') MiB of payload per run),"
+    echo "each run on a fresh daemon and database and checked, against the best sustained"
+    echo "single-writer loop of tests/bench/raw_sqlite at the same size and sync level"
+    echo "(transactions of 4 MiB of payload, the WAL bounded by burstqd's own checkpointer,"
+    echo "so checkpoints are included). MB/s counts payload bytes (10^6)."
+    echo
+    size_table
     echo
   fi
   if [ -n "${RETR[rate]:-}" ]; then
@@ -773,12 +886,20 @@ report() {
     r=$(ratio "${E2E[full,4]}" "${RAW[full]}")
     echo "- 4 connections at --sync full >= 0.7 of raw: $r, $(verdict "$r" 0.7)"
   fi
-  [ "${#PGB[@]}" = 0 ] || pg_bench_goals
+  [ -z "${PGB[*]:-}" ] || pg_bench_goals
   for s in $SYNCS; do
     if [ -n "${E2E[$s,64]:-}" ] && [ -n "${E2E[$s,4]:-}" ]; then
       r=$(ratio "${E2E[$s,64]}" "${E2E[$s,4]}")
       echo "- 64 connections within 10% of 4 at --sync $s: $r of it, $(verdict "$r" 0.9)"
     fi
+  done
+  for s in $SYNCS; do
+    for z in $SIZES; do
+      if [ -n "${SZR[$s,$z,e2e]:-}" ]; then
+        r=$(ratio "${SZR[$s,$z,e2e]}" "${SZR[$s,$z,raw]}")
+        echo "- $z-byte messages at --sync $s >= 0.8 of the best raw loop (issue 16): $r, $(verdict "$r" 0.8)"
+      fi
+    done
   done
 }
 

@@ -338,7 +338,7 @@ static void test_take_idle(void **state) {
   int idle = -1;
   (void)state;
   assert_int_equal(bq_queue_init(&q, 100, 1u << 30), 0);
-  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle, NULL);
+  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle, NULL);
   assert_int_equal(n, 0);
   assert_int_equal(idle, 1);
   assert_null(b);
@@ -350,7 +350,7 @@ static void test_take_idle(void **state) {
   assert_int_equal(count, 3);
   /* work waiting: taken as bq_queue_take() would, with no token wait */
   tw = 12345;
-  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle, &tw);
+  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle, &tw);
   assert_int_equal(tw, 0);
   assert_int_equal(n, 3);
   assert_int_equal(idle, 0);
@@ -359,10 +359,62 @@ static void test_take_idle(void **state) {
   free_chain(b);
   /* closed and empty: 0, not idle */
   bq_queue_close(&q);
-  n = bq_queue_take_idle(&q, 10, 1, &b, &bytes, &idle, NULL);
+  n = bq_queue_take_idle(&q, 10, SIZE_MAX, 1, &b, &bytes, &idle, NULL);
   assert_int_equal(n, 0);
   assert_int_equal(idle, 0);
   assert_null(b);
+  bq_queue_destroy(&q);
+}
+
+/* take_bytes_check: take with max 100 records and max_bytes, check the
+ * count, order from idx0, the chain's cost, then finish and free. */
+static void take_bytes_check(struct bq_queue *q, size_t max_bytes,
+                             size_t want, int64_t idx0) {
+  struct bq_rec *b = NULL;
+  size_t bytes = 0, n, k, cost;
+  int idle = -1;
+  n = bq_queue_take_idle(q, 100, max_bytes, 0, &b, &bytes, &idle, NULL);
+  assert_int_equal(n, want);
+  assert_int_equal(idle, 0);
+  cost = chain_cost(b, &k);
+  assert_int_equal(k, want);
+  assert_int_equal(cost, bytes);
+  assert_true(want == 1 || bytes <= max_bytes);
+  for (const struct bq_rec *r = b; r != NULL; r = r->next)
+    assert_int_equal(r->ts_us, idx0++);
+  bq_queue_finish(q, n, bytes);
+  free_chain(b);
+}
+
+/* bq_queue_take_idle's byte bound: a batch stops before the record that
+ * would take it past max_bytes, within a chain and at the whole chain; a
+ * record bigger than the bound is still taken, alone; nothing is lost or
+ * reordered, and the queue's accounting returns to empty. */
+static void test_take_byte_bound(void **state) {
+  struct bq_queue q;
+  size_t count, bytes, one;
+  struct bq_rec *probe = mkrec(1, 1, 0, 1000);
+  (void)state;
+  one = bq_rec_cost(probe);
+  free(probe);
+  assert_int_equal(bq_queue_init(&q, 1000, 1u << 30), 0);
+  assert_int_equal(push_chain(&q, 0, 10, 1000), 0);
+  take_bytes_check(&q, 3 * one, 3, 0);      /* exactly three fit */
+  take_bytes_check(&q, 3 * one + one / 2, 3, 3); /* a fourth does not */
+  take_bytes_check(&q, 1, 1, 6);            /* over the bound: one alone */
+  take_bytes_check(&q, 3 * one, 3, 7);      /* the whole rest, by bytes */
+  stats(&q, &count, &bytes);
+  assert_int_equal(count, 0);
+  assert_int_equal(bytes, 0);
+  /* one record bigger than the bound, alone in the queue; then the queue
+   * links new pushes again */
+  assert_int_equal(push1(&q, 20, 5000), 0);
+  take_bytes_check(&q, one, 1, 20);
+  assert_int_equal(push_chain(&q, 21, 2, 10), 0);
+  take_bytes_check(&q, SIZE_MAX, 2, 21);
+  stats(&q, &count, &bytes);
+  assert_int_equal(count, 0);
+  assert_int_equal(bytes, 0);
   bq_queue_destroy(&q);
 }
 
@@ -384,8 +436,8 @@ struct taker {
 static void *taker_main(void *arg) {
   struct taker *t = arg;
   int idle;
-  t->n = bq_queue_take_idle(t->q, t->max, 0, &t->out, &t->out_bytes, &idle,
-                            &t->token_us);
+  t->n = bq_queue_take_idle(t->q, t->max, SIZE_MAX, 0, &t->out,
+                            &t->out_bytes, &idle, &t->token_us);
   assert(!idle);
   t->flag_seen = t->flag ? atomic_load(t->flag) : -1;
   atomic_store(&t->returned, 1);
@@ -812,6 +864,7 @@ int main(void) {
       cmocka_unit_test(test_capacity_returned_by_finish),
       cmocka_unit_test(test_take_max_fifo),
       cmocka_unit_test(test_take_idle),
+      cmocka_unit_test(test_take_byte_bound),
       cmocka_unit_test(test_full_both),
       cmocka_unit_test(test_take_waits_for_token),
       cmocka_unit_test(test_token_chain_of_consumers),

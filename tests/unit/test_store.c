@@ -1109,7 +1109,7 @@ static void test_wal_stays_bounded(void **state) {
   struct bq_store *s = open_store(fx->path, BQ_SYNC_NORMAL);
   struct bq_rec **v = calloc(NREC, sizeof(*v));
   char payload[PAYLOAD], wal[320], err[512];
-  off_t max_wal = 0, per_batch, bound;
+  off_t max_wal = 0, per_batch, bound, page;
   struct stat st;
   sqlite3 *peek;
   memset(payload, 'p', sizeof(payload));
@@ -1126,10 +1126,14 @@ static void test_wal_stays_bounded(void **state) {
     assert_int_equal(stat(wal, &st), 0);
     if (st.st_size > max_wal) max_wal = st.st_size;
   }
-  /* Pages per batch, generously: rows of ~230 bytes, 4 KiB pages, plus
-   * interior pages and the WAL header. */
-  per_batch = (off_t)NREC * (PAYLOAD + 64) / 4096 + 16;
-  bound = ((off_t)BQ_CKPT_HARD_PAGES + 2 * per_batch) * (4096 + 24) +
+  /* Pages per batch, generously: rows of ~230 bytes, plus interior pages
+   * and the WAL header; each page in the WAL has a 24-byte frame header. */
+  peek = peek_open(fx->path);
+  page = q_int(peek, "PRAGMA page_size");
+  peek_close(peek);
+  assert_true(page >= 512);
+  per_batch = (off_t)NREC * (PAYLOAD + 64) / page + 16;
+  bound = ((off_t)BQ_CKPT_HARD_BYTES / page + 2 * per_batch) * (page + 24) +
           32;
   if (max_wal > bound)
     print_error("WAL reached %lld bytes, bound %lld\n", (long long)max_wal,
