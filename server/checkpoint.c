@@ -98,7 +98,9 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
     if (page <= 0) page = 4096; /* SQLite's default; only a bound */
     k->soft_pages = BQ_CKPT_BYTES / page;
     k->hard_pages = BQ_CKPT_HARD_BYTES / page;
-    assert(k->soft_pages > 0 && k->hard_pages > k->soft_pages);
+    k->limit_pages = BQ_CKPT_LIMIT_BYTES / page;
+    assert(k->soft_pages > 0 && k->hard_pages > k->soft_pages &&
+           k->limit_pages > k->hard_pages);
   }
   /* rc is a positive errno from here on (pthread's convention). */
   rc = -bq_mutex_init(&k->mu);
@@ -134,10 +136,11 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
 
 void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer,
                        int pages) {
-  if (pages >= k->hard_pages)
-    bq_ckpt_inline(k, writer);
-  else if (pages >= k->soft_pages)
-    bq_ckpt_kick(k);
+  if (pages >= k->limit_pages)
+    bq_ckpt_inline(k, writer, 1);
+  else if (pages < k->hard_pages || bq_ckpt_inline(k, writer, 0) == 1) {
+    if (pages >= k->soft_pages) bq_ckpt_kick(k);
+  }
 }
 
 void bq_ckpt_kick(struct bq_ckpt *k) {
@@ -150,11 +153,15 @@ void bq_ckpt_kick(struct bq_ckpt *k) {
   bq_mutex_unlock(&k->mu);
 }
 
-int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer) {
+int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer, int wait) {
   int rc;
   uint64_t t0 = k->waits ? bq_waits_now_us() : 0;
   assert(k->db != NULL && writer != NULL);
   bq_mutex_lock(&k->mu);
+  if (k->running && !wait) {
+    bq_mutex_unlock(&k->mu);
+    return 1;
+  }
   k->writer_busy = 1;
   while (k->running) bq_cond_wait(&k->idle, &k->mu);
   bq_mutex_unlock(&k->mu);

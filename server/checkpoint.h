@@ -17,9 +17,15 @@
  * A passive checkpoint running beside a busy writer rarely finds the WAL
  * fully copied at the moment the writer starts its next transaction, and
  * only then can SQLite rewind the WAL to its start.  So the writer itself
- * checkpoints when the WAL passes a hard bound (BQ_CKPT_HARD_BYTES): by then
- * the checkpointer has copied nearly everything, so the writer copies only
- * the last few batches, the WAL rewinds, and its size stays bounded.
+ * copies the tail once the WAL passes BQ_CKPT_HARD_BYTES, but only in a
+ * gap between background runs: the checkpointer has just copied nearly
+ * everything, the writer copies the last few batches, and the WAL rewinds.
+ * While a background run is in progress the writer does not wait for it
+ * (that wait, a whole run long, was the largest stall in the ack tail: see
+ * docs/architecture.md "Where a message waits"); the next commit after the
+ * run tries again.  Only past BQ_CKPT_LIMIT_BYTES, where checkpoints have
+ * fallen behind ingest, does the writer wait for the run and copy: the
+ * WAL's size bound.
  *
  * Threads: start/stop on the main thread; kick and inline on the writer;
  * the counters are read with bq_ckpt_stats() from any thread.
@@ -40,8 +46,12 @@
  * larger pages keeps the same WAL size and the same checkpoint rhythm;
  * bq_ckpt_start() turns them into pages of the database's page size. */
 #define BQ_CKPT_BYTES (1000 * 4096)
-/* WAL bytes after which the writer checkpoints inline (see above). */
+/* WAL bytes after which the writer copies the tail in a gap between
+ * background runs (see above). */
 #define BQ_CKPT_HARD_BYTES (8000 * 4096)
+/* WAL bytes after which the writer waits for a background run in progress
+ * and then copies: the WAL's bound (see above). */
+#define BQ_CKPT_LIMIT_BYTES (4 * BQ_CKPT_HARD_BYTES)
 
 struct sqlite3;
 
@@ -59,7 +69,7 @@ struct bq_ckpt {
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
   int stopping;              /* stop() called: leave after this run */
-  int soft_pages, hard_pages; /* the bounds above in pages; set by start */
+  int soft_pages, hard_pages, limit_pages; /* the bounds above in pages */
   uint64_t runs;             /* checkpoints attempted (under mu) */
   uint64_t inline_runs;      /* checkpoints run by the writer (under mu) */
   uint64_t failures;         /* background runs that failed (under mu) */
@@ -75,8 +85,10 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
                   size_t errlen);
 
 /* The writer's wal hook (sqlite3_wal_hook), after a commit that left
- * pages in the WAL: past hard_pages checkpoints inline, past soft_pages
- * kicks the checkpointer, else nothing. */
+ * pages in the WAL: past limit_pages checkpoints inline, waiting for a
+ * background run in progress; past hard_pages checkpoints inline unless a
+ * background run is in progress (then kicks); past soft_pages kicks the
+ * checkpointer; else nothing. */
 void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
 
 /* Ask for a checkpoint soon.  Cheap (a mutex and a signal); never blocks
@@ -84,15 +96,16 @@ void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
 void bq_ckpt_kick(struct bq_ckpt *k);
 
 /* Writer thread, after a commit that left the WAL at or past
- * BQ_CKPT_HARD_BYTES: wait for a background run in progress to end (it is
- * short: it copies what the last few commits added), hold further ones
- * off, and run a PASSIVE checkpoint on the writer's own connection, so
- * that the writer's next transaction finds the WAL fully copied and
- * rewinds it.  Readers still holding old snapshots are never waited for
- * (the checkpoint then stops short and the WAL keeps growing until they
- * finish, as with SQLite's own auto-checkpoint).  Returns 0 or -SQLite
- * code (SQLITE_BUSY: another process is checkpointing). */
-int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer);
+ * BQ_CKPT_HARD_BYTES: if a background run is in progress, return 1 at once
+ * when wait is 0, else wait for it to end; then hold further ones off and
+ * run a PASSIVE checkpoint on the writer's own connection, so that the
+ * writer's next transaction finds the WAL fully copied and rewinds it.
+ * Readers still holding old snapshots are never waited for (the checkpoint
+ * then stops short and the WAL keeps growing until they finish, as with
+ * SQLite's own auto-checkpoint).  Returns 0 when it checkpointed, 1 when it
+ * did not (a run in progress, wait 0), or -SQLite code (SQLITE_BUSY:
+ * another process is checkpointing). */
+int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer, int wait);
 
 /* Finish the checkpoint in progress, if any, join the thread and close its
  * connection.  The caller checkpoints what is left (the writer's close

@@ -1133,7 +1133,7 @@ static void test_wal_stays_bounded(void **state) {
   peek_close(peek);
   assert_true(page >= 512);
   per_batch = (off_t)NREC * (PAYLOAD + 64) / page + 16;
-  bound = ((off_t)BQ_CKPT_HARD_BYTES / page + 2 * per_batch) * (page + 24) +
+  bound = ((off_t)BQ_CKPT_LIMIT_BYTES / page + 2 * per_batch) * (page + 24) +
           32;
   if (max_wal > bound)
     print_error("WAL reached %lld bytes, bound %lld\n", (long long)max_wal,
