@@ -7,8 +7,8 @@
  * (caps.concurrent_appends is 0, so batches commit in queue order and a
  * connection's messages can never be committed out of order).  size()
  * reads a cached figure and may run anywhere.  libpq's results and
- * SQLSTATEs never leave this file: translate() maps them onto enum
- * bq_store_err.
+ * SQLSTATEs never leave this file (and retention_pg.c, which hands its
+ * failed results back): translate() maps them onto enum bq_store_err.
  *
  * URI: any libpq connection URI (postgresql:// or postgres://), multi-host
  * ones included; with target_session_attrs=read-write libpq itself finds
@@ -95,6 +95,15 @@
  * batch committed (below), settle_hellos reads each HELLO's count back from
  * producers, so the connection gets the RESUME the committed transaction
  * computed.
+ *
+ * Retention (retention.h, retention_pg.c): with a --retain-* limit, each
+ * batch's transaction runs a pass after its rows and before COMMIT, and
+ * retain() runs one in a transaction of its own (idle, or at the
+ * --max-db-size cap).  A pass deletes only if its transaction gets the
+ * advisory lock (LOCK_KEY, RETAIN_KEY) by pg_try_advisory_xact_lock, so
+ * of the daemons sharing the database exactly one deletes at a time, the
+ * others' passes only look (they never wait), and the lock goes with the
+ * transaction (a killed daemon holds nothing).
  *
  * Faults (reconnect and retry, by the pool's backoff): a connection lost
  * or refused, the server shutting down, a read-only server (25006, after a
@@ -1496,6 +1505,14 @@ static int write_batch(struct pg_store *s, struct bq_rec *batch,
     s->size_at_ms = 0; /* read it again now: rows may have been deleted */
     refresh_size(s);
     if (atomic_load(&s->size) >= s->max_db_bytes) {
+      if (s->retain != NULL) {
+        /* Delete what the limits call for now: (auto)vacuum can then give
+         * back empty pages at the tables' ends (a failure is left to the
+         * retry). */
+        int more;
+        char e2[8];
+        pg_retain(&s->base, &more, e2, sizeof(e2));
+      }
       snprintf(err, errlen,
                "the --max-db-size cap of %llu bytes is reached (delete rows)",
                (unsigned long long)s->max_db_bytes);
