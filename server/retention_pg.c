@@ -13,8 +13,9 @@
  *
  * Chunked DELETE, not time partitions: messages is one plain table
  * (schema 4, shared with SQLite's queries), so no migration is needed,
- * and a pass deletes an id range [lo, to) through the primary key, so it
- * costs about what its rows cost to insert.  Every statement is bounded
+ * and a pass deletes a prefix by id, the messages below some id "to",
+ * through the primary key, so it costs about what its rows cost to
+ * insert.  Every statement is bounded
  * by the budget or an index probe: min(id) and max(id); the first id from
  * max(lo, cut) on received at or after now - age (at most budget ids
  * read); one DELETE of the range.  Nothing counts the rows (no O(N)
@@ -23,9 +24,13 @@
  * rolled-back batches or by a server crash) count as rows.
  *
  * Ids come from one identity sequence that every daemon draws from, and
- * a batch's rows become visible at its COMMIT, so a batch in flight may
- * commit rows with ids below a cut already applied; the next pass deletes
- * them (they are not among the newest ids).
+ * a batch's rows become visible at its COMMIT.  So --retain-rows and
+ * --retain-size count down from the sequence's last value (ids other
+ * daemons' batches in flight hold included, as if committed), not from
+ * max(id); a batch in flight may still commit rows with ids below a cut
+ * already applied, and the next pass deletes them (they are not among the
+ * newest ids); the DELETE has no lower bound, so none is left below the
+ * ones it deletes.
  *
  * Budget: with several daemons only one deletes at a time, and the
  * others' passes skip, so a pass deletes up to the larger of the budget it
@@ -149,19 +154,21 @@ static int sample(struct bq_retain_pg *r, PGconn *c, int64_t hi,
 }
 
 /* The first id that --retain-rows and --retain-size let stay, at least lo
- * (never above hi). */
+ * and never above hi (the highest id stored), counting down from top (the
+ * highest id drawn, in flight included). */
 static int size_rows_cut(struct bq_retain_pg *r, PGconn *c, int64_t lo,
-                         int64_t hi, int64_t *cut, PGresult **failed) {
+                         int64_t hi, int64_t top, int64_t *cut,
+                         PGresult **failed) {
   *cut = lo;
-  if (r->lim->rows > 0 && (uint64_t)(hi - lo + 1) > r->lim->rows)
-    *cut = hi - (int64_t)r->lim->rows + 1;
+  if (r->lim->rows > 0 && (uint64_t)(top - lo + 1) > r->lim->rows)
+    *cut = top - (int64_t)r->lim->rows + 1;
   if (r->lim->bytes > 0) {
     uint64_t keep;
     if (sample(r, c, hi, failed) < 0) return -1;
     keep = r->lim->bytes / r->row_bytes;
     if (keep < 1) keep = 1;
-    if ((uint64_t)(hi - lo + 1) > keep && hi - (int64_t)keep + 1 > *cut)
-      *cut = hi - (int64_t)keep + 1;
+    if ((uint64_t)(top - lo + 1) > keep && top - (int64_t)keep + 1 > *cut)
+      *cut = top - (int64_t)keep + 1;
   }
   if (*cut > hi) *cut = hi; /* never the newest */
   return 0;
@@ -170,7 +177,7 @@ static int size_rows_cut(struct bq_retain_pg *r, PGconn *c, int64_t lo,
 int bq_retain_pg_pass(struct bq_retain_pg *r, struct pg_conn *c,
                       uint64_t budget, int64_t now_us, int may_delete,
                       struct bq_retain_pass *p, struct pg_result **failed) {
-  int64_t lo, hi, cut, limit, to, from;
+  int64_t lo, hi, top, cut, limit, to, from;
   int64_t age_cut = r->lim->age_us > 0 ? now_us - (int64_t)r->lim->age_us
                                        : INT64_MIN;
   PGresult *res;
@@ -180,7 +187,10 @@ int bq_retain_pg_pass(struct bq_retain_pg *r, struct pg_conn *c,
   *failed = NULL;
   p->rows = p->bytes = p->conns = p->lag_rows = 0;
   p->oldest_us = 0;
-  res = q(c, "SELECT min(id), max(id) FROM messages", 0, NULL, failed);
+  res = q(c,
+          "SELECT min(id), max(id), (SELECT last_value FROM messages_id_seq)"
+          " FROM messages",
+          0, NULL, failed);
   if (res == NULL) return -1;
   if (PQgetisnull(res, 0, 0)) {
     PQclear(res);
@@ -188,8 +198,10 @@ int bq_retain_pg_pass(struct bq_retain_pg *r, struct pg_conn *c,
   }
   lo = col(res, 0, 0);
   hi = col(res, 0, 1);
+  top = col(res, 0, 2);
   PQclear(res);
   assert(lo <= hi);
+  if (top < hi) top = hi;
   /* Other daemons insert too: twice what the table took since this
    * daemon last deleted, up to BUDGET_GROWTH budgets (the design block). */
   if (may_delete && r->last_hi > 0 && hi > r->last_hi) {
@@ -199,7 +211,7 @@ int bq_retain_pg_pass(struct bq_retain_pg *r, struct pg_conn *c,
     if (want > budget) budget = want;
   }
   if (may_delete) r->last_hi = hi;
-  if (size_rows_cut(r, c, lo, hi, &cut, failed) < 0) return -1;
+  if (size_rows_cut(r, c, lo, hi, top, &cut, failed) < 0) return -1;
   limit = hi - lo > (int64_t)budget ? lo + (int64_t)budget : hi;
   if (!may_delete) limit = lo; /* another daemon deletes: look only */
   /* The prefix to delete ends at the first message from max(lo, cut) on
@@ -221,14 +233,21 @@ int bq_retain_pg_pass(struct bq_retain_pg *r, struct pg_conn *c,
     PQclear(res);
   }
   if (to > lo) {
-    /* The range, its headers, and per node the connections closed before
-     * the newest of its messages deleted (the design block). */
-    int64_t v[3] = {lo, to, (int64_t)budget};
+    /* The messages below to, oldest first (lo was read in an earlier
+     * snapshot: rows with lower ids may have been committed since; the
+     * LIMIT, twice the ids in the budget, is a bound, and whatever it
+     * deletes is still a prefix by id), their headers, and per node the
+     * connections closed before the newest of its messages deleted (the
+     * design block).  ORDER BY id LIMIT keeps the plan on the primary
+     * key whatever the statistics say. */
+    int64_t v[3] = {to, (int64_t)budget, 2 * (int64_t)budget};
     res = q(c,
-            "WITH d AS (DELETE FROM messages WHERE id >= $1 AND id < $2"
-            "  RETURNING conn_id, received_at, octet_length(payload) AS n),"
+            "WITH d AS (DELETE FROM messages WHERE id IN (SELECT id"
+            "  FROM messages WHERE id < $1 ORDER BY id LIMIT $3)"
+            "  RETURNING id, conn_id, received_at,"
+            "  octet_length(payload) AS n),"
             " h AS (DELETE FROM syslog_headers"
-            "  WHERE message_id >= $1 AND message_id < $2),"
+            "  WHERE message_id IN (SELECT id FROM d)),"
             " w AS (SELECT conn_id >> 40 AS node, max(received_at) AS t"
             "  FROM d GROUP BY 1),"
             " x AS (DELETE FROM connections WHERE id IN ("
@@ -237,7 +256,7 @@ int bq_retain_pg_pass(struct bq_retain_pg *r, struct pg_conn *c,
             "  WHERE k.closed_at < w.t AND k.id < (SELECT max(y.id)"
             "   FROM connections y WHERE y.id >= w.node << 40"
             "   AND y.id < (w.node + 1) << 40)"
-            "  ORDER BY k.id LIMIT $3) RETURNING 1)"
+            "  ORDER BY k.id LIMIT $2) RETURNING 1)"
             " SELECT (SELECT count(*) FROM d),"
             " (SELECT coalesce(sum(n), 0) FROM d), (SELECT count(*) FROM x)",
             3, v, failed);
