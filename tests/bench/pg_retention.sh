@@ -46,6 +46,7 @@ run() { # NAME ARGS...
   local name=$1 db=r_$1 log=$dir/$1.log spl=$dir/$1.samples port pid sp i
   shift
   pg_psql "$dir/pg" postgres "CREATE DATABASE $db" >/dev/null
+  : >"$log"
   "$burstqd" --listen 127.0.0.1:0 --db "$(pg_url "$dir/pg" "$db")" \
     --sync normal "$@" >"$log" 2>&1 &
   pid=$!
