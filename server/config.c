@@ -202,7 +202,7 @@ static const struct opt opts[] = {
              "until space is freed (delete rows, or restart with a larger "
              "cap); the WAL beside it (up to ~32M) is not counted.  On "
              "PostgreSQL: burstq's tables with their indexes, read every "
-             "2 s"},
+             "2 s; DELETE never shrinks them, see docs/operations.md"},
     {.name = "retain-age", .kind = K_DURATION, .section = S_RETAIN,
      .metavar = "DURATION", .def = "0", .def_text = "off", .min = 1,
      .max = UINT64_C(100) * 366 * 86400, .zero_off = 1, FIELD(retain_age),
@@ -213,10 +213,12 @@ static const struct opt opts[] = {
     {.name = "retain-size", .kind = K_SIZE, .section = S_RETAIN,
      .metavar = "SIZE", .def = "0", .def_text = "off", .min = 64 * 1024,
      .max = UINT64_C(1) << 50, .zero_off = 1, FIELD(retain_size),
-     .help = "delete the oldest messages while the stored data (the "
-             "database's pages in use) is larger than SIZE; freed pages are "
-             "reused, so the file stops growing near SIZE; keep it below "
-             "--max-db-size; 0" NBSP "for none"},
+     .help = "delete the oldest messages while the stored data is larger "
+             "than SIZE (SQLite: the database's pages in use, which are "
+             "reused, so the file stops growing near SIZE; PostgreSQL: the "
+             "live rows, estimated, whose space (auto)vacuum makes "
+             "reusable); keep it well below --max-db-size; 0" NBSP
+             "for none"},
     {.name = "retain-rows", .kind = K_COUNT, .section = S_RETAIN,
      .metavar = "N", .def = "0", .def_text = "off", .min = 0,
      .max = UINT64_C(1) << 50, FIELD(retain_rows),

@@ -7,7 +7,8 @@
  * (struct bq_retain_stats) are backend-neutral and live in retention.c; a
  * backend runs the pass itself, inside its own transactions, because only
  * it knows its tables (SQLite: retention_sqlite.c, called by
- * store_sqlite.c's append).  A pass deletes a prefix of the messages in id
+ * store_sqlite.c's append; PostgreSQL: retention_pg.c, called by
+ * store_pg.c's).  A pass deletes a prefix of the messages in id
  * order (oldest first): every message whose id is below the newest
  * --retain-rows ids, whose received_at is older than --retain-age, or,
  * while the pages in use exceed --retain-size, the oldest ones estimated to
@@ -31,6 +32,10 @@
 
 /* Rows a pass may delete at least, whatever the batch. */
 #define BQ_RETAIN_MIN_BUDGET 1024
+
+/* An idle pass (store.h's retain) has the budget of a batch of this many
+ * messages. */
+#define BQ_RETAIN_IDLE_MSGS 4096
 
 struct bq_retain_limits {
   uint64_t age_us; /* delete messages received longer ago; 0: no limit */
@@ -99,5 +104,31 @@ int bq_retain_sqlite_pass(struct bq_retain_sqlite *r, uint64_t budget,
 
 /* Finalize the statements and free r (NULL: nothing). */
 void bq_retain_sqlite_close(struct bq_retain_sqlite *r);
+
+/* --- the PostgreSQL pass (retention_pg.c) --- */
+
+struct pg_conn;   /* libpq's PGconn */
+struct pg_result; /* libpq's PGresult */
+struct bq_retain_pg;
+
+/* A pass's state for limits l, which must outlive it.  Returns 0 with
+ * *out, or -1 (out of memory). */
+int bq_retain_pg_open(const struct bq_retain_limits *l,
+                      struct bq_retain_pg **out);
+
+/* Inside the caller's transaction on c (schema version 4): with may_delete,
+ * delete at most budget ids' worth of the oldest messages as the design
+ * block says (with their syslog_headers rows and the connections left
+ * without messages); without it (another daemon holds the retention
+ * lock), only look.  now_us is the wall clock.  Fills *p (lag_rows: what
+ * the limits call for and this pass did not delete).  Returns 0, or -1
+ * with the failed statement's result in *failed (NULL: the connection
+ * failed), for the caller to translate, clear and roll back. */
+int bq_retain_pg_pass(struct bq_retain_pg *r, struct pg_conn *c,
+                      uint64_t budget, int64_t now_us, int may_delete,
+                      struct bq_retain_pass *p, struct pg_result **failed);
+
+/* Free r (NULL: nothing). */
+void bq_retain_pg_close(struct bq_retain_pg *r);
 
 #endif /* BQ_RETENTION_H */

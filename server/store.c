@@ -3,7 +3,6 @@
  * errors' names.  Main thread (open); the rest is pure.
  */
 #include "store.h"
-#include "retention.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -114,16 +113,8 @@ int bq_store_check(const char *uri, struct bq_store_check *out, char *err,
 int bq_store_open(const char *uri, const struct bq_store_opts *opts,
                   struct bq_store **out, char *err, size_t errlen) {
   const char *path;
-  if (bq_store_pg_uri(uri)) {
-    if (opts->retain != NULL && bq_retain_on(opts->retain)) {
-      snprintf(err, errlen,
-               "--retain-age, --retain-size and --retain-rows work on SQLite "
-               "only in this release; on PostgreSQL delete old rows yourself "
-               "(docs/scale-out.md, Retention)");
-      return -EINVAL;
-    }
+  if (bq_store_pg_uri(uri))
     return bq_store_pg_open(uri, opts, out, err, errlen);
-  }
   path = sqlite_path(uri, err, errlen);
   if (path == NULL) return -EINVAL;
   return bq_store_sqlite_open(path, opts, out, err, errlen);

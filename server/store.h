@@ -95,7 +95,9 @@ struct bq_store_opts {
   /* Retention (retention.h): limits (NULL or all 0: keep everything) and
    * where committed passes are counted (NULL: nowhere).  With limits,
    * append() deletes the oldest messages in the batch's transaction, and
-   * a batch refused as full first commits a deletion of its own. */
+   * a batch refused as full first commits a deletion of its own (which
+   * frees room on SQLite; on PostgreSQL only once VACUUM gives pages
+   * back, docs/operations.md). */
   const struct bq_retain_limits *retain;
   struct bq_retain_stats *retain_stats;
   /* Where the transaction and the checkpoints spend their time (waits.h:

@@ -7,8 +7,8 @@
  * (caps.concurrent_appends is 0, so batches commit in queue order and a
  * connection's messages can never be committed out of order).  size()
  * reads a cached figure and may run anywhere.  libpq's results and
- * SQLSTATEs never leave this file: translate() maps them onto enum
- * bq_store_err.
+ * SQLSTATEs never leave this file (and retention_pg.c, which hands its
+ * failed results back): translate() maps them onto enum bq_store_err.
  *
  * URI: any libpq connection URI (postgresql:// or postgres://), multi-host
  * ones included; with target_session_attrs=read-write libpq itself finds
@@ -96,6 +96,15 @@
  * producers, so the connection gets the RESUME the committed transaction
  * computed.
  *
+ * Retention (retention.h, retention_pg.c): with a --retain-* limit, each
+ * batch's transaction runs a pass after its rows and before COMMIT, and
+ * retain() runs one in a transaction of its own (idle, or at the
+ * --max-db-size cap).  A pass deletes only if its transaction gets the
+ * advisory lock (LOCK_KEY, RETAIN_KEY) by pg_try_advisory_xact_lock, so
+ * of the daemons sharing the database exactly one deletes at a time, the
+ * others' passes only look (they never wait), and the lock goes with the
+ * transaction (a killed daemon holds nothing).
+ *
  * Faults (reconnect and retry, by the pool's backoff): a connection lost
  * or refused, the server shutting down, a read-only server (25006, after a
  * demotion) -> unavailable; serialization failure, deadlock, too many
@@ -119,6 +128,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "retention.h"
 #include "syslog.h"
 
 #define SCHEMA_VERSION 4
@@ -128,8 +138,10 @@
 #define NODE_MAX ((INT64_C(1) << (63 - NODE_SHIFT)) - 1)
 
 /* The advisory locks' first key ("bq"); the second is 0 for schema
- * creation, the node id for a running daemon. */
+ * creation, the node id for a running daemon, RETAIN_KEY for the
+ * transaction that deletes (retention). */
 #define LOCK_KEY 0x6271
+#define RETAIN_KEY (-1)
 
 /* How long open waits for its node's lock (a previous daemon's session
  * may take a moment to end). */
@@ -158,6 +170,8 @@ struct pg_store {
   uint64_t size_at_ms;   /* when size was last read */
   char *buf;             /* COPY data being built */
   size_t len, cap;
+  struct bq_retain_pg *retain;          /* NULL: keep everything */
+  struct bq_retain_stats *retain_stats; /* may be NULL */
 };
 
 static char backend_name[48]; /* "postgresql 15.18" */
@@ -295,9 +309,13 @@ static int pg_append(struct bq_store *base, struct bq_rec *batch,
                      char *err, size_t errlen);
 static uint64_t pg_size(struct bq_store *base);
 static int pg_close(struct bq_store *base, char *err, size_t errlen);
+static int pg_retain(struct bq_store *base, int *more, char *err,
+                     size_t errlen);
 
-static const struct bq_store_ops pg_ops = {
-    .append = pg_append, .size = pg_size, .close = pg_close, .retain = NULL};
+static const struct bq_store_ops pg_ops = {.append = pg_append,
+                                           .size = pg_size,
+                                           .close = pg_close,
+                                           .retain = pg_retain};
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -736,6 +754,14 @@ int bq_store_pg_open(const char *uri, const struct bq_store_opts *opts,
   s->sync = opts->sync;
   s->log = opts->log;
   s->max_db_bytes = opts->max_db_bytes;
+  if (bq_retain_on(opts->retain)) {
+    if (bq_retain_pg_open(opts->retain, &s->retain) < 0) {
+      pg_close(&s->base, err, errlen);
+      snprintf(err, errlen, "out of memory");
+      return -BQ_STORE_IO;
+    }
+    s->retain_stats = opts->retain_stats;
+  }
   r = 0;
   s->conn = connect_db(uri, &r, err, errlen);
   if (s->conn != NULL) r = setup_schema(s, err, errlen);
@@ -1388,6 +1414,73 @@ static void name_backend(char *err, size_t errlen) {
 static int write_batch(struct pg_store *s, struct bq_rec *batch,
                        char *err, size_t errlen);
 
+/* Messages in a batch. */
+static uint64_t batch_msgs(const struct bq_rec *batch) {
+  uint64_t n = 0;
+  for (const struct bq_rec *r = batch; r != NULL; r = r->next)
+    n += r->type == BQ_REC_MSG;
+  return n;
+}
+
+/* Inside the open transaction: one retention pass (retention_pg.c) with
+ * budget, deleting only when this transaction gets the retention lock
+ * (pg_try_advisory_xact_lock, held until it ends; a daemon that does not
+ * get it never waits, it only looks).  Returns 0 with *p and *locked (1:
+ * this pass held the lock), or a negated enum bq_store_err with err (the
+ * caller rolls back). */
+static int retain_pass(struct pg_store *s, uint64_t budget,
+                       struct bq_retain_pass *p, int *locked, char *err,
+                       size_t errlen) {
+  char sql[80], v[8];
+  PGresult *failed;
+  int rc;
+  snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_xact_lock(%d, %d)",
+           LOCK_KEY, RETAIN_KEY);
+  rc = query1(s->conn, sql, "cannot lock for retention", v, sizeof(v), err,
+              errlen);
+  if (rc < 0) return rc;
+  *locked = strcmp(v, "t") == 0;
+  if (bq_retain_pg_pass(s->retain, s->conn, budget, bq_unix_us(), *locked, p,
+                        &failed) == 0)
+    return 0;
+  rc = fail_res(s->conn, failed, "cannot delete old messages (retention)",
+                err, errlen);
+  PQclear(failed);
+  return rc;
+}
+
+static int pg_retain(struct bq_store *base, int *more, char *err,
+                     size_t errlen) {
+  struct pg_store *s = (struct pg_store *)base;
+  struct bq_retain_pass pass;
+  uint64_t budget = bq_retain_budget(BQ_RETAIN_IDLE_MSGS);
+  PGresult *res;
+  int rc = 0, locked = 0;
+  *more = 0;
+  if (s->retain == NULL) return 0;
+  if (s->conn == NULL) rc = session(s, 0, err, errlen);
+  if (rc == 0) {
+    res = run(s->conn, "BEGIN", PGRES_COMMAND_OK, "cannot begin", &rc, err,
+              errlen);
+    PQclear(res);
+  }
+  if (rc == 0) rc = retain_pass(s, budget, &pass, &locked, err, errlen);
+  if (rc == 0) {
+    res = run(s->conn, "COMMIT", PGRES_COMMAND_OK, "cannot commit", &rc, err,
+              errlen);
+    PQclear(res);
+  }
+  if (rc < 0) {
+    if (s->conn != NULL) drop(s); /* the server rolls back */
+    name_backend(err, errlen);
+    return rc;
+  }
+  if (s->retain_stats) bq_retain_record(s->retain_stats, &pass);
+  /* another daemon deleting: its own passes catch up */
+  *more = locked && (pass.lag_rows > 0 || pass.rows >= budget);
+  return 0;
+}
+
 static int pg_append(struct bq_store *base, struct bq_rec *batch,
                      char *err, size_t errlen) {
   int rc = write_batch((struct pg_store *)base, batch, err, errlen);
@@ -1399,8 +1492,9 @@ static int pg_append(struct bq_store *base, struct bq_rec *batch,
 static int write_batch(struct pg_store *s, struct bq_rec *batch,
                        char *err, size_t errlen) {
   int64_t b = s->batch_no + 1;
+  struct bq_retain_pass pass;
   PGresult *res;
-  int rc;
+  int rc, locked;
 
   assert(batch != NULL);
   if (s->conn == NULL) {
@@ -1411,6 +1505,14 @@ static int write_batch(struct pg_store *s, struct bq_rec *batch,
     s->size_at_ms = 0; /* read it again now: rows may have been deleted */
     refresh_size(s);
     if (atomic_load(&s->size) >= s->max_db_bytes) {
+      if (s->retain != NULL) {
+        /* Delete what the limits call for now: (auto)vacuum can then give
+         * back empty pages at the tables' ends (a failure is left to the
+         * retry). */
+        int more;
+        char e2[8];
+        pg_retain(&s->base, &more, e2, sizeof(e2));
+      }
       snprintf(err, errlen,
                "the --max-db-size cap of %llu bytes is reached (delete rows)",
                (unsigned long long)s->max_db_bytes);
@@ -1436,6 +1538,9 @@ static int write_batch(struct pg_store *s, struct bq_rec *batch,
   if (rc == 0) rc = write_producers(s, batch, err, errlen);
   if (rc == 0) rc = write_msgs(s, batch, err, errlen);
   if (rc == 0) rc = write_closes(s, batch, err, errlen);
+  if (rc == 0 && s->retain != NULL)
+    rc = retain_pass(s, bq_retain_budget(batch_msgs(batch)), &pass, &locked,
+                     err, errlen);
   if (rc == 0) refresh_size(s);
   if (rc == 0) {
     res = run(s->conn, "COMMIT", PGRES_COMMAND_OK, "cannot commit", &rc, err,
@@ -1443,6 +1548,8 @@ static int write_batch(struct pg_store *s, struct bq_rec *batch,
     if (res != NULL) {
       PQclear(res);
       s->batch_no = b;
+      if (s->retain != NULL && s->retain_stats != NULL)
+        bq_retain_record(s->retain_stats, &pass);
       if (s->cap > (1u << 24)) { /* do not keep a huge buffer */
         free(s->buf);
         s->buf = NULL;
@@ -1467,6 +1574,7 @@ static int pg_close(struct bq_store *base, char *err, size_t errlen) {
   (void)err;
   (void)errlen;
   if (s->conn != NULL) PQfinish(s->conn); /* ends the session: its lock */
+  bq_retain_pg_close(s->retain);
   free(s->buf);
   free(s->uri);
   free(s->node);

@@ -1382,9 +1382,6 @@ static uint64_t batch_msgs(const struct bq_rec *batch) {
   return n;
 }
 
-/* Rows an idle pass may delete (a batch of this many messages' budget). */
-#define IDLE_PASS_MSGS 4096
-
 /* One retention pass in a transaction of its own, with the budget of a
  * batch of msgs messages.  Returns SQLITE_OK (*more: the limits still call
  * for deletion) or the failed step's code, rolled back. */
@@ -1411,7 +1408,7 @@ static int sqlite_retain(struct bq_store *base, int *more, char *err,
   int rc;
   *more = 0;
   if (s->retain == NULL) return 0;
-  rc = retain_alone(s, IDLE_PASS_MSGS, more);
+  rc = retain_alone(s, BQ_RETAIN_IDLE_MSGS, more);
   return rc == SQLITE_OK ? 0 : fail(s->db, rc, "retention", err, errlen);
 }
 
