@@ -109,7 +109,7 @@ static uint64_t mono_ms(void) {
 static PGresult *q(PGconn *c, const char *sql, int n, const int64_t *v,
                    PGresult **failed) {
   char buf[3][24];
-  const char *params[3];
+  const char *params[3] = {NULL, NULL, NULL};
   PGresult *res;
   assert(n >= 0 && n <= 3);
   for (int i = 0; i < n; i++) {
