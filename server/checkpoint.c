@@ -24,7 +24,6 @@ static void run_once(struct bq_ckpt *k) {
     bq_prom_hist_observe(&k->waits->ckpt_run, bq_waits_now_us() - t0);
   bq_mutex_lock(&k->mu);
   k->runs++;
-  if (rc == SQLITE_OK) k->copied = nckpt;
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) k->failures++;
   bq_mutex_unlock(&k->mu);
   if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return;
@@ -137,21 +136,11 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
 
 void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer,
                        int pages) {
-  int rewound = pages < k->last_pages;
-  k->last_pages = pages;
-  if (pages >= k->limit_pages) {
+  if (pages >= k->limit_pages)
     bq_ckpt_inline(k, writer, 1);
-    return;
+  else if (pages < k->hard_pages || bq_ckpt_inline(k, writer, 0) == 1) {
+    if (pages >= k->soft_pages) bq_ckpt_kick(k);
   }
-  if (pages >= k->hard_pages && bq_ckpt_inline(k, writer, 0) != 1) return;
-  bq_mutex_lock(&k->mu);
-  if (rewound) k->copied = 0;
-  if (!k->wanted && (pages - k->copied >= k->soft_pages ||
-                     pages >= k->hard_pages - k->soft_pages)) {
-    k->wanted = 1;
-    bq_cond_signal(&k->cv);
-  }
-  bq_mutex_unlock(&k->mu);
 }
 
 void bq_ckpt_kick(struct bq_ckpt *k) {
@@ -178,13 +167,11 @@ int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer, int wait) {
   bq_mutex_unlock(&k->mu);
   /* No other checkpoint runs in this process now; the background one has
    * copied nearly everything, so this copies the tail. */
-  int nckpt = 0;
   rc = sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                 NULL, &nckpt);
+                                 NULL, NULL);
   bq_mutex_lock(&k->mu);
   k->writer_busy = 0;
   k->inline_runs++;
-  if (rc == SQLITE_OK) k->copied = nckpt;
   bq_cond_signal(&k->cv);
   bq_mutex_unlock(&k->mu);
   if (k->waits)

@@ -66,9 +66,6 @@ struct bq_ckpt {
   struct bq_ratelimit rl;    /* failure log lines; checkpointer thread */
   pthread_cond_t idle;       /* signalled when a background run ends */
   int wanted;                /* a kick arrived since the last run began */
-  int copied;                /* WAL frames copied as of the last checkpoint
-                                (under mu; 0 once the WAL rewound) */
-  int last_pages;            /* WAL frames at the previous commit (writer) */
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
   int stopping;              /* stop() called: leave after this run */
@@ -90,12 +87,8 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
 /* The writer's wal hook (sqlite3_wal_hook), after a commit that left
  * pages in the WAL: past limit_pages checkpoints inline, waiting for a
  * background run in progress; past hard_pages checkpoints inline unless a
- * background run is in progress (then kicks).  Below, kicks the
- * checkpointer once soft_pages or more are not yet copied, so that each
- * background run copies about BQ_CKPT_BYTES (a run has fixed costs: two
- * syncs and the WAL index); and after every commit once the WAL is within
- * soft_pages of hard_pages, so that the tail left for the writer to copy
- * at hard_pages is short. */
+ * background run is in progress (then kicks); past soft_pages kicks the
+ * checkpointer; else nothing. */
 void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
 
 /* Ask for a checkpoint soon.  Cheap (a mutex and a signal); never blocks
