@@ -28,7 +28,17 @@ lock = threading.Lock()
 commits = 0
 
 
-def pump_server(srv, cli):
+class Link:
+    """One relayed connection.  muted is set before the cut COMMIT is
+    relayed: from then on nothing the server sends reaches the client, so
+    its reply to that COMMIT can never slip through before the cut (the
+    client sends COMMIT only after reading every earlier reply)."""
+
+    def __init__(self):
+        self.muted = threading.Event()
+
+
+def pump_server(srv, cli, link):
     """Server to client, until the server closes.  After a cut the
     server's bytes are read and dropped (never a reset: the server must
     see a clean end of input after the COMMIT, and run it)."""
@@ -40,7 +50,7 @@ def pump_server(srv, cli):
             break
         if not b:
             break
-        if to_client:
+        if to_client and not link.muted.is_set():
             try:
                 cli.sendall(b)
             except OSError:
@@ -75,7 +85,7 @@ def cut(cli, srv, args):
         f.write("cut %d\n" % args.at)
 
 
-def relay_client(cli, srv, args):
+def relay_client(cli, srv, args, link):
     """Client to server, message by message; True once it has cut."""
     global commits
     # Untyped: the startup message (length includes itself).
@@ -97,15 +107,17 @@ def relay_client(cli, srv, args):
         if hit and args.mode == "before":
             cut(cli, srv, args)
             return True
+        if hit:
+            link.muted.set()
         srv.sendall(hdr + body)
         if hit:
             cut(cli, srv, args)
             return True
 
 
-def pump_client(cli, srv, args):
+def pump_client(cli, srv, args, link):
     try:
-        if relay_client(cli, srv, args):
+        if relay_client(cli, srv, args, link):
             return
     except OSError:
         pass
@@ -135,9 +147,10 @@ def main():
     while True:
         cli, _ = ls.accept()
         srv = socket.create_connection(("127.0.0.1", args.upstream))
-        threading.Thread(target=pump_client, args=(cli, srv, args),
+        link = Link()
+        threading.Thread(target=pump_client, args=(cli, srv, args, link),
                          daemon=True).start()
-        threading.Thread(target=pump_server, args=(srv, cli),
+        threading.Thread(target=pump_server, args=(srv, cli, link),
                          daemon=True).start()
 
 
