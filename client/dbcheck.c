@@ -60,13 +60,24 @@ static int check(const char *path, uint32_t run, uint32_t nconns,
   sqlite3_busy_timeout(db, 30000);
   /* Rows in id order: the order the daemon committed them. */
   rc = sqlite3_prepare_v2(db, producers
+      /* a row's producer and pseq as the view producer_messages derives
+       * them (schema 5: docs/protocol.md), for every row, so that a row
+       * without them is counted, not left out */
       ? "SELECT m.conn_id, m.seq, substr(m.payload, 1, 64), "
-        "length(m.payload), p.name, m.pseq FROM messages AS m "
-        "LEFT JOIN producers AS p ON p.id = m.producer "
+        "length(m.payload), p.name, coalesce(m.pseq, c.pseq_base + m.seq) "
+        "FROM messages AS m LEFT JOIN connections AS c ON c.id = m.conn_id "
+        "LEFT JOIN producers AS p ON p.id = coalesce(m.producer, c.producer) "
         "WHERE substr(m.payload, 1, ?2) = ?1 ORDER BY m.id"
       : "SELECT conn_id, seq, substr(payload, 1, 64), length(payload) "
         "FROM messages WHERE substr(payload, 1, ?2) = ?1 ORDER BY id",
       -1, &st, NULL);
+  if (rc != SQLITE_OK && producers) {
+    snprintf(err, errlen,
+             "%s: cannot read producers (a database of burstqd's schema 5 or "
+             "later is needed): %s", path, sqlite3_errmsg(db));
+    ret = -EIO;
+    goto done;
+  }
   if (rc != SQLITE_OK) goto sqlerr;
   sqlite3_bind_blob(st, 1, prefix, BQ_BENCHMSG_PREFIX, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, BQ_BENCHMSG_PREFIX);

@@ -22,9 +22,11 @@
  *
  * Producers (exactly once, docs/protocol.md).  A backend keeps, per
  * producer id, a row (table producers in both backends) with its
- * committed count, and
- * stores each producer message's producer and pseq with it.  Within the
- * one transaction of append(), records are applied in chain order, and:
+ * committed count, and gives each stored producer message its producer
+ * and pseq (the view producer_messages in both backends; SQLite derives
+ * them from the connection's row, PostgreSQL stores them in the
+ * message's).  Within the one transaction of append(), records are
+ * applied in chain order, and:
  *  - a BQ_REC_HELLO record (data: the producer id) finds the producer's
  *    row, or creates it with committed 0, and writes exactly two fields of
  *    the record: producer = the row's id (> 0), pseq = its committed count
@@ -34,7 +36,10 @@
  *  - a BQ_REC_MSG record with producer != 0 is stored with its producer
  *    and pseq, and the producer's committed count becomes its pseq.  The
  *    loop guarantees pseq == committed + 1 (one live connection per
- *    producer, numbers contiguous); a backend must check it, and a record
+ *    producer, numbers contiguous), and that after a connection's HELLO
+ *    every MSG record of that connection has its producer and
+ *    pseq == the HELLO's pseq + seq (conn.c); a backend must check the
+ *    first, and a record
  *    that breaks it fails the whole append() with -BQ_STORE_CONSTRAINT
  *    (never retried: the daemon stops rather than store a hole).
  * So the committed count is exactly as durable as the rows it counts, and

@@ -10,17 +10,18 @@
  * SQLite's result codes never leave this file: translate() maps them onto
  * enum bq_store_err.
  *
- * Schema (user_version 4):
+ * Schema (user_version 5):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
  *               opened_at INTEGER NOT NULL, closed_at INTEGER,
- *               listener TEXT, tls_subject TEXT)
+ *               listener TEXT, tls_subject TEXT, producer INTEGER,
+ *               pseq_base INTEGER)
  *   messages(id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL,
  *            seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
  *            payload BLOB NOT NULL, producer INTEGER, pseq INTEGER)
  *   producers(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
  *            committed INTEGER NOT NULL, created_at INTEGER NOT NULL,
  *            updated_at INTEGER NOT NULL)
- *   VIEW producer_messages: a producer's messages with its name
+ *   VIEW producer_messages: a producer's messages, with its name and pseq
  *   syslog_headers(message_id INTEGER PRIMARY KEY, facility INTEGER,
  *            severity INTEGER, log_time TEXT, hostname TEXT,
  *            app_name TEXT, procid TEXT, msgid TEXT,
@@ -35,16 +36,27 @@
  * use (eight NULL columns cost every message a tenth more SQLite work and
  * 6% more pages).  connections.tls_subject is the client certificate's
  * subject (RFC 2253) on a TLS listener with --tls-client-ca, NULL
- * otherwise.  messages.producer (producers.id) and messages.pseq are set
- * on a producer connection's messages (docs/protocol.md, "Producers"),
- * NULL on the others; producers.committed is the producer's highest pseq,
+ * otherwise.
+ *
+ * Producers (docs/protocol.md, "Producers"): a producer connection's row
+ * holds its producer (producers.id) and pseq_base, the producer's
+ * committed count when its HELLO was written; each of its stored messages
+ * has pseq = pseq_base + seq (the loop numbers a producer connection's
+ * stored lines from 1 on, after the duplicates it skips: conn.c), so
+ * nothing producer-specific is stored per message and a producer message
+ * costs SQLite what a plain one does (two bound columns more per row cost
+ * the writer, the bottleneck, 8% of its instructions).  The view
+ * producer_messages computes producer and pseq.  messages.producer and
+ * messages.pseq are those of rows written by version 4, which stored them
+ * per row; the view takes them where they are set, and rows written since
+ * leave them NULL.  producers.committed is the producer's highest pseq,
  * updated in the transaction that stores the rows (store.h), so a HELLO
  * record reads the exact count back.  No index on (producer, pseq):
  * checking a producer for gaps scans messages (docs/operations.md), and
  * the index would cost every producer message its upkeep.
  *
  * Versions: version 1 is the first two tables without connections.listener.
- * Version v (2..4) is version v-1 plus the statements of migrate_sql[v],
+ * Version v (2..5) is version v-1 plus the statements of migrate_sql[v],
  * in a new database as well as in a migrated one, so that both hold the
  * same CREATE text and the exact-schema comparison has one form per
  * version.  A database of an older version is accepted by the check and
@@ -81,7 +93,7 @@
 #include "retention.h"
 #include "syslog.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define BQ_STR_(x) #x
 #define BQ_STR(x) BQ_STR_(x)
 
@@ -118,9 +130,9 @@ struct sqlite_store {
   sqlite3_stmt *ins_msg, *ins_conn, *upd_conn;
   sqlite3_stmt *ins_hdr;   /* its syslog_headers row, after ins_msg */
   sqlite3_stmt *ins_msgs;  /* MULTI_ROWS messages in one INSERT */
-  sqlite3_stmt *ins_pmsg, *ins_pmsgs; /* the same for producer messages */
-  sqlite3_stmt *ins_run, *ins_prun;   /* the same for a run (run_insert) */
-  sqlite3_stmt *ins_prod, *sel_prod;  /* a HELLO: find or create the row */
+  sqlite3_stmt *ins_run;   /* the same for a run (run_insert) */
+  sqlite3_stmt *ins_prod, *sel_prod;  /* a HELLO: find or create the row, */
+  sqlite3_stmt *upd_cprod; /* and record it in the connection's row */
   sqlite3_stmt *upd_prod;  /* advance committed, checking contiguity */
   char detail[160];        /* a failure found here, not by SQLite */
   const struct bq_log *log; /* may be NULL */
@@ -190,9 +202,27 @@ static const char migrate_v4_sql[] =
     " m.payload AS payload"
     " FROM messages AS m JOIN producers AS p ON p.id = m.producer;";
 
+/* Version 4 -> 5: a producer connection's producer and pseq_base in its
+ * connections row instead of producer and pseq in each message's (see the
+ * design block); rows of version 4 keep theirs, and the view takes them
+ * where they are set.  messages is the view's outer table (a LEFT JOIN is
+ * never reordered), so a query by producer scans messages once and looks
+ * each row's connection and producer up by rowid. */
+static const char migrate_v5_sql[] =
+    "ALTER TABLE connections ADD COLUMN producer INTEGER;"
+    "ALTER TABLE connections ADD COLUMN pseq_base INTEGER;"
+    "DROP VIEW producer_messages;"
+    "CREATE VIEW producer_messages AS"
+    " SELECT p.name AS producer, coalesce(m.pseq, c.pseq_base + m.seq) AS pseq,"
+    " m.id AS id, m.conn_id AS conn_id, m.received_at AS received_at,"
+    " m.payload AS payload"
+    " FROM messages AS m LEFT JOIN connections AS c ON c.id = m.conn_id"
+    " JOIN producers AS p ON p.id = coalesce(m.producer, c.producer);";
+
 /* migrate_sql[v] brings version v-1 to v (0: nothing, to version 1). */
 static const char *const migrate_sql[SCHEMA_VERSION + 1] = {
-    NULL, schema_v1_sql, migrate_v2_sql, migrate_v3_sql, migrate_v4_sql};
+    NULL,           schema_v1_sql,  migrate_v2_sql,
+    migrate_v3_sql, migrate_v4_sql, migrate_v5_sql};
 
 /* Bring a database at version from (0: empty) to version to, inside the
  * caller's transaction (or on a reference database).  The steps are the
@@ -313,17 +343,14 @@ static void finalize_all(struct sqlite_store *s) {
   sqlite3_finalize(s->upd_conn);
   sqlite3_finalize(s->ins_msgs);
   sqlite3_finalize(s->ins_hdr);
-  sqlite3_finalize(s->ins_pmsg);
-  sqlite3_finalize(s->ins_pmsgs);
   sqlite3_finalize(s->ins_prod);
   sqlite3_finalize(s->sel_prod);
+  sqlite3_finalize(s->upd_cprod);
   sqlite3_finalize(s->upd_prod);
   sqlite3_finalize(s->ins_run);
-  sqlite3_finalize(s->ins_prun);
-  s->ins_run = s->ins_prun = NULL;
   s->begin = s->commit = s->rollback = NULL;
   s->ins_msg = s->ins_conn = s->upd_conn = s->ins_msgs = s->ins_hdr = NULL;
-  s->ins_pmsg = s->ins_pmsgs = s->ins_prod = s->sel_prod = s->upd_prod = NULL;
+  s->ins_run = s->ins_prod = s->sel_prod = s->upd_cprod = s->upd_prod = NULL;
   bq_retain_sqlite_close(s->retain);
   s->retain = NULL;
 }
@@ -873,47 +900,34 @@ static int set_max_size(struct sqlite_store *s, uint64_t max_bytes,
 }
 
 /* The multi-row INSERT of MULTI_ROWS messages into buf (size cap): the
- * four columns every message has, then extra (", producer, pseq" or ""),
- * ncol parameters per row in all. */
-static void multi_insert(char *buf, size_t cap, const char *extra,
-                         int ncol) {
+ * four columns every message has, four parameters per row. */
+static void multi_insert(char *buf, size_t cap) {
   size_t o = (size_t)snprintf(buf, cap,
                               "INSERT INTO messages(conn_id, seq, "
-                              "received_at, payload%s) VALUES",
-                              extra);
+                              "received_at, payload) VALUES");
   for (int i = 0; i < MULTI_ROWS; i++) {
-    for (int j = 0; j < ncol; j++) {
-      assert(o + 4 < cap);
-      o += (size_t)snprintf(buf + o, cap - o, "%s?%s",
-                            j ? "," : (i ? ",(" : "("),
-                            j == ncol - 1 ? ")" : "");
-    }
+    assert(o + 20 < cap);
+    o += (size_t)snprintf(buf + o, cap - o, "%s(?,?,?,?)", i ? "," : "");
   }
   assert(o < cap);
 }
 
 /* The multi-row INSERT of a run into buf (size cap): MULTI_ROWS messages
- * of one connection with consecutive seq (and, with producer set, of one
- * producer with consecutive pseq).  What the rows share is bound once:
- * ?1 conn_id and ?2 the first seq (?3 producer and ?4 the first pseq), and
- * row i computes seq ?2 + i (pseq ?4 + i); each row binds only its
- * received_at and payload, at RUN_ROW0 + 2i and RUN_ROW0 + 2i + 1.  Half
- * the binds or fewer, and a bind costs more than SQLite's addition. */
-#define RUN_ROW0 5
-static void run_insert(char *buf, size_t cap, int producer) {
+ * of one connection with consecutive seq.  What the rows share is bound
+ * once: ?1 conn_id and ?2 the first seq, and row i computes seq ?2 + i;
+ * each row binds only its received_at and payload, at RUN_ROW0 + 2i and
+ * RUN_ROW0 + 2i + 1.  Half the binds, and a bind costs more than SQLite's
+ * addition. */
+#define RUN_ROW0 3
+static void run_insert(char *buf, size_t cap) {
   size_t o = (size_t)snprintf(buf, cap,
                               "INSERT INTO messages(conn_id, seq, "
-                              "received_at, payload%s) VALUES",
-                              producer ? ", producer, pseq" : "");
+                              "received_at, payload) VALUES");
   for (int i = 0; i < MULTI_ROWS; i++) {
     int p = RUN_ROW0 + 2 * i;
-    assert(o + 64 < cap);
-    if (producer)
-      o += (size_t)snprintf(buf + o, cap - o, "%s(?1,?2+%d,?%d,?%d,?3,?4+%d)",
-                            i ? "," : "", i, p, p + 1, i);
-    else
-      o += (size_t)snprintf(buf + o, cap - o, "%s(?1,?2+%d,?%d,?%d)",
-                            i ? "," : "", i, p, p + 1);
+    assert(o + 40 < cap);
+    o += (size_t)snprintf(buf + o, cap - o, "%s(?1,?2+%d,?%d,?%d)",
+                          i ? "," : "", i, p, p + 1);
   }
   assert(o < cap);
 }
@@ -1038,13 +1052,12 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "INSERT INTO connections(id, peer, opened_at, listener, tls_subject) "
        "VALUES(?1, ?2, ?3, ?4, ?5)")
   PREP(upd_conn, "UPDATE connections SET closed_at = ?2 WHERE id = ?1")
-  PREP(ins_pmsg,
-       "INSERT INTO messages(conn_id, seq, received_at, payload, producer, "
-       "pseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
   PREP(ins_prod,
        "INSERT OR IGNORE INTO producers(name, committed, created_at, "
        "updated_at) VALUES(?1, 0, ?2, ?2)")
   PREP(sel_prod, "SELECT id, committed FROM producers WHERE name = ?1")
+  PREP(upd_cprod,
+       "UPDATE connections SET producer = ?2, pseq_base = ?3 WHERE id = ?1")
   PREP(upd_prod,
        "UPDATE producers SET committed = ?2, updated_at = ?3 "
        "WHERE id = ?1 AND committed = ?4")
@@ -1054,17 +1067,13 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
        "VALUES(last_insert_rowid(), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
   {
     char multi[128 + MULTI_ROWS * 16];
-    multi_insert(multi, sizeof(multi), "", 4);
+    multi_insert(multi, sizeof(multi));
     PREP(ins_msgs, multi)
-    multi_insert(multi, sizeof(multi), ", producer, pseq", 6);
-    PREP(ins_pmsgs, multi)
   }
   {
     char run[128 + MULTI_ROWS * 40];
-    run_insert(run, sizeof(run), 0);
+    run_insert(run, sizeof(run));
     PREP(ins_run, run)
-    run_insert(run, sizeof(run), 1);
-    PREP(ins_prun, run)
   }
 #undef PREP
   if (bq_retain_on(opts->retain)) {
@@ -1144,15 +1153,12 @@ static int bind_hdr(sqlite3_stmt *st, const struct bq_rec *r) {
   return rc;
 }
 
-/* What the multi-row INSERTs take: a message of an acked listener, plain
- * (MULTI_PLAIN) or of a producer (MULTI_PRODUCER); a syslog message is
- * written one by one, with its syslog_headers row (MULTI_NONE, as OPEN,
- * CLOSE and HELLO). */
-enum { MULTI_NONE = 0, MULTI_PLAIN = 1, MULTI_PRODUCER = 2 };
-
-static int multi_kind(const struct bq_rec *r) {
-  if (r->type != BQ_REC_MSG || (r->flags & BQ_REC_F_SYSLOG)) return MULTI_NONE;
-  return r->producer != 0 ? MULTI_PRODUCER : MULTI_PLAIN;
+/* Whether r goes into the multi-row INSERTs: a message of an acked
+ * listener, plain or of a producer (whose rows are plain rows: the design
+ * block); a syslog message is written one by one, with its syslog_headers
+ * row, as are OPEN, CLOSE and HELLO. */
+static int multi_ok(const struct bq_rec *r) {
+  return r->type == BQ_REC_MSG && !(r->flags & BQ_REC_F_SYSLOG);
 }
 
 /* A producer's run of messages in a batch (a connection's records come in
@@ -1202,27 +1208,17 @@ static int prun_add(struct sqlite_store *s, struct prun *p,
   return rc;
 }
 
-/* Bind a producer message's producer and pseq at base+5, base+6. */
-static int bind_pseq(sqlite3_stmt *st, int base, const struct bq_rec *r) {
-  int rc = sqlite3_bind_int64(st, base + 5, r->producer);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, base + 6, r->pseq);
-  return rc;
-}
-
-/* Insert the run of MULTI_ROWS records of multi_kind kind from *rp on
- * (write_multi checked it is one) with ins_run or ins_prun, and advance *rp
- * past it. */
-static int write_run(struct sqlite_store *s, struct bq_rec **rp, int kind,
+/* Insert the run of MULTI_ROWS messages of one connection with
+ * consecutive seq from *rp on (write_multi checked it is one) with ins_run,
+ * add a producer connection's to its producer's run, and advance *rp past
+ * it. */
+static int write_run(struct sqlite_store *s, struct bq_rec **rp,
                      struct prun *run) {
   struct bq_rec *r = *rp;
   const struct bq_rec *last = r;
-  sqlite3_stmt *st = kind == MULTI_PRODUCER ? s->ins_prun : s->ins_run;
+  sqlite3_stmt *st = s->ins_run;
   int i, rc = sqlite3_bind_int64(st, 1, r->conn_id);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->seq);
-  if (rc == SQLITE_OK && kind == MULTI_PRODUCER) {
-    rc = sqlite3_bind_int64(st, 3, r->producer);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, r->pseq);
-  }
   for (i = 0; i < MULTI_ROWS && rc == SQLITE_OK; i++, r = r->next) {
     int p = RUN_ROW0 + 2 * i;
     last = r;
@@ -1230,13 +1226,15 @@ static int write_run(struct sqlite_store *s, struct bq_rec **rp, int kind,
     if (rc == SQLITE_OK)
       rc = sqlite3_bind_blob(st, p + 1, r->len ? (const void *)r->data : "",
                              (int)r->len, SQLITE_STATIC);
-    if (rc == SQLITE_OK && kind == MULTI_PRODUCER && i == 0)
+    if (rc == SQLITE_OK && i == 0 && r->producer != 0)
       rc = prun_add(s, run, r);
   }
-  if (rc == SQLITE_OK && kind == MULTI_PRODUCER) {
-    /* the rest of the run follows its first: extend the producer's run */
-    assert(run->producer == (*rp)->producer &&
-           run->to == (*rp)->pseq && last->pseq == run->to + MULTI_ROWS - 1);
+  if (rc == SQLITE_OK && (*rp)->producer != 0) {
+    /* one connection, hence one producer and pseq = pseq_base + seq: the
+     * rest of the run follows its first */
+    assert(run->producer == (*rp)->producer && run->to == (*rp)->pseq &&
+           last->producer == run->producer &&
+           last->pseq == run->to + MULTI_ROWS - 1);
     run->to = last->pseq;
     run->ts = last->ts_us;
   }
@@ -1246,35 +1244,27 @@ static int write_run(struct sqlite_store *s, struct bq_rec **rp, int kind,
   return rc;
 }
 
-/* If the MULTI_ROWS records from *rp on are all of one multi_kind (plain or
- * producer messages), insert them with one multi-row INSERT (rows, hence
- * ids, in chain order), advance *rp past them and return SQLITE_OK; return
- * SQLITE_DONE, doing nothing, when they are not (too few left, or another
- * record among them). */
+/* If the MULTI_ROWS records from *rp on are all messages multi_ok takes,
+ * insert them with one multi-row INSERT (rows, hence ids, in chain order),
+ * advance *rp past them and return SQLITE_OK; return SQLITE_DONE, doing
+ * nothing, when they are not (too few left, or another record among
+ * them). */
 static int write_multi(struct sqlite_store *s, struct bq_rec **rp,
                        struct prun *run) {
   struct bq_rec *r = *rp, *first = *rp;
-  int i, rc = SQLITE_OK, kind = multi_kind(r), is_run = 1;
-  sqlite3_stmt *st = kind == MULTI_PRODUCER ? s->ins_pmsgs : s->ins_msgs;
-  int ncol = kind == MULTI_PRODUCER ? 6 : 4;
-  if (kind == MULTI_NONE) return SQLITE_DONE;
-  for (i = 0; i < MULTI_ROWS && r != NULL && multi_kind(r) == kind; i++) {
-    /* a run: one connection (hence one producer), consecutive numbers */
+  sqlite3_stmt *st = s->ins_msgs;
+  int i, rc = SQLITE_OK, is_run = 1;
+  for (i = 0; i < MULTI_ROWS && r != NULL && multi_ok(r); i++) {
     is_run = is_run && r->conn_id == first->conn_id &&
-             r->seq == first->seq + i &&
-             (kind != MULTI_PRODUCER ||
-              (r->producer == first->producer && r->pseq == first->pseq + i));
+             r->seq == first->seq + i;
     r = r->next;
   }
   if (i < MULTI_ROWS) return SQLITE_DONE;
-  if (is_run) return write_run(s, rp, kind, run);
+  if (is_run) return write_run(s, rp, run);
   r = *rp;
   for (i = 0; i < MULTI_ROWS && rc == SQLITE_OK; i++, r = r->next) {
-    rc = bind_msg(st, ncol * i, r);
-    if (rc == SQLITE_OK && kind == MULTI_PRODUCER) {
-      rc = bind_pseq(st, ncol * i, r);
-      if (rc == SQLITE_OK) rc = prun_add(s, run, r);
-    }
+    rc = bind_msg(st, 4 * i, r);
+    if (rc == SQLITE_OK && r->producer != 0) rc = prun_add(s, run, r);
   }
   if (rc != SQLITE_OK) return rc;
   rc = step_reset(st);
@@ -1283,8 +1273,9 @@ static int write_multi(struct sqlite_store *s, struct bq_rec **rp,
 }
 
 /* A HELLO: find or create the producer's row (store.h), after the open
- * run's UPDATE so that the count includes it, and fill in r's producer
- * (producers.id) and pseq (its committed count). */
+ * run's UPDATE so that the count includes it, fill in r's producer
+ * (producers.id) and pseq (its committed count), and record both in the
+ * connection's row as its producer and pseq_base (the design block). */
 static int write_hello(struct sqlite_store *s, struct bq_rec *r,
                        struct prun *run) {
   sqlite3_stmt *st = s->ins_prod;
@@ -1307,6 +1298,20 @@ static int write_hello(struct sqlite_store *s, struct bq_rec *r,
     rc = SQLITE_CORRUPT; /* inserted or there, yet not found */
   }
   sqlite3_reset(st);
+  if (rc != SQLITE_OK) return rc;
+  /* The connection's stored messages will be pseq_base + seq: its OPEN
+   * record came before, in this batch or an earlier one. */
+  st = s->upd_cprod;
+  rc = sqlite3_bind_int64(st, 1, r->conn_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->producer);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, r->pseq);
+  if (rc == SQLITE_OK) rc = step_reset(st);
+  if (rc == SQLITE_OK && sqlite3_changes(s->db) != 1) {
+    snprintf(s->detail, sizeof(s->detail),
+             "connection %lld has no row for its producer's HELLO",
+             (long long)r->conn_id);
+    rc = SQLITE_CORRUPT;
+  }
   return rc;
 }
 
@@ -1318,15 +1323,9 @@ static int write_rec(struct sqlite_store *s, struct bq_rec *r,
   int rc;
   switch (r->type) {
     case BQ_REC_MSG:
-      if (r->producer != 0) {
-        st = s->ins_pmsg;
-        rc = bind_msg(st, 0, r);
-        if (rc == SQLITE_OK) rc = bind_pseq(st, 0, r);
-        if (rc == SQLITE_OK) rc = prun_add(s, run, r);
-        break;
-      }
       st = s->ins_msg;
       rc = bind_msg(st, 0, r);
+      if (rc == SQLITE_OK && r->producer != 0) rc = prun_add(s, run, r);
       if (rc == SQLITE_OK && (r->flags & BQ_REC_F_SYSLOG)) {
         rc = step_reset(st);
         if (rc != SQLITE_OK) return rc;

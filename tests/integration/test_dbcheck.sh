@@ -175,7 +175,7 @@ stop_daemon
 check_eq "zero-length file: exit status" "$BQ_RC" 0
 check_eq "zero-length file: the row" \
   "$(sql 'SELECT CAST(payload AS TEXT) FROM messages')" "into the empty file"
-check_eq "zero-length file: schema version" "$(sql 'PRAGMA user_version')" 4
+check_eq "zero-length file: schema version" "$(sql 'PRAGMA user_version')" 5
 
 # An empty SQLite database (WAL mode, no schema) is adopted too.
 mkdir empty
@@ -185,7 +185,7 @@ BQ_DB=$BQ_T/empty/e.db
 start_daemon
 stop_daemon
 check_eq "empty database: exit status" "$BQ_RC" 0
-check_eq "empty database: schema version" "$(sql 'PRAGMA user_version')" 4
+check_eq "empty database: schema version" "$(sql 'PRAGMA user_version')" 5
 
 # The real database is still accepted, after all of that, and keeps its rows.
 BQ_DB=$REAL

@@ -161,7 +161,7 @@ for v in 1 2 3; do
     fail "v$v: no idle pass cut the rows to 2 ($(msg_count))"
   stop_daemon
   check_eq "v$v: integrity_check" "$(sql 'PRAGMA integrity_check')" ok
-  check_eq "v$v: schema version" "$(sql 'PRAGMA user_version')" 4
+  check_eq "v$v: schema version" "$(sql 'PRAGMA user_version')" 5
   check_eq "v$v: rows kept" \
     "$(sql "SELECT group_concat(id || ':' || CAST(payload AS TEXT), ' ')
             FROM (SELECT id, payload FROM messages ORDER BY id)")" \

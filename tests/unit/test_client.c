@@ -272,8 +272,9 @@ static void test_dbcheck(void **state) {
   assert_non_null(strstr(err, "/nonexistent/dir/x.db"));
 }
 
-/* bench --producers: rows carry (producer, pseq) as burstqd's schema v4
- * stores them. */
+/* bench --producers: a row's (producer, pseq) as burstqd's schema 5 gives
+ * them, either in the row (as version 4 stored them; producer 0 and pseq 0
+ * leave them NULL) or from its connection's producer and pseq_base. */
 static void put_p(sqlite3 *db, int64_t conn_id, uint32_t run, uint32_t conn,
                   uint64_t seq, int64_t producer, int64_t pseq) {
   char buf[128];
@@ -302,7 +303,7 @@ static void test_dbcheck_producers(void **state) {
   assert_string_equal(name, "bench-00000abc-2");
   snprintf(path, sizeof(path), "/tmp/bq-test-client-p-%d.db", (int)getpid());
   db = make_db(path);
-  /* Before v4: no producer columns, a clear error. */
+  /* Before version 5: no producer columns, a clear error. */
   assert_true(bq_dbcheck_producer_run(path, 0xabc, 2, sent, 40, &c, err,
                                       sizeof(err)) < 0);
   assert_non_null(strstr(err, "producer"));
@@ -314,11 +315,15 @@ static void test_dbcheck_producers(void **state) {
       " updated_at INTEGER NOT NULL);"
       "INSERT INTO producers VALUES(5, 'bench-00000abc-1', 3, 0, 0);"
       "INSERT INTO producers VALUES(6, 'bench-00000abc-2', 3, 0, 0);"
-      "INSERT INTO producers VALUES(7, 'other', 3, 0, 0);",
+      "INSERT INTO producers VALUES(7, 'other', 3, 0, 0);"
+      "CREATE TABLE connections(id INTEGER PRIMARY KEY, producer INTEGER,"
+      " pseq_base INTEGER);"
+      "INSERT INTO connections VALUES(1, NULL, NULL);"
+      "INSERT INTO connections VALUES(2, 6, 0);",
       NULL, NULL, NULL), SQLITE_OK);
   for (s = 1; s <= 3; s++) {
-    put_p(db, 1, 0xabc, 1, s, 5, (int64_t)s);
-    put_p(db, 2, 0xabc, 2, s, 6, (int64_t)s);
+    put_p(db, 1, 0xabc, 1, s, 5, (int64_t)s); /* in the row (version 4) */
+    put_p(db, 2, 0xabc, 2, s, 0, 0);          /* from the connection */
   }
   assert_int_equal(bq_dbcheck_producer_run(path, 0xabc, 2, sent, 40, &c, err,
                                            sizeof(err)), 0);
@@ -327,18 +332,24 @@ static void test_dbcheck_producers(void **state) {
   assert_int_equal(bq_dbcheck_run(path, 0xabc, 2, sent, 40, &c, err,
                                   sizeof(err)), 0);
   assert_true(c.ok);
-  /* A wrong pseq, another producer, none at all. */
+  /* In rows: a wrong pseq, another producer, none at all. */
   snprintf(sql, sizeof(sql), "UPDATE messages SET pseq = 9 WHERE conn_id = 1 "
            "AND seq = 2");
   sqlite3_exec(db, sql, NULL, NULL, NULL);
-  sqlite3_exec(db, "UPDATE messages SET producer = 7 WHERE conn_id = 2 AND "
+  sqlite3_exec(db, "UPDATE messages SET producer = 7 WHERE conn_id = 1 AND "
                "seq = 1", NULL, NULL, NULL);
   sqlite3_exec(db, "UPDATE messages SET producer = NULL, pseq = NULL WHERE "
-               "conn_id = 2 AND seq = 3", NULL, NULL, NULL);
+               "conn_id = 1 AND seq = 3", NULL, NULL, NULL);
   assert_int_equal(bq_dbcheck_producer_run(path, 0xabc, 2, sent, 40, &c, err,
                                            sizeof(err)), 0);
   assert_false(c.ok);
   assert_true(c.producer_mismatch == 3 && c.missing == 0 && c.rows == 6);
+  /* From the connection: a base that shifts every pseq. */
+  sqlite3_exec(db, "UPDATE connections SET pseq_base = 1 WHERE id = 2", NULL,
+               NULL, NULL);
+  assert_int_equal(bq_dbcheck_producer_run(path, 0xabc, 2, sent, 40, &c, err,
+                                           sizeof(err)), 0);
+  assert_true(c.producer_mismatch == 6 && c.missing == 0 && c.rows == 6);
   sqlite3_close(db);
   unlink(path);
 }

@@ -109,7 +109,9 @@ static void test_open_creates_schema(void **state) {
                                      {"opened_at", "INTEGER", 1, 0},
                                      {"closed_at", "INTEGER", 0, 0},
                                      {"listener", "TEXT", 0, 0},
-                                     {"tls_subject", "TEXT", 0, 0}};
+                                     {"tls_subject", "TEXT", 0, 0},
+                                     {"producer", "INTEGER", 0, 0},
+                                     {"pseq_base", "INTEGER", 0, 0}};
   static const struct col msgs[] = {{"id", "INTEGER", 0, 1},
                                     {"conn_id", "INTEGER", 1, 0},
                                     {"seq", "INTEGER", 1, 0},
@@ -145,7 +147,7 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 5);
   peek_close(db);
   close_store(s);
 
@@ -153,7 +155,7 @@ static void test_open_creates_schema(void **state) {
   db = peek_open(fx->path);
   q_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 5);
   assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE "
                              "type = 'table'"),
                    4);
@@ -713,10 +715,10 @@ static void test_open_migrates_v1(void **state) {
 
   assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
   assert_int_equal(c.found, BQ_STORE_BURSTQ);
-  assert_int_equal(c.version, 4);
+  assert_int_equal(c.version, 5);
 
   db = peek_open(fx->path);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 5);
   assert_int_equal(q_int(db, "SELECT count(*) FROM connections"), 3);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 4);
   /* the old rows, byte for byte, and no syslog header for any */
@@ -814,9 +816,9 @@ static void test_open_migrates_v2(void **state) {
   close_store(s);
 
   assert_int_equal(bq_store_sqlite_check(fx->path, &c, err, sizeof(err)), 0);
-  assert_int_equal(c.version, 4);
+  assert_int_equal(c.version, 5);
   db = peek_open(fx->path);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 5);
   assert_int_equal(
       q_int(db, "SELECT count(*) FROM messages WHERE "
                 "(id, conn_id, seq, received_at, payload) IN (VALUES"
@@ -1037,7 +1039,7 @@ static void test_reopen_keeps_data(void **state) {
   assert_int_equal(q_int(db, "SELECT seq FROM messages ORDER BY id DESC "
                              "LIMIT 1"),
                    2);
-  assert_int_equal(q_int(db, "PRAGMA user_version"), 4);
+  assert_int_equal(q_int(db, "PRAGMA user_version"), 5);
   peek_close(db);
 }
 
@@ -1210,11 +1212,13 @@ static void add_pmsg(struct batch *b, int64_t conn, int64_t seq,
   batch_add(b, r);
 }
 
-/* A HELLO finds or creates the producer's row and reads back its
- * committed count, including producer messages earlier in its own batch;
- * producer messages carry producer and pseq into messages and advance the
- * count in the same transaction; one that does not follow the count fails
- * the whole batch (nothing stored); the count survives a reopen. */
+/* A HELLO finds or creates the producer's row, reads back its committed
+ * count, including producer messages earlier in its own batch, and records
+ * producer and count in the connection's row; producer messages are found
+ * in producer_messages with their producer and pseq (pseq_base + seq, on a
+ * connection whose HELLO came at 0 and one whose came at 40), and advance
+ * the count in the same transaction; one that does not follow the count
+ * fails the whole batch (nothing stored); the count survives a reopen. */
 static void test_append_producers(void **state) {
   struct fixture *fx = *state;
   struct batch b = {0};
@@ -1228,6 +1232,7 @@ static void test_append_producers(void **state) {
   s = open_store(fx->path, BQ_SYNC_FULL);
   add_open(&b, 1, "a", 1);
   add_open(&b, 2, "b", 1);
+  add_open(&b, 4, "d", 1);
   h1 = add_hello(&b, 1, "web1-access", 2);
   h2 = add_hello(&b, 2, "p:2", 3);
   append_ok(s, &b);
@@ -1240,9 +1245,9 @@ static void test_append_producers(void **state) {
   /* 40 messages of p1 (a multi-row INSERT and single rows), 3 plain ones,
    * 2 of p2, then another connection's HELLO for p1 in the same batch. */
   for (int64_t i = 1; i <= 40; i++) add_pmsg(&b, 1, i, p1, i);
-  add_msg(&b, 2, 1, 5, "plain", 5);
-  add_pmsg(&b, 2, 2, p2, 1);
-  add_pmsg(&b, 2, 3, p2, 2);
+  add_msg(&b, 4, 1, 5, "plain", 5);
+  add_pmsg(&b, 2, 1, p2, 1);
+  add_pmsg(&b, 2, 2, p2, 2);
   add_open(&b, 3, "c", 6);
   h3 = add_hello(&b, 3, "web1-access", 7);
   append_ok(s, &b);
@@ -1251,7 +1256,7 @@ static void test_append_producers(void **state) {
   batch_free(&b);
 
   /* A hole (41 is missing) and a duplicate (40 again): refused whole. */
-  add_msg(&b, 2, 4, 8, "plain2", 6);
+  add_msg(&b, 4, 2, 8, "plain2", 6);
   add_pmsg(&b, 3, 1, p1, 42);
   r = bq_store_append(s, b.v[0], err, sizeof(err));
   assert_int_equal(r, -BQ_STORE_CONSTRAINT);
@@ -1271,7 +1276,19 @@ static void test_append_producers(void **state) {
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages"), 44);
   assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE "
                              "producer IS NULL AND pseq IS NULL"),
+                   44); /* version 4's columns, left NULL */
+  assert_int_equal(q_int(db, "SELECT count(*) FROM messages WHERE id NOT IN "
+                             "(SELECT id FROM producer_messages)"),
                    1);
+  {
+    char conns[128], want[128];
+    q_text(db, "SELECT group_concat(id || ':' || coalesce(producer, '-') || "
+               "':' || coalesce(pseq_base, '-'), ',') FROM connections",
+           conns, sizeof(conns));
+    snprintf(want, sizeof(want), "1:%lld:0,2:%lld:0,3:%lld:40,4:-:-",
+             (long long)p1, (long long)p2, (long long)p1);
+    assert_string_equal(conns, want);
+  }
   assert_int_equal(q_int(db, "SELECT committed FROM producers WHERE "
                              "name = 'web1-access'"),
                    41);
@@ -1302,11 +1319,11 @@ static void test_append_producers(void **state) {
 }
 
 /* Multi-row INSERTs of a run (one connection's consecutive messages: the
- * connection, the first seq and pseq bound once) and of mixed windows
+ * connection and the first seq bound once) and of mixed windows
  * (connections interleaved, a gap in seq: every column bound per row) store
  * the same rows: every message in chain order with its own conn_id, seq,
- * received_at, payload, producer and pseq; the producers' counts advance
- * over runs and mixed windows alike. */
+ * received_at and payload, and in producer_messages its producer and pseq;
+ * the producers' counts advance over runs and mixed windows alike. */
 static void test_append_runs_and_mixed_windows(void **state) {
   struct fixture *fx = *state;
   struct batch b = {0};
@@ -1358,9 +1375,12 @@ static void test_append_runs_and_mixed_windows(void **state) {
 
   db = peek_open(fx->path);
   assert_int_equal(sqlite3_prepare_v2(db,
-                                      "SELECT conn_id, seq, received_at, "
-                                      "payload, producer, pseq FROM messages "
-                                      "ORDER BY id",
+                                      "SELECT m.conn_id, m.seq, "
+                                      "m.received_at, m.payload, p.id, "
+                                      "pm.pseq FROM messages AS m LEFT JOIN "
+                                      "producer_messages AS pm ON pm.id = "
+                                      "m.id LEFT JOIN producers AS p ON "
+                                      "p.name = pm.producer ORDER BY m.id",
                                       -1, &st, NULL),
                    SQLITE_OK);
   for (r = b.v[0]; r != NULL; r = r->next) {
