@@ -6,7 +6,8 @@
  *
  * Usage: raw_sqlite DB ROWS BATCH off|normal|full [PAYLOAD_BYTES] [KEY=VALUE...]
  *   rows=K       rows per INSERT statement (1: the prepared one-row INSERT;
- *                K > 1: a K-row INSERT as burstqd's MULTI_ROWS)     [1]
+ *                K > 1: a K-row INSERT OR FAIL as burstqd's
+ *                MULTI_ROWS)                                       [1]
  *   page_size=P  page size of a new database (512..65536)          [SQLite's]
  *   ckpt=M       inline: SQLite's auto-checkpoint (a PASSIVE checkpoint in
  *                the commit that crosses BQ_CKPT_BYTES of WAL, 1000 pages
@@ -146,8 +147,11 @@ int main(int argc, char **argv) {
   multi = malloc((size_t)(80 + k * 16));
   if (multi == NULL) return 1;
   {
+    /* OR FAIL for K > 1, as burstqd's: no statement journal
+     * (store_sqlite.c, multi_insert) */
     size_t o = (size_t)sprintf(multi,
-        "INSERT INTO messages(conn_id, seq, received_at, payload) VALUES");
+        "INSERT %sINTO messages(conn_id, seq, received_at, payload) VALUES",
+        k > 1 ? "OR FAIL " : "");
     for (long i = 0; i < k; i++)
       o += (size_t)sprintf(multi + o, "%s(?,?,?,?)", i ? "," : "");
   }

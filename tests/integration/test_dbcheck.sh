@@ -64,9 +64,9 @@ refused "another application's database" "$BQ_T/foreign/other.db" \
 # 2. A newer schema version: a real burstq database, and a bare one.
 mkdir newer newer2
 cp "$REAL" newer/bq.db
-sqlite3 newer/bq.db 'PRAGMA user_version = 5'
+sqlite3 newer/bq.db 'PRAGMA user_version = 6'
 refused "a burstq database of a newer schema version" "$BQ_T/newer/bq.db" \
-  'schema version 5, newer than this burstqd'
+  'schema version 6, newer than this burstqd'
 sqlite3 newer2/bq.db 'CREATE TABLE connections(id INTEGER PRIMARY KEY); PRAGMA user_version = 99;'
 refused "a rollback-mode database with user_version 99" "$BQ_T/newer2/bq.db" \
   'schema version 99, newer than this burstqd'
@@ -85,7 +85,7 @@ refused "another application's messages table, second start" \
 mkdir extracol
 sqlite3 extracol/x.db "$(sql "SELECT sql || ';' FROM sqlite_schema WHERE name = 'connections'" "$REAL")
   CREATE TABLE messages( id INTEGER PRIMARY KEY, conn_id INTEGER NOT NULL, seq INTEGER NOT NULL, received_at INTEGER NOT NULL, payload BLOB NOT NULL, tag TEXT NOT NULL);
-  PRAGMA user_version = 4;"
+  PRAGMA user_version = 5;"
 refused "messages with an extra NOT NULL column" "$BQ_T/extracol/x.db" \
   'table messages .*differs from burstq'
 
