@@ -27,9 +27,16 @@
 #    version 5 way, in the connection's row), and the view shows 1..7.
 . "$(dirname "$0")/lib.sh" "$@"
 
-cp "$(dirname "$0")/data/schema-v1-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v1 fixture"
-chmod u+w "$BQ_DB"
-check_eq "fixture: schema version" "$(sql 'PRAGMA user_version')" 1
+# use_fixture V: the database written by the release of schema version V,
+# in place of $BQ_DB.
+use_fixture() {
+  rm -f "$BQ_DB" "$BQ_DB-wal" "$BQ_DB-shm"
+  cp "$(dirname "$0")/data/schema-v$1-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v$1 fixture"
+  chmod u+w "$BQ_DB"
+  check_eq "v$1 fixture: schema version" "$(sql 'PRAGMA user_version')" "$1"
+}
+
+use_fixture 1
 old_msgs=$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload), ',') FROM messages")
 old_conns=$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at, ',') FROM connections")
 check_eq "fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
@@ -71,10 +78,7 @@ check_eq "second start: exit status" "$BQ_RC" 0
 check_eq "second start: rows" "$(sql 'SELECT count(*) FROM messages')" 5
 
 # Version 2 -> 3.
-rm -f "$BQ_DB" "$BQ_DB-wal" "$BQ_DB-shm"
-cp "$(dirname "$0")/data/schema-v2-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v2 fixture"
-chmod u+w "$BQ_DB"
-check_eq "v2 fixture: schema version" "$(sql 'PRAGMA user_version')" 2
+use_fixture 2
 old_msgs=$(sql "SELECT group_concat(m.id || ':' || m.conn_id || ':' || m.seq || ':' || m.received_at || ':' || hex(m.payload) || ':' || coalesce(h.facility, '-') || ':' || coalesce(h.hostname, '-') || ':' || coalesce(h.truncated, '-'), ',') FROM messages AS m LEFT JOIN syslog_headers AS h ON h.message_id = m.id")
 old_conns=$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at || ':' || listener, ',') FROM connections")
 check_eq "v2 fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
@@ -98,10 +102,7 @@ check_eq "v2: the new connection's id follows the old ones" \
 check_eq "v2: integrity" "$(sql 'PRAGMA integrity_check')" ok
 
 # Version 3 -> 4.
-rm -f "$BQ_DB" "$BQ_DB-wal" "$BQ_DB-shm"
-cp "$(dirname "$0")/data/schema-v3-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v3 fixture"
-chmod u+w "$BQ_DB"
-check_eq "v3 fixture: schema version" "$(sql 'PRAGMA user_version')" 3
+use_fixture 3
 old_msgs=$(sql "SELECT group_concat(m.id || ':' || m.conn_id || ':' || m.seq || ':' || m.received_at || ':' || hex(m.payload) || ':' || coalesce(h.facility, '-') || ':' || coalesce(h.hostname, '-'), ',') FROM messages AS m LEFT JOIN syslog_headers AS h ON h.message_id = m.id")
 old_conns=$(sql "SELECT group_concat(id || ':' || peer || ':' || opened_at || ':' || closed_at || ':' || listener || ':' || coalesce(tls_subject, '-'), ',') FROM connections")
 check_eq "v3 fixture: messages" "$(sql 'SELECT count(*) FROM messages')" 3
@@ -160,10 +161,7 @@ check_eq "a new database: rows" "$(sql 'SELECT count(*) FROM messages WHERE leng
 check_eq "a new database: integrity" "$(sql 'PRAGMA integrity_check')" ok
 
 # Version 4 -> 5.
-rm -f "$BQ_DB" "$BQ_DB-wal" "$BQ_DB-shm"
-cp "$(dirname "$0")/data/schema-v4-burstqd-0.1.0.sqlite3" "$BQ_DB" || die "no v4 fixture"
-chmod u+w "$BQ_DB"
-check_eq "v4 fixture: schema version" "$(sql 'PRAGMA user_version')" 4
+use_fixture 4
 old_msgs=$(sql "SELECT group_concat(id || ':' || conn_id || ':' || seq || ':' || received_at || ':' || hex(payload) || ':' || coalesce(producer, '-') || ':' || coalesce(pseq, '-'), ',') FROM messages")
 old_view=$(sql "SELECT group_concat(producer || ':' || pseq || ':' || id || ':' || CAST(payload AS TEXT), ',') FROM (SELECT * FROM producer_messages ORDER BY pseq)")
 check_eq "v4 fixture: the producer's messages" "$old_view" \
