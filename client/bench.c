@@ -8,7 +8,12 @@
  * a time from its own buffer of many lines, and a ring of write batches for
  * latency), and one timer (pacing, --duration, --timeout, progress line).
  * A connection sends its share, half-closes, and is done at the daemon's
- * EOF after the final ack.  Ack latency of a message = time of the first
+ * EOF after the final ack.  Paced (--rate), a connection writes only on
+ * the timer's tick, everything due by then in one write, and again at
+ * once when a write completes only if that write could not hold all that
+ * was due (the sender is behind): so a paced run makes at most one write
+ * per connection per tick instead of a write per message or two as each
+ * completion finds the next message due.  Ack latency of a message = time of the first
  * "OK n" covering it minus the time its batch was handed to uv_write; it is
  * recorded in a log-bucketed histogram (common/hist.h), a batch at a time.
  * Handles are closed through uv_close; the connection array is freed once
@@ -184,6 +189,7 @@ struct bconn {
   char *wbuf;
   size_t wcap;
   int connected, writing, shut, done, closing, write_failed;
+  int behind;           /* paced: the last write held less than was due */
   int any_reply;        /* a reply line came */
   int resumed;          /* --producers: RESUME came */
   struct bq_tls *tls;   /* --tls, else NULL */
@@ -436,6 +442,8 @@ static void batch_written(struct bconn *c, int status) {
     if (c->burst_left == 0) c->burst_at_ns = now + b->o.pause_ms * 1000000ull;
   }
   c->wmsgs = 0;
+  /* Paced and caught up: the next write waits for the tick. */
+  if (b->o.rate && !c->behind) return;
   pump(c);
 }
 
@@ -525,6 +533,7 @@ static void pump(struct bconn *c) {
   n = allowance(c, now);
   if (n == 0) return; /* the timer will call again */
   cap = c->wcap / (b->o.size + 1);
+  c->behind = n > cap;
   if (n > cap) n = cap;
   bt.first_seq = c->next_seq;
   bt.last_seq = c->next_seq + n - 1;
