@@ -508,7 +508,7 @@ static uint64_t allowance(struct bconn *c, uint64_t now) {
 /* Send what c may send now, or half-close when it has sent everything. */
 static void pump(struct bconn *c) {
   struct bench *b = c->b;
-  uint64_t now, n, i, cap;
+  uint64_t now, n, cap;
   struct batch bt;
   uv_buf_t buf;
   int r;
@@ -549,9 +549,8 @@ static void pump(struct bconn *c) {
     bt.step_ns = (uint64_t)(1e9 / per_conn);
     if (bt.step_ns == 0) bt.step_ns = 1;
   }
-  for (i = 0; i < n; i++)
-    bq_benchmsg_format(c->wbuf + i * (b->o.size + 1), b->o.size, b->o.run,
-                       c->id, c->next_seq + i);
+  bq_benchmsg_format_run(c->wbuf, b->o.size, b->o.run, c->id, c->next_seq,
+                         (size_t)n);
   c->next_seq += n;
   c->wmsgs = n;
   if (!b->o.sink && ring_push(c, &bt) < 0) {
