@@ -57,13 +57,13 @@ void bq_benchmsg_format(char *dst, size_t size, uint32_t run, uint32_t conn,
 }
 
 /* Add one to the decimal number p[0..n), n >= 1.  Returns 0, or -1 when
- * it was all nines (it then needs one more digit: p is left as is). */
+ * it was all nines (p is then all zeros: the number needs one more
+ * digit, and the caller writes the message anew). */
 static int inc_dec(char *p, size_t n) {
   size_t i = n;
-  while (i > 0 && p[i - 1] == '9') i--;
+  while (i > 0 && p[i - 1] == '9') p[--i] = '0';
   if (i == 0) return -1;
   p[i - 1]++;
-  memset(p + i, '0', n - i);
   return 0;
 }
 
