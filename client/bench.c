@@ -11,11 +11,12 @@
  * EOF after the final ack.  Paced (--rate), a connection writes only on
  * the timer's tick, everything due by then in one write, and again at
  * once when a write completes only if that write could not hold all that
- * was due (the sender is behind): so a paced run makes at most one write
- * per connection per tick instead of a write per message or two as each
- * completion finds the next message due.  Ack latency of a message = time of the first
- * "OK n" covering it minus the time its batch was handed to uv_write; it is
- * recorded in a log-bucketed histogram (common/hist.h), a batch at a time.
+ * was due (the sender is behind): at most one write per connection per
+ * tick while it keeps up, whatever the rate, so that the client's own
+ * system calls stay few beside the daemon's.  Ack latency of a message =
+ * time of the first "OK n" covering it minus the time its batch was
+ * handed to uv_write; it is recorded in a log-bucketed histogram
+ * (common/hist.h), a batch at a time.
  * Handles are closed through uv_close; the connection array is freed once
  * the loop has run dry, i.e. after every close callback.
  *
