@@ -8,9 +8,15 @@
  * a time from its own buffer of many lines, and a ring of write batches for
  * latency), and one timer (pacing, --duration, --timeout, progress line).
  * A connection sends its share, half-closes, and is done at the daemon's
- * EOF after the final ack.  Ack latency of a message = time of the first
- * "OK n" covering it minus the time its batch was handed to uv_write; it is
- * recorded in a log-bucketed histogram (common/hist.h), a batch at a time.
+ * EOF after the final ack.  Paced (--rate), a connection writes only on
+ * the timer's tick, everything due by then in one write, and again at
+ * once when a write completes only if that write could not hold all that
+ * was due (the sender is behind): at most one write per connection per
+ * tick while it keeps up, whatever the rate, so that the client's own
+ * system calls stay few beside the daemon's.  Ack latency of a message =
+ * time of the first "OK n" covering it minus the time its batch was
+ * handed to uv_write; it is recorded in a log-bucketed histogram
+ * (common/hist.h), a batch at a time.
  * Handles are closed through uv_close; the connection array is freed once
  * the loop has run dry, i.e. after every close callback.
  *
@@ -184,6 +190,7 @@ struct bconn {
   char *wbuf;
   size_t wcap;
   int connected, writing, shut, done, closing, write_failed;
+  int behind;           /* paced: the last write held less than was due */
   int any_reply;        /* a reply line came */
   int resumed;          /* --producers: RESUME came */
   struct bq_tls *tls;   /* --tls, else NULL */
@@ -436,6 +443,8 @@ static void batch_written(struct bconn *c, int status) {
     if (c->burst_left == 0) c->burst_at_ns = now + b->o.pause_ms * 1000000ull;
   }
   c->wmsgs = 0;
+  /* Paced and caught up: the next write waits for the tick. */
+  if (b->o.rate && !c->behind) return;
   pump(c);
 }
 
@@ -500,7 +509,7 @@ static uint64_t allowance(struct bconn *c, uint64_t now) {
 /* Send what c may send now, or half-close when it has sent everything. */
 static void pump(struct bconn *c) {
   struct bench *b = c->b;
-  uint64_t now, n, i, cap;
+  uint64_t now, n, cap;
   struct batch bt;
   uv_buf_t buf;
   int r;
@@ -525,6 +534,7 @@ static void pump(struct bconn *c) {
   n = allowance(c, now);
   if (n == 0) return; /* the timer will call again */
   cap = c->wcap / (b->o.size + 1);
+  c->behind = n > cap;
   if (n > cap) n = cap;
   bt.first_seq = c->next_seq;
   bt.last_seq = c->next_seq + n - 1;
@@ -540,9 +550,8 @@ static void pump(struct bconn *c) {
     bt.step_ns = (uint64_t)(1e9 / per_conn);
     if (bt.step_ns == 0) bt.step_ns = 1;
   }
-  for (i = 0; i < n; i++)
-    bq_benchmsg_format(c->wbuf + i * (b->o.size + 1), b->o.size, b->o.run,
-                       c->id, c->next_seq + i);
+  bq_benchmsg_format_run(c->wbuf, b->o.size, b->o.run, c->id, c->next_seq,
+                         (size_t)n);
   c->next_seq += n;
   c->wmsgs = n;
   if (!b->o.sink && ring_push(c, &bt) < 0) {

@@ -56,6 +56,37 @@ void bq_benchmsg_format(char *dst, size_t size, uint32_t run, uint32_t conn,
   dst[size] = '\n';
 }
 
+/* Add one to the decimal number p[0..n), n >= 1.  Returns 0, or -1 when
+ * it was all nines (p is then all zeros: the number needs one more
+ * digit, and the caller writes the message anew). */
+static int inc_dec(char *p, size_t n) {
+  size_t i = n;
+  while (i > 0 && p[i - 1] == '9') p[--i] = '0';
+  if (i == 0) return -1;
+  p[i - 1]++;
+  return 0;
+}
+
+void bq_benchmsg_format_run(char *dst, size_t size, uint32_t run,
+                            uint32_t conn, uint64_t seq, size_t count) {
+  size_t line = size + 1, at, sdig;
+  char *prev;
+  if (count == 0) return;
+  bq_benchmsg_format(dst, size, run, conn, seq);
+  /* The sequence number's digits start after "bq:RRRRRRRR:C:". */
+  at = BQ_BENCHMSG_PREFIX + digits(conn) + 1;
+  sdig = digits(seq);
+  for (size_t i = 1; i < count; i++) {
+    prev = dst;
+    dst += line;
+    memcpy(dst, prev, line);
+    if (inc_dec(dst + at, sdig) < 0) { /* 99..9 + 1: a digit longer */
+      sdig++;
+      bq_benchmsg_format(dst, size, run, conn, seq + i);
+    }
+  }
+}
+
 static int get_dec(const char **pp, const char *end, uint64_t *v) {
   const char *p = *pp;
   uint64_t x = 0;

@@ -24,6 +24,15 @@ size_t bq_benchmsg_header_len(uint32_t conn, uint64_t seq);
 void bq_benchmsg_format(char *dst, size_t size, uint32_t run, uint32_t conn,
                         uint64_t seq);
 
+/* Write messages (run, conn, seq) .. (run, conn, seq + count - 1), each
+ * size bytes and '\n', one after another at dst (count * (size + 1)
+ * bytes): the same bytes as count calls of bq_benchmsg_format, for less
+ * work (each message after the first is the one before it with its
+ * sequence number incremented in place).  Needs size >=
+ * bq_benchmsg_header_len(conn, seq + count - 1). */
+void bq_benchmsg_format_run(char *dst, size_t size, uint32_t run,
+                            uint32_t conn, uint64_t seq, size_t count);
+
 /* Write the run prefix (BQ_BENCHMSG_PREFIX bytes, no NUL) at dst. */
 void bq_benchmsg_prefix(char *dst, uint32_t run);
 

@@ -7,7 +7,9 @@
  * 0), whichever happens last: that is what lets workers carry the conn
  * pointer as an opaque token.
  *
- * Output is one write at a time from c->wbuf.  While it is in flight, newer
+ * Output is one write at a time from c->wbuf, tried synchronously first
+ * (uv_try_write) and handed to uv_write only for what the socket did not
+ * take at once.  While a uv_write is in flight, newer
  * acks only raise c->committed and owed errors only raise c->err_pending;
  * the next write says it all.  A client that never reads thus costs a few
  * counters, never a growing buffer.
@@ -1242,9 +1244,21 @@ void bq_conn_flush(struct bq_conn *c) {
     tls_flush(c);
     return;
   }
-  done = compose(c, &n);
-  if (n > 0) {
+  /* Each compose is written straight into the socket when it takes all
+   * of it (the common case: a few bytes into an empty send buffer), which
+   * spares the request, its callback on the next loop iteration and
+   * libuv's epoll_ctl when it stops watching for POLLOUT; then what is
+   * still owed (errors that did not fit) is composed at once, as on_write
+   * would have.  Whatever the socket did not take, and any error, go
+   * through uv_write, whose callback reports them. */
+  for (;;) {
+    int w;
+    done = compose(c, &n);
+    if (n == 0) break;
     buf = uv_buf_init(c->wbuf, (unsigned)n);
+    w = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (w == (int)n) continue;
+    if (w > 0) buf = uv_buf_init(c->wbuf + w, (unsigned)(n - (size_t)w));
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
       bq_conn_abort(c);
       return;

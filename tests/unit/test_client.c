@@ -1,11 +1,12 @@
 /*
  * test_client.c -- unit tests of the burstq client's pieces: reading the
  * daemon's replies (client/session.h), option values (client/opts.h), the
- * bench message header (client/benchmsg.h) and the database check
- * (client/dbcheck.h) on a database built here with burstqd's schema; the
- * TLS options (session.h: which combinations are refused, the name to
- * verify taken from -H, $BURSTQ_TLS_CA) and the host part of -H; what
- * `send --producer` does with each reply, and its backoff (verdict.h).
+ * bench message header and runs of messages (client/benchmsg.h), the
+ * database check (client/dbcheck.h) on a database built here with
+ * burstqd's schema; the TLS options (session.h: which combinations are
+ * refused, the name to verify taken from -H, $BURSTQ_TLS_CA) and the host
+ * part of -H; what `send --producer` does with each reply, and its backoff
+ * (verdict.h).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -181,6 +182,37 @@ static void test_benchmsg_roundtrip(void **state) {
   assert_int_equal(bq_benchmsg_parse("bq:deadbeef:0:1:", 17, &run, &conn, &seq), -1);
   assert_int_equal(bq_benchmsg_parse("bq:deadbeef:1:01:", 17, &run, &conn, &seq), -1);
   assert_int_equal(bq_benchmsg_parse("hello", 5, &run, &conn, &seq), -1);
+}
+
+/* A run of messages is byte for byte what one format call each gives,
+ * across the sequence numbers that gain a digit, at the smallest size
+ * (no padding: the longer number takes the whole message). */
+static void test_benchmsg_run(void **state) {
+  static const uint64_t starts[] = {1, 5, 95, 990, 99995, 999999990ull,
+                                    9999999999999999990ull};
+  enum { COUNT = 20, SIZE_MAX_ = 60 };
+  char run[COUNT * (SIZE_MAX_ + 1)], one[COUNT * (SIZE_MAX_ + 1)];
+  (void)state;
+  for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+    uint64_t last = starts[s] + COUNT - 1;
+    size_t sizes[2] = {bq_benchmsg_header_len(12, last), SIZE_MAX_};
+    for (size_t k = 0; k < 2; k++) {
+      size_t size = sizes[k];
+      memset(run, '?', sizeof(run));
+      memset(one, '?', sizeof(one));
+      bq_benchmsg_format_run(run, size, 0xdeadbeefu, 12, starts[s], COUNT);
+      for (size_t i = 0; i < COUNT; i++)
+        bq_benchmsg_format(one + i * (size + 1), size, 0xdeadbeefu, 12,
+                           starts[s] + i);
+      assert_memory_equal(run, one, sizeof(run));
+    }
+  }
+  /* count 0 writes nothing; count 1 is one message */
+  memset(run, '?', sizeof(run));
+  bq_benchmsg_format_run(run, 20, 1, 1, 1, 0);
+  assert_true(run[0] == '?');
+  bq_benchmsg_format_run(run, 16, 1, 1, 1, 1);
+  assert_memory_equal(run, "bq:00000001:1:1:\n?", 18);
 }
 
 /* --- the database check, on a database made here ---------------------- */
@@ -604,6 +636,7 @@ int main(void) {
       cmocka_unit_test(test_opt_host_name),
       cmocka_unit_test(test_session_tls_options),
       cmocka_unit_test(test_benchmsg_roundtrip),
+      cmocka_unit_test(test_benchmsg_run),
       cmocka_unit_test(test_dbcheck),
       cmocka_unit_test(test_dbcheck_producers),
       cmocka_unit_test(test_send_verdict),
