@@ -23,10 +23,12 @@
 # 4. Two daemons on one database, --retain-rows L both: while a psql
 #    session holds the retention lock, both keep acking and neither
 #    deletes (the count exceeds L); once it is released, they bring the
-#    whole table back to L; both stream at once: every sample at most L +
-#    8 batches (docs/operations.md: what the other daemon commits while
-#    one pass deletes, which does not accumulate: seen up to 7 on a
-#    loaded machine), the end exactly the newest L ids; each
+#    whole table back to L; both stream at once: the excess over L is
+#    what the other daemon commits while one pass deletes, which depends
+#    on timing (docs/operations.md), so the samples are printed, and
+#    asserted only not to accumulate: every sample below L plus half of
+#    what the clients stream (without deletion it would reach all of it);
+#    the end exactly the newest L ids; each
 #    client's rows one run ending at its last line; the deleted counts of
 #    the two daemons add up to the rows gone.
 # 5. kill -9 during heavy deletion: 4N rows and a producer stored without
@@ -217,9 +219,9 @@ wait_clients 5 6 7 8
 touch "$BQ_T/stop"
 wait "$SAMPLER"
 for k in 5 6 7 8; do check_acks "$BQ_T/out.$k" "$N" "two daemons: client $k"; done
-over=$(awk -v l=$((LIMIT + 8 * BATCH)) '$1 > l { print NR ": " $0 }' "$BQ_T/samples2" | head -n 3)
+over=$(awk -v l=$((LIMIT + 4 * N / 2)) '$1 > l { print NR ": " $0 }' "$BQ_T/samples2" | head -n 3)
 note "two daemons: samples (count span): $(awk '{ printf "%s/%s ", $1, $2 }' "$BQ_T/samples2")"
-[ -z "$over" ] || fail "two daemons: more than --retain-rows + 8 batches: $over"
+[ -z "$over" ] || fail "two daemons: the excess accumulates (over --retain-rows + half the stream): $over"
 poll $((30 * BQ_SLOW)) rows_at_most "$LIMIT" ||
   fail "two daemons: the rows did not come down to $LIMIT"
 check_eq "two daemons: count, span, newest id" \
