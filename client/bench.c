@@ -8,15 +8,21 @@
  * a time from its own buffer of many lines, and a ring of write batches for
  * latency), and one timer (pacing, --duration, --timeout, progress line).
  * A connection sends its share, half-closes, and is done at the daemon's
- * EOF after the final ack.  Paced (--rate), a connection writes only on
- * the timer's tick, everything due by then in one write, and again at
+ * EOF after the final ack.  Paced (--rate), the load is a batch every
+ * BQ_PACE_NS (1 ms) on a fixed grid from t0 (pace.h).  A connection writes
+ * on the pacer's tick, everything due by then in one write, and again at
  * once when a write completes only if that write could not hold all that
  * was due (the sender is behind): at most one write per connection per
  * tick while it keeps up, whatever the rate, so that the client's own
- * system calls stay few beside the daemon's.  Ack latency of a message =
- * time of the first "OK n" covering it minus the time its batch was
- * handed to uv_write; it is recorded in a log-bucketed histogram
- * (common/hist.h), a batch at a time.
+ * system calls stay few beside the daemon's.  On Linux the pacer is a
+ * timerfd armed on the grid itself (absolute CLOCK_MONOTONIC, the clock of
+ * uv_hrtime), watched by a uv_poll_t; elsewhere a uv_timer (ms resolution,
+ * up to a tick late) paces.  The uv_timer also runs --duration, --timeout
+ * and the progress line.  Ack latency of a message = time of the first
+ * "OK n" covering it minus the time it was handed to uv_write or, paced,
+ * its grid point if that is earlier (so a late tick or a stall counts, the
+ * pacer's own 1 ms batching does not); it is recorded in a log-bucketed
+ * histogram (common/hist.h).
  * Handles are closed through uv_close; the connection array is freed once
  * the loop has run dry, i.e. after every close callback.
  *
@@ -48,6 +54,10 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#ifdef __linux__
+#include <sys/timerfd.h>
+#include <time.h>
+#endif
 #include <unistd.h>
 #include <uv.h>
 
@@ -59,6 +69,7 @@
 #include "hist.h"
 #include "log.h"
 #include "opts.h"
+#include "pace.h"
 #include "proto.h"
 #include "rlimit.h"
 #include "session.h"
@@ -66,7 +77,7 @@
 #include "verdict.h"
 
 #define WBUF_BYTES (256u * 1024u) /* one write: ~2500 lines of 100 bytes */
-#define TICK_PACED_MS 1
+#define TICK_PACED_MS 1 /* the uv_timer's period where it paces */
 #define TICK_IDLE_MS 100
 #define PROGRESS_NS 500000000ull
 
@@ -88,10 +99,12 @@ static const char bench_help[] =
     "percentiles, errors, and whether sent == committed.  On a terminal a\n"
     "progress line shows sent, acked, rate and messages in flight.\n"
     "\n"
-    "Ack latency is the time from handing a message to the socket (with\n"
-    "--rate: from when it was due, so a stall cannot hide) to the first\n"
-    "\"OK n\" that covers it.  Unpaced, it is mostly time spent queued:\n"
-    "use --rate for the latency at a given load.\n"
+    "Ack latency is the time from handing a message to the socket to the\n"
+    "first \"OK n\" that covers it.  With --rate the load is a batch of\n"
+    "rate/1000 messages every millisecond, on a fixed grid from the start,\n"
+    "and latency counts from the batch's grid time, so a late tick or a\n"
+    "stall cannot hide.  Unpaced, it is mostly time spent queued: use\n"
+    "--rate for the latency at a given load.\n"
     "\n"
     "Options:\n"
     "  -H, --host HOST:PORT  the daemon  [$BURSTQ_HOST, else 127.0.0.1:7070]\n"
@@ -154,13 +167,12 @@ static const char bench_help[] =
     "ERR denied, ERR auth: no or wrong --token-file, ERR idle); 5 timeout;\n"
     "6 connection lost.\n";
 
-/* One uv_write's messages, first_seq..last_seq.  Message seq's latency
- * starts at t_ns (handed to uv_write) or, paced (step_ns > 0), at its due
- * time due0_ns + (seq - first_seq) * step_ns if that is earlier. */
+/* One uv_write's messages, first_seq..last_seq, handed to uv_write at
+ * t_ns.  Message seq's latency starts at t_ns or, paced, at its grid point
+ * (pace_tick_of) if that is earlier. */
 struct batch {
   uint64_t first_seq, last_seq;
   uint64_t t_ns;
-  uint64_t due0_ns, step_ns;
 };
 
 struct bench;
@@ -231,6 +243,8 @@ struct bench {
   struct bench_opts o;
   uv_loop_t loop;
   uv_timer_t tick;
+  uv_poll_t pace;  /* Linux, --rate: the grid timerfd pace_fd */
+  int pace_fd;     /* -1: none (the uv_timer paces) */
   struct bconn *c;
   struct bq_hist lat;
   uint64_t t0, t_sent, t_committed, last_activity, last_progress;
@@ -239,7 +253,7 @@ struct bench {
   uint32_t ndone, nconnected, nsent_all;
   uint64_t connect_errors, lost;
   struct bq_session_replies replies; /* of all connections */
-  int stop, timed_out, progress, tick_closing;
+  int stop, timed_out, progress, tick_closing, pace_closing;
   char reason[400];
 };
 
@@ -256,6 +270,13 @@ static void on_conn_closed(uv_handle_t *h) {
   c->ring = NULL;
 }
 
+/* The timerfd is closed once libuv no longer watches it. */
+static void on_pace_closed(uv_handle_t *h) {
+  struct bench *b = h->data;
+  close(b->pace_fd);
+  b->pace_fd = -1;
+}
+
 static void all_done_check(struct bench *b) {
   if (b->ndone < b->o.conns) return;
   if (b->t_committed == 0) b->t_committed = uv_hrtime();
@@ -263,6 +284,11 @@ static void all_done_check(struct bench *b) {
     b->tick_closing = 1;
     uv_timer_stop(&b->tick);
     uv_close((uv_handle_t *)&b->tick, NULL);
+  }
+  if (b->pace_fd >= 0 && !b->pace_closing) {
+    b->pace_closing = 1;
+    uv_poll_stop(&b->pace);
+    uv_close((uv_handle_t *)&b->pace, on_pace_closed);
   }
 }
 
@@ -306,15 +332,16 @@ static void acked_upto(struct bconn *c, uint64_t n, uint64_t now) {
   while (c->rlen > 0 && c->lat_done < n) {
     struct batch *bt = &c->ring[c->rhead];
     uint64_t upto = bt->last_seq < n ? bt->last_seq : n;
-    if (upto > c->lat_done && bt->step_ns == 0) {
+    if (upto > c->lat_done && b->o.rate == 0) {
       /* unpaced: one start time for the whole batch, one add */
       bq_hist_add(&b->lat, now > bt->t_ns ? now - bt->t_ns : 0,
                   upto - c->lat_done);
       c->lat_done = upto;
     }
     for (; c->lat_done < upto; c->lat_done++) { /* paced: per message */
-      uint64_t seq = c->lat_done + 1;
-      uint64_t t0 = bt->due0_ns + (seq - bt->first_seq) * bt->step_ns;
+      uint64_t t0 =
+          b->t0 + bq_pace_tick_of(b->o.rate, b->o.conns, c->lat_done + 1) *
+                      BQ_PACE_NS;
       if (t0 > bt->t_ns) t0 = bt->t_ns;
       bq_hist_add(&b->lat, now > t0 ? now - t0 : 0, 1);
     }
@@ -490,9 +517,8 @@ static uint64_t allowance(struct bconn *c, uint64_t now) {
   uint64_t left = c->target - generated;
   if (b->stop) return 0;
   if (b->o.rate) {
-    double per_conn = (double)b->o.rate / (double)b->o.conns;
-    double el = (double)(now - b->t0) / 1e9;
-    uint64_t due = (uint64_t)(per_conn * el) + 1;
+    uint64_t due =
+        bq_pace_due(b->o.rate, b->o.conns, (now - b->t0) / BQ_PACE_NS);
     uint64_t a = due > generated ? due - generated : 0;
     if (a < left) left = a;
   }
@@ -539,17 +565,6 @@ static void pump(struct bconn *c) {
   bt.first_seq = c->next_seq;
   bt.last_seq = c->next_seq + n - 1;
   bt.t_ns = now;
-  bt.due0_ns = now;
-  bt.step_ns = 0;
-  if (b->o.rate) {
-    /* Latency counts from when each message was due, not from when it
-     * could be written: a stall that holds the sender back shows up in
-     * the latency (no coordinated omission). */
-    double per_conn = (double)b->o.rate / (double)b->o.conns;
-    bt.due0_ns = b->t0 + (uint64_t)((double)(c->next_seq - 1) / per_conn * 1e9);
-    bt.step_ns = (uint64_t)(1e9 / per_conn);
-    if (bt.step_ns == 0) bt.step_ns = 1;
-  }
   bq_benchmsg_format_run(c->wbuf, b->o.size, b->o.run, c->id, c->next_seq,
                          (size_t)n);
   c->next_seq += n;
@@ -694,13 +709,18 @@ static void show_progress(struct bench *b, uint64_t now) {
   b->last_progress = now;
 }
 
+/* --duration: stop generating once it has passed. */
+static void duration_check(struct bench *b, uint64_t now) {
+  if (b->o.duration > 0 && !b->stop &&
+      (double)(now - b->t0) / 1e9 >= b->o.duration)
+    b->stop = 1;
+}
+
 static void on_tick(uv_timer_t *t) {
   struct bench *b = t->data;
   uint64_t now = uv_hrtime();
   uint32_t i;
-  if (b->o.duration > 0 && !b->stop &&
-      (double)(now - b->t0) / 1e9 >= b->o.duration)
-    b->stop = 1;
+  duration_check(b, now);
   if (b->o.timeout > 0 &&
       (double)(now - b->last_activity) / 1e9 >= b->o.timeout) {
     b->timed_out = 1;
@@ -711,6 +731,55 @@ static void on_tick(uv_timer_t *t) {
   if (b->progress && now - b->last_progress >= PROGRESS_NS)
     show_progress(b, now);
 }
+
+#ifdef __linux__
+/* The grid timerfd fired (once or more: what is due is computed from the
+ * clock, not counted): every connection sends what is due. */
+static void on_pace(uv_poll_t *h, int status, int events) {
+  struct bench *b = h->data;
+  uint64_t expirations;
+  ssize_t n;
+  uint32_t i;
+  (void)events;
+  if (status < 0) { /* the uv_timer paces from now on, ms late */
+    uv_poll_stop(h);
+    if (!b->tick_closing)
+      uv_timer_start(&b->tick, on_tick, TICK_PACED_MS, TICK_PACED_MS);
+    return;
+  }
+  n = read(b->pace_fd, &expirations, sizeof(expirations)); /* re-arm */
+  (void)n;
+  duration_check(b, uv_hrtime());
+  for (i = 0; i < b->o.conns; i++) pump(&b->c[i]);
+}
+
+/* Arm the grid timerfd at t0 + k * BQ_PACE_NS, k = 1, 2, ...  Returns 0, or
+ * -1 (no timerfd: the uv_timer paces). */
+static int pace_start(struct bench *b) {
+  struct itimerspec its;
+  uint64_t first = b->t0 + BQ_PACE_NS;
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return -1;
+  memset(&its, 0, sizeof(its));
+  its.it_value.tv_sec = (time_t)(first / 1000000000ull);
+  its.it_value.tv_nsec = (long)(first % 1000000000ull);
+  its.it_interval.tv_nsec = (long)BQ_PACE_NS;
+  if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) < 0 ||
+      uv_poll_init(&b->loop, &b->pace, fd) < 0) {
+    close(fd);
+    return -1;
+  }
+  b->pace.data = b;
+  b->pace_fd = fd;
+  uv_poll_start(&b->pace, UV_READABLE, on_pace);
+  return 0;
+}
+#else
+static int pace_start(struct bench *b) {
+  (void)b;
+  return -1;
+}
+#endif
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -983,6 +1052,7 @@ int bq_cmd_bench(int argc, char **argv) {
    * give EPIPE (a lost connection, exit 6, with the report), not kill us. */
   signal(SIGPIPE, SIG_IGN);
   bq_hist_init(&b->lat);
+  b->pace_fd = -1;
   uv_loop_init(&b->loop);
   uv_timer_init(&b->loop, &b->tick);
   b->tick.data = b;
@@ -1042,6 +1112,7 @@ int bq_cmd_bench(int argc, char **argv) {
    * 100 ms of messages). */
   if (!b->tick_closing) {
     uint64_t tick_ms = (b->o.rate || b->o.burst) ? TICK_PACED_MS : TICK_IDLE_MS;
+    if (b->o.rate && pace_start(b) == 0) tick_ms = TICK_IDLE_MS;
     uv_timer_start(&b->tick, on_tick, tick_ms, tick_ms);
   }
   uv_run(&b->loop, UV_RUN_DEFAULT);

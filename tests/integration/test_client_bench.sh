@@ -117,6 +117,13 @@ bq_bench rate -H "127.0.0.1:$BQ_PORT" -c 2 -n $((4000 / BQ_DIV)) --rate 20000 --
 check_eq "--rate: exit status" "$RC" 0
 check_eq "--rate: db ok" "$(jget rate.json '["db"]["ok"]')" true
 check_grep "--rate: reported" rate.out '^load: paced at 20000 msgs/s$'
+# Never ahead of the schedule (pace.h): each connection's last message
+# (n = 2000/BQ_DIV) falls due at grid point ceil((n - 1) * 2 * 1000 / 20000),
+# in ms, and the sending ends after it is written.
+n=$((2000 / BQ_DIV))
+check_num "--rate: sending took at least the schedule (us)" \
+  "$(jget rate.json '["send_s"]' | awk '{ printf "%d", $1 * 1e6 + 0.5 }')" \
+  -ge $(((n - 1 + 9) / 10 * 1000))
 
 bq_bench burst -H "127.0.0.1:$BQ_PORT" -c 3 -n $((3000 / BQ_DIV)) --burst 250 --pause-ms 20 -s 60 --db "$BQ_DB" --json
 check_eq "--burst/--pause-ms: exit status" "$RC" 0

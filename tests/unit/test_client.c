@@ -27,6 +27,7 @@
 #include "dbcheck.h"
 #include "frame.h"
 #include "opts.h"
+#include "pace.h"
 #include "proto.h"
 #include "session.h"
 #include "verdict.h"
@@ -100,6 +101,40 @@ static void test_opt_count(void **state) {
 }
 
 /* Sizes in bytes are 1024-based, unlike counts (common/units.h). */
+/* The --rate schedule (pace.h): bq_pace_tick_of is the least grid point
+ * at which bq_pace_due reaches seq, the schedule never runs ahead of the
+ * rate, and it never drifts from it over a long run. */
+static void test_pace_schedule(void **state) {
+  static const struct {
+    uint64_t rate;
+    uint32_t conns;
+  } cases[] = {{1, 1}, {7, 3}, {999, 4}, {1000, 4}, {20000, 2},
+               {150000, 4}, {1234567, 7}, {100000000, 64}};
+  size_t i;
+  uint64_t seq, k;
+  (void)state;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    uint64_t rate = cases[i].rate;
+    uint32_t conns = cases[i].conns;
+    assert_int_equal(bq_pace_due(rate, conns, 0), 1);
+    assert_int_equal(bq_pace_tick_of(rate, conns, 1), 0);
+    for (seq = 1; seq <= 3000; seq++) {
+      k = bq_pace_tick_of(rate, conns, seq);
+      assert_true(bq_pace_due(rate, conns, k) >= seq);
+      if (k > 0) assert_true(bq_pace_due(rate, conns, k - 1) < seq);
+    }
+    for (k = 0; k <= 5000; k += 7) { /* never ahead: due - 1 <= rate * t */
+      uint64_t due = bq_pace_due(rate, conns, k);
+      assert_true((due - 1) * conns * BQ_PACE_PER_S <= rate * k);
+      assert_true(due * conns * BQ_PACE_PER_S > rate * k); /* nor behind */
+    }
+    /* A day in: exactly rate * 86400 / conns, give or take one. */
+    k = 86400 * BQ_PACE_PER_S;
+    assert_true(bq_pace_due(rate, conns, k) - 1 <= rate * 86400 / conns);
+    assert_true(bq_pace_due(rate, conns, k) >= rate * 86400 / conns);
+  }
+}
+
 static void test_opt_size(void **state) {
   char err[256];
   uint64_t v = 0;
@@ -631,6 +666,7 @@ int main(void) {
       cmocka_unit_test(test_session_replies),
       cmocka_unit_test(test_opt_count),
       cmocka_unit_test(test_opt_size),
+      cmocka_unit_test(test_pace_schedule),
       cmocka_unit_test(test_opt_seconds),
       cmocka_unit_test(test_opt_host),
       cmocka_unit_test(test_opt_host_name),
