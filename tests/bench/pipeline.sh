@@ -19,6 +19,10 @@
 #   3. the ratio of (2) to (1): the headline;
 #   4. ack latency p50/p99/p99.9 at 10, 25, 50 and 75% of the 4-connection
 #      maximum (--rate), at each sync level, against issue 16's goals;
+#      beside each, the floor: the same paced run against
+#      tests/bench/ack_floor (acks every line at once, stores nothing), run
+#      right after it, so the table shows what the machine and the client
+#      cost with no daemon work (BENCH_LAT_FLOOR=0 leaves it out);
 #      BENCH_ONLY=latency runs only it (measuring the maximum first) and
 #      prints its rows;
 #   5. a burst: 10x the sustained rate (4 connections, --sync full) offered
@@ -72,6 +76,7 @@
 #   BENCH_SYNCS    sync levels                               ["normal full"]
 #   BENCH_LAT_S    seconds of paced load per latency run     [10]
 #   BENCH_LAT_PCTS percents of the maximum for section 4     ["10 25 50 75"]
+#   BENCH_LAT_FLOOR 0: no floor runs in section 4            [1]
 #   BENCH_BURST_S  seconds the burst is offered              [1]
 #   BENCH_DIR      scratch directory (on the disk under test) [BUILD_DIR/bench-tmp]
 #   BENCH_SYSLOG   0: no syslog row (2b)                     [1]
@@ -98,7 +103,8 @@ root=$(cd "$here/../.." && pwd)
 burstqd=$build/burstqd
 burstq=$build/burstq
 raw=$build/tests/bench/raw_sqlite
-for b in "$burstqd" "$burstq" "$raw"; do
+ack_floor=$build/tests/bench/ack_floor
+for b in "$burstqd" "$burstq" "$raw" "$ack_floor"; do
   [ -x "$b" ] || { echo "pipeline.sh: $b is missing: build first" >&2; exit 2; }
 done
 for t in python3 sqlite3; do
@@ -111,6 +117,7 @@ CONNS=${BENCH_CONNS:-1 4 64}
 SYNCS=${BENCH_SYNCS:-normal full}
 LAT_S=${BENCH_LAT_S:-10}
 LAT_PCTS=${BENCH_LAT_PCTS:-10 25 50 75}
+LAT_FLOOR=${BENCH_LAT_FLOOR:-1}
 SYSLOG=${BENCH_SYSLOG:-1}
 ONLY=${BENCH_ONLY:-}
 BURST_S=${BENCH_BURST_S:-1}
@@ -493,11 +500,30 @@ lat_verdict() {
   [ "$2" = - ] && return 0
   awk -v v="$1" -v g="$2" 'BEGIN { printf " (goal <= %s: %s)", g, (v <= g ? "met" : "NOT met") }'
 }
+# floor_run OUT ARGS...: burstq bench ARGS (no --db) against a fresh
+# ack_floor; OUT gets its JSON report.
+floor_run() {
+  local o=$1 fpid fport= i rc=0
+  shift
+  "$ack_floor" 0 2>"$dir/floor.log" &
+  fpid=$!
+  for i in $(seq 100); do
+    fport=$(sed -n 's/^ack_floor: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/floor.log")
+    [ -n "$fport" ] && break
+    sleep 0.05
+  done
+  [ -n "$fport" ] || { echo "pipeline.sh: ack_floor did not start" >&2; cat "$dir/floor.log" >&2; exit 1; }
+  "$burstq" bench -H "127.0.0.1:$fport" --json "$@" </dev/null >"$o" 2>"$o.err" || rc=$?
+  kill -TERM "$fpid"
+  wait "$fpid" || { echo "pipeline.sh: ack_floor failed" >&2; exit 1; }
+  [ "$rc" = 0 ] || { echo "pipeline.sh: burstq bench against ack_floor exited $rc" >&2; cat "$o.err" >&2; exit 1; }
+}
 # lat_rows: for each sync level, the 4-connection maximum (from section 2, or
 # measured here: BENCH_RUNS unpaced runs), then BENCH_RUNS paced runs of
-# BENCH_LAT_S seconds at each of BENCH_LAT_PCTS percent of it.
+# BENCH_LAT_S seconds at each of BENCH_LAT_PCTS percent of it, each
+# followed by the same run against ack_floor (unless BENCH_LAT_FLOOR=0).
 lat_rows() {
-  local s pct rate n r v50 v99 v999 max vals
+  local s pct rate n r v50 v99 v999 f99 f999 max vals
   for s in $SYNCS; do
     if [ -n "${E2E[$s,$lat_conns]:-}" ]; then
       max=$(med "${E2E[$s,$lat_conns]}")
@@ -516,7 +542,7 @@ lat_rows() {
     for pct in $LAT_PCTS; do
       rate=$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.0f", m * p / 100 }')
       n=$((rate * LAT_S))
-      v50= v99= v999=
+      v50= v99= v999= f99= f999=
       for r in $(seq "$RUNS"); do
         start_daemon --sync "$s"
         bench "$dir/lat.json" -c "$lat_conns" -n "$n" -s 100 --rate "$rate"
@@ -525,28 +551,43 @@ lat_rows() {
         v99+="$(jq_ "$dir/lat.json" '["latency_ms"]["p99"]')"$'\n'
         v999+="$(jq_ "$dir/lat.json" '["latency_ms"]["p999"]')"$'\n'
         log "latency sync=$s $pct% rate=$rate run $r: p50 $(jq_ "$dir/lat.json" '["latency_ms"]["p50"]') p99 $(jq_ "$dir/lat.json" '["latency_ms"]["p99"]') p99.9 $(jq_ "$dir/lat.json" '["latency_ms"]["p999"]') ms"
+        if [ "$LAT_FLOOR" = 1 ]; then
+          floor_run "$dir/floor.json" -c "$lat_conns" -n "$n" -s 100 --rate "$rate"
+          f99+="$(jq_ "$dir/floor.json" '["latency_ms"]["p99"]')"$'\n'
+          f999+="$(jq_ "$dir/floor.json" '["latency_ms"]["p999"]')"$'\n'
+          log "latency floor $pct% rate=$rate run $r: p99 $(jq_ "$dir/floor.json" '["latency_ms"]["p99"]') p99.9 $(jq_ "$dir/floor.json" '["latency_ms"]["p999"]') ms"
+        fi
       done
       LATRATE[$s,$pct]=$rate
       LAT50[$s,$pct]=$(stats <<<"$v50")
       LAT99[$s,$pct]=$(stats <<<"$v99")
       LAT999[$s,$pct]=$(stats <<<"$v999")
+      if [ "$LAT_FLOOR" = 1 ]; then
+        FLOOR99[$s,$pct]=$(stats <<<"$f99")
+        FLOOR999[$s,$pct]=$(stats <<<"$f999")
+      fi
     done
   done
 }
 lat_table() {
-  local s pct g
-  echo "| sync | load (4-connection max msgs/s) | rate msgs/s | p50 ms | p99 ms | p99.9 ms |"
-  echo "| --- | --- | --- | --- | --- | --- |"
+  local s pct g fl= fh=
+  if [ "$LAT_FLOOR" = 1 ]; then
+    fl=" floor p99 / p99.9 ms |"
+    fh=" --- |"
+  fi
+  echo "| sync | load (4-connection max msgs/s) | rate msgs/s | p50 ms | p99 ms | p99.9 ms |$fl"
+  echo "| --- | --- | --- | --- | --- | --- |$fh"
   for s in $SYNCS; do
     for pct in $LAT_PCTS; do
       g=$(lat_goal "$pct")
-      echo "| $s | $pct% (of ${LATMAX[$s]}) | ${LATRATE[$s,$pct]} | $(fmt_ms "${LAT50[$s,$pct]}") | $(fmt_ms "${LAT99[$s,$pct]}")$(lat_verdict "$(med "${LAT99[$s,$pct]}")" "${g% *}") | $(fmt_ms "${LAT999[$s,$pct]}")$(lat_verdict "$(med "${LAT999[$s,$pct]}")" "${g#* }") |"
+      [ "$LAT_FLOOR" = 1 ] && fl=" $(fmt_ms "${FLOOR99[$s,$pct]}") / $(fmt_ms "${FLOOR999[$s,$pct]}") |"
+      echo "| $s | $pct% (of ${LATMAX[$s]}) | ${LATRATE[$s,$pct]} | $(fmt_ms "${LAT50[$s,$pct]}") | $(fmt_ms "${LAT99[$s,$pct]}")$(lat_verdict "$(med "${LAT99[$s,$pct]}")" "${g% *}") | $(fmt_ms "${LAT999[$s,$pct]}")$(lat_verdict "$(med "${LAT999[$s,$pct]}")" "${g#* }") |$fl"
     done
   done
 }
 lat_conns=4
 case " $CONNS " in *" 4 "*) ;; *) lat_conns=${CONNS%% *} ;; esac
-declare -A LATMAX LATRATE LAT50 LAT99 LAT999 E2E
+declare -A LATMAX LATRATE LAT50 LAT99 LAT999 FLOOR99 FLOOR999 E2E
 if [ "${BENCH_ONLY:-}" = latency ]; then
   lat_rows
   lat_table
@@ -794,6 +835,11 @@ report() {
   echo "The maximum is section 2's $lat_conns-connection median at each sync level."
   echo "Goals (issue 16): p99 <= 2 ms and p99.9 <= 5 ms at 10%; p99 <= 5 ms and"
   echo "p99.9 <= 10 ms at 50%; p99 <= 20 ms at 75%."
+  if [ "$LAT_FLOOR" = 1 ]; then
+    echo "The floor is the same paced run against tests/bench/ack_floor, which acks"
+    echo "every line at once and stores nothing, right after each burstqd run: what"
+    echo "the client, loopback TCP and the scheduler cost at that rate on this machine."
+  fi
   echo
   lat_table
   echo
