@@ -13,6 +13,14 @@
  * bq_ckpt_kick().  The checkpointer thread owns a second connection to the
  * same file and runs PASSIVE checkpoints, which never block the writer or
  * readers; kicks that arrive while one runs coalesce into one more run.
+ * Below BQ_CKPT_HARD_BYTES a run starts no sooner than BQ_CKPT_GAP_US after
+ * the one before it began: each run costs two fdatasyncs whatever it
+ * copies, and a page that many commits rewrite (the last leaf, the
+ * interior pages) is copied once per run, so fewer, larger runs copy less
+ * and take far less CPU from the two threads that ingest (one run per
+ * commit or two at high load was a third of a core).  Past the hard bound
+ * a kick is urgent and the next run starts at once, so that the tail the
+ * writer copies (below) stays a run's worth.
  *
  * A passive checkpoint running beside a busy writer rarely finds the WAL
  * fully copied at the moment the writer starts its next transaction, and
@@ -52,6 +60,9 @@
 /* WAL bytes after which the writer waits for a background run in progress
  * and then copies: the WAL's bound (see above). */
 #define BQ_CKPT_LIMIT_BYTES (4 * BQ_CKPT_HARD_BYTES)
+/* Below BQ_CKPT_HARD_BYTES a background run starts at least this long
+ * after the one before it began (see above). */
+#define BQ_CKPT_GAP_US 5000
 
 struct sqlite3;
 
@@ -66,6 +77,9 @@ struct bq_ckpt {
   struct bq_ratelimit rl;    /* failure log lines; checkpointer thread */
   pthread_cond_t idle;       /* signalled when a background run ends */
   int wanted;                /* a kick arrived since the last run began */
+  int urgent;                /* ... from a commit past hard_pages */
+  int pacing;                /* holding a wanted run for the gap */
+  uint64_t gap_us;           /* BQ_CKPT_GAP_US */
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
   int stopping;              /* stop() called: leave after this run */
@@ -91,12 +105,14 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
  * checkpointer; else nothing. */
 void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
 
-/* Ask for a checkpoint soon.  Cheap (a mutex and a signal); never blocks
- * on the checkpoint itself. */
-void bq_ckpt_kick(struct bq_ckpt *k);
+/* Ask for a checkpoint: at once if urgent (the WAL is past hard_pages),
+ * else once BQ_CKPT_GAP_US have passed since the last run began.  Cheap (a
+ * mutex and a signal); never blocks on the checkpoint itself. */
+void bq_ckpt_kick(struct bq_ckpt *k, int urgent);
 
 /* Writer thread, after a commit that left the WAL at or past
- * BQ_CKPT_HARD_BYTES: if a background run is in progress, return 1 at once
+ * BQ_CKPT_HARD_BYTES: if a background run is in progress (or held for its
+ * gap: an urgent kick starts it at once), return 1 at once
  * when wait is 0, else wait for it to end; then hold further ones off and
  * run a PASSIVE checkpoint on the writer's own connection, so that the
  * writer's next transaction finds the WAL fully copied and rewinds it.

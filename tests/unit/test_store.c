@@ -1154,6 +1154,64 @@ static void test_wal_stays_bounded(void **state) {
   free(v);
 }
 
+/* Pacing of background runs (checkpoint.h): below the hard bound a kick
+ * waits for the gap after the last run began; an urgent kick (a commit
+ * past the hard bound) runs at once, and stop() never waits for the gap.
+ * The gap is set to an hour here, so "not yet" cannot be a slow machine. */
+static void test_ckpt_pacing(void **state) {
+  struct fixture *fx = *state;
+  struct bq_ckpt k;
+  sqlite3 *db;
+  char err[256];
+  uint64_t runs = 0;
+  int i, pacing;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "PRAGMA journal_mode=WAL;"
+                                "CREATE TABLE t(x);"
+                                "INSERT INTO t VALUES (1)",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  assert_int_equal(bq_ckpt_start(&k, fx->path, NULL, NULL, err, sizeof(err)),
+                   0);
+  bq_mutex_lock(&k.mu);
+  k.gap_us = 3600ull * 1000000u;
+  bq_mutex_unlock(&k.mu);
+  /* The first run is not held: there is no run before it. */
+  bq_ckpt_kick(&k, 0);
+  for (i = 0; i < 30000 && runs < 1; i++) {
+    usleep(1000);
+    bq_ckpt_stats(&k, &runs, NULL, NULL);
+  }
+  assert_int_equal(runs, 1);
+  /* A second ordinary kick is held for the gap. */
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO t VALUES (2)", NULL, NULL,
+                                NULL),
+                   SQLITE_OK);
+  bq_ckpt_kick(&k, 0);
+  for (i = 0, pacing = 0; i < 30000 && !pacing; i++) {
+    usleep(1000);
+    bq_mutex_lock(&k.mu);
+    pacing = k.pacing && k.wanted;
+    bq_mutex_unlock(&k.mu);
+  }
+  assert_true(pacing);
+  usleep(200000);
+  bq_ckpt_stats(&k, &runs, NULL, NULL);
+  assert_int_equal(runs, 1);
+  /* An urgent one starts it. */
+  bq_ckpt_kick(&k, 1);
+  for (i = 0; i < 30000 && runs < 2; i++) {
+    usleep(1000);
+    bq_ckpt_stats(&k, &runs, NULL, NULL);
+  }
+  assert_int_equal(runs, 2);
+  /* Held again, and stop() ends the wait instead of sitting out the gap. */
+  bq_ckpt_kick(&k, 0);
+  bq_ckpt_stop(&k);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 /* PostgreSQL URIs go to store_pg.c; one with a password is refused before
  * any connection, and logs show it redacted. */
 static void test_pg_uri_password(void **state) {
@@ -1433,6 +1491,7 @@ int main(void) {
       STORE_TEST(test_append_multi_row_order),
       STORE_TEST(test_append_runs_and_mixed_windows),
       STORE_TEST(test_wal_stays_bounded),
+      STORE_TEST(test_ckpt_pacing),
       STORE_TEST(test_open_migrates_v1),
       STORE_TEST(test_open_migrates_v2),
       STORE_TEST(test_append_tls_subject),
