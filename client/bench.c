@@ -338,12 +338,14 @@ static void acked_upto(struct bconn *c, uint64_t n, uint64_t now) {
                   upto - c->lat_done);
       c->lat_done = upto;
     }
-    for (; c->lat_done < upto; c->lat_done++) { /* paced: per message */
-      uint64_t t0 =
-          b->t0 + bq_pace_tick_of(b->o.rate, b->o.conns, c->lat_done + 1) *
-                      BQ_PACE_NS;
+    while (c->lat_done < upto) { /* paced: one add per grid point */
+      uint64_t k = bq_pace_tick_of(b->o.rate, b->o.conns, c->lat_done + 1);
+      uint64_t last = bq_pace_due(b->o.rate, b->o.conns, k); /* k's last */
+      uint64_t t0 = b->t0 + k * BQ_PACE_NS;
+      if (last > upto) last = upto;
       if (t0 > bt->t_ns) t0 = bt->t_ns;
-      bq_hist_add(&b->lat, now > t0 ? now - t0 : 0, 1);
+      bq_hist_add(&b->lat, now > t0 ? now - t0 : 0, last - c->lat_done);
+      c->lat_done = last;
     }
     if (upto == bt->last_seq) {
       c->rhead = (c->rhead + 1) % c->rcap;
