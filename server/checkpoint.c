@@ -79,6 +79,7 @@ static void *ckpt_main(void *arg) {
     run_once(k);
     bq_mutex_lock(&k->mu);
     k->running = 0;
+    k->ran = 1;
     bq_cond_broadcast(&k->idle);
   }
   bq_mutex_unlock(&k->mu);
@@ -191,10 +192,11 @@ int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer, int wait) {
   uint64_t t0 = k->waits ? bq_waits_now_us() : 0;
   assert(k->db != NULL && writer != NULL);
   bq_mutex_lock(&k->mu);
-  if ((k->running || k->pacing) && !wait) {
+  if ((k->running || k->pacing || !k->ran) && !wait) {
     bq_mutex_unlock(&k->mu);
     return 1;
   }
+  k->ran = 0;
   k->writer_busy = 1;
   while (k->running) bq_cond_wait(&k->idle, &k->mu);
   bq_mutex_unlock(&k->mu);

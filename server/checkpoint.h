@@ -19,15 +19,15 @@
  * interior pages) is copied once per run, so fewer, larger runs copy less
  * and take far less CPU from the two threads that ingest (one run per
  * commit or two at high load was a third of a core).  Past the hard bound
- * a kick is urgent and the next run starts at once, so that the tail the
- * writer copies (below) stays a run's worth.
+ * a kick is urgent and the next run starts at once.
  *
  * A passive checkpoint running beside a busy writer rarely finds the WAL
  * fully copied at the moment the writer starts its next transaction, and
  * only then can SQLite rewind the WAL to its start.  So the writer itself
- * copies the tail once the WAL passes BQ_CKPT_HARD_BYTES, but only in a
- * gap between background runs: the checkpointer has just copied nearly
- * everything, the writer copies the last few batches, and the WAL rewinds.
+ * copies the tail once the WAL passes BQ_CKPT_HARD_BYTES, but only right
+ * after a background run has ended (else it kicks, urgently): the
+ * checkpointer has just copied nearly everything, the writer copies the
+ * few batches that came during that run, and the WAL rewinds.
  * While a background run is in progress the writer does not wait for it
  * (that wait, a whole run long, was the largest stall in the ack tail: see
  * docs/architecture.md "Where a message waits"); the next commit after the
@@ -54,8 +54,8 @@
  * larger pages keeps the same WAL size and the same checkpoint rhythm;
  * bq_ckpt_start() turns them into pages of the database's page size. */
 #define BQ_CKPT_BYTES (1000 * 4096)
-/* WAL bytes after which the writer copies the tail in a gap between
- * background runs (see above). */
+/* WAL bytes after which the writer copies the tail right after a
+ * background run (see above). */
 #define BQ_CKPT_HARD_BYTES (8000 * 4096)
 /* WAL bytes after which the writer waits for a background run in progress
  * and then copies: the WAL's bound (see above). */
@@ -79,6 +79,7 @@ struct bq_ckpt {
   int wanted;                /* a kick arrived since the last run began */
   int urgent;                /* ... from a commit past hard_pages */
   int pacing;                /* holding a wanted run for the gap */
+  int ran;                   /* a run ended since the last inline copy */
   uint64_t gap_us;           /* BQ_CKPT_GAP_US */
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
@@ -100,9 +101,9 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
 
 /* The writer's wal hook (sqlite3_wal_hook), after a commit that left
  * pages in the WAL: past limit_pages checkpoints inline, waiting for a
- * background run in progress; past hard_pages checkpoints inline unless a
- * background run is in progress (then kicks); past soft_pages kicks the
- * checkpointer; else nothing. */
+ * background run in progress; past hard_pages checkpoints inline when
+ * bq_ckpt_inline(wait 0) finds it right after a run, else kicks urgently;
+ * past soft_pages kicks the checkpointer; else nothing. */
 void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
 
 /* Ask for a checkpoint: at once if urgent (the WAL is past hard_pages),
@@ -111,16 +112,18 @@ void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
 void bq_ckpt_kick(struct bq_ckpt *k, int urgent);
 
 /* Writer thread, after a commit that left the WAL at or past
- * BQ_CKPT_HARD_BYTES: if a background run is in progress (or held for its
- * gap: an urgent kick starts it at once), return 1 at once
- * when wait is 0, else wait for it to end; then hold further ones off and
- * run a PASSIVE checkpoint on the writer's own connection, so that the
- * writer's next transaction finds the WAL fully copied and rewinds it.
+ * BQ_CKPT_HARD_BYTES.  With wait 0, return 1 at once unless a background
+ * run has ended since the last inline copy and none is in progress or
+ * held for its gap (the caller then kicks, urgently: the run starts at
+ * once), so that the copy here is only what the last few commits added;
+ * with wait 1, wait for a run in progress to end.  Then hold further runs
+ * off and run a PASSIVE checkpoint on the writer's own connection, so that
+ * the writer's next transaction finds the WAL fully copied and rewinds it.
  * Readers still holding old snapshots are never waited for (the checkpoint
  * then stops short and the WAL keeps growing until they finish, as with
  * SQLite's own auto-checkpoint).  Returns 0 when it checkpointed, 1 when it
- * did not (a run in progress, wait 0), or -SQLite code (SQLITE_BUSY:
- * another process is checkpointing). */
+ * did not (wait 0), or -SQLite code (SQLITE_BUSY: another process is
+ * checkpointing). */
 int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer, int wait);
 
 /* Finish the checkpoint in progress, if any, join the thread and close its
