@@ -20,6 +20,7 @@
 
 static void post(struct bq_pool *p, struct bq_done *d) {
   d->next = NULL;
+  d->posted_us = p->metrics ? bq_waits_now_us() : 0;
   bq_mutex_lock(&p->mu);
   *p->done_tailp = d;
   p->done_tailp = &d->next;

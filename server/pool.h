@@ -53,6 +53,7 @@ struct bq_done_entry {
 struct bq_done {
   struct bq_done *next;
   int exited;    /* 1: the worker has left its loop (n == 0) */
+  uint64_t posted_us; /* bq_waits_now_us() when posted (metrics on) */
   size_t n;      /* entries */
   struct bq_done_entry e[];
 };

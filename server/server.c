@@ -138,9 +138,13 @@ static void on_wake(uv_async_t *a) {
   struct bq_server *srv = bq_container_of(a, struct bq_server, wake);
   struct bq_done *d = bq_pool_take_done(srv->pool);
   struct bq_conn *touched = NULL;
+  uint64_t now_us = d != NULL && srv->waits ? bq_waits_now_us() : 0;
 
   while (d != NULL) {
     struct bq_done *next = d->next;
+    if (srv->waits && d->posted_us > 0)
+      bq_prom_hist_observe(&srv->waits->completion_wait,
+                           now_us > d->posted_us ? now_us - d->posted_us : 0);
     for (size_t i = 0; i < d->n; i++)
       bq_conn_completed(d->e[i].conn, &d->e[i], &touched);
     if (d->exited) srv->workers_exited++;

@@ -18,7 +18,8 @@ void bq_waits_init(struct bq_waits *w) {
   struct bq_prom_hist *all[] = {&w->queue_wait, &w->token_wait,
                                 &w->txn_insert, &w->txn_commit,
                                 &w->ckpt_inline, &w->ckpt_run,
-                                &w->pause,      &w->ack_delay};
+                                &w->pause,      &w->completion_wait,
+                                &w->ack_delay};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     bq_prom_hist_init(all[i], wait_bounds, NB, 1e-6);
   atomic_init(&w->pauses_records, 0);
@@ -74,6 +75,11 @@ void bq_waits_render(struct bq_waits *w, struct bq_buf *b) {
                                      memory_order_relaxed));
   bq_buf_printf(b, "%s{bound=\"bytes\"} %" PRIu64 "\n", pn,
                 atomic_load_explicit(&w->pauses_bytes, memory_order_relaxed));
+  bq_prom_hist_render(
+      b, "burstq_completion_wait_seconds",
+      "Per committed batch: from the worker posting its completion to the "
+      "loop taking it (the wake-up and whatever the loop was doing).",
+      &w->completion_wait);
   bq_prom_hist_render(
       b, "burstq_ack_delay_seconds",
       "Per OK written: from the read that delivered the oldest message it "

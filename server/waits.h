@@ -1,8 +1,9 @@
 /*
  * waits.h -- where a message waits on its way from the socket to its ack:
  * the histograms behind burstq_*_wait_seconds, burstq_txn_*,
- * burstq_checkpoint_*, burstq_intake_pause_seconds and
- * burstq_ack_delay_seconds (docs/metrics.md says what each measures).
+ * burstq_checkpoint_*, burstq_intake_pause_seconds,
+ * burstq_completion_wait_seconds and burstq_ack_delay_seconds
+ * (docs/metrics.md says what each measures).
  *
  * Design: a struct of promhist.h histograms, each written by one thread
  * and rendered by the loop thread (promhist.h says why no lock is
@@ -15,7 +16,8 @@
  *    wal hook, checkpoint.c);
  *  - the checkpointer thread (checkpoint.c): ckpt_run;
  *  - the loop thread (server.c, conn.c): pause, pauses_records,
- *    pauses_bytes, ack_delay.
+ *    pauses_bytes, completion_wait (from the time the worker posted the
+ *    batch, pool.h), ack_delay.
  * Values are recorded in microseconds and rendered in seconds.
  */
 #ifndef BQ_WAITS_H
@@ -40,6 +42,8 @@ struct bq_waits {
   struct bq_prom_hist pause;       /* per intake pause: its length */
   _Atomic uint64_t pauses_records; /* pauses begun at the records bound */
   _Atomic uint64_t pauses_bytes;   /* pauses begun at the bytes bound only */
+  struct bq_prom_hist completion_wait; /* per committed batch: the worker
+                                          posting it to the loop taking it */
   struct bq_prom_hist ack_delay;   /* per OK written: the read of the
                                       oldest message it covers to the
                                       write */

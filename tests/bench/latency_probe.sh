@@ -7,11 +7,13 @@
 # runs a paced `burstq bench -c 4 -s 100 --rate R --duration S` against it
 # and prints one breakdown:
 #   - the client's ack latency p50/p99/p99.9/max (from handing a message
-#     to the socket, or from when it was due, to the OK covering it);
+#     to the socket, or from its 1 ms batch's grid time, to the OK
+#     covering it);
 #   - the daemon's waits over the run (waits.h, docs/metrics.md): queue
 #     wait, writer-token wait (only with --workers > 1), insert and COMMIT
-#     time, inline and background checkpoints, intake pauses, server-side
-#     ack delay; each as count, mean, p50 and p99 estimated from the
+#     time, inline and background checkpoints, intake pauses, completion
+#     waits (the worker's post to the loop), server-side ack delay; each
+#     as count, mean, p50 and p99 estimated from the
 #     Prometheus buckets of two scrapes (linear within a bucket, as
 #     Prometheus's histogram_quantile; a value in the +Inf bucket reads as
 #     the highest finite bound) -- bucket resolution, not exact values;
@@ -207,6 +209,7 @@ for name, label in [('burstq_queue_wait_seconds', 'queue wait'),
                     ('burstq_checkpoint_inline_seconds', 'ckpt inline'),
                     ('burstq_checkpoint_run_seconds', 'ckpt backgr.'),
                     ('burstq_intake_pause_seconds', 'read pauses'),
+                    ('burstq_completion_wait_seconds', 'completion'),
                     ('burstq_ack_delay_seconds', 'ack delay')]:
     n, s, bs = hist(name)
     p50, p99 = quantile(bs, 0.5) * 1e3, quantile(bs, 0.99) * 1e3
