@@ -167,13 +167,24 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
   return 0;
 }
 
-void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer,
-                       int pages) {
+void bq_ckpt_on_commit(struct bq_ckpt *k, int pages) {
   if (pages >= k->limit_pages)
+    k->owed = OWED_WAIT;
+  else if (pages >= k->hard_pages)
+    k->owed = OWED_TRY;
+  else if (pages >= k->soft_pages)
+    bq_ckpt_kick(k, 0);
+}
+
+int bq_ckpt_owed(const struct bq_ckpt *k) { return k->owed != 0; }
+
+void bq_ckpt_settle(struct bq_ckpt *k, struct sqlite3 *writer) {
+  int owed = k->owed;
+  k->owed = 0;
+  if (owed == OWED_WAIT)
     bq_ckpt_inline(k, writer, 1);
-  else if (pages < k->hard_pages || bq_ckpt_inline(k, writer, 0) == 1) {
-    if (pages >= k->soft_pages) bq_ckpt_kick(k, pages >= k->hard_pages);
-  }
+  else if (owed == OWED_TRY && bq_ckpt_inline(k, writer, 0) == 1)
+    bq_ckpt_kick(k, 1);
 }
 
 void bq_ckpt_kick(struct bq_ckpt *k, int urgent) {

@@ -27,7 +27,10 @@
  * copies the tail once the WAL passes BQ_CKPT_HARD_BYTES, but only right
  * after a background run has ended (else it kicks, urgently): the
  * checkpointer has just copied nearly everything, the writer copies the
- * few batches that came during that run, and the WAL rewinds.
+ * few batches that came during that run, and the WAL rewinds.  That copy
+ * is owed by the commit's wal hook and made after the batch has been
+ * handed on (bq_ckpt_settle, through the store's settle op), so that it
+ * delays the next batch, never the acks of the one that crossed the bound.
  * While a background run is in progress the writer does not wait for it
  * (that wait, a whole run long, was the largest stall in the ack tail: see
  * docs/architecture.md "Where a message waits"); the next commit after the
@@ -35,8 +38,9 @@
  * fallen behind ingest, does the writer wait for the run and copy: the
  * WAL's size bound.
  *
- * Threads: start/stop on the main thread; kick and inline on the writer;
- * the counters are read with bq_ckpt_stats() from any thread.
+ * Threads: start/stop on the main thread; on_commit, owed, settle, kick
+ * and inline on the writer (whichever worker holds the writer token); the
+ * counters are read with bq_ckpt_stats() from any thread.
  */
 #ifndef BQ_CHECKPOINT_H
 #define BQ_CHECKPOINT_H
@@ -66,6 +70,8 @@
 
 struct sqlite3;
 
+enum { OWED_TRY = 1, OWED_WAIT = 2 };
+
 struct bq_ckpt {
   pthread_t thread;
   struct bq_mutex mu;
@@ -80,6 +86,8 @@ struct bq_ckpt {
   int urgent;                /* ... from a commit past hard_pages */
   int pacing;                /* holding a wanted run for the gap */
   int ran;                   /* a run ended since the last inline copy */
+  int owed;                  /* OWED_*: what the last commit left for
+                                bq_ckpt_settle() (writer thread only) */
   uint64_t gap_us;           /* BQ_CKPT_GAP_US */
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
@@ -100,11 +108,22 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
                   size_t errlen);
 
 /* The writer's wal hook (sqlite3_wal_hook), after a commit that left
- * pages in the WAL: past limit_pages checkpoints inline, waiting for a
- * background run in progress; past hard_pages checkpoints inline when
- * bq_ckpt_inline(wait 0) finds it right after a run, else kicks urgently;
- * past soft_pages kicks the checkpointer; else nothing. */
-void bq_ckpt_on_commit(struct bq_ckpt *k, struct sqlite3 *writer, int pages);
+ * pages in the WAL: past hard_pages (or limit_pages) owes an inline copy
+ * to bq_ckpt_settle(); past soft_pages kicks the checkpointer; else
+ * nothing.  It never checkpoints itself: the hook runs inside COMMIT, and
+ * the batch's acks should not wait for a copy of the WAL. */
+void bq_ckpt_on_commit(struct bq_ckpt *k, int pages);
+
+/* 1 when the last commit left an inline copy for bq_ckpt_settle(). */
+int bq_ckpt_owed(const struct bq_ckpt *k);
+
+/* Writer thread, after the committed batch has been handed on (its acks
+ * may go out) and before the next transaction: what the last commit owed.
+ * Past limit_pages, bq_ckpt_inline(wait 1); past hard_pages,
+ * bq_ckpt_inline(wait 0), and an urgent kick when that does not copy;
+ * else nothing.  A failed copy is not the commit's failure: the WAL only
+ * grows until the next one succeeds. */
+void bq_ckpt_settle(struct bq_ckpt *k, struct sqlite3 *writer);
 
 /* Ask for a checkpoint: at once if urgent (the WAL is past hard_pages),
  * else once BQ_CKPT_GAP_US have passed since the last run began.  Cheap (a

@@ -179,7 +179,7 @@ static void *worker_main(void *arg) {
   for (;;) {
     struct bq_rec *batch;
     size_t bytes;
-    int idle;
+    int idle, owed;
     uint64_t token_us;
     /* while retention has more to do, an empty queue is idle at once */
     size_t n = bq_queue_take_idle(p->queue, p->batch_max, p->batch_bytes,
@@ -187,6 +187,7 @@ static void *worker_main(void *arg) {
                                   &batch, &bytes, &idle, &token_us);
     if (idle) {
       idle_work(p, &more);
+      bq_store_settle(p->store);
       bq_queue_finish(p->queue, 0, 0);
       continue;
     }
@@ -195,8 +196,11 @@ static void *worker_main(void *arg) {
       bq_prom_hist_observe(&p->metrics->waits.token_wait, token_us);
     write_batch(p, batch, n);
     /* Durable: hand the token to the next worker first, then do the
-     * bookkeeping while it writes. */
-    bq_queue_finish(p->queue, n, bytes);
+     * bookkeeping while it writes; unless the store owes work after this
+     * commit (store.h, settle): then the completion goes first, so that
+     * the acks do not wait for that work, which needs the token. */
+    owed = bq_store_settle_owed(p->store);
+    if (!owed) bq_queue_finish(p->queue, n, bytes);
     d = summarise(batch);
     if (d == NULL) {
       /* Cannot tell the loop; it would keep these connections forever.
@@ -205,6 +209,10 @@ static void *worker_main(void *arg) {
       abort();
     }
     post(p, d);
+    if (owed) {
+      bq_store_settle(p->store);
+      bq_queue_finish(p->queue, n, bytes);
+    }
     bq_rec_free_chain(batch);
   }
   d = malloc(sizeof(*d));

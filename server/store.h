@@ -131,6 +131,15 @@ struct bq_store_ops {
    * Returns 0 with *more = 1 when the limits call for more deletion right
    * away, else *more = 0; or a negated enum bq_store_err with err. */
   int (*retain)(struct bq_store *s, int *more, char *err, size_t errlen);
+  /* Optional (both NULL: never anything).  Work a commit (append, or
+   * retain's) left owed that must not delay the acks of its batch (SQLite:
+   * the WAL's inline checkpoint, checkpoint.h).  settle_owed says whether
+   * there is any (cheap); settle does it, by the worker still holding the
+   * writer token once the batch's completion has been posted, before the
+   * next append.  It never fails the batch: a failure is the store's to
+   * log and retry. */
+  int (*settle_owed)(struct bq_store *s);
+  void (*settle)(struct bq_store *s);
 };
 
 struct bq_store_caps {
@@ -213,6 +222,14 @@ static inline int bq_store_retain(struct bq_store *s, int *more, char *err,
                                   size_t errlen) {
   *more = 0;
   return s->ops->retain != NULL ? s->ops->retain(s, more, err, errlen) : 0;
+}
+
+static inline int bq_store_settle_owed(struct bq_store *s) {
+  return s->ops->settle_owed != NULL && s->ops->settle_owed(s);
+}
+
+static inline void bq_store_settle(struct bq_store *s) {
+  if (s->ops->settle != NULL) s->ops->settle(s);
 }
 
 static inline int bq_store_close(struct bq_store *s, char *err,

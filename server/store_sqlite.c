@@ -362,20 +362,34 @@ static int sqlite_close(struct bq_store *base, char *err, size_t errlen);
 static int sqlite_retain(struct bq_store *base, int *more, char *err,
                          size_t errlen);
 
-static const struct bq_store_ops sqlite_ops = {sqlite_append, sqlite_size,
-                                               sqlite_close, sqlite_retain};
+static int sqlite_settle_owed(struct bq_store *base);
+static void sqlite_settle(struct bq_store *base);
 
-/* SQLite's wal hook on the writing connection: runs after each commit with
- * the number of pages now in the WAL.  Hands checkpoints to the
- * checkpointer; past the hard bound, checkpoints here (checkpoint.h says
- * why).  A failure of that inline checkpoint is not the commit's failure:
- * the WAL only grows until the next one succeeds. */
+static const struct bq_store_ops sqlite_ops = {
+    sqlite_append, sqlite_size,        sqlite_close,
+    sqlite_retain, sqlite_settle_owed, sqlite_settle};
+
+/* SQLite's wal hook on the writing connection: runs inside each commit
+ * with the number of pages now in the WAL.  Hands checkpoints to the
+ * checkpointer; past the hard bound, owes an inline copy to
+ * sqlite_settle() (checkpoint.h says why). */
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
                          int pages) {
   struct sqlite_store *s = arg;
+  (void)db;
   (void)name;
-  bq_ckpt_on_commit(&s->ckpt, db, pages);
+  bq_ckpt_on_commit(&s->ckpt, pages);
   return SQLITE_OK;
+}
+
+static int sqlite_settle_owed(struct bq_store *base) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  return s->ckpt_running && bq_ckpt_owed(&s->ckpt);
+}
+
+static void sqlite_settle(struct bq_store *base) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  if (s->ckpt_running) bq_ckpt_settle(&s->ckpt, s->db);
 }
 
 /* ---- what is at the path: the read-only check ---------------------------

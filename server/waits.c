@@ -52,12 +52,13 @@ void bq_waits_render(struct bq_waits *w, struct bq_buf *b) {
   bq_prom_hist_render(
       b, "burstq_txn_commit_seconds",
       "SQLite, per committed batch: the COMMIT, with the WAL write, its "
-      "sync and any inline checkpoint.",
+      "sync and wal hook.",
       &w->txn_commit);
   bq_prom_hist_render(
       b, "burstq_checkpoint_inline_seconds",
-      "SQLite: checkpoints the writer ran inside a COMMIT because the WAL "
-      "passed its hard bound, waiting for a background run included.",
+      "SQLite: checkpoints the writer ran after a commit that left the WAL "
+      "past its hard bound (after posting that batch, before the next), "
+      "waiting for a background run included.",
       &w->ckpt_inline);
   bq_prom_hist_render(b, "burstq_checkpoint_run_seconds",
                       "SQLite: background checkpoint runs.", &w->ckpt_run);

@@ -12,8 +12,9 @@
  * relaxed atomic adds.  Who writes what:
  *  - the worker holding the writer token (pool.c): queue_wait, token_wait
  *    (with more than one worker) and, through the SQLite store
- *    (store_sqlite.c), txn_insert, txn_commit and ckpt_inline (from the
- *    wal hook, checkpoint.c);
+ *    (store_sqlite.c), txn_insert, txn_commit and ckpt_inline (owed by the
+ *    wal hook, made by the store's settle op after the batch is posted,
+ *    checkpoint.c);
  *  - the checkpointer thread (checkpoint.c): ckpt_run;
  *  - the loop thread (server.c, conn.c): pause, pauses_records,
  *    pauses_bytes, completion_wait (from the time the worker posted the
@@ -37,7 +38,7 @@ struct bq_waits {
   struct bq_prom_hist txn_insert;  /* per committed batch: BEGIN to COMMIT */
   struct bq_prom_hist txn_commit;  /* per committed batch: the COMMIT step,
                                       its wal hook included */
-  struct bq_prom_hist ckpt_inline; /* per inline checkpoint (in the hook) */
+  struct bq_prom_hist ckpt_inline; /* per inline checkpoint (settle) */
   struct bq_prom_hist ckpt_run;    /* per background checkpoint run */
   struct bq_prom_hist pause;       /* per intake pause: its length */
   _Atomic uint64_t pauses_records; /* pauses begun at the records bound */
