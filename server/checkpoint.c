@@ -25,6 +25,7 @@ static void run_once(struct bq_ckpt *k) {
     bq_prom_hist_observe(&k->waits->ckpt_run, bq_waits_now_us() - t0);
   bq_mutex_lock(&k->mu);
   k->runs++;
+  k->caught_up = rc == SQLITE_OK && nckpt >= nlog;
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) k->failures++;
   bq_mutex_unlock(&k->mu);
   if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return;
@@ -43,14 +44,17 @@ static uint64_t realtime_us(void) {
 }
 
 /* Below the hard bound, hold the next run until gap_us after the last one
- * began, unless an urgent kick, stop() or an inline copy comes first.
+ * began, unless the last run copied the whole WAL (the writer is not
+ * busy: a run now may leave it fully copied for the writer's next
+ * transaction, which then rewinds it), or an urgent kick, stop() or an
+ * inline copy comes first.
  * k->mu held; sets k->pacing while it waits.  CLOCK_REALTIME (the cond's
  * clock): a clock step shortens or lengthens one wait, never past gap_us
  * from now. */
 static void pace_runs(struct bq_ckpt *k, uint64_t last_start_us) {
   uint64_t now = realtime_us(), until = last_start_us + k->gap_us;
   struct timespec abs;
-  if (k->urgent || now >= until) return;
+  if (k->urgent || k->caught_up || now >= until) return;
   if (until > now + k->gap_us) until = now + k->gap_us;
   abs.tv_sec = (time_t)(until / 1000000u);
   abs.tv_nsec = (long)(until % 1000000u) * 1000;

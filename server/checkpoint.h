@@ -13,13 +13,17 @@
  * bq_ckpt_kick().  The checkpointer thread owns a second connection to the
  * same file and runs PASSIVE checkpoints, which never block the writer or
  * readers; kicks that arrive while one runs coalesce into one more run.
- * Below BQ_CKPT_HARD_BYTES a run starts no sooner than BQ_CKPT_GAP_US after
- * the one before it began: each run costs two fdatasyncs whatever it
- * copies, and a page that many commits rewrite (the last leaf, the
- * interior pages) is copied once per run, so fewer, larger runs copy less
- * and take far less CPU from the two threads that ingest (one run per
- * commit or two at high load was a third of a core).  Past the hard bound
- * a kick is urgent and the next run starts at once.
+ * Below BQ_CKPT_HARD_BYTES a run starts no sooner than BQ_CKPT_GAP_US
+ * after the one before it began, unless that one copied the whole WAL:
+ * each run costs two fdatasyncs whatever it copies, and a page that many
+ * commits rewrite (the last leaf, the interior pages) is copied once per
+ * run, so under a steady load fewer, larger runs copy less and take far
+ * less CPU from the threads that ingest (a run after every commit or two
+ * at high load was a third of a core).  Under a light load a run copies
+ * everything, and the next one, at once, may well end while the writer
+ * is idle, so that its next transaction rewinds the WAL without an inline
+ * copy.  Past the hard bound a kick is urgent and the next run starts at
+ * once.
  *
  * A passive checkpoint running beside a busy writer rarely finds the WAL
  * fully copied at the moment the writer starts its next transaction, and
@@ -86,6 +90,7 @@ struct bq_ckpt {
   int urgent;                /* ... from a commit past hard_pages */
   int pacing;                /* holding a wanted run for the gap */
   int ran;                   /* a run ended since the last inline copy */
+  int caught_up;             /* the last run copied the whole WAL */
   int owed;                  /* OWED_*: what the last commit left for
                                 bq_ckpt_settle() (writer thread only) */
   uint64_t gap_us;           /* BQ_CKPT_GAP_US */
