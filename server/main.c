@@ -180,7 +180,7 @@ int main(int argc, char **argv) {
   if (r == 0) {
     const struct bq_store_opts sopts = {
         .sync = cfg.sync, .log = &log, .max_db_bytes = cfg.max_db_size,
-        .node = cfg.node, .retain = &metrics.retain_limits,
+        .node = cfg.node, .page_size = cfg.page_size, .retain = &metrics.retain_limits,
         .retain_stats = &metrics.retain, .waits = &metrics.waits};
     r = bq_store_open(cfg.db_path, &sopts, &store, serr, sizeof(serr));
     if (r < 0) {
