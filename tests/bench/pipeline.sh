@@ -603,7 +603,7 @@ SIZES=${BENCH_SIZES:-1024 16384}
 SIZE_BYTES=${BENCH_SIZE_BYTES:-536870912}
 # The raw loops tried at each size; the ceiling is the best median of them
 # (docs/architecture.md, "Message sizes", has the whole matrix).
-SIZE_RAW=${BENCH_SIZE_RAW:-rows=1 page_size=16384 ckpt=bg;rows=32 page_size=16384 ckpt=bg;rows=1 page_size=65536 ckpt=bg}
+SIZE_RAW=${BENCH_SIZE_RAW:-rows=1 page_size=16384 ckpt=bg;rows=32 page_size=16384 ckpt=bg;rows=1 page_size=65536 ckpt=bg;rows=32 page_size=65536 ckpt=bg}
 SIZE_PAGES=${BENCH_SIZE_PAGES:-default 65536}
 declare -A SZR
 # size_n SIZE: messages per run at SIZE (SIZE_BYTES of payload, a multiple
