@@ -25,8 +25,9 @@
 #     (/proc/self/schedstat), from burstq bench --json.
 # With --pct P it first measures the unpaced 4-connection maximum (5 s
 # against a fresh daemon) and offers P% of it.  --page-size starts each
-# daemon with that --page-size (the database is always new).  The last line is the same
-# breakdown as one JSON object ("probe {...}") for scripts.
+# daemon with that --page-size (the database is always new).  The last
+# line is the same breakdown as one JSON object ("probe {...}") for
+# scripts.
 #
 # Nothing is asserted: it is a measuring tool (docs/architecture.md, "Where
 # a message waits", shows how it was used).  Figures on a shared machine are
