@@ -66,8 +66,9 @@
 #      4 connections (`burstq bench -s SIZE`, each run checked), once per
 #      page size in BENCH_SIZE_PAGES (the default, 16384, and --page-size
 #      65536): msgs/s and MB/s, each row's ratio to the best raw loop with
-#      goal >= 0.8.  BENCH_SIZE_BYTES (512 MiB) of payload per run.  BENCH_SIZES_ON=0 leaves it out; BENCH_ONLY=sizes runs only
-#      it and prints its rows.
+#      goal >= 0.8.  BENCH_SIZE_BYTES (512 MiB) of payload per run.
+#      BENCH_SIZES_ON=0 leaves it out; BENCH_ONLY=sizes runs only it and
+#      prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -671,7 +672,7 @@ fmt_mb() {
 }
 # size_page_name PG: the page-size column's words for a BENCH_SIZE_PAGES entry.
 size_page_name() {
-  if [ "$1" = default ]; then echo "default (16384)"; else echo "--page-size $1"; fi
+  if [ "$1" = default ]; then echo "default"; else echo "--page-size $1"; fi
 }
 size_table() {
   local s z r pg
@@ -810,6 +811,7 @@ SINK=$(stats <<<"$sink")
 
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 report() {
+  local pg
   echo "# burstq benchmarks"
   echo
   echo "Produced by \`make bench\` (tests/bench/pipeline.sh); each figure is the"
