@@ -213,8 +213,8 @@ static const struct opt opts[] = {
      .min = 4096, .max = 65536, .pow2 = 1, FIELD(page_size),
      .help = "SQLite page size of a database burstqd creates: 4096, 8192, "
              "16384, 32768 or 65536 (64K).  An existing database keeps its "
-             "own (logged when it differs).  65536 suits large messages "
-             "(1" NBSP "KB and up) and costs small commits latency, see "
+             "own (logged when it differs).  65536 stores messages of about "
+             "1" NBSP "KB faster and costs small commits latency, see "
              "docs/operations.md.  Refused on PostgreSQL"},
     {.name = "retain-age", .kind = K_DURATION, .section = S_RETAIN,
      .metavar = "DURATION", .def = "0", .def_text = "off", .min = 1,
