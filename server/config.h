@@ -73,6 +73,8 @@ struct bq_config {
   int log_format;                  /* --log-format: enum bq_log_format */
   /* Limits on the stored data: */
   size_t max_db_size;              /* --max-db-size bytes; 0 = no cap */
+  size_t page_size;                /* --page-size bytes, a power of two;
+                                      0 = not given (the store's default) */
   /* Retention (retention.h); 0 = no limit of that kind: */
   size_t retain_age;               /* --retain-age, seconds */
   size_t retain_size;              /* --retain-size, bytes */

@@ -180,8 +180,9 @@ int main(int argc, char **argv) {
   if (r == 0) {
     const struct bq_store_opts sopts = {
         .sync = cfg.sync, .log = &log, .max_db_bytes = cfg.max_db_size,
-        .node = cfg.node, .retain = &metrics.retain_limits,
-        .retain_stats = &metrics.retain, .waits = &metrics.waits};
+        .node = cfg.node, .page_size = cfg.page_size,
+        .retain = &metrics.retain_limits, .retain_stats = &metrics.retain,
+        .waits = &metrics.waits};
     r = bq_store_open(cfg.db_path, &sopts, &store, serr, sizeof(serr));
     if (r < 0) {
       snprintf(err, sizeof(err), "--db %.400s: %.500s", db_shown, serr);

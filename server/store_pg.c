@@ -730,6 +730,12 @@ int bq_store_pg_open(const char *uri, const struct bq_store_opts *opts,
   int r;
 
   *out = NULL;
+  if (opts->page_size != 0) {
+    snprintf(err, errlen,
+             "--page-size is for SQLite databases only (PostgreSQL's page "
+             "size is fixed when the server is built)");
+    return -EINVAL;
+  }
   if (opts->node == NULL || !valid_node(opts->node)) {
     snprintf(err, errlen,
              "--node must be 1 to %d printable ASCII characters without "

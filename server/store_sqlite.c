@@ -104,16 +104,6 @@
  * tests/bench), and 32 rows already amortise most of it. */
 #define MULTI_ROWS 32
 
-/* The page size of a database this store creates.  SQLite's default,
- * 4096, is what databases of earlier releases have; a database keeps the
- * page size it was created with, and every page size works.  At 16384 a
- * 1 KB message shares a page with 14 others and a 16 KB one needs one
- * overflow page instead of four, so each costs fewer pages, WAL frames and
- * checkpoint writes; 65536 is no faster at 1 KB or 16 KB and slower at
- * 100 bytes, and makes every small commit write 64 KiB pages
- * (docs/architecture.md, "Message sizes"). */
-#define NEW_PAGE_SIZE 16384
-
 /* How long SQLite itself sleeps-and-retries on a lock before reporting
  * SQLITE_BUSY to the worker, which then backs off on its own terms. */
 #define BUSY_TIMEOUT_MS 100
@@ -962,8 +952,17 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
   char mode[32] = "";
   char sql[64];
   int rc, r, created = 0;
+  size_t want_page =
+      opts->page_size != 0 ? opts->page_size : BQ_SQLITE_PAGE_SIZE;
 
   assert(opts->sync >= BQ_SYNC_OFF && opts->sync <= BQ_SYNC_FULL);
+  if (want_page < 4096 || want_page > 65536 ||
+      (want_page & (want_page - 1)) != 0) {
+    snprintf(err, errlen,
+             "a page size of %zu bytes is not a power of two from 4096 to "
+             "65536", want_page);
+    return -EINVAL;
+  }
   /* Nothing is written before the file is proven new, empty or ours. */
   r = bq_store_sqlite_check(path, &found, err, errlen);
   if (r < 0) return r;
@@ -1025,11 +1024,11 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                         : translate(rc);
     close_refs(&ref);
     if (r < 0) goto error;
-    /* A file with no page yet takes NEW_PAGE_SIZE; any other keeps its
-     * own (SQLite ignores the pragma then). */
+    /* A file with no page yet takes the page size asked; any other keeps
+     * its own (SQLite ignores the pragma then, and says which below). */
     if (r == FOUND_EMPTY) {
-      r = exec(s->db, "PRAGMA page_size = " BQ_STR(NEW_PAGE_SIZE),
-               "cannot set the page size", err, errlen);
+      snprintf(sql, sizeof(sql), "PRAGMA page_size = %zu", want_page);
+      r = exec(s->db, sql, "cannot set the page size", err, errlen);
       if (r < 0) goto error;
     }
   }
@@ -1044,6 +1043,19 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
              mode);
     r = -ENOTSUP;
     goto error;
+  }
+  {
+    sqlite3_int64 page = 0;
+    rc = query1(s->db, "PRAGMA page_size", &page, NULL, 0);
+    if (rc != SQLITE_OK) {
+      r = fail(s->db, rc, "cannot read the page size", err, errlen);
+      goto error;
+    }
+    if ((size_t)page != want_page && s->log)
+      bq_log_info(s->log,
+                  "the database has %lld-byte pages, kept (--page-size %zu "
+                  "applies to new databases only)",
+                  (long long)page, want_page);
   }
   snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", opts->sync);
   r = exec(s->db, sql, "cannot set synchronous", err, errlen);

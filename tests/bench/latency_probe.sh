@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # latency_probe.sh BUILD_DIR [--sync normal|full] [--rate R | --pct P]
-#                  [--seconds S] [--workers W]
+#                  [--seconds S] [--workers W] [--page-size BYTES]
 #
 # Where a message waits, at one offered load: starts a fresh burstqd (a
 # fresh database in a temp dir under BUILD_DIR, --metrics on a free port),
@@ -24,8 +24,10 @@
 #   - the client's own CPU share (getrusage) and run-delay
 #     (/proc/self/schedstat), from burstq bench --json.
 # With --pct P it first measures the unpaced 4-connection maximum (5 s
-# against a fresh daemon) and offers P% of it.  The last line is the same
-# breakdown as one JSON object ("probe {...}") for scripts.
+# against a fresh daemon) and offers P% of it.  --page-size starts each
+# daemon with that --page-size (the database is always new).  The last
+# line is the same breakdown as one JSON object ("probe {...}") for
+# scripts.
 #
 # Nothing is asserted: it is a measuring tool (docs/architecture.md, "Where
 # a message waits", shows how it was used).  Figures on a shared machine are
@@ -36,13 +38,14 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: latency_probe.sh BUILD_DIR [--sync normal|full] [--rate R | --pct P] [--seconds S] [--workers W]" >&2
+  echo "usage: latency_probe.sh BUILD_DIR [--sync normal|full] [--rate R | --pct P] [--seconds S] [--workers W] [--page-size BYTES]" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
 build=$(realpath "$1")
 shift
 sync=normal rate= pct= seconds=10 workers=1
+pages=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --sync) sync=${2:?}; shift 2 ;;
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
     --pct) pct=${2:?}; shift 2 ;;
     --seconds) seconds=${2:?}; shift 2 ;;
     --workers) workers=${2:?}; shift 2 ;;
+    --page-size) pages=(--page-size "${2:?}"); shift 2 ;;
     *) usage ;;
   esac
 done
@@ -79,7 +83,8 @@ start_daemon() {
   rm -f "$dir"/p.db*
   : >"$dir/daemon.log"
   "$burstqd" --listen 127.0.0.1:0 --db "$dir/p.db" --sync "$sync" \
-    --workers "$workers" --metrics 127.0.0.1:0 2>"$dir/daemon.log" &
+    --workers "$workers" "${pages[@]}" --metrics 127.0.0.1:0 \
+    2>"$dir/daemon.log" &
   daemon=$!
   port= mport=
   for i in $(seq 400); do

@@ -63,10 +63,12 @@
 #      sync level, the raw ceiling (tests/bench/raw_sqlite: the best median
 #      of the loops in BENCH_SIZE_RAW, one writer, transactions of 4 MiB of
 #      payload, burstqd's checkpointer keeping the WAL bounded) against burstqd with
-#      4 connections (`burstq bench -s SIZE`, each run checked): msgs/s and
-#      MB/s, ratio with goal >= 0.8.  BENCH_SIZE_BYTES (512 MiB) of payload
-#      per run.  BENCH_SIZES_ON=0 leaves it out; BENCH_ONLY=sizes runs only
-#      it and prints its rows.
+#      4 connections (`burstq bench -s SIZE`, each run checked), once per
+#      page size in BENCH_SIZE_PAGES (the default, 16384, and --page-size
+#      65536): msgs/s and MB/s, each row's ratio to the best raw loop with
+#      goal >= 0.8.  BENCH_SIZE_BYTES (512 MiB) of payload per run.
+#      BENCH_SIZES_ON=0 leaves it out; BENCH_ONLY=sizes runs only it and
+#      prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -86,6 +88,8 @@
 #   BENCH_SIZES    payload sizes of section 11             ["1024 16384"]
 #   BENCH_SIZE_RAW raw loops tried for its ceiling, ';'-separated
 #                  raw_sqlite KEY=VALUE words (see raw_sqlite.c)
+#   BENCH_SIZE_PAGES burstqd's page sizes in section 11: "default" (no
+#                  --page-size) or a --page-size value  ["default 65536"]
 #   BENCH_PG       0: no PostgreSQL rows (9)                 [1]
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
@@ -600,7 +604,8 @@ SIZES=${BENCH_SIZES:-1024 16384}
 SIZE_BYTES=${BENCH_SIZE_BYTES:-536870912}
 # The raw loops tried at each size; the ceiling is the best median of them
 # (docs/architecture.md, "Message sizes", has the whole matrix).
-SIZE_RAW=${BENCH_SIZE_RAW:-rows=1 page_size=16384 ckpt=bg;rows=32 page_size=16384 ckpt=bg;rows=1 page_size=65536 ckpt=bg}
+SIZE_RAW=${BENCH_SIZE_RAW:-rows=1 page_size=16384 ckpt=bg;rows=32 page_size=16384 ckpt=bg;rows=1 page_size=65536 ckpt=bg;rows=32 page_size=65536 ckpt=bg}
+SIZE_PAGES=${BENCH_SIZE_PAGES:-default 65536}
 declare -A SZR
 # size_n SIZE: messages per run at SIZE (SIZE_BYTES of payload, a multiple
 # of 1024 so that every raw loop takes it).
@@ -609,17 +614,18 @@ size_n() { echo $(((SIZE_BYTES / $1 + 1023) / 1024 * 1024)); }
 # (the best of 1 to 64 MiB measured at 1 KB and 16 KB), a multiple of 32.
 size_batch() { local b=$((4194304 / $1 / 32 * 32)); echo $((b < 32 ? 32 : b)); }
 # size_rows: section 11.  Each round runs every raw loop once and burstqd
-# once, one after another, so that a change in the machine's load
-# (it is often shared) falls on all of them alike.
+# once per page size, one after another, so that a change in the
+# machine's load (it is often shared) falls on all of them alike.
 size_rows() {
-  local s z r v n i cfg best e2e
+  local s z r v n i cfg best pg
   local -a cfgs vals
+  local -A e2e
   IFS=';' read -ra cfgs <<<"$SIZE_RAW"
   for s in $SYNCS; do
     for z in $SIZES; do
       n=$(size_n "$z")
       vals=()
-      e2e=
+      e2e=()
       for r in $(seq "$RUNS"); do
         for i in "${!cfgs[@]}"; do
           cfg=${cfgs[$i]}
@@ -632,12 +638,18 @@ size_rows() {
           vals[$i]+="$v"$'\n'
         done
         rm -f "$dir"/raw.db*
-        start_daemon --sync "$s"
-        bench "$dir/size.json" -c 4 -n "$n" -s "$z"
-        stop_daemon
-        v=$(jq_ "$dir/size.json" '["commit_msgs_per_s"]')
-        log "sizes burstqd sync=$s size=$z conns=4 run $r: $v msgs/s committed (db check ok)"
-        e2e+="$v"$'\n'
+        for pg in $SIZE_PAGES; do
+          if [ "$pg" = default ]; then
+            start_daemon --sync "$s"
+          else
+            start_daemon --sync "$s" --page-size "$pg"
+          fi
+          bench "$dir/size.json" -c 4 -n "$n" -s "$z"
+          stop_daemon
+          v=$(jq_ "$dir/size.json" '["commit_msgs_per_s"]')
+          log "sizes burstqd sync=$s size=$z pages=$pg conns=4 run $r: $v msgs/s committed (db check ok)"
+          e2e[$pg]+="$v"$'\n'
+        done
       done
       best=
       for i in "${!cfgs[@]}"; do
@@ -648,7 +660,9 @@ size_rows() {
         fi
       done
       SZR[$s,$z,raw]=$best
-      SZR[$s,$z,e2e]=$(stats <<<"$e2e")
+      for pg in $SIZE_PAGES; do
+        SZR[$s,$z,e2e,$pg]=$(stats <<<"${e2e[$pg]}")
+      done
     done
   done
 }
@@ -656,14 +670,20 @@ size_rows() {
 fmt_mb() {
   awk -v z="$2" '{ printf "%.0f [%.0f..%.0f]", $1 * z / 1e6, $2 * z / 1e6, $3 * z / 1e6 }' <<<"$1"
 }
+# size_page_name PG: the page-size column's words for a BENCH_SIZE_PAGES entry.
+size_page_name() {
+  if [ "$1" = default ]; then echo "default"; else echo "--page-size $1"; fi
+}
 size_table() {
-  local s z r
-  echo "| sync | size | raw ceiling msgs/s | MB/s | burstqd, 4 connections, msgs/s | MB/s | ratio (goal >= 0.8) |"
-  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  local s z r pg
+  echo "| sync | size | raw ceiling msgs/s | MB/s | burstqd pages | burstqd, 4 connections, msgs/s | MB/s | ratio (goal >= 0.8) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   for s in $SYNCS; do
     for z in $SIZES; do
-      r=$(ratio "${SZR[$s,$z,e2e]}" "${SZR[$s,$z,raw]}")
-      echo "| $s | $z B | $(fmt_rate "${SZR[$s,$z,raw]}") | $(fmt_mb "${SZR[$s,$z,raw]}" "$z") | $(fmt_rate "${SZR[$s,$z,e2e]}") | $(fmt_mb "${SZR[$s,$z,e2e]}" "$z") | $r, $(verdict "$r" 0.8) |"
+      for pg in $SIZE_PAGES; do
+        r=$(ratio "${SZR[$s,$z,e2e,$pg]}" "${SZR[$s,$z,raw]}")
+        echo "| $s | $z B | $(fmt_rate "${SZR[$s,$z,raw]}") | $(fmt_mb "${SZR[$s,$z,raw]}" "$z") | $(size_page_name "$pg") | $(fmt_rate "${SZR[$s,$z,e2e,$pg]}") | $(fmt_mb "${SZR[$s,$z,e2e,$pg]}" "$z") | $r, $(verdict "$r" 0.8) |"
+      done
     done
   done
   echo
@@ -791,6 +811,7 @@ SINK=$(stats <<<"$sink")
 
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 report() {
+  local pg
   echo "# burstq benchmarks"
   echo
   echo "Produced by \`make bench\` (tests/bench/pipeline.sh); each figure is the"
@@ -899,7 +920,7 @@ report() {
     pg_bench_table
     echo
   fi
-  if [ -n "${SZR[${SYNCS%% *},${SIZES%% *},e2e]:-}" ]; then
+  if [ -n "${SZR[${SYNCS%% *},${SIZES%% *},raw]:-}" ]; then
     echo "## Message sizes"
     echo
     echo "1 KB and 16 KB messages (\`burstq bench -c 4 -s SIZE\`, $(awk -v b="$SIZE_BYTES" 'BEGIN { printf "%.0f", b / 1048576 }') MiB of payload per run),"
@@ -941,10 +962,12 @@ report() {
   done
   for s in $SYNCS; do
     for z in $SIZES; do
-      if [ -n "${SZR[$s,$z,e2e]:-}" ]; then
-        r=$(ratio "${SZR[$s,$z,e2e]}" "${SZR[$s,$z,raw]}")
-        echo "- $z-byte messages at --sync $s >= 0.8 of the best raw loop (issue 16): $r, $(verdict "$r" 0.8)"
-      fi
+      for pg in $SIZE_PAGES; do
+        if [ -n "${SZR[$s,$z,e2e,$pg]:-}" ]; then
+          r=$(ratio "${SZR[$s,$z,e2e,$pg]}" "${SZR[$s,$z,raw]}")
+          echo "- $z-byte messages at --sync $s, pages $(size_page_name "$pg") >= 0.8 of the best raw loop (issue 16): $r, $(verdict "$r" 0.8)"
+        fi
+      done
     done
   done
 }

@@ -8,7 +8,7 @@
 # HELLO first line makes a producer connection there); a
 # database holding other tables is refused without a write; a URI with a
 # password is refused, and the password never reaches the log;
-# --retain-rows is applied.
+# --page-size (SQLite's) is refused; --retain-rows is applied.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integration/lib.sh" "$@"
 . "$here/lib.sh"
@@ -89,6 +89,18 @@ check_eq "foreign database: exit status" "$?" 2
 check_grep "foreign database: the reason" other.log 'is not a burstq database'
 check_eq "foreign database: untouched" \
   "$(pg_psql "$BQ_T/pg" other "SELECT string_agg(relname, ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace")" foo
+
+# --page-size is SQLite's: refused on PostgreSQL, exit 2, nothing written
+# (an empty database stays without tables).
+pg_psql "$BQ_T/pg" postgres "CREATE DATABASE pages" >/dev/null
+"$BQ_BIN" --listen 127.0.0.1:0 --node pages --db "$(pg_url "$BQ_T/pg" pages)" \
+  --page-size 65536 >pages.log 2>&1
+check_eq "--page-size on PostgreSQL: exit status" "$?" 2
+check_grep "--page-size on PostgreSQL: the reason" pages.log \
+  '--page-size is for SQLite databases only'
+check_sanitizer_log pages.log
+check_eq "--page-size on PostgreSQL: nothing created" \
+  "$(pg_psql "$BQ_T/pg" pages "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace")" 0
 
 # A password in the URI: refused before connecting; never logged.
 port=$(pg_port "$BQ_T/pg")

@@ -465,6 +465,49 @@ static void test_units(void **state) {
   EXPECT_ERR("--workers: '1m' is not a number", "-w", "1m");
 }
 
+/* --page-size: a power of two from 4096 to 65536, K suffixes; not given,
+ * 0 (the store's default, BQ_SQLITE_PAGE_SIZE, which --help shows). */
+static void test_page_size(void **state) {
+  struct bq_config c;
+  struct run run;
+  char dflt[32];
+  (void)state;
+  bq_config_defaults(&c);
+  assert_int_equal(c.page_size, 0);
+  PARSE(&c, &run, "--page-size", "65536");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.page_size, 65536);
+  run_free(&run);
+  PARSE(&c, &run, "--page-size", "4K");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.page_size, 4096);
+  run_free(&run);
+  PARSE(&c, &run, "--page-size=32KiB");
+  assert_int_equal(run.rc, BQ_CONFIG_OK);
+  assert_int_equal(c.page_size, 32768);
+  run_free(&run);
+  EXPECT_ERR("--page-size: '2048' is out of range (4096 to 65536)",
+             "--page-size", "2048");
+  EXPECT_ERR("--page-size: '128K' is out of range (4096 to 65536)",
+             "--page-size", "128K");
+  EXPECT_ERR("--page-size: '0' is out of range (4096 to 65536)",
+             "--page-size", "0");
+  EXPECT_ERR("--page-size: '5000' is not a power of two from 4096 to 65536",
+             "--page-size", "5000");
+  EXPECT_ERR("--page-size: '48K' is not a power of two from 4096 to 65536",
+             "--page-size", "48K");
+  EXPECT_ERR("--page-size: 'big' is not a number", "--page-size", "big");
+  EXPECT_ERR("--page-size needs a value", "--page-size");
+  /* --help shows the store's default */
+  bq_config_defaults(&c);
+  PARSE(&c, &run, "--help");
+  assert_int_equal(run.rc, BQ_CONFIG_EXIT);
+  snprintf(dflt, sizeof(dflt), "[%d]", BQ_SQLITE_PAGE_SIZE);
+  assert_non_null(strstr(run.out, "--page-size BYTES"));
+  assert_non_null(strstr(strstr(run.out, "--page-size BYTES"), dflt));
+  run_free(&run);
+}
+
 /* Every kind of value says what is wrong the same way, naming the option
  * by its long name whichever form was given. */
 static void test_error_messages(void **state) {
@@ -530,7 +573,7 @@ static void test_help_lists_every_option(void **state) {
     }
     line = nl != NULL ? nl + 1 : NULL;
   }
-  assert_int_equal(n, 28);
+  assert_int_equal(n, 29);
   run_free(&help);
   EXPECT_ERR("unknown option --bogus", "--bogus", "1");
 }
@@ -1059,6 +1102,7 @@ static void test_ratelimit(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_page_size),
       cmocka_unit_test(test_no_arguments),
       cmocka_unit_test(test_long_flags),
       cmocka_unit_test(test_long_flags_with_equals),
