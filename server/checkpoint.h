@@ -70,7 +70,9 @@
 #define BQ_CKPT_LIMIT_BYTES (4 * BQ_CKPT_HARD_BYTES)
 /* Below BQ_CKPT_HARD_BYTES a background run starts at least this long
  * after the one before it began (see above). */
+#ifndef BQ_CKPT_GAP_US /* a build may set it, to measure against */
 #define BQ_CKPT_GAP_US 5000
+#endif
 
 struct sqlite3;
 
