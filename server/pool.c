@@ -212,6 +212,10 @@ static void *worker_main(void *arg) {
     if (owed) {
       bq_store_settle(p->store);
       bq_queue_finish(p->queue, n, bytes);
+      /* The loop took the completion while the batch still counted in the
+       * queue: wake it again, so that it sees the room now made (a paused
+       * intake resumes on a wake-up, server.c). */
+      uv_async_send(p->wake);
     }
     bq_rec_free_chain(batch);
   }
