@@ -518,9 +518,9 @@ floor_run() {
   done
   [ -n "$fport" ] || { echo "pipeline.sh: ack_floor did not start" >&2; cat "$dir/floor.log" >&2; exit 1; }
   "$burstq" bench -H "127.0.0.1:$fport" --json "$@" </dev/null >"$o" 2>"$o.err" || rc=$?
-  kill -TERM "$fpid"
-  wait "$fpid" || { echo "pipeline.sh: ack_floor failed" >&2; exit 1; }
-  [ "$rc" = 0 ] || { echo "pipeline.sh: burstq bench against ack_floor exited $rc" >&2; cat "$o.err" >&2; exit 1; }
+  kill -TERM "$fpid" 2>/dev/null || true
+  wait "$fpid" || log "ack_floor exited $? (after the run: the figures stand)"
+  [ "$rc" = 0 ] || { echo "pipeline.sh: burstq bench against ack_floor exited $rc" >&2; cat "$o.err" "$dir/floor.log" >&2; exit 1; }
 }
 # lat_rows: for each sync level, the 4-connection maximum (from section 2, or
 # measured here: BENCH_RUNS unpaced runs), then BENCH_RUNS paced runs of
