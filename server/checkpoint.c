@@ -10,7 +10,6 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* Run one passive checkpoint; log a failure (rate-limited).  Checkpointer
  * thread only.  A busy database (another process holding a lock) is not a
@@ -25,7 +24,6 @@ static void run_once(struct bq_ckpt *k) {
     bq_prom_hist_observe(&k->waits->ckpt_run, bq_waits_now_us() - t0);
   bq_mutex_lock(&k->mu);
   k->runs++;
-  k->caught_up = rc == SQLITE_OK && nckpt >= nlog;
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) k->failures++;
   bq_mutex_unlock(&k->mu);
   if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return;
@@ -37,49 +35,16 @@ static void run_once(struct bq_ckpt *k) {
                 (unsigned long long)suppressed);
 }
 
-static uint64_t realtime_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Below the hard bound, hold the next run until gap_us after the last one
- * began, unless the last run copied the whole WAL (the writer is not
- * busy: a run now may leave it fully copied for the writer's next
- * transaction, which then rewinds it), or an urgent kick, stop() or an
- * inline copy comes first.
- * k->mu held; sets k->pacing while it waits.  CLOCK_REALTIME (the cond's
- * clock): a clock step shortens or lengthens one wait, never past gap_us
- * from now. */
-static void pace_runs(struct bq_ckpt *k, uint64_t last_start_us) {
-  uint64_t now = realtime_us(), until = last_start_us + k->gap_us;
-  struct timespec abs;
-  if (k->urgent || k->caught_up || now >= until) return;
-  if (until > now + k->gap_us) until = now + k->gap_us;
-  abs.tv_sec = (time_t)(until / 1000000u);
-  abs.tv_nsec = (long)(until % 1000000u) * 1000;
-  k->pacing = 1;
-  while (!k->urgent && !k->stopping && !k->writer_busy)
-    if (bq_cond_timedwait(&k->cv, &k->mu, &abs)) break;
-  k->pacing = 0;
-}
-
 static void *ckpt_main(void *arg) {
   struct bq_ckpt *k = arg;
-  uint64_t last_start_us = 0;
   bq_mutex_lock(&k->mu);
   for (;;) {
     while ((!k->wanted || k->writer_busy) && !k->stopping)
       bq_cond_wait(&k->cv, &k->mu);
     if (k->stopping) break;
-    pace_runs(k, last_start_us);
-    if (k->stopping) break;
-    if (k->writer_busy) continue;
     k->wanted = 0;
-    k->urgent = 0;
     k->running = 1;
     bq_mutex_unlock(&k->mu);
-    last_start_us = realtime_us();
     run_once(k);
     bq_mutex_lock(&k->mu);
     k->running = 0;
@@ -97,7 +62,6 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
 
   memset(k, 0, sizeof(*k));
   k->log = log;
-  k->gap_us = BQ_CKPT_GAP_US;
   k->waits = waits;
   bq_ratelimit_init(&k->rl, 5000);
   rc = sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE |
@@ -177,7 +141,7 @@ void bq_ckpt_on_commit(struct bq_ckpt *k, int pages) {
   else if (pages >= k->hard_pages)
     k->owed = OWED_TRY;
   else if (pages >= k->soft_pages)
-    bq_ckpt_kick(k, 0);
+    bq_ckpt_kick(k);
 }
 
 int bq_ckpt_owed(const struct bq_ckpt *k) { return k->owed != 0; }
@@ -188,15 +152,14 @@ void bq_ckpt_settle(struct bq_ckpt *k, struct sqlite3 *writer) {
   if (owed == OWED_WAIT)
     bq_ckpt_inline(k, writer, 1);
   else if (owed == OWED_TRY && bq_ckpt_inline(k, writer, 0) == 1)
-    bq_ckpt_kick(k, 1);
+    bq_ckpt_kick(k);
 }
 
-void bq_ckpt_kick(struct bq_ckpt *k, int urgent) {
+void bq_ckpt_kick(struct bq_ckpt *k) {
   assert(k->db != NULL);
   bq_mutex_lock(&k->mu);
-  if (!k->wanted || (urgent && !k->urgent)) {
+  if (!k->wanted) {
     k->wanted = 1;
-    k->urgent |= urgent;
     bq_cond_signal(&k->cv);
   }
   bq_mutex_unlock(&k->mu);
@@ -207,7 +170,7 @@ int bq_ckpt_inline(struct bq_ckpt *k, struct sqlite3 *writer, int wait) {
   uint64_t t0 = k->waits ? bq_waits_now_us() : 0;
   assert(k->db != NULL && writer != NULL);
   bq_mutex_lock(&k->mu);
-  if ((k->running || k->pacing || !k->ran) && !wait) {
+  if ((k->running || !k->ran) && !wait) {
     bq_mutex_unlock(&k->mu);
     return 1;
   }

@@ -13,23 +13,12 @@
  * bq_ckpt_kick().  The checkpointer thread owns a second connection to the
  * same file and runs PASSIVE checkpoints, which never block the writer or
  * readers; kicks that arrive while one runs coalesce into one more run.
- * Below BQ_CKPT_HARD_BYTES a run starts no sooner than BQ_CKPT_GAP_US
- * after the one before it began, unless that one copied the whole WAL:
- * each run costs two fdatasyncs whatever it copies, and a page that many
- * commits rewrite (the last leaf, the interior pages) is copied once per
- * run, so under a steady load fewer, larger runs copy less and take far
- * less CPU from the threads that ingest (a run after every commit or two
- * at high load was a third of a core).  Under a light load a run copies
- * everything, and the next one, at once, may well end while the writer
- * is idle, so that its next transaction rewinds the WAL without an inline
- * copy.  Past the hard bound a kick is urgent and the next run starts at
- * once.
  *
  * A passive checkpoint running beside a busy writer rarely finds the WAL
  * fully copied at the moment the writer starts its next transaction, and
  * only then can SQLite rewind the WAL to its start.  So the writer itself
  * copies the tail once the WAL passes BQ_CKPT_HARD_BYTES, but only right
- * after a background run has ended (else it kicks, urgently): the
+ * after a background run has ended (else it kicks): the
  * checkpointer has just copied nearly everything, the writer copies the
  * few batches that came during that run, and the WAL rewinds.  That copy
  * is owed by the commit's wal hook and made after the batch has been
@@ -70,9 +59,6 @@
 #define BQ_CKPT_LIMIT_BYTES (4 * BQ_CKPT_HARD_BYTES)
 /* Below BQ_CKPT_HARD_BYTES a background run starts at least this long
  * after the one before it began (see above). */
-#ifndef BQ_CKPT_GAP_US /* a build may set it, to measure against */
-#define BQ_CKPT_GAP_US 5000
-#endif
 
 struct sqlite3;
 
@@ -89,13 +75,9 @@ struct bq_ckpt {
   struct bq_ratelimit rl;    /* failure log lines; checkpointer thread */
   pthread_cond_t idle;       /* signalled when a background run ends */
   int wanted;                /* a kick arrived since the last run began */
-  int urgent;                /* ... from a commit past hard_pages */
-  int pacing;                /* holding a wanted run for the gap */
   int ran;                   /* a run ended since the last inline copy */
-  int caught_up;             /* the last run copied the whole WAL */
   int owed;                  /* OWED_*: what the last commit left for
                                 bq_ckpt_settle() (writer thread only) */
-  uint64_t gap_us;           /* BQ_CKPT_GAP_US */
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
   int stopping;              /* stop() called: leave after this run */
@@ -127,21 +109,20 @@ int bq_ckpt_owed(const struct bq_ckpt *k);
 /* Writer thread, after the committed batch has been handed on (its acks
  * may go out) and before the next transaction: what the last commit owed.
  * Past limit_pages, bq_ckpt_inline(wait 1); past hard_pages,
- * bq_ckpt_inline(wait 0), and an urgent kick when that does not copy;
+ * bq_ckpt_inline(wait 0), and a kick when that does not copy;
  * else nothing.  A failed copy is not the commit's failure: the WAL only
  * grows until the next one succeeds. */
 void bq_ckpt_settle(struct bq_ckpt *k, struct sqlite3 *writer);
 
-/* Ask for a checkpoint: at once if urgent (the WAL is past hard_pages),
- * else once BQ_CKPT_GAP_US have passed since the last run began.  Cheap (a
- * mutex and a signal); never blocks on the checkpoint itself. */
-void bq_ckpt_kick(struct bq_ckpt *k, int urgent);
+/* Ask for a checkpoint soon.  Cheap (a mutex and a signal); never blocks
+ * on the checkpoint itself. */
+void bq_ckpt_kick(struct bq_ckpt *k);
 
 /* Writer thread, after a commit that left the WAL at or past
  * BQ_CKPT_HARD_BYTES.  With wait 0, return 1 at once unless a background
- * run has ended since the last inline copy and none is in progress or
- * held for its gap (the caller then kicks, urgently: the run starts at
- * once), so that the copy here is only what the last few commits added;
+ * run has ended since the last inline copy and none is in progress (the
+ * caller then kicks), so that the copy here is only what the last few
+ * commits added;
  * with wait 1, wait for a run in progress to end.  Then hold further runs
  * off and run a PASSIVE checkpoint on the writer's own connection, so that
  * the writer's next transaction finds the WAL fully copied and rewinds it.

@@ -1163,107 +1163,6 @@ static void test_wal_stays_bounded(void **state) {
   free(v);
 }
 
-/* Pacing of background runs (checkpoint.h): below the hard bound a kick
- * waits for the gap after the last run began when that run left part of
- * the WAL uncopied; an urgent kick (a commit past the hard bound) runs at
- * once, so does any kick after a run that copied everything, and stop()
- * never waits for the gap.  A reader's open snapshot keeps a run short of
- * the WAL's end.  The gap is an hour here, so "not yet" cannot be a slow
- * machine. */
-static int ckpt_wait_runs(struct bq_ckpt *k, uint64_t want) {
-  uint64_t runs = 0;
-  for (int i = 0; i < 60000 && runs < want; i++) {
-    usleep(1000);
-    bq_ckpt_stats(k, &runs, NULL, NULL);
-  }
-  return runs == want;
-}
-
-static void insert_row(sqlite3 *db) {
-  assert_int_equal(sqlite3_exec(db, "INSERT INTO t VALUES (1)", NULL, NULL,
-                                NULL),
-                   SQLITE_OK);
-}
-
-static void test_ckpt_pacing(void **state) {
-  struct fixture *fx = *state;
-  struct bq_ckpt k;
-  sqlite3 *db, *reader;
-  char err[256];
-  uint64_t runs = 0;
-  int i, pacing;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL;"
-                                    "CREATE TABLE t(x)",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  insert_row(db);
-  assert_int_equal(sqlite3_open(fx->path, &reader), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM t",
-                                NULL, NULL, NULL),
-                   SQLITE_OK); /* a snapshot before the next row */
-  insert_row(db);
-  assert_int_equal(bq_ckpt_start(&k, fx->path, NULL, NULL, err, sizeof(err)),
-                   0);
-  bq_mutex_lock(&k.mu);
-  k.gap_us = 3600ull * 1000000u;
-  bq_mutex_unlock(&k.mu);
-  /* The first run is not held: there is no run before it.  It stops at
-   * the reader's snapshot. */
-  bq_ckpt_kick(&k, 0);
-  assert_true(ckpt_wait_runs(&k, 1));
-  bq_mutex_lock(&k.mu);
-  assert_false(k.caught_up);
-  bq_mutex_unlock(&k.mu);
-  /* So a second ordinary kick is held for the gap. */
-  insert_row(db);
-  bq_ckpt_kick(&k, 0);
-  for (i = 0, pacing = 0; i < 60000 && !pacing; i++) {
-    usleep(1000);
-    bq_mutex_lock(&k.mu);
-    pacing = k.pacing && k.wanted;
-    bq_mutex_unlock(&k.mu);
-  }
-  assert_true(pacing);
-  usleep(200000);
-  bq_ckpt_stats(&k, &runs, NULL, NULL);
-  assert_int_equal(runs, 1);
-  /* An urgent one starts it; without the reader it copies everything. */
-  assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL),
-                   SQLITE_OK);
-  bq_ckpt_kick(&k, 1);
-  assert_true(ckpt_wait_runs(&k, 2));
-  bq_mutex_lock(&k.mu);
-  assert_true(k.caught_up);
-  bq_mutex_unlock(&k.mu);
-  /* After a run that copied everything, an ordinary kick runs at once. */
-  insert_row(db);
-  bq_ckpt_kick(&k, 0);
-  assert_true(ckpt_wait_runs(&k, 3));
-  /* Held again (the reader keeps this run short), and stop() ends the wait
-   * instead of sitting out the gap. */
-  assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM t",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  insert_row(db);
-  bq_ckpt_kick(&k, 1);
-  assert_true(ckpt_wait_runs(&k, 4));
-  insert_row(db);
-  bq_ckpt_kick(&k, 0);
-  for (i = 0, pacing = 0; i < 60000 && !pacing; i++) {
-    usleep(1000);
-    bq_mutex_lock(&k.mu);
-    pacing = k.pacing;
-    bq_mutex_unlock(&k.mu);
-  }
-  assert_true(pacing);
-  bq_ckpt_stop(&k);
-  assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL),
-                   SQLITE_OK);
-  assert_int_equal(sqlite3_close(reader), SQLITE_OK);
-  assert_int_equal(sqlite3_close(db), SQLITE_OK);
-}
-
 /* PostgreSQL URIs go to store_pg.c; one with a password is refused before
  * any connection, and logs show it redacted. */
 static void test_pg_uri_password(void **state) {
@@ -1543,7 +1442,6 @@ int main(void) {
       STORE_TEST(test_append_multi_row_order),
       STORE_TEST(test_append_runs_and_mixed_windows),
       STORE_TEST(test_wal_stays_bounded),
-      STORE_TEST(test_ckpt_pacing),
       STORE_TEST(test_open_migrates_v1),
       STORE_TEST(test_open_migrates_v2),
       STORE_TEST(test_append_tls_subject),
