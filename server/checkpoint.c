@@ -137,9 +137,9 @@ int bq_ckpt_start(struct bq_ckpt *k, const char *path,
 
 void bq_ckpt_on_commit(struct bq_ckpt *k, int pages) {
   if (pages >= k->limit_pages)
-    k->owed = OWED_WAIT;
+    k->owed = BQ_CKPT_OWED_WAIT;
   else if (pages >= k->hard_pages)
-    k->owed = OWED_TRY;
+    k->owed = BQ_CKPT_OWED_TRY;
   else if (pages >= k->soft_pages)
     bq_ckpt_kick(k);
 }
@@ -149,9 +149,9 @@ int bq_ckpt_owed(const struct bq_ckpt *k) { return k->owed != 0; }
 void bq_ckpt_settle(struct bq_ckpt *k, struct sqlite3 *writer) {
   int owed = k->owed;
   k->owed = 0;
-  if (owed == OWED_WAIT)
+  if (owed == BQ_CKPT_OWED_WAIT)
     bq_ckpt_inline(k, writer, 1);
-  else if (owed == OWED_TRY && bq_ckpt_inline(k, writer, 0) == 1)
+  else if (owed == BQ_CKPT_OWED_TRY && bq_ckpt_inline(k, writer, 0) == 1)
     bq_ckpt_kick(k);
 }
 

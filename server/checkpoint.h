@@ -62,7 +62,7 @@
 
 struct sqlite3;
 
-enum { OWED_TRY = 1, OWED_WAIT = 2 };
+enum { BQ_CKPT_OWED_TRY = 1, BQ_CKPT_OWED_WAIT = 2 };
 
 struct bq_ckpt {
   pthread_t thread;
@@ -76,8 +76,9 @@ struct bq_ckpt {
   pthread_cond_t idle;       /* signalled when a background run ends */
   int wanted;                /* a kick arrived since the last run began */
   int ran;                   /* a run ended since the last inline copy */
-  int owed;                  /* OWED_*: what the last commit left for
-                                bq_ckpt_settle() (writer thread only) */
+  int owed;                  /* BQ_CKPT_OWED_*: what the last commit
+                                left for bq_ckpt_settle() (writer
+                                thread only) */
   int running;               /* a background run is in progress */
   int writer_busy;           /* the writer is checkpointing inline */
   int stopping;              /* stop() called: leave after this run */
