@@ -57,8 +57,6 @@
 /* WAL bytes after which the writer waits for a background run in progress
  * and then copies: the WAL's bound (see above). */
 #define BQ_CKPT_LIMIT_BYTES (4 * BQ_CKPT_HARD_BYTES)
-/* Below BQ_CKPT_HARD_BYTES a background run starts at least this long
- * after the one before it began (see above). */
 
 struct sqlite3;
 
