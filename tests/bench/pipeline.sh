@@ -417,27 +417,27 @@ RET_ROWS=${BENCH_RET_ROWS:-500000}
 RET_AGE=${BENCH_RET_AGE:-20s}
 declare -A RETR LATMAX # LATMAX: section 4's maxima, which section 10 reuses
 # ret_sample OUT: once a second until $dir/ret.stop exists: "t rows
-# file_bytes span_us age_us".  Every figure is a lookup by id, never a scan
-# (a scan of a growing table each second took a core of its own and held
-# a read snapshot for seconds, which the run without retention paid for in
-# its ack tail: docs/operations.md, "Retention"): rows is max(id) - min(id)
-# + 1 (ids are contiguous: rows get max(id) + 1, and retention deletes the
-# oldest range; ret_run checks it against count(*) after the run), span
-# and age use the received_at of the newest and the oldest row by id.
+# file_bytes span_us age_us".  Every figure is a lookup by id, never a
+# scan: a scan of a large table each second takes a core and holds a read
+# snapshot that stops checkpoints, and the ack tail would show the sampler
+# (docs/operations.md, "Retention").  rows is max(id) - min(id) + 1 (ids
+# are contiguous: a row gets max(id) + 1, and retention deletes the oldest
+# range; ret_run checks it against count(*) after the run); span and age
+# use the received_at of the newest and the oldest row by id.
 ret_sample() {
   local t0
   t0=$(date +%s)
   while [ ! -e "$dir/ret.stop" ]; do
     sqlite3 -cmd '.timeout 30000' "$dir/b.db" "
+      WITH o AS (SELECT id, received_at FROM messages ORDER BY id LIMIT 1),
+           n AS (SELECT id, received_at FROM messages ORDER BY id DESC LIMIT 1)
       SELECT $(($(date +%s) - t0)),
-             coalesce((SELECT max(id) FROM messages)
-                      - (SELECT min(id) FROM messages) + 1, 0),
+             coalesce((SELECT id FROM n) - (SELECT id FROM o) + 1, 0),
              (SELECT page_count FROM pragma_page_count()) *
                (SELECT page_size FROM pragma_page_size()),
-             coalesce((SELECT received_at FROM messages ORDER BY id DESC LIMIT 1)
-                      - (SELECT received_at FROM messages ORDER BY id LIMIT 1), 0),
+             coalesce((SELECT received_at FROM n) - (SELECT received_at FROM o), 0),
              coalesce(CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)
-                      - (SELECT received_at FROM messages ORDER BY id LIMIT 1), 0)
+                      - (SELECT received_at FROM o), 0)
       " 2>/dev/null | tr '|' ' ' >>"$1" || true
     sleep 1
   done
