@@ -145,9 +145,11 @@ static const struct opt opts[] = {
              "also stops at about 4 MB of messages)"},
     {.name = "sync", .letter = 's', .kind = K_ENUM, .section = S_OPTIONS,
      .metavar = "MODE", .def = "full", .choices = sync_choices, FIELD(sync),
-     .help = "off, normal or full: SQLite synchronous; full survives power "
-             "loss, normal survives a crash of burstqd, off neither.  On "
-             "PostgreSQL, synchronous_commit on, remote_write and off"},
+     .help = "off, normal or full: full acks a message once the WAL "
+             "holding it is flushed to disk (survives power loss), normal "
+             "once it is committed (survives a crash of burstqd), off "
+             "flushes nothing, checkpoints included.  On PostgreSQL, "
+             "synchronous_commit on, remote_write and off"},
     {.name = "ack", .letter = 'a', .kind = K_ENUM, .section = S_OPTIONS,
      .metavar = "on|off", .def = "on", .choices = ack_choices, FIELD(ack),
      .help = "send \"OK <n>\" after each commit"},

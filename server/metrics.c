@@ -230,7 +230,8 @@ int bq_metrics_render(struct bq_metrics *m,
   bq_prom_hist_render(b, "burstq_batch_records", "Records per committed transaction.",
        &m->batch);
   bq_prom_hist_render(b, "burstq_commit_duration_seconds",
-       "Time from BEGIN to a durable COMMIT per batch, retries included.",
+       "Time from BEGIN to COMMIT per batch, retries included (at --sync "
+       "full on SQLite the flush follows: burstq_sync_wait_seconds).",
        &m->commit);
   bq_waits_render(&m->waits, b);
   db_errors(b, m);

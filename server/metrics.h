@@ -49,7 +49,7 @@
 
 struct bq_metrics {
   struct bq_prom_hist batch;         /* records per committed batch */
-  struct bq_prom_hist commit;        /* microseconds from BEGIN to durable */
+  struct bq_prom_hist commit;        /* microseconds from BEGIN to COMMIT */
   _Atomic uint64_t db_errors[BQ_STORE_NERR]; /* failed attempts by kind */
   _Atomic int db_err;                /* 0: last attempt committed; else its
                                         error (a negated enum bq_store_err) */

@@ -28,6 +28,98 @@ static void post(struct bq_pool *p, struct bq_done *d) {
   uv_async_send(p->wake);
 }
 
+/* Post a chain of completions (head .. *tailp == NULL), in order, with
+ * one lock and one wake-up. */
+static void post_chain(struct bq_pool *p, struct bq_done *head,
+                       struct bq_done **tailp) {
+  bq_mutex_lock(&p->mu);
+  *p->done_tailp = head;
+  p->done_tailp = tailp;
+  bq_mutex_unlock(&p->mu);
+  uv_async_send(p->wake);
+}
+
+/* A worker's completion (or farewell): to the loop, or with a syncer to
+ * the syncer first (pool.h). */
+static void hand_on(struct bq_pool *p, struct bq_done *d) {
+  int was_empty;
+  if (!p->syncing) {
+    post(p, d);
+    return;
+  }
+  d->next = NULL;
+  d->posted_us = p->metrics ? bq_waits_now_us() : 0;
+  bq_mutex_lock(&p->smu);
+  was_empty = p->sync_head == NULL;
+  *p->sync_tailp = d;
+  p->sync_tailp = &d->next;
+  bq_mutex_unlock(&p->smu);
+  if (was_empty) bq_cond_signal(&p->scv);
+}
+
+/* The syncer: take every completion waiting, flush once if any of them is
+ * a batch, post them all; until every worker's farewell has passed. */
+static void *syncer_main(void *arg) {
+  struct bq_pool *p = arg;
+  unsigned farewells = 0;
+  char err[512];
+
+  while (farewells < p->nworkers) {
+    struct bq_done *head, **tailp, *d;
+    int batches = 0;
+    bq_mutex_lock(&p->smu);
+    while (p->sync_head == NULL) bq_cond_wait(&p->scv, &p->smu);
+    head = p->sync_head;
+    tailp = p->sync_tailp;
+    p->sync_head = NULL;
+    p->sync_tailp = &p->sync_head;
+    bq_cond_broadcast(&p->staken);
+    bq_mutex_unlock(&p->smu);
+    for (d = head; d != NULL; d = d->next) {
+      if (d->exited) farewells++;
+      else batches++;
+    }
+    if (batches > 0) {
+      int r = bq_store_sync(p->store, err, sizeof(err));
+      if (r != 0) {
+        /* Nothing of these batches was acknowledged; what the flush left
+         * on disk is what a crash now would leave (store.h, sync). */
+        bq_log_error(p->log,
+                     "flushing %d committed batches failed: %s; exiting "
+                     "now without acknowledging them",
+                     batches, err);
+        _exit(1);
+      }
+      p->syncs++;
+      if (p->metrics) {
+        uint64_t now = bq_waits_now_us();
+        for (d = head; d != NULL; d = d->next)
+          if (!d->exited)
+            bq_prom_hist_observe(&p->metrics->waits.sync_wait,
+                                 now > d->posted_us ? now - d->posted_us
+                                                    : 0);
+      }
+    }
+    if (p->metrics) {
+      uint64_t now = bq_waits_now_us();
+      for (d = head; d != NULL; d = d->next) d->posted_us = now;
+    }
+    post_chain(p, head, tailp);
+  }
+  return NULL;
+}
+
+/* With a syncer: return once no completion waits for a flush to begin.
+ * A commit made while one already waits would be covered by the same
+ * flush as that one, so the writer lets the records gather for it
+ * instead, in the queue (pool.h). */
+static void await_flush_start(struct bq_pool *p) {
+  if (!p->syncing) return;
+  bq_mutex_lock(&p->smu);
+  while (p->sync_head != NULL) bq_cond_wait(&p->staken, &p->smu);
+  bq_mutex_unlock(&p->smu);
+}
+
 struct bq_done *bq_pool_take_done(struct bq_pool *p) {
   struct bq_done *d;
   bq_mutex_lock(&p->mu);
@@ -181,8 +273,10 @@ static void *worker_main(void *arg) {
     size_t bytes;
     int idle, owed;
     uint64_t token_us;
+    size_t n;
+    await_flush_start(p);
     /* while retention has more to do, an empty queue is idle at once */
-    size_t n = bq_queue_take_idle(p->queue, p->batch_max, p->batch_bytes,
+    n = bq_queue_take_idle(p->queue, p->batch_max, p->batch_bytes,
                                   p->idle_ms > 0 && more ? 1 : p->idle_ms,
                                   &batch, &bytes, &idle, &token_us);
     if (idle) {
@@ -208,7 +302,7 @@ static void *worker_main(void *arg) {
       bq_log_error(p->log, "out of memory posting a completion; aborting");
       abort();
     }
-    post(p, d);
+    hand_on(p, d);
     if (owed) {
       bq_store_settle(p->store);
       bq_queue_finish(p->queue, n, bytes);
@@ -223,7 +317,7 @@ static void *worker_main(void *arg) {
   if (d == NULL) abort();
   d->exited = 1;
   d->n = 0;
-  post(p, d);
+  hand_on(p, d);
   return NULL;
 }
 
@@ -248,13 +342,39 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
   p->token_waits = nworkers > 1;
   p->done_head = NULL;
   p->done_tailp = &p->done_head;
+  p->syncing = deps->store->caps.deferred_sync;
+  p->sync_head = NULL;
+  p->sync_tailp = &p->sync_head;
+  p->syncs = 0;
   p->batches = 0;
   p->failures = 0;
+  assert(!p->syncing || deps->store->ops->sync != NULL);
   bq_ratelimit_init(&p->fail_rl, 5000);
   r = bq_mutex_init(&p->mu);
   if (r != 0) return r;
+  r = bq_mutex_init(&p->smu);
+  if (r != 0) {
+    bq_mutex_destroy(&p->mu);
+    return r;
+  }
+  r = bq_cond_init(&p->scv);
+  if (r != 0) {
+    bq_mutex_destroy(&p->smu);
+    bq_mutex_destroy(&p->mu);
+    return r;
+  }
+  r = bq_cond_init(&p->staken);
+  if (r != 0) {
+    bq_cond_destroy(&p->scv);
+    bq_mutex_destroy(&p->smu);
+    bq_mutex_destroy(&p->mu);
+    return r;
+  }
   p->threads = calloc(nworkers, sizeof(*p->threads));
   if (p->threads == NULL) {
+    bq_cond_destroy(&p->staken);
+    bq_cond_destroy(&p->scv);
+    bq_mutex_destroy(&p->smu);
     bq_mutex_destroy(&p->mu);
     return -ENOMEM;
   }
@@ -266,7 +386,12 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
     (void)pthread_setname_np(p->threads[i], name); /* a name is a nicety */
     p->nworkers++;
   }
-  if (i < nworkers) {
+  /* The syncer counts farewells up to p->nworkers, final from here on. */
+  if (r == 0 && p->syncing) {
+    r = pthread_create(&p->syncer, NULL, syncer_main, p);
+    if (r == 0) (void)pthread_setname_np(p->syncer, "bq-syncer");
+  }
+  if (r != 0) {
     /* Let the ones that started drain an empty queue and leave. */
     bq_queue_close(queue);
     for (unsigned j = 0; j < p->nworkers; j++)
@@ -275,7 +400,14 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
       nx = d->next; /* only farewells: nothing was pushed yet */
       free(d);
     }
+    for (struct bq_done *d = p->sync_head, *nx; d; d = nx) {
+      nx = d->next; /* the same, handed to a syncer never started */
+      free(d);
+    }
     free(p->threads);
+    bq_cond_destroy(&p->staken);
+    bq_cond_destroy(&p->scv);
+    bq_mutex_destroy(&p->smu);
     bq_mutex_destroy(&p->mu);
     return -r;
   }
@@ -285,7 +417,11 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps) {
 void bq_pool_join(struct bq_pool *p) {
   for (unsigned i = 0; i < p->nworkers; i++)
     bq_thread_join(p->threads[i]);
+  if (p->syncing) bq_thread_join(p->syncer);
   free(p->threads);
   p->threads = NULL;
+  bq_cond_destroy(&p->staken);
+  bq_cond_destroy(&p->scv);
+  bq_mutex_destroy(&p->smu);
   bq_mutex_destroy(&p->mu);
 }

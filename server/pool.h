@@ -15,9 +15,26 @@
  * retention pass (bq_store_retain), again at once while it says there is
  * more.
  *
- * Threads: workers run the loop above.  The completion list is guarded by
- * pool->mu; the loop thread takes the whole list at once
- * (bq_pool_take_done).  Connection tokens in completions are never
+ * A store with caps.deferred_sync (SQLite at --sync full) commits without
+ * flushing.  Its completions then go to a syncer thread instead of the
+ * loop: the syncer takes every completion waiting, flushes once
+ * (bq_store_sync), and posts them in the order they came, so that the
+ * writer starts its next transaction while the last one is flushed, and
+ * one flush covers every batch committed while the previous flush ran.
+ * A completion is posted only after a flush that began after its commit,
+ * so an ack still never precedes durability.  A worker takes its next
+ * batch only once no completion waits for a flush to begin: a commit made
+ * while one waits would be covered by the same flush, so the records
+ * gather in the queue for one larger commit instead of costing the WAL
+ * another set of pages (fewer commits for the same acks).  A flush that fails stops
+ * the daemon (store.h, sync).  Workers' farewells take the same path, so
+ * the loop sees them after every completion.
+ *
+ * Threads: workers run the loop above, and the syncer (when there is one)
+ * the flushes.  The completion list is guarded by pool->mu; the loop
+ * thread takes the whole list at once (bq_pool_take_done).  The list
+ * waiting for a flush is guarded by pool->smu: workers append, the syncer
+ * takes it whole.  Connection tokens in completions are never
  * dereferenced here.
  */
 #ifndef BQ_POOL_H
@@ -53,7 +70,8 @@ struct bq_done_entry {
 struct bq_done {
   struct bq_done *next;
   int exited;    /* 1: the worker has left its loop (n == 0) */
-  uint64_t posted_us; /* bq_waits_now_us() when posted (metrics on) */
+  uint64_t posted_us; /* bq_waits_now_us() when posted (metrics on);
+                         with a syncer, first when handed to it */
   size_t n;      /* entries */
   struct bq_done_entry e[];
 };
@@ -88,6 +106,14 @@ struct bq_pool {
   pthread_t *threads;
   struct bq_mutex mu;      /* guards done_head/done_tailp */
   struct bq_done *done_head, **done_tailp;
+  /* With caps.deferred_sync (see the design block): */
+  int syncing;             /* 1: a syncer runs; set before the threads */
+  pthread_t syncer;
+  struct bq_mutex smu;     /* guards sync_head/sync_tailp */
+  pthread_cond_t scv;      /* signalled when sync_head becomes non-NULL */
+  pthread_cond_t staken;   /* broadcast when the syncer takes the list */
+  struct bq_done *sync_head, **sync_tailp;
+  uint64_t syncs;          /* flushes; syncer thread, read after join */
   /* Touched only by the writer-token holder; read by the loop thread only
    * after bq_pool_join(): */
   struct bq_ratelimit fail_rl;
@@ -104,8 +130,8 @@ int bq_pool_start(struct bq_pool *p, const struct bq_pool_deps *deps);
  * The caller frees each with free(). */
 struct bq_done *bq_pool_take_done(struct bq_pool *p);
 
-/* Join every worker (after each has posted its farewell) and free the
- * pool's resources. */
+/* Join every worker (after each has posted its farewell) and the syncer,
+ * and free the pool's resources. */
 void bq_pool_join(struct bq_pool *p);
 
 #endif /* BQ_POOL_H */

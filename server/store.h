@@ -18,7 +18,13 @@
  * called from any thread at any time.
  *
  * append() is all-or-nothing: either every record of the batch is durable
- * (to the level the sync mode promises) when it returns 0, or none is.
+ * (to the level the sync mode promises) when it returns 0, or none is.  A
+ * backend with caps.deferred_sync commits without making the commit
+ * durable: the batch is committed (and will be stored whole, or not at
+ * all) when append() returns 0, and durable once a sync() called after
+ * that returns 0.  The pool calls sync() on a thread of its own, beside
+ * the next append(), so that one flush covers every batch committed while
+ * the last one ran (pool.h).
  *
  * Producers (exactly once, docs/protocol.md).  A backend keeps, per
  * producer id, a row (table producers in both backends) with its
@@ -156,6 +162,15 @@ struct bq_store_ops {
    * log and retry. */
   int (*settle_owed)(struct bq_store *s);
   void (*settle)(struct bq_store *s);
+  /* Required with caps.deferred_sync, else NULL.  Make every commit that
+   * append() or retain() returned from before this call durable.  Runs on
+   * one thread (the pool's syncer), concurrently with append(), retain()
+   * and settle on the writer's.  Returns 0, or a negated enum
+   * bq_store_err with the reason in err.  A failure is never retried: a
+   * failed flush may have dropped the data it was to write (the kernel
+   * marks the pages clean), so a second flush that succeeds proves
+   * nothing (the pool stops the daemon, as a crash would). */
+  int (*sync)(struct bq_store *s, char *err, size_t errlen);
 };
 
 struct bq_store_caps {
@@ -165,6 +180,8 @@ struct bq_store_caps {
   size_t batch_bytes;     /* most bq_rec_cost() bytes one append() should
                              take (a batch stops short of it, at least one
                              record), 0: no bound */
+  int deferred_sync;      /* 1: a commit is durable only once a later
+                             sync() returns (see the design block) */
 };
 
 struct bq_store {
@@ -246,6 +263,11 @@ static inline int bq_store_settle_owed(struct bq_store *s) {
 
 static inline void bq_store_settle(struct bq_store *s) {
   if (s->ops->settle != NULL) s->ops->settle(s);
+}
+
+static inline int bq_store_sync(struct bq_store *s, char *err,
+                                size_t errlen) {
+  return s->ops->sync != NULL ? s->ops->sync(s, err, errlen) : 0;
 }
 
 static inline int bq_store_close(struct bq_store *s, char *err,

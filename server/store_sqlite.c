@@ -10,6 +10,20 @@
  * SQLite's result codes never leave this file: translate() maps them onto
  * enum bq_store_err.
  *
+ * Durability at --sync full (caps.deferred_sync): the writing connection
+ * runs at synchronous=NORMAL, so a COMMIT appends its frames to the WAL
+ * and returns without a flush, and sync() (the pool's syncer thread)
+ * fdatasync()s the WAL through a descriptor of its own, beside the next
+ * transaction.  A flush covers every frame written before it began, so
+ * once it returns every batch committed before it is as durable as
+ * synchronous=FULL would have made it; one flush covers all the batches
+ * committed while the previous one ran.  Frames a checkpoint has copied
+ * may be overwritten when the WAL rewinds; SQLite rewinds only after the
+ * checkpoint has flushed the database file, so a batch is durable in one
+ * place or the other.  Until the flush, a power loss can take the batch
+ * (never a part of it: recovery keeps the WAL's frames up to the last
+ * whole commit whose checksums chain), and nothing acked.
+ *
  * Schema (user_version 5):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
  *               opened_at INTEGER NOT NULL, closed_at INTEGER,
@@ -133,6 +147,8 @@ struct sqlite_store {
   struct bq_retain_stats *retain_stats; /* may be NULL */
   struct bq_waits *waits; /* may be NULL: txn_* (waits.h) not recorded */
   char *path;           /* the database file; path + "-wal" is its WAL */
+  int wal_fd;           /* caps.deferred_sync: the WAL, opened by the
+                           first sync(); syncer thread only until close */
 };
 
 /* Version 1, exactly as that release created it. */
@@ -354,10 +370,25 @@ static int sqlite_retain(struct bq_store *base, int *more, char *err,
 
 static int sqlite_settle_owed(struct bq_store *base);
 static void sqlite_settle(struct bq_store *base);
+static int sqlite_sync(struct bq_store *base, char *err, size_t errlen);
 
 static const struct bq_store_ops sqlite_ops = {
-    sqlite_append, sqlite_size,        sqlite_close,
-    sqlite_retain, sqlite_settle_owed, sqlite_settle};
+    .append = sqlite_append,
+    .size = sqlite_size,
+    .close = sqlite_close,
+    .retain = sqlite_retain,
+    .settle_owed = sqlite_settle_owed,
+    .settle = sqlite_settle};
+
+/* --sync full: the same, and sync() makes the commits durable. */
+static const struct bq_store_ops sqlite_ops_deferred = {
+    .append = sqlite_append,
+    .size = sqlite_size,
+    .close = sqlite_close,
+    .retain = sqlite_retain,
+    .settle_owed = sqlite_settle_owed,
+    .settle = sqlite_settle,
+    .sync = sqlite_sync};
 
 /* SQLite's wal hook on the writing connection: runs inside each commit
  * with the number of pages now in the WAL.  Hands checkpoints to the
@@ -370,6 +401,70 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
   (void)name;
   bq_ckpt_on_commit(&s->ckpt, pages);
   return SQLITE_OK;
+}
+
+/* Flush the directory that holds path, so that a file just created in it
+ * stays named after a power loss.  Returns 0 or -errno. */
+static int sync_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char dir[PATH_MAX];
+  int fd, r = 0;
+  if (slash == NULL) {
+    snprintf(dir, sizeof(dir), ".");
+  } else if ((size_t)(slash - path) + 1 >= sizeof(dir)) {
+    return -ENAMETOOLONG;
+  } else {
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+  }
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  if (fsync(fd) != 0) r = -errno;
+  close(fd);
+  return r;
+}
+
+/* store.h, sync.  The WAL exists from the first commit on and keeps its
+ * inode while the writing connection is open (SQLite deletes it only when
+ * the last connection closes); a WAL found unlinked all the same is
+ * opened again by name.  SQLite takes no locks on the -wal file, so this
+ * descriptor cannot drop any of SQLite's POSIX locks when it closes. */
+static int sqlite_sync(struct bq_store *base, char *err, size_t errlen) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  struct stat st;
+  int r;
+
+  if (s->wal_fd >= 0 && fstat(s->wal_fd, &st) == 0 && st.st_nlink == 0) {
+    close(s->wal_fd);
+    s->wal_fd = -1;
+  }
+  if (s->wal_fd < 0) {
+    char wal[PATH_MAX + 8];
+    if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal)) {
+      snprintf(err, errlen, "the WAL's path is too long");
+      return -BQ_STORE_IO;
+    }
+    s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+    if (s->wal_fd < 0) {
+      snprintf(err, errlen, "cannot open %s to flush it: %s", wal,
+               strerror(errno));
+      return -BQ_STORE_IO;
+    }
+    /* The WAL may be new since the last flush of its directory. */
+    r = sync_dir(s->path);
+    if (r < 0) {
+      snprintf(err, errlen, "cannot flush the database's directory: %s",
+               strerror(-r));
+      return -BQ_STORE_IO;
+    }
+  }
+  if (fdatasync(s->wal_fd) != 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot flush the WAL: %s", strerror(e));
+    return e == ENOSPC || e == EDQUOT ? -BQ_STORE_FULL : -BQ_STORE_IO;
+  }
+  return 0;
 }
 
 static int sqlite_settle_owed(struct bq_store *base) {
@@ -972,10 +1067,13 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
-  s->base.ops = &sqlite_ops;
+  s->base.ops = opts->sync == BQ_SYNC_FULL ? &sqlite_ops_deferred
+                                            : &sqlite_ops;
+  s->base.caps.deferred_sync = opts->sync == BQ_SYNC_FULL;
   s->base.backend = backend_name;
   s->log = opts->log;
   s->lock_fd = -1;
+  s->wal_fd = -1;
   /* One writer per database file, locked before the first write.  flock()
    * locks are separate from the POSIX locks SQLite uses, and this
    * descriptor is closed only after sqlite3_close(), so it cannot disturb
@@ -1057,7 +1155,10 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                   "applies to new databases only)",
                   (long long)page, want_page);
   }
-  snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", opts->sync);
+  /* --sync full flushes in sync(), not in COMMIT (see the design
+   * block). */
+  snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d",
+           opts->sync == BQ_SYNC_FULL ? BQ_SYNC_NORMAL : opts->sync);
   r = exec(s->db, sql, "cannot set synchronous", err, errlen);
   if (r < 0) goto error;
   r = setup_schema(s, path, err, errlen);
@@ -1134,6 +1235,7 @@ error:
   finalize_all(s);
   sqlite3_close(s->db);
   if (created) remove_created(path); /* a failed open creates nothing */
+  if (s->wal_fd >= 0) close(s->wal_fd);
   if (s->lock_fd >= 0) close(s->lock_fd);
   free(s->path);
   free(s);
@@ -1552,6 +1654,7 @@ static int sqlite_close(struct bq_store *base, char *err, size_t errlen) {
   if (rc != SQLITE_OK) r = fail(s->db, rc, "checkpoint", err, errlen);
   rc = sqlite3_close(s->db);
   if (rc != SQLITE_OK && r == 0) r = fail(NULL, rc, "close", err, errlen);
+  if (s->wal_fd >= 0) close(s->wal_fd);
   if (s->lock_fd >= 0) close(s->lock_fd);
   free(s->path);
   free(s);

@@ -18,8 +18,8 @@ void bq_waits_init(struct bq_waits *w) {
   struct bq_prom_hist *all[] = {&w->queue_wait, &w->token_wait,
                                 &w->txn_insert, &w->txn_commit,
                                 &w->ckpt_inline, &w->ckpt_run,
-                                &w->pause,      &w->completion_wait,
-                                &w->ack_delay};
+                                &w->pause,      &w->sync_wait,
+                                &w->completion_wait, &w->ack_delay};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     bq_prom_hist_init(all[i], wait_bounds, NB, 1e-6);
   atomic_init(&w->pauses_records, 0);
@@ -51,8 +51,8 @@ void bq_waits_render(struct bq_waits *w, struct bq_buf *b) {
       &w->txn_insert);
   bq_prom_hist_render(
       b, "burstq_txn_commit_seconds",
-      "SQLite, per committed batch: the COMMIT, with the WAL write, its "
-      "sync and wal hook.",
+      "SQLite, per committed batch: the COMMIT, with the WAL write and wal "
+      "hook (at --sync full the flush is burstq_sync_wait_seconds).",
       &w->txn_commit);
   bq_prom_hist_render(
       b, "burstq_checkpoint_inline_seconds",
@@ -76,6 +76,12 @@ void bq_waits_render(struct bq_waits *w, struct bq_buf *b) {
                                      memory_order_relaxed));
   bq_buf_printf(b, "%s{bound=\"bytes\"} %" PRIu64 "\n", pn,
                 atomic_load_explicit(&w->pauses_bytes, memory_order_relaxed));
+  bq_prom_hist_render(
+      b, "burstq_sync_wait_seconds",
+      "SQLite at --sync full, per committed batch: from its commit to the "
+      "end of the WAL flush that made it durable (a flush already running "
+      "included).",
+      &w->sync_wait);
   bq_prom_hist_render(
       b, "burstq_completion_wait_seconds",
       "Per committed batch: from the worker posting its completion to the "

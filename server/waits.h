@@ -16,9 +16,10 @@
  *    wal hook, made by the store's settle op after the batch is posted,
  *    checkpoint.c);
  *  - the checkpointer thread (checkpoint.c): ckpt_run;
+ *  - the pool's syncer thread (pool.c, --sync full): sync_wait;
  *  - the loop thread (server.c, conn.c): pause, pauses_records,
  *    pauses_bytes, completion_wait (from the time the worker posted the
- *    batch, pool.h), ack_delay.
+ *    batch, or from the syncer posting it: pool.h), ack_delay.
  * Values are recorded in microseconds and rendered in seconds.
  */
 #ifndef BQ_WAITS_H
@@ -43,6 +44,9 @@ struct bq_waits {
   struct bq_prom_hist pause;       /* per intake pause: its length */
   _Atomic uint64_t pauses_records; /* pauses begun at the records bound */
   _Atomic uint64_t pauses_bytes;   /* pauses begun at the bytes bound only */
+  struct bq_prom_hist sync_wait;   /* per committed batch at --sync full:
+                                      handed to the syncer to the end of
+                                      the flush that made it durable */
   struct bq_prom_hist completion_wait; /* per committed batch: the worker
                                           posting it to the loop taking it */
   struct bq_prom_hist ack_delay;   /* per OK written: the read of the

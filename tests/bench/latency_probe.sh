@@ -11,8 +11,9 @@
 #     covering it);
 #   - the daemon's waits over the run (waits.h, docs/metrics.md): queue
 #     wait, writer-token wait (only with --workers > 1), insert and COMMIT
-#     time, inline and background checkpoints, intake pauses, completion
-#     waits (the worker's post to the loop), server-side ack delay; each
+#     time, inline and background checkpoints, intake pauses, the wait
+#     for the WAL's flush (--sync full), completion waits (the post to
+#     the loop), server-side ack delay; each
 #     as count, mean, p50 and p99 estimated from the
 #     Prometheus buckets of two scrapes (linear within a bucket, as
 #     Prometheus's histogram_quantile; a value in the +Inf bucket reads as
@@ -214,6 +215,7 @@ for name, label in [('burstq_queue_wait_seconds', 'queue wait'),
                     ('burstq_checkpoint_inline_seconds', 'ckpt inline'),
                     ('burstq_checkpoint_run_seconds', 'ckpt backgr.'),
                     ('burstq_intake_pause_seconds', 'read pauses'),
+                    ('burstq_sync_wait_seconds', 'sync wait'),
                     ('burstq_completion_wait_seconds', 'completion'),
                     ('burstq_ack_delay_seconds', 'ack delay')]:
     n, s, bs = hist(name)
