@@ -147,8 +147,8 @@ struct sqlite_store {
   struct bq_retain_stats *retain_stats; /* may be NULL */
   struct bq_waits *waits; /* may be NULL: txn_* (waits.h) not recorded */
   char *path;           /* the database file; path + "-wal" is its WAL */
-  int wal_fd;           /* caps.deferred_sync: the WAL, opened by the
-                           first sync(); syncer thread only until close */
+  int wal_fd;           /* caps.deferred_sync: the WAL (open_wal), or
+                           -1; the syncer's alone between open and close */
 };
 
 /* Version 1, exactly as that release created it. */
@@ -425,11 +425,45 @@ static int sync_dir(const char *path) {
   return r;
 }
 
-/* store.h, sync.  The WAL exists from the first commit on and keeps its
- * inode while the writing connection is open (SQLite deletes it only when
- * the last connection closes); a WAL found unlinked all the same is
- * opened again by name.  SQLite takes no locks on the -wal file, so this
- * descriptor cannot drop any of SQLite's POSIX locks when it closes. */
+/* Open the WAL into s->wal_fd and flush its directory (the WAL may be new
+ * since the directory's last flush).  Returns 0, or a negated enum
+ * bq_store_err with err; -BQ_STORE_IO with errno ENOENT when there is no
+ * WAL yet. */
+static int open_wal(struct sqlite_store *s, char *err, size_t errlen) {
+  char wal[PATH_MAX + 8];
+  int r;
+  assert(s->wal_fd < 0);
+  if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal)) {
+    snprintf(err, errlen, "the WAL's path is too long");
+    errno = ENAMETOOLONG;
+    return -BQ_STORE_IO;
+  }
+  s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+  if (s->wal_fd < 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot open %s to flush it: %s", wal,
+             strerror(e));
+    errno = e;
+    return -BQ_STORE_IO;
+  }
+  r = sync_dir(s->path);
+  if (r < 0) {
+    snprintf(err, errlen, "cannot flush the database's directory: %s",
+             strerror(-r));
+    close(s->wal_fd);
+    s->wal_fd = -1;
+    errno = -r;
+    return -BQ_STORE_IO;
+  }
+  return 0;
+}
+
+/* store.h, sync.  The WAL is opened with the store (open_wal), so that a
+ * flush needs no new descriptor, and keeps its inode while the writing
+ * connection is open (SQLite deletes it only when the last connection
+ * closes); a WAL found unlinked all the same is opened again by name.
+ * SQLite takes no locks on the -wal file, so this descriptor cannot drop
+ * any of SQLite's POSIX locks when it closes. */
 static int sqlite_sync(struct bq_store *base, char *err, size_t errlen) {
   struct sqlite_store *s = (struct sqlite_store *)base;
   struct stat st;
@@ -439,26 +473,7 @@ static int sqlite_sync(struct bq_store *base, char *err, size_t errlen) {
     close(s->wal_fd);
     s->wal_fd = -1;
   }
-  if (s->wal_fd < 0) {
-    char wal[PATH_MAX + 8];
-    if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal)) {
-      snprintf(err, errlen, "the WAL's path is too long");
-      return -BQ_STORE_IO;
-    }
-    s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
-    if (s->wal_fd < 0) {
-      snprintf(err, errlen, "cannot open %s to flush it: %s", wal,
-               strerror(errno));
-      return -BQ_STORE_IO;
-    }
-    /* The WAL may be new since the last flush of its directory. */
-    r = sync_dir(s->path);
-    if (r < 0) {
-      snprintf(err, errlen, "cannot flush the database's directory: %s",
-               strerror(-r));
-      return -BQ_STORE_IO;
-    }
-  }
+  if (s->wal_fd < 0 && (r = open_wal(s, err, errlen)) < 0) return r;
   if (fdatasync(s->wal_fd) != 0) {
     int e = errno;
     snprintf(err, errlen, "cannot flush the WAL: %s", strerror(e));
@@ -1170,6 +1185,13 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
   if (r < 0) goto error;
   s->ckpt_running = 1;
   sqlite3_wal_hook(s->db, on_wal_commit, s); /* replaces auto-checkpoint */
+  /* SQLite has made the WAL by now (the first read does); else the first
+   * sync() opens it. */
+  if (s->base.caps.deferred_sync) {
+    r = open_wal(s, err, errlen);
+    if (r < 0 && errno != ENOENT) goto error;
+    r = 0;
+  }
 
 #define PREP(field, text)                                                 \
   rc = sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT,     \

@@ -19,8 +19,8 @@
 #     Prometheus's histogram_quantile; a value in the +Inf bucket reads as
 #     the highest finite bound) -- bucket resolution, not exact values;
 #   - per daemon thread (bq-loop is the process name "burstqd",
-#     bq-writer-N, bq-ckpt): CPU seconds and scheduler run-delay (time
-#     runnable but waiting for a core) over the run, from
+#     bq-writer-N, bq-ckpt, bq-syncer): CPU seconds and scheduler
+#     run-delay (time runnable but waiting for a core) over the run, from
 #     /proc/PID/task/*/schedstat before and after;
 #   - the client's own CPU share (getrusage) and run-delay
 #     (/proc/self/schedstat), from burstq bench --json.

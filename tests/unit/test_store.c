@@ -178,9 +178,16 @@ static void test_open_every_sync_mode(void **state) {
   for (size_t i = 0; i < 3; i++) {
     struct bq_store *s = open_store(fx->path, modes[i]);
     struct batch b = {{0}, 0};
+    char err[256] = "";
+    /* --sync full leaves the flush to sync() (store.h), the others have
+     * none. */
+    assert_int_equal(s->caps.deferred_sync, modes[i] == BQ_SYNC_FULL);
+    assert_int_equal(s->ops->sync != NULL, modes[i] == BQ_SYNC_FULL);
     add_open(&b, (int64_t)i + 1, "p", 1);
     append_ok(s, &b);
     batch_free(&b);
+    assert_int_equal(bq_store_sync(s, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
     close_store(s);
   }
   {
