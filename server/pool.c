@@ -18,16 +18,6 @@
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
 
-static void post(struct bq_pool *p, struct bq_done *d) {
-  d->next = NULL;
-  d->posted_us = p->metrics ? bq_waits_now_us() : 0;
-  bq_mutex_lock(&p->mu);
-  *p->done_tailp = d;
-  p->done_tailp = &d->next;
-  bq_mutex_unlock(&p->mu);
-  uv_async_send(p->wake);
-}
-
 /* Post a chain of completions (head .. *tailp == NULL), in order, with
  * one lock and one wake-up. */
 static void post_chain(struct bq_pool *p, struct bq_done *head,
@@ -37,6 +27,12 @@ static void post_chain(struct bq_pool *p, struct bq_done *head,
   p->done_tailp = tailp;
   bq_mutex_unlock(&p->mu);
   uv_async_send(p->wake);
+}
+
+static void post(struct bq_pool *p, struct bq_done *d) {
+  d->next = NULL;
+  d->posted_us = p->metrics ? bq_waits_now_us() : 0;
+  post_chain(p, d, &d->next);
 }
 
 /* A worker's completion (or farewell): to the loop, or with a syncer to
@@ -91,18 +87,15 @@ static void *syncer_main(void *arg) {
         _exit(1);
       }
       p->syncs++;
-      if (p->metrics) {
-        uint64_t now = bq_waits_now_us();
-        for (d = head; d != NULL; d = d->next)
-          if (!d->exited)
-            bq_prom_hist_observe(&p->metrics->waits.sync_wait,
-                                 now > d->posted_us ? now - d->posted_us
-                                                    : 0);
-      }
     }
     if (p->metrics) {
       uint64_t now = bq_waits_now_us();
-      for (d = head; d != NULL; d = d->next) d->posted_us = now;
+      for (d = head; d != NULL; d = d->next) {
+        if (!d->exited)
+          bq_prom_hist_observe(&p->metrics->waits.sync_wait,
+                               now > d->posted_us ? now - d->posted_us : 0);
+        d->posted_us = now; /* completion_wait counts from here */
+      }
     }
     post_chain(p, head, tailp);
   }
@@ -277,8 +270,8 @@ static void *worker_main(void *arg) {
     await_flush_start(p);
     /* while retention has more to do, an empty queue is idle at once */
     n = bq_queue_take_idle(p->queue, p->batch_max, p->batch_bytes,
-                                  p->idle_ms > 0 && more ? 1 : p->idle_ms,
-                                  &batch, &bytes, &idle, &token_us);
+                           p->idle_ms > 0 && more ? 1 : p->idle_ms, &batch,
+                           &bytes, &idle, &token_us);
     if (idle) {
       idle_work(p, &more);
       bq_store_settle(p->store);

@@ -26,9 +26,9 @@
  * batch only once no completion waits for a flush to begin: a commit made
  * while one waits would be covered by the same flush, so the records
  * gather in the queue for one larger commit instead of costing the WAL
- * another set of pages (fewer commits for the same acks).  A flush that fails stops
- * the daemon (store.h, sync).  Workers' farewells take the same path, so
- * the loop sees them after every completion.
+ * another set of pages (fewer commits for the same acks).  A flush that
+ * fails stops the daemon (store.h, sync).  Workers' farewells take the
+ * same path, so the loop sees them after every completion.
  *
  * Threads: workers run the loop above, and the syncer (when there is one)
  * the flushes.  The completion list is guarded by pool->mu; the loop

@@ -403,6 +403,13 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
   return SQLITE_OK;
 }
 
+/* The WAL's path: s->path and "-wal" into out (size len).  Returns 0, or
+ * -ENAMETOOLONG when it does not fit. */
+static int wal_path(const struct sqlite_store *s, char *out, size_t len) {
+  int n = snprintf(out, len, "%s-wal", s->path);
+  return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 /* Flush the directory that holds path, so that a file just created in it
  * stays named after a power loss.  Returns 0 or -errno. */
 static int sync_dir(const char *path) {
@@ -433,7 +440,7 @@ static int open_wal(struct sqlite_store *s, char *err, size_t errlen) {
   char wal[PATH_MAX + 8];
   int r;
   assert(s->wal_fd < 0);
-  if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal)) {
+  if (wal_path(s, wal, sizeof(wal)) < 0) {
     snprintf(err, errlen, "the WAL's path is too long");
     errno = ENAMETOOLONG;
     return -BQ_STORE_IO;
@@ -1648,8 +1655,7 @@ static uint64_t file_bytes(const char *path) {
 static uint64_t sqlite_size(struct bq_store *base) {
   struct sqlite_store *s = (struct sqlite_store *)base;
   char wal[PATH_MAX + 8];
-  if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal))
-    return file_bytes(s->path);
+  if (wal_path(s, wal, sizeof(wal)) < 0) return file_bytes(s->path);
   return file_bytes(s->path) + file_bytes(wal);
 }
 
