@@ -21,7 +21,8 @@ DEPS += rsyslog bsdutils libglib2.0-0 libpcre2-8-0 libssl3
 # server (initdb, postgres, pg_ctl, pg_basebackup) for the tests' private
 # clusters (tests/pg/lib.sh; no system-wide cluster is used).
 DEPS += libpq-dev postgresql
-# strace: test_durable_ack.sh traces the order of flushes and acks.
+# strace: test_durable_ack.sh traces the order of flushes and acks,
+# test_writeback.sh the writeback hints on the WAL.
 DEPS += strace
 
 .PHONY: all help deps build run stop test test-sanitize test-asan test-tsan \

@@ -24,6 +24,20 @@
  * (never a part of it: recovery keeps the WAL's frames up to the last
  * whole commit whose checksums chain), and nothing acked.
  *
+ * Writeback at --sync normal: COMMIT writes its frames into the page cache
+ * and nothing flushes them until a checkpoint's first fsync of the WAL,
+ * which then writes everything appended since the last one (tens of MB
+ * at large messages) while the checkpoint, background or the writer's
+ * inline copy, waits.  So each time the WAL has grown by
+ * WRITEBACK_BYTES since the last time, the writer asks the kernel to start
+ * writing the WAL's dirty pages (sync_file_range SYNC_FILE_RANGE_WRITE:
+ * it submits the writes and returns without waiting for them), and the
+ * checkpoint's fsync finds them written or under way.  A hint, not a
+ * flush: it promises nothing about durability and changes no ack; the
+ * checkpoint's fsync still reports a write error.  docs/architecture.md,
+ * "Message sizes", has what it bought.  --sync full needs no hint (sync()
+ * flushes after every commit), and off flushes nothing on purpose.
+ *
  * Schema (user_version 5):
  *   connections(id INTEGER PRIMARY KEY, peer TEXT NOT NULL,
  *               opened_at INTEGER NOT NULL, closed_at INTEGER,
@@ -126,6 +140,12 @@
  * (only files read through their -wal or -journal take locks at all). */
 #define CHECK_BUSY_TIMEOUT_MS 5000
 
+/* WAL growth between two writeback hints at --sync normal (see the design
+ * block): large enough that small commits at low load do not each cost a
+ * system call, small enough that a checkpoint's fsync never finds more
+ * than this much of the WAL unwritten. */
+#define WRITEBACK_BYTES (1024 * 1024)
+
 struct sqlite_store {
   struct bq_store base; /* first: the generic handle */
   sqlite3 *db;
@@ -147,8 +167,14 @@ struct sqlite_store {
   struct bq_retain_stats *retain_stats; /* may be NULL */
   struct bq_waits *waits; /* may be NULL: txn_* (waits.h) not recorded */
   char *path;           /* the database file; path + "-wal" is its WAL */
-  int wal_fd;           /* caps.deferred_sync: the WAL (open_wal), or
-                           -1; the syncer's alone between open and close */
+  int wal_fd;           /* --sync full and normal: the WAL (open_wal),
+                           or -1; between open and close the syncer's
+                           alone at full, the writer's at normal */
+  int writeback_pages;  /* --sync normal: WRITEBACK_BYTES in pages; 0
+                           at off and full (no hints) */
+  int wal_pages;        /* the WAL's frames after the last commit (the
+                           wal hook); writer only */
+  int hinted_pages;     /* wal_pages at the last writeback hint */
 };
 
 /* Version 1, exactly as that release created it. */
@@ -399,6 +425,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name,
   struct sqlite_store *s = arg;
   (void)db;
   (void)name;
+  s->wal_pages = pages;
   bq_ckpt_on_commit(&s->ckpt, pages);
   return SQLITE_OK;
 }
@@ -465,28 +492,50 @@ static int open_wal(struct sqlite_store *s, char *err, size_t errlen) {
   return 0;
 }
 
-/* store.h, sync.  The WAL is opened with the store (open_wal), so that a
- * flush needs no new descriptor, and keeps its inode while the writing
+/* s->wal_fd, open on the WAL: returns 0, or what open_wal() returns.  The
+ * WAL is opened with the store (open_wal), so that a flush or a hint
+ * needs no new descriptor, and keeps its inode while the writing
  * connection is open (SQLite deletes it only when the last connection
  * closes); a WAL found unlinked all the same is opened again by name.
  * SQLite takes no locks on the -wal file, so this descriptor cannot drop
  * any of SQLite's POSIX locks when it closes. */
-static int sqlite_sync(struct bq_store *base, char *err, size_t errlen) {
-  struct sqlite_store *s = (struct sqlite_store *)base;
+static int wal_ready(struct sqlite_store *s, char *err, size_t errlen) {
   struct stat st;
-  int r;
 
   if (s->wal_fd >= 0 && fstat(s->wal_fd, &st) == 0 && st.st_nlink == 0) {
     close(s->wal_fd);
     s->wal_fd = -1;
   }
-  if (s->wal_fd < 0 && (r = open_wal(s, err, errlen)) < 0) return r;
+  return s->wal_fd < 0 ? open_wal(s, err, errlen) : 0;
+}
+
+/* store.h, sync: fdatasync() of the WAL (wal_ready() above). */
+static int sqlite_sync(struct bq_store *base, char *err, size_t errlen) {
+  struct sqlite_store *s = (struct sqlite_store *)base;
+  int r = wal_ready(s, err, errlen);
+
+  if (r < 0) return r;
   if (fdatasync(s->wal_fd) != 0) {
     int e = errno;
     snprintf(err, errlen, "cannot flush the WAL: %s", strerror(e));
     return e == ENOSPC || e == EDQUOT ? -BQ_STORE_FULL : -BQ_STORE_IO;
   }
   return 0;
+}
+
+/* At --sync normal, after a commit: once the WAL has grown by
+ * writeback_pages since the last hint (or rewound since), start writing
+ * its dirty pages (see the design block).  Writer only.  A failure is
+ * ignored: this is a hint, and the checkpoint's fsync of the WAL reports
+ * a write error. */
+static void writeback(struct sqlite_store *s) {
+  char err[128];
+  if (s->writeback_pages == 0) return;
+  if (s->wal_pages < s->hinted_pages) s->hinted_pages = 0; /* rewound */
+  if (s->wal_pages - s->hinted_pages < s->writeback_pages) return;
+  s->hinted_pages = s->wal_pages;
+  if (wal_ready(s, err, sizeof(err)) == 0)
+    (void)sync_file_range(s->wal_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 static int sqlite_settle_owed(struct bq_store *base) {
@@ -1176,6 +1225,9 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                   "the database has %lld-byte pages, kept (--page-size %zu "
                   "applies to new databases only)",
                   (long long)page, want_page);
+    assert(page >= 512 && page <= 65536);
+    if (opts->sync == BQ_SYNC_NORMAL)
+      s->writeback_pages = (int)(WRITEBACK_BYTES / page);
   }
   /* --sync full flushes in sync(), not in COMMIT (see the design
    * block). */
@@ -1193,8 +1245,8 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
   s->ckpt_running = 1;
   sqlite3_wal_hook(s->db, on_wal_commit, s); /* replaces auto-checkpoint */
   /* SQLite has made the WAL by now (the first read does); else the first
-   * sync() opens it. */
-  if (s->base.caps.deferred_sync) {
+   * sync() or writeback hint opens it. */
+  if (s->base.caps.deferred_sync || s->writeback_pages > 0) {
     r = open_wal(s, err, errlen);
     if (r < 0 && errno != ENOENT) goto error;
     r = 0;
@@ -1621,6 +1673,7 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
       bq_prom_hist_observe(&s->waits->txn_commit,
                            bq_waits_now_us() - t_commit);
     }
+    writeback(s);
     return 0;
   }
   if (s->detail[0] != '\0')

@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L
 /*
  * raw_sqlite.c -- the ceiling: how fast can this machine insert burstq's
  * rows with burstq's pragmas, in one writer thread, with nothing else
@@ -17,18 +16,23 @@
  *                inline on the writer at BQ_CKPT_HARD_BYTES);
  *                none: no checkpoint at all (the writer-only figure; the
  *                WAL grows without bound)                          [inline]
+ *   writeback=1  burstqd's writeback hint at --sync normal
+ *                (store_sqlite.c, WRITEBACK_BYTES): start writing the
+ *                WAL's dirty pages each time it has grown by 1 MiB   [0]
  * Prints one line: "raw_sqlite rows=N batch=B sync=S bytes=X rows_per_insert=K
- * page_size=P ckpt=M seconds=T rows_per_s=R mb_per_s=M wal_max_mb=W"
+ * page_size=P ckpt=M writeback=0|1 seconds=T rows_per_s=R mb_per_s=M wal_max_mb=W"
  * (mb_per_s counts payload bytes; wal_max_mb is the WAL's largest size).
  * Same schema, same WAL + synchronous setting as burstqd's store_sqlite.c;
  * payloads are PAYLOAD_BYTES (default 100); the database is checked
  * (row count) at the end.
  */
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 
@@ -49,12 +53,14 @@ static void check(sqlite3 *db, int rc, const char *what) {
 enum { CKPT_INLINE, CKPT_BG, CKPT_NONE };
 static struct bq_ckpt ckpt;
 static int wal_max;
+static int wal_pages; /* the WAL's frames after the last commit */
 
 /* burstqd's wal hook (store_sqlite.c on_wal_commit), for ckpt=bg. */
 static int on_wal_bg(void *arg, sqlite3 *db, const char *name, int pages) {
   (void)arg;
   (void)name;
   if (pages > wal_max) wal_max = pages;
+  wal_pages = pages;
   (void)db;
   bq_ckpt_on_commit(&ckpt, pages);
   return SQLITE_OK;
@@ -68,6 +74,7 @@ static long inline_pages;
 static int on_wal_track(void *arg, sqlite3 *db, const char *name, int pages) {
   int mode = *(int *)arg;
   if (pages > wal_max) wal_max = pages;
+  wal_pages = pages;
   if (mode == CKPT_INLINE && pages >= inline_pages)
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
   return SQLITE_OK;
@@ -79,13 +86,15 @@ int main(int argc, char **argv) {
   char sql[128], *multi;
   static char payload[1 << 20];
   long rows, batch, size = 100, k = 1, page_size = 0;
-  int sync, mode = CKPT_INLINE;
+  int sync, mode = CKPT_INLINE, writeback = 0, wal_fd = -1;
+  int hinted = 0, wb_pages = 0;
   double t0, t1;
   sqlite3_int64 count = 0;
 
   if (argc < 5) {
     fprintf(stderr, "usage: raw_sqlite DB ROWS BATCH off|normal|full [BYTES] "
-                    "[rows=K] [page_size=P] [ckpt=inline|bg|none]\n");
+                    "[rows=K] [page_size=P] [ckpt=inline|bg|none] "
+                    "[writeback=1]\n");
     return 2;
   }
   rows = atol(argv[2]);
@@ -97,6 +106,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[a], "ckpt=inline") == 0) mode = CKPT_INLINE;
     else if (strcmp(argv[a], "ckpt=bg") == 0) mode = CKPT_BG;
     else if (strcmp(argv[a], "ckpt=none") == 0) mode = CKPT_NONE;
+    else if (strcmp(argv[a], "writeback=1") == 0) writeback = 1;
     else if (a == 5 && strchr(argv[a], '=') == NULL) size = atol(argv[a]);
     else {
       fprintf(stderr, "raw_sqlite: unknown argument %s\n", argv[a]);
@@ -134,6 +144,16 @@ int main(int argc, char **argv) {
     sqlite3_finalize(q);
     page_size = (long)ps;
     inline_pages = BQ_CKPT_BYTES / page_size;
+    wb_pages = (int)(1048576 / page_size);
+  }
+  if (writeback) {
+    char wal[4096];
+    snprintf(wal, sizeof(wal), "%s-wal", argv[1]);
+    wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+    if (wal_fd < 0) {
+      perror("raw_sqlite: open the WAL");
+      return 1;
+    }
   }
   if (mode == CKPT_BG) {
     char err[256];
@@ -174,11 +194,19 @@ int main(int argc, char **argv) {
       sqlite3_reset(ins);
     }
     check(db, sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), "commit");
+    if (writeback) { /* as store_sqlite.c's writeback() */
+      if (wal_pages < hinted) hinted = 0;
+      if (wal_pages - hinted >= wb_pages) {
+        hinted = wal_pages;
+        (void)sync_file_range(wal_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+      }
+    }
     if (mode == CKPT_BG) bq_ckpt_settle(&ckpt, db); /* as burstqd's pool */
   }
   t1 = now_s();
   sqlite3_finalize(ins);
   if (mode == CKPT_BG) bq_ckpt_stop(&ckpt);
+  if (wal_fd >= 0) close(wal_fd);
   {
     sqlite3_stmt *q;
     check(db, sqlite3_prepare_v2(db, "SELECT count(*) FROM messages", -1, &q, NULL), "count");
@@ -192,10 +220,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("raw_sqlite rows=%ld batch=%ld sync=%s bytes=%ld rows_per_insert=%ld "
-         "page_size=%ld ckpt=%s seconds=%.3f rows_per_s=%.0f mb_per_s=%.1f "
-         "wal_max_mb=%.1f\n",
+         "page_size=%ld ckpt=%s writeback=%d seconds=%.3f rows_per_s=%.0f "
+         "mb_per_s=%.1f wal_max_mb=%.1f\n",
          rows, batch, argv[4], size, k, page_size,
          mode == CKPT_BG ? "bg" : mode == CKPT_NONE ? "none" : "inline",
+         writeback,
          t1 - t0, (double)rows / (t1 - t0),
          (double)rows * (double)size / (t1 - t0) / 1e6,
          (double)wal_max * (double)page_size / 1e6);
