@@ -717,7 +717,7 @@ size_table() {
     done
   done
   echo
-  echo "Raw ceilings (best of: ${SIZE_RAW//;/; }):"
+  echo "Raw ceilings (best of: ${SIZE_RAW//;/; }; at normal each with writeback=1):"
   for s in $SYNCS; do
     for z in $SIZES; do
       echo "- $s, $z B: \`raw_sqlite DB $(size_n "$z") $(size_batch "$z") $s $z ${SZR[$s,$z,cfg]}\`"
