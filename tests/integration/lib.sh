@@ -266,6 +266,28 @@ stop_daemon() {
   return "$BQ_RC"
 }
 
+# strace_attach NAME SYSCALLS: attach strace -f -y to every thread of the
+# daemon, tracing SYSCALLS (strace's -e trace= list) into NAME.trace, and
+# return once it traces them all; sets BQ_TRACER.  Needs strace
+# (need_prog).
+strace_attach() {
+  bq_spawn /dev/null /dev/null "$1.strace-err" \
+    strace -f -y -e signal=none -e trace="$2" -o "$1.trace" -p "$BQ_PID"
+  BQ_TRACER=$BQ_SPAWNED
+  # strace says "Process PID attached with N threads" once it traces them
+  # all.
+  poll $((60 * BQ_SLOW)) grep -q 'attached' "$1.strace-err" ||
+    die "strace did not attach: $(cat "$1.strace-err")"
+}
+
+# strace_detach: detach BQ_TRACER (SIGINT) and reap it.  Before the daemon
+# exits: LeakSanitizer's exit-time check attaches with ptrace itself, and
+# fails under a tracer.
+strace_detach() {
+  kill -INT "$BQ_TRACER"
+  reap_or_kill "$BQ_TRACER" $((60 * BQ_SLOW)) "strace"
+}
+
 # summary FIELD [LOG]: a counter from the daemon's "stopped:" line.
 summary() {
   sed -n "s/.* stopped: .*\\b$1=\\([0-9][0-9]*\\).*/\\1/p" "${2:-$BQ_LOG}" |

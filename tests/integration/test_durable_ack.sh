@@ -24,15 +24,7 @@ trace_daemon() {
   local name=$1
   shift
   start_daemon "$@"
-  bq_spawn /dev/null /dev/null "$name.strace-err" \
-    strace -f -y -e signal=none \
-    -e trace=pwrite64,fdatasync,fsync,write,writev,sendmsg,sendto \
-    -o "$name.trace" -p "$BQ_PID"
-  local tracer=$BQ_SPAWNED
-  # strace says "Process PID attached with N threads" once it traces them
-  # all.
-  poll $((60 * BQ_SLOW)) grep -q 'attached' "$name.strace-err" ||
-    die "strace did not attach: $(cat "$name.strace-err")"
+  strace_attach "$name" pwrite64,fdatasync,fsync,write,writev,sendmsg,sendto
   python3 - "$BQ_PORT" "$N" >"$name.client" 2>&1 <<'EOF' ||
 import socket, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
@@ -52,11 +44,9 @@ while s.recv(4096):
 print("acked", n)
 EOF
     fail "$name: client: $(cat "$name.client")"
-  # Detach before the daemon exits: LeakSanitizer's exit-time check
-  # attaches with ptrace itself, and fails under a tracer.  Every OK is in
-  # the trace by now (strace prints a write's data when the call begins).
-  kill -INT "$tracer"
-  reap_or_kill "$tracer" $((60 * BQ_SLOW)) "strace"
+  # Every OK is in the trace by now (strace prints a write's data when the
+  # call begins).
+  strace_detach
   stop_daemon || fail "$name: daemon exited with status $BQ_RC"
   check_eq "$name: rows" "$(sql "SELECT count(*) FROM messages")" "$N"
 }

@@ -24,12 +24,7 @@ trace_daemon() {
   local name=$1
   shift
   start_daemon "$@"
-  bq_spawn /dev/null /dev/null "$name.strace-err" \
-    strace -f -y -e signal=none -e trace=pwrite64,sync_file_range \
-    -o "$name.trace" -p "$BQ_PID"
-  local tracer=$BQ_SPAWNED
-  poll $((60 * BQ_SLOW)) grep -q 'attached' "$name.strace-err" ||
-    die "strace did not attach: $(cat "$name.strace-err")"
+  strace_attach "$name" pwrite64,sync_file_range
   python3 - "$BQ_PORT" "$N" "$SIZE" >"$name.client" 2>&1 <<'EOF' ||
 import socket, sys
 port, n, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -49,10 +44,7 @@ if last != str(n).encode():
 print("acked", n)
 EOF
     fail "$name: client: $(cat "$name.client")"
-  # Detach before the daemon exits (LeakSanitizer's exit check attaches
-  # with ptrace and fails under a tracer).
-  kill -INT "$tracer"
-  reap_or_kill "$tracer" $((60 * BQ_SLOW)) "strace"
+  strace_detach
   stop_daemon || fail "$name: daemon exited with status $BQ_RC"
   check_eq "$name: rows" "$(sql "SELECT count(*) FROM messages")" "$N"
 }
