@@ -628,9 +628,10 @@ fi
 SIZES=${BENCH_SIZES:-1024 16384}
 SIZE_BYTES=${BENCH_SIZE_BYTES:-536870912}
 # The raw loops tried at each size; the ceiling is the best median of them
-# (docs/architecture.md, "Message sizes", has the whole matrix).  At
-# --sync normal each also gives the WAL burstqd's writeback hint
-# (size_cfg), which makes the raw loop faster too.
+# (docs/architecture.md, "Message sizes", has the whole matrix).  Each
+# also does what burstqd's store does at that sync level (size_cfg), which
+# makes the raw loop faster too: at normal the WAL's writeback hint, at
+# full the flush beside the next transaction.
 SIZE_RAW=${BENCH_SIZE_RAW:-rows=1 page_size=16384 ckpt=bg;rows=32 page_size=16384 ckpt=bg;rows=1 page_size=65536 ckpt=bg;rows=32 page_size=65536 ckpt=bg}
 SIZE_PAGES=${BENCH_SIZE_PAGES:-default 65536}
 declare -A SZR
@@ -640,9 +641,16 @@ size_n() { echo $(((SIZE_BYTES / $1 + 1023) / 1024 * 1024)); }
 # size_batch SIZE: the raw loop's rows per transaction: 4 MiB of payload
 # (the best of 1 to 64 MiB measured at 1 KB and 16 KB), a multiple of 32.
 size_batch() { local b=$((4194304 / $1 / 32 * 32)); echo $((b < 32 ? 32 : b)); }
-# size_cfg SYNC CFG: the raw loop's KEY=VALUE words for CFG at SYNC: at
-# normal with writeback=1, as burstqd's store does (store_sqlite.c).
-size_cfg() { if [ "$1" = normal ]; then echo "$2 writeback=1"; else echo "$2"; fi; }
+# size_cfg SYNC CFG: the raw loop's KEY=VALUE words for CFG at SYNC, as
+# burstqd's store writes at that level: normal with writeback=1
+# (store_sqlite.c), full with overlap=1 (pool.c's syncer).
+size_cfg() {
+  case $1 in
+    normal) echo "$2 writeback=1" ;;
+    full) echo "$2 overlap=1" ;;
+    *) echo "$2" ;;
+  esac
+}
 # size_rows: section 11.  Each round runs every raw loop once and burstqd
 # once per page size, one after another, so that a change in the
 # machine's load (it is often shared) falls on all of them alike.
@@ -717,7 +725,7 @@ size_table() {
     done
   done
   echo
-  echo "Raw ceilings (best of: ${SIZE_RAW//;/; }; at normal each with writeback=1):"
+  echo "Raw ceilings (best of: ${SIZE_RAW//;/; }; at normal each with writeback=1, at full with overlap=1):"
   for s in $SYNCS; do
     for z in $SIZES; do
       echo "- $s, $z B: \`raw_sqlite DB $(size_n "$z") $(size_batch "$z") $s $z ${SZR[$s,$z,cfg]}\`"

@@ -16,17 +16,24 @@
  *                inline on the writer at BQ_CKPT_HARD_BYTES);
  *                none: no checkpoint at all (the writer-only figure; the
  *                WAL grows without bound)                          [inline]
+ *   overlap=1    at full: burstqd's flush beside the next transaction
+ *                (server/pool.c, the syncer): COMMIT at synchronous=NORMAL,
+ *                a second thread fdatasync()s the WAL, and the loop
+ *                begins its next transaction once a flush covering the
+ *                last commit has begun; the run ends when every commit
+ *                is flushed                                        [0]
  *   writeback=1  burstqd's writeback hint at --sync normal
  *                (store_sqlite.c, WRITEBACK_BYTES): start writing the
  *                WAL's dirty pages each time it has grown by 1 MiB   [0]
  * Prints one line: "raw_sqlite rows=N batch=B sync=S bytes=X rows_per_insert=K
- * page_size=P ckpt=M writeback=0|1 seconds=T rows_per_s=R mb_per_s=M wal_max_mb=W"
+ * page_size=P ckpt=M writeback=0|1 overlap=0|1 seconds=T rows_per_s=R mb_per_s=M wal_max_mb=W"
  * (mb_per_s counts payload bytes; wal_max_mb is the WAL's largest size).
  * Same schema, same WAL + synchronous setting as burstqd's store_sqlite.c;
  * payloads are PAYLOAD_BYTES (default 100); the database is checked
  * (row count) at the end.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +58,39 @@ static void check(sqlite3 *db, int rc, const char *what) {
 }
 
 enum { CKPT_INLINE, CKPT_BG, CKPT_NONE };
+
+/* overlap=1: the flushing thread and what it shares with the loop. */
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  long committed; /* commits made */
+  long started;   /* commits covered by the flush in progress or done */
+  long flushed;   /* commits covered by a finished flush */
+  int fd, stop;
+} ov = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, -1, 0};
+
+static void *flusher(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&ov.mu);
+  for (;;) {
+    long upto;
+    while (ov.started == ov.committed && !ov.stop)
+      pthread_cond_wait(&ov.cv, &ov.mu);
+    if (ov.started == ov.committed) break; /* stop, all flushed */
+    upto = ov.started = ov.committed;
+    pthread_cond_broadcast(&ov.cv);
+    pthread_mutex_unlock(&ov.mu);
+    if (fdatasync(ov.fd) != 0) {
+      perror("raw_sqlite: fdatasync");
+      exit(1);
+    }
+    pthread_mutex_lock(&ov.mu);
+    ov.flushed = upto;
+    pthread_cond_broadcast(&ov.cv);
+  }
+  pthread_mutex_unlock(&ov.mu);
+  return NULL;
+}
 static struct bq_ckpt ckpt;
 static int wal_max;
 static int wal_pages; /* the WAL's frames after the last commit */
@@ -87,14 +127,15 @@ int main(int argc, char **argv) {
   static char payload[1 << 20];
   long rows, batch, size = 100, k = 1, page_size = 0;
   int sync, mode = CKPT_INLINE, writeback = 0, wal_fd = -1;
-  int hinted = 0, wb_pages = 0;
+  int hinted = 0, wb_pages = 0, overlap = 0;
+  pthread_t flush_thread;
   double t0, t1;
   sqlite3_int64 count = 0;
 
   if (argc < 5) {
     fprintf(stderr, "usage: raw_sqlite DB ROWS BATCH off|normal|full [BYTES] "
                     "[rows=K] [page_size=P] [ckpt=inline|bg|none] "
-                    "[writeback=1]\n");
+                    "[writeback=1] [overlap=1]\n");
     return 2;
   }
   rows = atol(argv[2]);
@@ -107,11 +148,16 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[a], "ckpt=bg") == 0) mode = CKPT_BG;
     else if (strcmp(argv[a], "ckpt=none") == 0) mode = CKPT_NONE;
     else if (strcmp(argv[a], "writeback=1") == 0) writeback = 1;
+    else if (strcmp(argv[a], "overlap=1") == 0) overlap = 1;
     else if (a == 5 && strchr(argv[a], '=') == NULL) size = atol(argv[a]);
     else {
       fprintf(stderr, "raw_sqlite: unknown argument %s\n", argv[a]);
       return 2;
     }
+  }
+  if (overlap && sync != 2) {
+    fprintf(stderr, "raw_sqlite: overlap=1 is for full only\n");
+    return 2;
   }
   if (rows < 1 || batch < 1 || size < 1 || size > (long)sizeof(payload) ||
       k < 1 || k > 1000 || batch % k != 0 || rows % k != 0) {
@@ -129,7 +175,7 @@ int main(int argc, char **argv) {
     check(db, sqlite3_exec(db, sql, NULL, NULL, NULL), "page_size");
   }
   check(db, sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), "wal");
-  snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", sync);
+  snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", overlap ? 1 : sync);
   check(db, sqlite3_exec(db, sql, NULL, NULL, NULL), "sync");
   check(db, sqlite3_exec(db,
       "CREATE TABLE IF NOT EXISTS messages(id INTEGER PRIMARY KEY,"
@@ -146,7 +192,7 @@ int main(int argc, char **argv) {
     inline_pages = BQ_CKPT_BYTES / page_size;
     wb_pages = (int)(1048576 / page_size);
   }
-  if (writeback) {
+  if (writeback || overlap) {
     char wal[4096];
     snprintf(wal, sizeof(wal), "%s-wal", argv[1]);
     wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
@@ -180,6 +226,13 @@ int main(int argc, char **argv) {
                                NULL), "prepare");
   free(multi);
 
+  if (overlap) {
+    ov.fd = wal_fd;
+    if (pthread_create(&flush_thread, NULL, flusher, NULL) != 0) {
+      fprintf(stderr, "raw_sqlite: cannot start the flushing thread\n");
+      return 1;
+    }
+  }
   t0 = now_s();
   for (long i = 0; i < rows; i += batch) {
     check(db, sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), "begin");
@@ -194,6 +247,13 @@ int main(int argc, char **argv) {
       sqlite3_reset(ins);
     }
     check(db, sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), "commit");
+    if (overlap) { /* as pool.c's syncer: wait for a flush to begin */
+      pthread_mutex_lock(&ov.mu);
+      ov.committed++;
+      pthread_cond_broadcast(&ov.cv);
+      while (ov.started < ov.committed) pthread_cond_wait(&ov.cv, &ov.mu);
+      pthread_mutex_unlock(&ov.mu);
+    }
     if (writeback) { /* as store_sqlite.c's writeback() */
       if (wal_pages < hinted) hinted = 0;
       if (wal_pages - hinted >= wb_pages) {
@@ -202,6 +262,18 @@ int main(int argc, char **argv) {
       }
     }
     if (mode == CKPT_BG) bq_ckpt_settle(&ckpt, db); /* as burstqd's pool */
+  }
+  if (overlap) { /* the run ends when every commit is flushed */
+    pthread_mutex_lock(&ov.mu);
+    ov.stop = 1;
+    pthread_cond_broadcast(&ov.cv);
+    pthread_mutex_unlock(&ov.mu);
+    pthread_join(flush_thread, NULL);
+    if (ov.flushed != ov.committed) {
+      fprintf(stderr, "raw_sqlite: %ld commits, %ld flushed\n", ov.committed,
+              ov.flushed);
+      return 1;
+    }
   }
   t1 = now_s();
   sqlite3_finalize(ins);
@@ -220,11 +292,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("raw_sqlite rows=%ld batch=%ld sync=%s bytes=%ld rows_per_insert=%ld "
-         "page_size=%ld ckpt=%s writeback=%d seconds=%.3f rows_per_s=%.0f "
-         "mb_per_s=%.1f wal_max_mb=%.1f\n",
+         "page_size=%ld ckpt=%s writeback=%d overlap=%d seconds=%.3f "
+         "rows_per_s=%.0f mb_per_s=%.1f wal_max_mb=%.1f\n",
          rows, batch, argv[4], size, k, page_size,
          mode == CKPT_BG ? "bg" : mode == CKPT_NONE ? "none" : "inline",
-         writeback,
+         writeback, overlap,
          t1 - t0, (double)rows / (t1 - t0),
          (double)rows * (double)size / (t1 - t0) / 1e6,
          (double)wal_max * (double)page_size / 1e6);
