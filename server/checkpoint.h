@@ -57,6 +57,11 @@
 /* WAL bytes after which the writer waits for a background run in progress
  * and then copies: the WAL's bound (see above). */
 #define BQ_CKPT_LIMIT_BYTES (4 * BQ_CKPT_HARD_BYTES)
+/* WAL growth between two writeback hints at --sync normal
+ * (store_sqlite.c, "Writeback at --sync normal"): large enough that small
+ * commits at low load do not each cost a system call, small enough that a
+ * checkpoint's fsync never finds much of the WAL unwritten. */
+#define BQ_CKPT_WRITEBACK_BYTES (1024 * 1024)
 
 struct sqlite3;
 

@@ -29,11 +29,13 @@
  * which then writes everything appended since the last one (tens of MB
  * at large messages) while the checkpoint, background or the writer's
  * inline copy, waits.  So each time the WAL has grown by
- * WRITEBACK_BYTES since the last time, the writer asks the kernel to start
- * writing the WAL's dirty pages (sync_file_range SYNC_FILE_RANGE_WRITE:
- * it submits the writes and returns without waiting for them), and the
- * checkpoint's fsync finds them written or under way.  A hint, not a
- * flush: it promises nothing about durability and changes no ack; the
+ * BQ_CKPT_WRITEBACK_BYTES since the last time, the writer asks the kernel
+ * to start writing the WAL's dirty pages (sync_file_range
+ * SYNC_FILE_RANGE_WRITE: it submits the writes and returns without
+ * waiting for them), and the checkpoint's fsync finds them written or
+ * under way.  The hint is owed work of settle() (store.h), so it runs
+ * after the batch's completion is posted and never delays an ack.  A
+ * hint, not a flush: it promises nothing about durability; the
  * checkpoint's fsync still reports a write error.  docs/architecture.md,
  * "Message sizes", has what it bought.  --sync full needs no hint (sync()
  * flushes after every commit), and off flushes nothing on purpose.
@@ -140,12 +142,6 @@
  * (only files read through their -wal or -journal take locks at all). */
 #define CHECK_BUSY_TIMEOUT_MS 5000
 
-/* WAL growth between two writeback hints at --sync normal (see the design
- * block): large enough that small commits at low load do not each cost a
- * system call, small enough that a checkpoint's fsync never finds more
- * than this much of the WAL unwritten. */
-#define WRITEBACK_BYTES (1024 * 1024)
-
 struct sqlite_store {
   struct bq_store base; /* first: the generic handle */
   sqlite3 *db;
@@ -170,8 +166,8 @@ struct sqlite_store {
   int wal_fd;           /* --sync full and normal: the WAL (open_wal),
                            or -1; between open and close the syncer's
                            alone at full, the writer's at normal */
-  int writeback_pages;  /* --sync normal: WRITEBACK_BYTES in pages; 0
-                           at off and full (no hints) */
+  int writeback_pages;  /* --sync normal: BQ_CKPT_WRITEBACK_BYTES in
+                           pages; 0 at off and full (no hints) */
   int wal_pages;        /* the WAL's frames after the last commit (the
                            wal hook); writer only */
   int hinted_pages;     /* wal_pages at the last writeback hint */
@@ -523,16 +519,21 @@ static int sqlite_sync(struct bq_store *base, char *err, size_t errlen) {
   return 0;
 }
 
-/* At --sync normal, after a commit: once the WAL has grown by
- * writeback_pages since the last hint (or rewound since), start writing
- * its dirty pages (see the design block).  Writer only.  A failure is
+/* Whether a writeback hint is owed (see the design block): at --sync
+ * normal, the WAL has grown by writeback_pages since the last hint, or
+ * holds that many since it rewound.  Writer only. */
+static int writeback_owed(const struct sqlite_store *s) {
+  int since = s->wal_pages >= s->hinted_pages
+                  ? s->wal_pages - s->hinted_pages
+                  : s->wal_pages; /* rewound: every frame is new */
+  return s->writeback_pages > 0 && since >= s->writeback_pages;
+}
+
+/* Start writing the WAL's dirty pages.  Writer only.  A failure is
  * ignored: this is a hint, and the checkpoint's fsync of the WAL reports
  * a write error. */
 static void writeback(struct sqlite_store *s) {
   char err[128];
-  if (s->writeback_pages == 0) return;
-  if (s->wal_pages < s->hinted_pages) s->hinted_pages = 0; /* rewound */
-  if (s->wal_pages - s->hinted_pages < s->writeback_pages) return;
   s->hinted_pages = s->wal_pages;
   if (wal_ready(s, err, sizeof(err)) == 0)
     (void)sync_file_range(s->wal_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -540,11 +541,13 @@ static void writeback(struct sqlite_store *s) {
 
 static int sqlite_settle_owed(struct bq_store *base) {
   struct sqlite_store *s = (struct sqlite_store *)base;
-  return s->ckpt_running && bq_ckpt_owed(&s->ckpt);
+  return writeback_owed(s) || (s->ckpt_running && bq_ckpt_owed(&s->ckpt));
 }
 
+/* The hint first: an inline copy begins with an fsync of the WAL. */
 static void sqlite_settle(struct bq_store *base) {
   struct sqlite_store *s = (struct sqlite_store *)base;
+  if (writeback_owed(s)) writeback(s);
   if (s->ckpt_running) bq_ckpt_settle(&s->ckpt, s->db);
 }
 
@@ -1227,7 +1230,7 @@ int bq_store_sqlite_open(const char *path, const struct bq_store_opts *opts,
                   (long long)page, want_page);
     assert(page >= 512 && page <= 65536);
     if (opts->sync == BQ_SYNC_NORMAL)
-      s->writeback_pages = (int)(WRITEBACK_BYTES / page);
+      s->writeback_pages = (int)(BQ_CKPT_WRITEBACK_BYTES / page);
   }
   /* --sync full flushes in sync(), not in COMMIT (see the design
    * block). */
@@ -1673,7 +1676,6 @@ static int sqlite_append(struct bq_store *base, struct bq_rec *batch,
       bq_prom_hist_observe(&s->waits->txn_commit,
                            bq_waits_now_us() - t_commit);
     }
-    writeback(s);
     return 0;
   }
   if (s->detail[0] != '\0')

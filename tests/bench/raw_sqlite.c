@@ -23,8 +23,9 @@
  *                last commit has begun; the run ends when every commit
  *                is flushed                                        [0]
  *   writeback=1  burstqd's writeback hint at --sync normal
- *                (store_sqlite.c, WRITEBACK_BYTES): start writing the
- *                WAL's dirty pages each time it has grown by 1 MiB   [0]
+ *                (store_sqlite.c, BQ_CKPT_WRITEBACK_BYTES): start
+ *                writing the WAL's dirty pages each time it has grown
+ *                by that much                                      [0]
  * Prints one line: "raw_sqlite rows=N batch=B sync=S bytes=X rows_per_insert=K
  * page_size=P ckpt=M writeback=0|1 overlap=0|1 seconds=T rows_per_s=R mb_per_s=M wal_max_mb=W"
  * (mb_per_s counts payload bytes; wal_max_mb is the WAL's largest size).
@@ -190,7 +191,7 @@ int main(int argc, char **argv) {
     sqlite3_finalize(q);
     page_size = (long)ps;
     inline_pages = BQ_CKPT_BYTES / page_size;
-    wb_pages = (int)(1048576 / page_size);
+    wb_pages = (int)(BQ_CKPT_WRITEBACK_BYTES / page_size);
   }
   if (writeback || overlap) {
     char wal[4096];
@@ -254,7 +255,7 @@ int main(int argc, char **argv) {
       while (ov.started < ov.committed) pthread_cond_wait(&ov.cv, &ov.mu);
       pthread_mutex_unlock(&ov.mu);
     }
-    if (writeback) { /* as store_sqlite.c's writeback() */
+    if (writeback) { /* as store_sqlite.c's writeback_owed() */
       if (wal_pages < hinted) hinted = 0;
       if (wal_pages - hinted >= wb_pages) {
         hinted = wal_pages;
