@@ -266,7 +266,7 @@ int bq_server_new(struct bq_server **out, const struct bq_server_deps *d,
   }
   *out = srv;
   memset(srv, 0, offsetof(struct bq_server, readbuf));
-  bq_slab_pool_init(&srv->slabs);
+  bq_slab_pool_init(&srv->slabs, bq_slab_keep(cfg->queue_bytes));
   srv->loop = d->loop;
   srv->cfg = cfg;
   srv->log = d->log;

@@ -2,11 +2,14 @@
  * test_slab.c -- unit tests of the record allocator (server/slab.h).
  *
  * What is checked: records are aligned and hold their bytes intact while
- * neighbours are written; big records bypass the slabs; a slab is freed
- * only when its last record goes, whichever thread releases it and in
- * whatever grouping; nothing leaks (the ASan build's leak checker runs over
- * these tests in CI).
+ * neighbours are written; big records bypass the slabs; slabs sit on a
+ * BQ_SLAB_SIZE boundary; a slab is emptied only when its last record goes,
+ * whichever thread releases it and in whatever grouping; an emptied slab is
+ * carved again, up to keep of them, and the rest are unmapped; at the end
+ * every slab is unmapped (msync() reports ENOMEM for it) and nothing leaks
+ * (the ASan build's leak checker runs over these tests in CI).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -40,7 +44,7 @@ static void test_carve_and_free(void **state) {
   struct bq_rec *first = NULL, *last = NULL;
   size_t bytes = 0;
   (void)state;
-  bq_slab_pool_init(&p);
+  bq_slab_pool_init(&p, 0);
   for (unsigned i = 0; i < N; i++) {
     size_t len = (i * 7919u) % 300;
     struct bq_rec *r = bq_rec_alloc(&p, len);
@@ -57,7 +61,7 @@ static void test_carve_and_free(void **state) {
   /* Slabs are filled, not wasted: at most one more than the bytes need,
    * allowing for alignment. */
   assert_true(p.slabs >= 1);
-  assert_true(p.slabs <= (bytes + N * 8) / BQ_SLAB_SIZE + 1);
+  assert_true(p.slabs <= (bytes + N * 8) / BQ_SLAB_ROOM + 1);
   bq_rec_free_chain(first);
   bq_slab_pool_destroy(&p);
 }
@@ -68,7 +72,7 @@ static void test_big_records(void **state) {
   struct bq_slab_pool p;
   struct bq_rec *a, *big, *b;
   (void)state;
-  bq_slab_pool_init(&p);
+  bq_slab_pool_init(&p, 0);
   a = bq_rec_alloc(&p, 10);
   big = bq_rec_alloc(&p, BQ_SLAB_SIZE);
   b = bq_rec_alloc(&p, 10);
@@ -94,7 +98,7 @@ static void test_slab_lives_until_last_record(void **state) {
   struct bq_slab_pool p;
   struct bq_rec *r[4];
   (void)state;
-  bq_slab_pool_init(&p);
+  bq_slab_pool_init(&p, 2);
   for (int i = 0; i < 4; i++) {
     r[i] = bq_rec_alloc(&p, 32);
     assert_non_null(r[i]);
@@ -126,7 +130,7 @@ static void test_release_from_two_threads(void **state) {
   struct bq_rec *tail[2] = {NULL, NULL};
   pthread_t t[2];
   (void)state;
-  bq_slab_pool_init(&p);
+  bq_slab_pool_init(&p, 2);
   for (unsigned i = 0; i < N; i++) {
     struct bq_rec *r = bq_rec_alloc(&p, 100);
     int k = (int)(i % 2);
@@ -142,12 +146,185 @@ static void test_release_from_two_threads(void **state) {
   for (int k = 0; k < 2; k++) assert_int_equal(pthread_join(t[k], NULL), 0);
 }
 
+static int unmapped(const void *slab) {
+  return msync((void *)(uintptr_t)slab, BQ_SLAB_SIZE, MS_ASYNC) == -1 &&
+         errno == ENOMEM;
+}
+
+/* Carve records of len bytes until one lands in a slab other than s (or
+ * in the first slab, when s is NULL), chaining them; returns that record,
+ * which is left out of the chain. */
+static struct bq_rec *carve_past(struct bq_slab_pool *p, struct bq_slab *s,
+                                 size_t len, struct bq_rec **chain) {
+  struct bq_rec *tail = NULL;
+  *chain = NULL;
+  for (unsigned i = 0;; i++) {
+    struct bq_rec *r = bq_rec_alloc(p, len);
+    assert_non_null(r);
+    assert_int_equal((uintptr_t)r->slab % BQ_SLAB_SIZE, 0);
+    fill(r, len, i);
+    if (s == NULL) s = r->slab;
+    if (r->slab != s) return r;
+    if (tail) tail->next = r;
+    else *chain = r;
+    tail = r;
+  }
+}
+
+/* An emptied slab is carved again instead of a fresh one, and the depot
+ * keeps no more than keep of them: the rest are unmapped at once. */
+static void test_emptied_slabs_are_reused_up_to_keep(void **state) {
+  struct bq_slab_pool p;
+  struct bq_rec *chain[4], *next;
+  struct bq_slab *first[4];
+  (void)state;
+  bq_slab_pool_init(&p, 1);
+  next = carve_past(&p, NULL, 1000, &chain[0]);
+  first[0] = chain[0]->slab;
+  for (int i = 1; i < 4; i++) {
+    struct bq_rec *more;
+    first[i] = next->slab;
+    more = carve_past(&p, first[i], 1000, &chain[i]);
+    /* chain[i] starts after next: put next in front of it */
+    next->next = chain[i];
+    chain[i] = next;
+    next = more;
+  }
+  assert_int_equal(p.slabs, 5);
+  assert_int_equal(p.reused, 0);
+  for (int i = 0; i < 4; i++) {
+    for (struct bq_rec *r = chain[i]; r; r = r->next) assert_true(intact(r));
+    bq_rec_free_chain(chain[i]);
+  }
+  /* The first emptied slab is kept; the next three are unmapped. */
+  assert_false(unmapped(first[0]));
+  for (int i = 1; i < 4; i++) assert_true(unmapped(first[i]));
+  /* The next slab the loop needs is the kept one. */
+  {
+    struct bq_rec *rest, *after = carve_past(&p, next->slab, 1000, &rest);
+    assert_ptr_equal(after->slab, first[0]);
+    assert_int_equal(p.reused, 1);
+    assert_int_equal(p.slabs, 5);
+    next->next = rest;
+    bq_rec_free_chain(next);
+    bq_slab_pool_destroy(&p);
+    assert_true(intact(after));
+    bq_rec_free_chain(after);
+  }
+  for (int i = 0; i < 4; i++) assert_true(unmapped(first[i]));
+}
+
+/* keep 0: every emptied slab is unmapped, none reused. */
+static void test_keep_zero_unmaps(void **state) {
+  struct bq_slab_pool p;
+  struct bq_rec *chain, *next, *more;
+  struct bq_slab *s;
+  (void)state;
+  bq_slab_pool_init(&p, 0);
+  next = carve_past(&p, NULL, 500, &chain);
+  s = chain->slab;
+  bq_rec_free_chain(chain);
+  assert_true(unmapped(s));
+  more = carve_past(&p, next->slab, 500, &chain);
+  assert_int_equal(p.reused, 0);
+  assert_int_equal(p.slabs, 3);
+  next->next = chain;
+  bq_rec_free_chain(next);
+  bq_slab_pool_destroy(&p);
+  bq_rec_free_chain(more);
+}
+
+/* The daemon's pattern with reuse: the loop carves batches while another
+ * thread checks and releases earlier ones, through a one-slot handoff, so
+ * slabs go back and forth between the threads (TSan checks the depot).
+ * At most three batches of about 1 MiB are alive at once (being carved,
+ * in the slot, being released), spanning at most three slabs plus the
+ * current one; with keep 8 every slab emptied is kept, so no more than
+ * four are ever mapped, however many batches pass. */
+struct handoff {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct bq_rec *slot;
+  int done;
+  int bad;
+};
+
+static void *releaser(void *arg) {
+  struct handoff *h = arg;
+  for (;;) {
+    struct bq_rec *chain;
+    pthread_mutex_lock(&h->mu);
+    while (h->slot == NULL && !h->done) pthread_cond_wait(&h->cv, &h->mu);
+    chain = h->slot;
+    h->slot = NULL;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (chain == NULL) return NULL;
+    for (struct bq_rec *r = chain; r; r = r->next)
+      if (!intact(r)) h->bad = 1;
+    bq_rec_free_chain(chain);
+  }
+}
+
+static void test_reuse_across_threads(void **state) {
+  enum { BATCHES = 200, PER = 1000, LEN = 1000 };
+  struct bq_slab_pool p;
+  struct handoff h = {.slot = NULL, .done = 0, .bad = 0};
+  pthread_t t;
+  (void)state;
+  pthread_mutex_init(&h.mu, NULL);
+  pthread_cond_init(&h.cv, NULL);
+  bq_slab_pool_init(&p, 8);
+  assert_int_equal(pthread_create(&t, NULL, releaser, &h), 0);
+  for (unsigned b = 0; b < BATCHES; b++) {
+    struct bq_rec *first = NULL, *tail = NULL;
+    for (unsigned i = 0; i < PER; i++) {
+      struct bq_rec *r = bq_rec_alloc(&p, LEN);
+      assert_non_null(r);
+      fill(r, LEN, b * PER + i);
+      if (tail) tail->next = r;
+      else first = r;
+      tail = r;
+    }
+    pthread_mutex_lock(&h.mu);
+    while (h.slot != NULL) pthread_cond_wait(&h.cv, &h.mu);
+    h.slot = first;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+  }
+  pthread_mutex_lock(&h.mu);
+  while (h.slot != NULL) pthread_cond_wait(&h.cv, &h.mu);
+  h.done = 1;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_false(h.bad);
+  assert_true(p.slabs <= 4);
+  assert_true(p.reused >= (size_t)BATCHES * PER * (LEN + 64) / BQ_SLAB_SIZE -
+                              p.slabs - 1);
+  bq_slab_pool_destroy(&p);
+  pthread_mutex_destroy(&h.mu);
+  pthread_cond_destroy(&h.cv);
+}
+
+/* bq_slab_keep covers the queue's byte bound plus two slabs. */
+static void test_keep_for_queue_bytes(void **state) {
+  (void)state;
+  assert_int_equal(bq_slab_keep(0), 2);
+  assert_int_equal(bq_slab_keep(64u << 20), (64u << 20) / BQ_SLAB_ROOM + 2);
+  assert_true(bq_slab_keep(64u << 20) * BQ_SLAB_ROOM >= (64u << 20));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_carve_and_free),
       cmocka_unit_test(test_big_records),
       cmocka_unit_test(test_slab_lives_until_last_record),
       cmocka_unit_test(test_release_from_two_threads),
+      cmocka_unit_test(test_emptied_slabs_are_reused_up_to_keep),
+      cmocka_unit_test(test_keep_zero_unmaps),
+      cmocka_unit_test(test_reuse_across_threads),
+      cmocka_unit_test(test_keep_for_queue_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
