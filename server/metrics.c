@@ -226,6 +226,19 @@ int bq_metrics_render(struct bq_metrics *m,
       (uint64_t)(s->loop.paused != 0));
   dbl(b, "burstq_intake_paused_seconds_total", "counter",
       "Time intake has spent paused.", (double)s->loop.paused_ms / 1000.0);
+  u64(b, "burstq_record_memory_bytes", "gauge",
+      "Memory mapped for records (2 MiB slabs), in use or kept for reuse.",
+      s->loop.record_bytes);
+  u64(b, "burstq_record_memory_kept_bytes", "gauge",
+      "Of burstq_record_memory_bytes, emptied slabs kept for the next "
+      "records.",
+      s->loop.record_kept_bytes);
+  u64(b, "burstq_record_slabs_mapped_total", "counter",
+      "Slabs of record memory mapped from the system.",
+      s->loop.slabs_mapped);
+  u64(b, "burstq_record_slabs_reused_total", "counter",
+      "Slabs of record memory carved again instead of mapped.",
+      s->loop.slabs_reused);
 
   bq_prom_hist_render(b, "burstq_batch_records", "Records per committed transaction.",
        &m->batch);

@@ -369,6 +369,14 @@ void bq_server_snapshot(const struct bq_server *srv,
   s->open = srv->nconns;
   s->paused = srv->paused;
   s->draining = srv->state != BQ_RUNNING;
+  {
+    size_t mapped, kept;
+    bq_slab_pool_usage(&srv->slabs, &mapped, &kept);
+    s->record_bytes = (uint64_t)mapped * BQ_SLAB_SIZE;
+    s->record_kept_bytes = (uint64_t)kept * BQ_SLAB_SIZE;
+  }
+  s->slabs_mapped = srv->slabs.slabs;
+  s->slabs_reused = srv->slabs.reused;
 }
 
 void bq_server_free(struct bq_server *srv) {

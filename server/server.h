@@ -45,6 +45,11 @@ struct bq_server_snapshot {
   size_t open;         /* connections open now */
   int paused;          /* intake paused now: the queue is full */
   int draining;        /* shutdown has begun */
+  uint64_t record_bytes;  /* record memory mapped now (slab.h): slabs in
+                             use or kept for reuse */
+  uint64_t record_kept_bytes; /* of which kept for reuse */
+  uint64_t slabs_mapped;  /* slabs mapped since start */
+  uint64_t slabs_reused;  /* slabs taken again from the kept ones */
 };
 
 /* Told when shutdown begins (draining) and when every connection and

@@ -221,6 +221,17 @@ void bq_rec_free_chain(struct bq_rec *first) {
   if (run != NULL) slab_put(run, n);
 }
 
+void bq_slab_pool_usage(const struct bq_slab_pool *p, size_t *mapped,
+                        size_t *kept) {
+  struct bq_slab_depot *d = p->depot;
+  *mapped = *kept = 0;
+  if (d == NULL) return;
+  bq_mutex_lock(&d->mu);
+  *mapped = d->holds - 1; /* all but the pool's own hold */
+  *kept = d->nkept;
+  bq_mutex_unlock(&d->mu);
+}
+
 void bq_slab_pool_destroy(struct bq_slab_pool *p) {
   struct bq_slab_depot *d = p->depot;
   struct bq_slab *kept, *next;

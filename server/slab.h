@@ -80,6 +80,11 @@ struct bq_rec *bq_rec_alloc(struct bq_slab_pool *p, size_t len);
 /* Release every record of the chain (any thread). */
 void bq_rec_free_chain(struct bq_rec *first);
 
+/* Slabs mapped now, in use or kept (*mapped), and of those kept for reuse
+ * (*kept).  Loop thread. */
+void bq_slab_pool_usage(const struct bq_slab_pool *p, size_t *mapped,
+                        size_t *kept);
+
 /* Drop the pool's hold on its current slab and unmap the slabs its depot
  * keeps; records still alive keep their slabs, which are unmapped as they
  * empty.  Loop thread, at the end. */

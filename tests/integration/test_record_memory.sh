@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# test_record_memory.sh BURSTQD -- record memory is reused, and bounded
+# (server/slab.h, docs/operations.md "memory", docs/metrics.md).
+#
+# Two rounds of the same load, 1000-byte lines from four clients, against a
+# daemon with --queue-bytes 8M.  Between the rounds every message is
+# acked; once the worker has released them (it does so just after posting
+# the acks, so the test waits for it), the daemon holds at most the slab
+# it carves next plus the emptied slabs it keeps, and it keeps no more than
+# the queue's byte bound plus two slabs (bq_slab_keep): at most 6 of 2 MiB
+# here.  The second round needs more slabs than one, and takes the first
+# of them from the kept ones, not from the system
+# (burstq_record_slabs_reused_total grows).  Every line is stored.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh" "$@"
+. "$HERE/metrics_lib.sh"
+
+CLIENTS=4
+LINES=$((5000 / BQ_DIV)) # 1000 bytes a line: at least 5 MB a round
+WIDTH=999
+SLAB=$((2 * 1024 * 1024))
+QBYTES=$((8 * 1024 * 1024))
+KEEP_MAX=$((QBYTES / SLAB + 2)) # bq_slab_keep, rounded up
+
+start_daemon --sync off --queue-bytes 8M --metrics 127.0.0.1:0
+BQ_MPORT=$(metrics_port)
+[ -n "$BQ_MPORT" ] || die "no 'metrics on' line in the log"
+
+# in_use_le FILE N: scrape into FILE; slabs in use (mapped - kept) <= N.
+in_use_le() {
+  [ "$(scrape "$1")" = 200 ] || return 1
+  local mapped kept
+  mapped=$(metric "$1" burstq_record_memory_bytes)
+  kept=$(metric "$1" burstq_record_memory_kept_bytes)
+  [ "$mapped" != absent ] && [ "$kept" != absent ] &&
+    [ $(((mapped - kept) / SLAB)) -le "$2" ]
+}
+
+# round R: four clients send their lines and read every ack; then wait
+# until the records are released.  The scrape is left in m.R.
+round() {
+  local k
+  for ((k = 1; k <= CLIENTS; k++)); do start_client "$k" "$LINES" "$WIDTH"; done
+  wait_clients $(seq "$CLIENTS")
+  for ((k = 1; k <= CLIENTS; k++)); do
+    check_acks "out.$k" "$LINES" "round $1, client $k"
+  done
+  poll $((10 * BQ_SLOW)) in_use_le "m.$1" 1 ||
+    fail "round $1: more than one slab still in use after every ack" \
+      "($(metric "m.$1" burstq_record_memory_bytes) bytes mapped," \
+      "$(metric "m.$1" burstq_record_memory_kept_bytes) kept)"
+  note "round $1: mapped $(metric "m.$1" burstq_record_memory_bytes) bytes," \
+    "kept $(metric "m.$1" burstq_record_memory_kept_bytes)," \
+    "slabs mapped $(metric "m.$1" burstq_record_slabs_mapped_total)," \
+    "reused $(metric "m.$1" burstq_record_slabs_reused_total)"
+  check_num "round $1: kept slabs within the bound" \
+    $(($(metric "m.$1" burstq_record_memory_kept_bytes) / SLAB)) -le "$KEEP_MAX"
+  check_num "round $1: mapped slabs within the bound" \
+    $(($(metric "m.$1" burstq_record_memory_bytes) / SLAB)) -le $((KEEP_MAX + 1))
+}
+
+round 1
+# Round 1 filled more than one slab, so one at least was emptied and kept.
+check_num "round 1: slabs mapped" \
+  "$(metric m.1 burstq_record_slabs_mapped_total)" -ge 2
+check_num "round 1: a slab kept" \
+  "$(metric m.1 burstq_record_memory_kept_bytes)" -ge "$SLAB"
+round 2
+check_num "round 2: slabs taken from the kept ones" \
+  "$(metric m.2 burstq_record_slabs_reused_total)" -gt \
+  "$(metric m.1 burstq_record_slabs_reused_total)"
+
+stop_daemon
+check_eq "exit status" "$BQ_RC" 0
+check_eq "rows" "$(msg_count)" $((2 * CLIENTS * LINES))
