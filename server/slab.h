@@ -21,7 +21,8 @@
  * filled, so the slabs in use are about the queue's byte bound plus one;
  * with keep set from that bound, a daemon under steady load maps no new
  * memory at all.  A record too big to share a slab (over BQ_SLAB_SIZE / 8
- * bytes) gets its own malloc() (slab == NULL).
+ * bytes) gets its own malloc() (slab == NULL), as do records built outside
+ * the daemon (unit tests).
  *
  * The depot is shared by the loop (taking) and the releasing threads
  * (returning), under its mutex, once per slab, never per record.  It lives
