@@ -239,6 +239,10 @@ int bq_metrics_render(struct bq_metrics *m,
   u64(b, "burstq_record_slabs_reused_total", "counter",
       "Slabs of record memory carved again instead of mapped.",
       s->loop.slabs_reused);
+  u64(b, "burstq_record_slabs_trimmed_total", "counter",
+      "Kept slabs of record memory given back to the system after the "
+      "loop took none for a while.",
+      s->loop.slabs_trimmed);
 
   bq_prom_hist_render(b, "burstq_batch_records", "Records per committed transaction.",
        &m->batch);

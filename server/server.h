@@ -50,6 +50,7 @@ struct bq_server_snapshot {
   uint64_t record_kept_bytes; /* of which kept for reuse */
   uint64_t slabs_mapped;  /* slabs mapped since start */
   uint64_t slabs_reused;  /* slabs taken again from the kept ones */
+  uint64_t slabs_trimmed; /* kept slabs unmapped because the loop was idle */
 };
 
 /* Told when shutdown begins (draining) and when every connection and

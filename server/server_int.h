@@ -171,9 +171,11 @@ struct bq_server {
   int pause_logged;        /* the current pause was logged */
   unsigned workers_exited;
   int exit_code;
-  int handles_open;        /* listener/wake/signals/linger not yet closed */
+  int handles_open;        /* listener/wake/signals/timers not yet closed */
   struct bq_ratelimit pause_rl, reject_rl;
   struct bq_slab_pool slabs; /* where records come from (slab.h) */
+  uv_timer_t trim_timer;     /* trims slabs' depot when the loop took none */
+  size_t trim_takes;         /* slabs taken (mapped + reused) at its last tick */
   struct bq_server_stats st;
   const struct bq_auth *auth;  /* NULL or len 0: no AUTH line required */
   uv_timer_t idle_timer;       /* sweeps idle_head when --idle-timeout */

@@ -174,6 +174,7 @@ void bq_slab_pool_init(struct bq_slab_pool *p, size_t keep) {
   p->keep = keep;
   p->slabs = 0;
   p->reused = 0;
+  p->trimmed = 0;
 }
 
 struct bq_rec *bq_rec_alloc(struct bq_slab_pool *p, size_t len) {
@@ -230,6 +231,28 @@ void bq_slab_pool_usage(const struct bq_slab_pool *p, size_t *mapped,
   *mapped = d->holds - 1; /* all but the pool's own hold */
   *kept = d->nkept;
   bq_mutex_unlock(&d->mu);
+}
+
+size_t bq_slab_pool_trim(struct bq_slab_pool *p) {
+  struct bq_slab_depot *d = p->depot;
+  struct bq_slab *kept, *next;
+  size_t n;
+
+  if (d == NULL) return 0;
+  bq_mutex_lock(&d->mu);
+  assert(d->open && d->holds >= d->nkept + 1);
+  kept = d->kept;
+  n = d->nkept;
+  d->kept = NULL;
+  d->nkept = 0;
+  d->holds -= n; /* never the last: the pool holds one */
+  bq_mutex_unlock(&d->mu);
+  for (; kept != NULL; kept = next) {
+    next = kept->next;
+    slab_unmap(kept);
+  }
+  p->trimmed += n;
+  return n;
 }
 
 void bq_slab_pool_destroy(struct bq_slab_pool *p) {

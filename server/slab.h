@@ -20,7 +20,9 @@
  * the rest.  Because the queue is FIFO, slabs empty in the order they were
  * filled, so the slabs in use are about the queue's byte bound plus one;
  * with keep set from that bound, a daemon under steady load maps no new
- * memory at all.  A record too big to share a slab (over BQ_SLAB_SIZE / 8
+ * memory at all.  Once the loop has taken no slab for a while, the server
+ * trims the depot (bq_slab_pool_trim), so an idle daemon keeps only its
+ * current slab.  A record too big to share a slab (over BQ_SLAB_SIZE / 8
  * bytes) gets its own malloc() (slab == NULL), as do records built outside
  * the daemon (unit tests).
  *
@@ -62,6 +64,7 @@ struct bq_slab_pool {
   size_t keep;                 /* emptied slabs the depot keeps */
   size_t slabs;                /* slabs mapped so far (statistics) */
   size_t reused;               /* slabs taken from the depot (statistics) */
+  size_t trimmed;              /* slabs unmapped by a trim (statistics) */
 };
 
 /* An empty pool whose depot will keep up to keep emptied slabs for reuse
@@ -85,6 +88,14 @@ void bq_rec_free_chain(struct bq_rec *first);
  * (*kept).  Loop thread. */
 void bq_slab_pool_usage(const struct bq_slab_pool *p, size_t *mapped,
                         size_t *kept);
+
+/* Unmap every emptied slab the depot keeps, and return how many; slabs
+ * that empty later are kept again, up to keep.  Loop thread.  The server
+ * calls it once the loop has taken no slab for a while (server.c,
+ * BQ_SLAB_TRIM_MS), so that an idle daemon gives a burst's memory back
+ * while one under steady load, which takes slabs all the time, keeps
+ * reusing them. */
+size_t bq_slab_pool_trim(struct bq_slab_pool *p);
 
 /* Drop the pool's hold on its current slab and unmap the slabs its depot
  * keeps; records still alive keep their slabs, which are unmapped as they

@@ -5,7 +5,8 @@
  * neighbours are written; big records bypass the slabs; slabs sit on a
  * BQ_SLAB_SIZE boundary; a slab is emptied only when its last record goes,
  * whichever thread releases it and in whatever grouping; an emptied slab is
- * carved again, up to keep of them, and the rest are unmapped; at the end
+ * carved again, up to keep of them, and the rest are unmapped; a trim
+ * unmaps the kept ones and no other; at the end
  * every slab is unmapped (msync() reports ENOMEM for it) and nothing leaks
  * (the ASan build's leak checker runs over these tests in CI).
  */
@@ -234,6 +235,48 @@ static void test_keep_zero_unmaps(void **state) {
   bq_rec_free_chain(more);
 }
 
+/* bq_slab_pool_trim unmaps the kept slabs, never the current one nor one
+ * with records alive, and the depot keeps slabs again afterwards. */
+static void test_trim_unmaps_kept(void **state) {
+  struct bq_slab_pool p;
+  struct bq_rec *c1, *c2, *n1, *n2, *rest, *after;
+  struct bq_slab *s1, *s2;
+  size_t mapped, kept;
+  (void)state;
+  bq_slab_pool_init(&p, 4);
+  assert_int_equal(bq_slab_pool_trim(&p), 0); /* no depot yet */
+  n1 = carve_past(&p, NULL, 1000, &c1);
+  s1 = c1->slab;
+  n2 = carve_past(&p, n1->slab, 1000, &c2);
+  s2 = c2->slab; /* n1 heads it: chain n1 in front of c2 */
+  n1->next = c2;
+  c2 = n1;
+  bq_rec_free_chain(c1);
+  bq_slab_pool_usage(&p, &mapped, &kept);
+  assert_int_equal(mapped, 3); /* s1 kept, s2 alive, n2's current */
+  assert_int_equal(kept, 1);
+  assert_int_equal(bq_slab_pool_trim(&p), 1);
+  assert_int_equal(p.trimmed, 1);
+  assert_true(unmapped(s1));
+  assert_false(unmapped(s2));
+  assert_true(intact(n2) && intact(c2));
+  bq_slab_pool_usage(&p, &mapped, &kept);
+  assert_int_equal(mapped, 2);
+  assert_int_equal(kept, 0);
+  assert_int_equal(bq_slab_pool_trim(&p), 0);
+  /* Emptied after the trim: kept and carved again. */
+  bq_rec_free_chain(c2);
+  assert_false(unmapped(s2));
+  after = carve_past(&p, n2->slab, 1000, &rest);
+  assert_ptr_equal(after->slab, s2);
+  assert_int_equal(p.reused, 1);
+  n2->next = rest;
+  bq_rec_free_chain(n2);
+  bq_slab_pool_destroy(&p);
+  bq_rec_free_chain(after);
+  assert_true(unmapped(s2));
+}
+
 /* The daemon's pattern with reuse: the loop carves batches while another
  * thread checks and releases earlier ones, through a one-slot handoff, so
  * slabs go back and forth between the threads (TSan checks the depot).
@@ -323,6 +366,7 @@ int main(void) {
       cmocka_unit_test(test_release_from_two_threads),
       cmocka_unit_test(test_emptied_slabs_are_reused_up_to_keep),
       cmocka_unit_test(test_keep_zero_unmaps),
+      cmocka_unit_test(test_trim_unmaps_kept),
       cmocka_unit_test(test_reuse_across_threads),
       cmocka_unit_test(test_keep_for_queue_bytes),
   };
