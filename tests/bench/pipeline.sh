@@ -24,7 +24,13 @@
 #      beside each, the floor: the same paced run against
 #      tests/bench/ack_floor (acks every line at once, stores nothing), run
 #      right after it, so the table shows what the machine and the client
-#      cost with no daemon work (BENCH_LAT_FLOOR=0 leaves it out);
+#      cost with no daemon work (BENCH_LAT_FLOOR=0 leaves it out); and
+#      beside each --sync full row the disk's own floor:
+#      tests/bench/flush_floor in the same directory, writes flushed as
+#      burstqd's syncer flushes them, at the rate of the run's commits
+#      (batches= of the daemon's last log line, over BENCH_LAT_S) and of
+#      about the size of one commit's WAL frames (130 bytes a 100-byte
+#      message's row, rounded up to 16384-byte pages, plus one page);
 #      BENCH_ONLY=latency runs only it (measuring the maximum first) and
 #      prints its rows;
 #   5. a burst: 10x the sustained rate (4 connections, --sync full) offered
@@ -111,7 +117,8 @@ burstqd=$build/burstqd
 burstq=$build/burstq
 raw=$build/tests/bench/raw_sqlite
 ack_floor=$build/tests/bench/ack_floor
-for b in "$burstqd" "$burstq" "$raw" "$ack_floor"; do
+flush_floor=$build/tests/bench/flush_floor
+for b in "$burstqd" "$burstq" "$raw" "$ack_floor" "$flush_floor"; do
   [ -x "$b" ] || { echo "pipeline.sh: $b is missing: build first" >&2; exit 2; }
 done
 for t in python3 sqlite3; do
@@ -555,7 +562,7 @@ floor_run() {
 # more than the daemon sustains over a paced run (docs/architecture.md,
 # "The maximum a load is a percentage of").
 lat_rows() {
-  local s pct rate n r v50 v99 v999 f99 f999 max vals
+  local s pct rate n r v50 v99 v999 f99 f999 d99 d999 max vals b fbytes
   for s in $SYNCS; do
     vals=
     for r in $(seq "$RUNS"); do
@@ -571,7 +578,7 @@ lat_rows() {
     for pct in $LAT_PCTS; do
       rate=$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.0f", m * p / 100 }')
       n=$((rate * LAT_S))
-      v50= v99= v999= f99= f999=
+      v50= v99= v999= f99= f999= d99= d999=
       for r in $(seq "$RUNS"); do
         start_daemon --sync "$s"
         bench "$dir/lat.json" -c "$lat_conns" -n "$n" -s 100 --rate "$rate"
@@ -580,6 +587,14 @@ lat_rows() {
         v99+="$(jq_ "$dir/lat.json" '["latency_ms"]["p99"]')"$'\n'
         v999+="$(jq_ "$dir/lat.json" '["latency_ms"]["p999"]')"$'\n'
         log "latency sync=$s $pct% rate=$rate run $r: p50 $(jq_ "$dir/lat.json" '["latency_ms"]["p50"]') p99 $(jq_ "$dir/lat.json" '["latency_ms"]["p99"]') p99.9 $(jq_ "$dir/lat.json" '["latency_ms"]["p999"]') ms"
+        b=$(sed -n 's/.* stopped: .* batches=\([0-9]*\) .*/\1/p' "$dir/daemon.log")
+        if [ "$LAT_FLOOR" = 1 ] && [ "$s" = full ] && [ "${b:-0}" -gt 0 ]; then
+          fbytes=$(((n / b * 130 + 16383) / 16384 * 16384 + 16384))
+          "$flush_floor" "$dir" $((b / LAT_S)) "$LAT_S" "$fbytes" >"$dir/flush.json"
+          d99+="$(jq_ "$dir/flush.json" '["p99"]')"$'\n'
+          d999+="$(jq_ "$dir/flush.json" '["p999"]')"$'\n'
+          log "latency disk flush floor $pct%: $((b / LAT_S)) flushes/s of $fbytes bytes run $r: p50 $(jq_ "$dir/flush.json" '["p50"]') p99 $(jq_ "$dir/flush.json" '["p99"]') p99.9 $(jq_ "$dir/flush.json" '["p999"]') ms"
+        fi
         if [ "$LAT_FLOOR" = 1 ]; then
           floor_run "$dir/floor.json" -c "$lat_conns" -n "$n" -s 100 --rate "$rate"
           f99+="$(jq_ "$dir/floor.json" '["latency_ms"]["p99"]')"$'\n'
@@ -594,29 +609,37 @@ lat_rows() {
       if [ "$LAT_FLOOR" = 1 ]; then
         FLOOR99[$s,$pct]=$(stats <<<"$f99")
         FLOOR999[$s,$pct]=$(stats <<<"$f999")
+        if [ -n "$d99" ]; then
+          DISK99[$s,$pct]=$(stats <<<"$d99")
+          DISK999[$s,$pct]=$(stats <<<"$d999")
+        fi
       fi
     done
   done
 }
 lat_table() {
-  local s pct g fl= fh=
+  local s pct g fl= fh= dl
   if [ "$LAT_FLOOR" = 1 ]; then
-    fl=" floor p99 / p99.9 ms |"
-    fh=" --- |"
+    fl=" floor p99 / p99.9 ms | disk flush floor p99 / p99.9 ms |"
+    fh=" --- | --- |"
   fi
   echo "| sync | load (4-connection max msgs/s) | rate msgs/s | p50 ms | p99 ms | p99.9 ms |$fl"
   echo "| --- | --- | --- | --- | --- | --- |$fh"
   for s in $SYNCS; do
     for pct in $LAT_PCTS; do
       g=$(lat_goal "$pct")
-      [ "$LAT_FLOOR" = 1 ] && fl=" $(fmt_ms "${FLOOR99[$s,$pct]}") / $(fmt_ms "${FLOOR999[$s,$pct]}") |"
+      if [ "$LAT_FLOOR" = 1 ]; then
+        dl="n/a"
+        [ -n "${DISK99[$s,$pct]:-}" ] && dl="$(fmt_ms "${DISK99[$s,$pct]}") / $(fmt_ms "${DISK999[$s,$pct]}")"
+        fl=" $(fmt_ms "${FLOOR99[$s,$pct]}") / $(fmt_ms "${FLOOR999[$s,$pct]}") | $dl |"
+      fi
       echo "| $s | $pct% (of ${LATMAX[$s]}) | ${LATRATE[$s,$pct]} | $(fmt_ms "${LAT50[$s,$pct]}") | $(fmt_ms "${LAT99[$s,$pct]}")$(lat_verdict "$(med "${LAT99[$s,$pct]}")" "${g% *}") | $(fmt_ms "${LAT999[$s,$pct]}")$(lat_verdict "$(med "${LAT999[$s,$pct]}")" "${g#* }") |$fl"
     done
   done
 }
 lat_conns=4
 case " $CONNS " in *" 4 "*) ;; *) lat_conns=${CONNS%% *} ;; esac
-declare -A LATRATE LAT50 LAT99 LAT999 FLOOR99 FLOOR999 E2E
+declare -A LATRATE LAT50 LAT99 LAT999 FLOOR99 FLOOR999 DISK99 DISK999 E2E
 if [ "${BENCH_ONLY:-}" = latency ]; then
   lat_rows
   lat_table
