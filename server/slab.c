@@ -233,49 +233,57 @@ void bq_slab_pool_usage(const struct bq_slab_pool *p, size_t *mapped,
   bq_mutex_unlock(&d->mu);
 }
 
+/* Detach the depot's kept slabs and drop their holds; the caller holds
+ * d->mu and unmaps the returned stack (unmap_stack) after unlocking.  The
+ * pool's own hold keeps the depot alive. */
+static struct bq_slab *detach_kept(struct bq_slab_depot *d, size_t *n) {
+  struct bq_slab *kept = d->kept;
+  assert(d->holds >= d->nkept + 1);
+  *n = d->nkept;
+  d->holds -= d->nkept;
+  d->kept = NULL;
+  d->nkept = 0;
+  return kept;
+}
+
+static void unmap_stack(struct bq_slab *s) {
+  struct bq_slab *next;
+  for (; s != NULL; s = next) {
+    next = s->next;
+    slab_unmap(s);
+  }
+}
+
 size_t bq_slab_pool_trim(struct bq_slab_pool *p) {
   struct bq_slab_depot *d = p->depot;
-  struct bq_slab *kept, *next;
+  struct bq_slab *kept;
   size_t n;
 
   if (d == NULL) return 0;
   bq_mutex_lock(&d->mu);
-  assert(d->open && d->holds >= d->nkept + 1);
-  kept = d->kept;
-  n = d->nkept;
-  d->kept = NULL;
-  d->nkept = 0;
-  d->holds -= n; /* never the last: the pool holds one */
+  assert(d->open);
+  kept = detach_kept(d, &n);
   bq_mutex_unlock(&d->mu);
-  for (; kept != NULL; kept = next) {
-    next = kept->next;
-    slab_unmap(kept);
-  }
+  unmap_stack(kept);
   p->trimmed += n;
   return n;
 }
 
 void bq_slab_pool_destroy(struct bq_slab_pool *p) {
   struct bq_slab_depot *d = p->depot;
-  struct bq_slab *kept, *next;
+  struct bq_slab *kept;
+  size_t n;
   int last;
 
   if (p->cur != NULL) slab_put(p->cur, 1);
   p->cur = NULL;
   if (d == NULL) return;
   bq_mutex_lock(&d->mu);
-  d->open = 0;
-  kept = d->kept;
-  d->kept = NULL;
-  assert(d->holds >= d->nkept + 1);
-  d->holds -= d->nkept + 1;
-  d->nkept = 0;
-  last = d->holds == 0;
+  d->open = 0; /* with the detach, so no slab is kept after it */
+  kept = detach_kept(d, &n);
+  last = --d->holds == 0; /* the pool's own */
   bq_mutex_unlock(&d->mu);
-  for (; kept != NULL; kept = next) {
-    next = kept->next;
-    slab_unmap(kept);
-  }
+  unmap_stack(kept);
   if (last) depot_free(d);
   p->depot = NULL;
 }

@@ -130,7 +130,7 @@ static double pct(double p) {
 }
 
 int main(int argc, char **argv) {
-  char path[4096], *end;
+  char path[4096], *end_rate, *end_secs, *end_bytes;
   double secs;
   pthread_t w, f;
   static char zero[1 << 20];
@@ -139,13 +139,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: flush_floor DIR RATE SECONDS BYTES\n");
     return 2;
   }
-  rate = strtod(argv[2], &end);
-  secs = strtod(argv[3], NULL);
-  bytes = (size_t)strtoul(argv[4], NULL, 10);
-  if (*end != '\0' || !(rate > 0) || !(secs > 0) || bytes == 0 ||
+  rate = strtod(argv[2], &end_rate);
+  secs = strtod(argv[3], &end_secs);
+  bytes = (size_t)strtoul(argv[4], &end_bytes, 10);
+  if (*end_rate != '\0' || *end_secs != '\0' || *end_bytes != '\0' ||
+      argv[4][0] == '-' || !(rate > 0) || !(secs > 0) || bytes == 0 ||
       bytes > (size_t)REGION / 2 || rate * secs > 1e8) {
-    fprintf(stderr, "flush_floor: RATE and SECONDS must be positive, "
-                    "BYTES 1 to 32 MiB, RATE x SECONDS at most 1e8\n");
+    fprintf(stderr, "flush_floor: RATE and SECONDS must be positive "
+                    "numbers, BYTES a whole number from 1 to 32 MiB, "
+                    "RATE x SECONDS at most 1e8\n");
     return 2;
   }
   n_writes = (long)(rate * secs);
