@@ -70,11 +70,11 @@ enum bq_sync { BQ_SYNC_OFF = 0, BQ_SYNC_NORMAL = 1, BQ_SYNC_FULL = 2 };
  * keeps the page size it was created with, and every page size works.  At
  * 16384 a 1 KB message shares a page with 14 others and a 16 KB one needs
  * one overflow page instead of four, so each costs fewer pages, WAL frames
- * and checkpoint writes.  65536 is faster still at 1 KB and no slower
- * elsewhere, but every commit writes each page it touched whole, so at a
- * low load (a message or two per commit) it writes about 4x the bytes
- * 16384 does (docs/operations.md, "Choosing --page-size";
- * docs/architecture.md, "Message sizes"). */
+ * and checkpoint writes.  65536 is faster still at 1 KB, as fast at 100
+ * bytes and about as fast at 16 KB, but every commit writes each page it
+ * touched whole, so at a low load (a message or two per commit) it writes
+ * about 4x the bytes 16384 does (docs/operations.md, "Choosing
+ * --page-size"; docs/architecture.md, "Message sizes"). */
 #define BQ_SQLITE_PAGE_SIZE 16384
 
 /* What can go wrong, whatever the backend.  Returned negated (0 is
