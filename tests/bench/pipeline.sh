@@ -76,8 +76,14 @@
 #      page size in BENCH_SIZE_PAGES (the default, 16384, and --page-size
 #      65536): msgs/s and MB/s, each row's ratio to the best raw loop with
 #      goal >= 0.8.  BENCH_SIZE_BYTES (512 MiB) of payload per run.
-#      BENCH_SIZES_ON=0 leaves it out; BENCH_ONLY=sizes runs only it and
-#      prints its rows.
+#      Then what the page size costs at a trickle: for each sync level and
+#      page size, 100-byte messages paced at BENCH_TRICKLE_RATES (2000 and
+#      20000 msgs/s, 4 connections) for BENCH_TRICKLE_S (5) seconds: the
+#      commits a second and the bytes burstqd wrote a second
+#      (write_bytes of /proc/PID/io: pages it dirtied, WAL and database
+#      file), against the payload's.  BENCH_TRICKLE_RATES="" leaves that
+#      part out.  BENCH_SIZES_ON=0 leaves section 11 out; BENCH_ONLY=sizes
+#      runs only it and prints its rows.
 # Each figure is the median of BENCH_RUNS runs, with [min..max].
 #
 # Environment (defaults give the full benchmark, a few minutes on 2 cores):
@@ -99,6 +105,8 @@
 #                  raw_sqlite KEY=VALUE words (see raw_sqlite.c)
 #   BENCH_SIZE_PAGES burstqd's page sizes in section 11: "default" (no
 #                  --page-size) or a --page-size value  ["default 65536"]
+#   BENCH_TRICKLE_RATES paced msgs/s of section 11's write cost ["2000 20000"]
+#   BENCH_TRICKLE_S seconds per trickle run                  [5]
 #   BENCH_PG       0: no PostgreSQL rows (9)                 [1]
 #   BENCH_OUT      Markdown output; default docs/benchmarks.md for a full run
 #                  (BENCH_N >= 2000000 and BENCH_RUNS >= 3), else
@@ -755,9 +763,69 @@ size_table() {
     done
   done
 }
+TRICKLE_RATES=${BENCH_TRICKLE_RATES-2000 20000}
+TRICKLE_S=${BENCH_TRICKLE_S:-5}
+declare -A TRK
+# write_bytes PID: the bytes PID has dirtied for writing so far.
+write_bytes() { awk '/^write_bytes:/ { print $2 }' "/proc/$1/io"; }
+# trickle_rows: section 11's write cost.  Each round runs burstqd once per
+# page size at each rate, one after another.
+trickle_rows() {
+  local s rate r pg w0 w1 b
+  local -A wr cm
+  for s in $SYNCS; do
+    for rate in $TRICKLE_RATES; do
+      wr=()
+      cm=()
+      for r in $(seq "$RUNS"); do
+        for pg in $SIZE_PAGES; do
+          if [ "$pg" = default ]; then
+            start_daemon --sync "$s"
+          else
+            start_daemon --sync "$s" --page-size "$pg"
+          fi
+          w0=$(write_bytes "$daemon")
+          bench "$dir/trickle.json" -c 4 -n "$((rate * TRICKLE_S))" -s 100 --rate "$rate"
+          w1=$(write_bytes "$daemon")
+          stop_daemon
+          b=$(sed -n 's/.* stopped: .* batches=\([0-9]*\) .*/\1/p' "$dir/daemon.log")
+          [ -n "$b" ] || { echo "pipeline.sh: no batches= in the stop line" >&2; exit 1; }
+          log "trickle sync=$s rate=$rate pages=$pg run $r: $(((w1 - w0) / TRICKLE_S)) bytes/s written, $((b / TRICKLE_S)) commits/s"
+          wr[$pg]+="$(((w1 - w0) / TRICKLE_S))"$'\n'
+          cm[$pg]+="$((b / TRICKLE_S))"$'\n'
+        done
+      done
+      for pg in $SIZE_PAGES; do
+        TRK[$s,$rate,$pg,w]=$(stats <<<"${wr[$pg]}")
+        TRK[$s,$rate,$pg,c]=$(stats <<<"${cm[$pg]}")
+      done
+    done
+  done
+}
+trickle_table() {
+  local s rate pg
+  [ -n "$TRICKLE_RATES" ] || return 0
+  echo "What each page size writes at a trickle: 100-byte messages paced at the"
+  echo "offered rate, 4 connections, $TRICKLE_S s per run; commits a second from the"
+  echo "daemon's \`batches=\`, and the bytes it wrote a second (\`write_bytes\` of"
+  echo "/proc/PID/io: pages dirtied for writing, WAL and database file, 10^6)."
+  echo
+  echo "| sync | offered msgs/s (payload MB/s) | burstqd pages | commits/s | written MB/s | written / payload |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for s in $SYNCS; do
+    for rate in $TRICKLE_RATES; do
+      for pg in $SIZE_PAGES; do
+        echo "| $s | $rate ($(awk -v r="$rate" 'BEGIN { printf "%.1f", r * 100 / 1e6 }')) | $(size_page_name "$pg") | $(fmt_rate "${TRK[$s,$rate,$pg,c]}") | $(fmt_mb "${TRK[$s,$rate,$pg,w]}" 1) | $(awk -v w="$(med "${TRK[$s,$rate,$pg,w]}")" -v r="$rate" 'BEGIN { printf "%.0fx", w / (r * 100) }') |"
+      done
+    done
+  done
+}
 if [ "${BENCH_ONLY:-}" = sizes ]; then
   size_rows
+  [ -z "$TRICKLE_RATES" ] || trickle_rows
   size_table
+  echo
+  trickle_table
   exit 0
 fi
 
@@ -865,7 +933,10 @@ SINK=$(stats <<<"$sink")
 
 # --- 11. message sizes -------------------------------------------------------------------
 
-[ "${BENCH_SIZES_ON:-1}" = 0 ] || size_rows
+if [ "${BENCH_SIZES_ON:-1}" != 0 ]; then
+  size_rows
+  [ -z "$TRICKLE_RATES" ] || trickle_rows
+fi
 
 # --- report ------------------------------------------------------------------------------
 
@@ -995,6 +1066,10 @@ report() {
     echo
     size_table
     echo
+    if [ -n "$TRICKLE_RATES" ]; then
+      trickle_table
+      echo
+    fi
   fi
   if [ -n "${RETR[rate]:-}" ]; then
     echo "## Retention"
