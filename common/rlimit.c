@@ -4,6 +4,7 @@
 #include "rlimit.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 int bq_nofile_raise(rlim_t want, rlim_t *was, rlim_t *now) {
   struct rlimit rl;
@@ -21,4 +22,16 @@ int bq_nofile_raise(rlim_t want, rlim_t *was, rlim_t *now) {
 
 int bq_nofile_fits(unsigned long long n, rlim_t lim) {
   return lim == RLIM_INFINITY || n + BQ_NOFILE_RESERVE <= lim;
+}
+
+int bq_max_map_count(unsigned long long *n) {
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  unsigned long long v;
+  int ok;
+  if (f == NULL) return -errno;
+  ok = fscanf(f, "%llu", &v) == 1;
+  fclose(f);
+  if (!ok) return -EINVAL;
+  *n = v;
+  return 0;
 }

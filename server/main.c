@@ -23,8 +23,10 @@
 #include "observe.h"
 #include "pool.h"
 #include "queue.h"
+#include "record.h"
 #include "rlimit.h"
 #include "server.h"
+#include "slab.h"
 #include "store.h"
 #include "tls.h"
 
@@ -43,6 +45,44 @@ static void raise_nofile(const struct bq_log *log, size_t max_conns) {
                 "connections (raise it with ulimit -n or LimitNOFILE=)",
                 max_conns, (unsigned long long)now,
                 (unsigned long long)now - BQ_NOFILE_RESERVE);
+}
+
+/* A full queue's record memory: --queue-bytes, or less when
+ * --queue-capacity messages of --max-message bytes cannot fill it.  Say so
+ * if it is more than the machine's memory, or needs more memory mappings
+ * (2 MiB slabs, slab.h) than vm.max_map_count allows: past that, reads
+ * fail for want of memory and connections are closed (conn.c). */
+static void check_queue_memory(const struct bq_log *log,
+                               const struct bq_config *cfg) {
+  const double gib = 1024.0 * 1024 * 1024;
+  uint64_t full = (uint64_t)cfg->queue_capacity *
+                  (sizeof(struct bq_rec) + (uint64_t)cfg->max_message);
+  long pages = sysconf(_SC_PHYS_PAGES), pagesize = sysconf(_SC_PAGESIZE);
+  unsigned long long lim;
+  size_t maps;
+
+  if (full > cfg->queue_bytes) full = cfg->queue_bytes;
+  if (pages > 0 && pagesize > 0 &&
+      full > (uint64_t)pages * (uint64_t)pagesize)
+    bq_log_warn(log,
+                "a full queue holds up to %.1f GiB of messages (--queue-bytes, "
+                "--queue-capacity x --max-message), more than this machine's "
+                "%.1f GiB of memory: it would be swapped out or killed by the "
+                "OOM killer, losing what was not yet acked",
+                (double)full / gib, (double)pages * (double)pagesize / gib);
+  maps = bq_slab_maps((size_t)full, cfg->max_message);
+  if (bq_max_map_count(&lim) == 0 && maps + BQ_MAPS_RESERVE > lim)
+    bq_log_warn(log,
+                "a full queue takes up to %zu memory mappings, and "
+                "vm.max_map_count is %llu: past about %.1f GiB queued, reads "
+                "fail for want of memory and their connections are closed "
+                "(raise it: sysctl vm.max_map_count=%zu)",
+                maps, lim,
+                lim > BQ_MAPS_RESERVE
+                    ? (double)(lim - BQ_MAPS_RESERVE) * (double)full /
+                          (double)maps / gib
+                    : 0.0,
+                maps + BQ_MAPS_RESERVE);
 }
 
 /* The last log line: "stopped: " and every counter of counters.h as
@@ -150,6 +190,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   raise_nofile(&log, cfg.max_connections);
+  check_queue_memory(&log, &cfg);
 
   r = bq_queue_init(&queue, cfg.queue_capacity, cfg.queue_bytes);
   if (r == 0) r = bq_metrics_init(&metrics);

@@ -58,6 +58,11 @@ size_t bq_slab_keep(size_t queue_bytes) {
   return queue_bytes / BQ_SLAB_ROOM + 2;
 }
 
+size_t bq_slab_maps(size_t queue_bytes, size_t max_len) {
+  if (rec_size(max_len) > BIG) return queue_bytes / BIG + 2;
+  return bq_slab_keep(queue_bytes);
+}
+
 /* A fresh slab aligned on BQ_SLAB_SIZE, or NULL when out of memory: map
  * twice the size and unmap the ends around the aligned middle. */
 static struct bq_slab *slab_map(void) {

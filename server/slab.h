@@ -76,6 +76,13 @@ void bq_slab_pool_init(struct bq_slab_pool *p, size_t keep);
  * a worker is still releasing. */
 size_t bq_slab_keep(size_t queue_bytes);
 
+/* The most memory mappings queue_bytes of records of at most max_len data
+ * bytes each can take: bq_slab_keep(queue_bytes) slabs, or, when such a
+ * record is too big for a slab, one mapping per record at worst (the
+ * allocator maps a block that big on its own).  Each counts against the
+ * kernel's vm.max_map_count (common/rlimit.h). */
+size_t bq_slab_maps(size_t queue_bytes, size_t max_len);
+
 /* A record with room for len data bytes, its slab field set and every
  * other field uninitialised.  Loop thread.  Returns NULL when out of
  * memory. */

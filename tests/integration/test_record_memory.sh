@@ -17,6 +17,13 @@
 # it unmaps every kept slab (burstq_record_slabs_trimmed_total counts them) and
 # holds only the slab it carves next; a third round maps fresh slabs.
 # Every line is stored.
+#
+# Then the start-up checks of a queue's size (main.c check_queue_memory):
+# the daemon above, with a queue far below the machine's memory, says
+# nothing; one started with --queue-bytes 1024G and a --queue-capacity
+# that lets messages fill it warns that the queue is larger than memory
+# and, where vm.max_map_count is below its 2 MiB slabs (about 524,290),
+# that it needs more mappings than that, and still stores what it gets.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh" "$@"
 . "$HERE/metrics_lib.sh"
@@ -104,3 +111,29 @@ check_num "round 3: fresh slabs mapped after the trim" \
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 check_eq "rows" "$(msg_count)" $((3 * CLIENTS * LINES))
+check_no_grep "no queue-size warning at --queue-bytes 8M" "$BQ_LOG" \
+  'a full queue'
+
+mem_gib=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 1048576))
+maps_lim=$(cat /proc/sys/vm/max_map_count)
+if [ "$mem_gib" -ge 1000 ]; then
+  note "this machine has $mem_gib GiB: the larger-than-memory warning is not checked"
+else
+  start_daemon --sync off --queue-bytes 1024G --queue-capacity 4294967296
+  check_grep "warns that a full queue is larger than memory" "$BQ_LOG" \
+    "warn: a full queue holds up to 1024.0 GiB of messages .* more than this machine's [0-9.]+ GiB of memory"
+  # 1024G of 2 MiB slabs (each a little less room) is 524,290 and more
+  # mappings, plus 1024 for the rest (rlimit.h BQ_MAPS_RESERVE).
+  if [ "$maps_lim" -lt 500000 ]; then
+    check_grep "warns that vm.max_map_count $maps_lim is too low" "$BQ_LOG" \
+      "warn: a full queue takes up to [0-9]+ memory mappings, and vm.max_map_count is $maps_lim: .*sysctl vm.max_map_count=[0-9]+"
+  elif [ "$maps_lim" -gt 600000 ]; then
+    check_no_grep "no mapping warning at vm.max_map_count $maps_lim" "$BQ_LOG" \
+      'memory mappings'
+  fi
+  printf 'big queue %d\n' 1 2 3 | send big.out
+  check_eq "a daemon with a 1024G queue acks" "$(tail -n 1 big.out)" "OK 3"
+  stop_daemon
+  check_eq "exit status (1024G queue)" "$BQ_RC" 0
+  check_eq "rows (1024G queue)" "$(msg_count)" $((3 * CLIENTS * LINES + 3))
+fi

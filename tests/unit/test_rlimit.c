@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/resource.h>
 
 #include <cmocka.h>
@@ -54,10 +55,27 @@ static void test_raise(void **state) {
   }
 }
 
+/* bq_max_map_count reads what /proc/sys/vm/max_map_count says. */
+static void test_max_map_count(void **state) {
+  unsigned long long n = 0, want = 0;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  (void)state;
+  if (f == NULL) {
+    assert_int_equal(bq_max_map_count(&n), -errno);
+    assert_true(n == 0);
+    return;
+  }
+  assert_int_equal(fscanf(f, "%llu", &want), 1);
+  fclose(f);
+  assert_int_equal(bq_max_map_count(&n), 0);
+  assert_true(n == want && n > 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fits),
       cmocka_unit_test(test_raise),
+      cmocka_unit_test(test_max_map_count),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

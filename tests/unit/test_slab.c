@@ -358,6 +358,31 @@ static void test_keep_for_queue_bytes(void **state) {
   assert_true(bq_slab_keep(64u << 20) * BQ_SLAB_ROOM >= (64u << 20));
 }
 
+/* bq_slab_maps counts slabs while a record of max_len shares a slab, and
+ * one mapping per record once it is too big to (bq_rec_alloc's own
+ * choice, checked on both sides of the boundary). */
+static void test_maps_for_queue_bytes(void **state) {
+  const size_t q = 64u << 20, big = BQ_SLAB_SIZE / 8;
+  struct bq_slab_pool p;
+  struct bq_rec *fits, *over;
+  (void)state;
+  assert_int_equal(bq_slab_maps(q, 65536), bq_slab_keep(q));
+  assert_int_equal(bq_slab_maps(q, BQ_SLAB_SIZE), q / big + 2);
+  bq_slab_pool_init(&p, 0);
+  fits = bq_rec_alloc(&p, big - 256);
+  over = bq_rec_alloc(&p, big);
+  assert_non_null(fits);
+  assert_non_null(over);
+  assert_non_null(fits->slab);
+  assert_null(over->slab);
+  assert_int_equal(bq_slab_maps(q, big - 256), bq_slab_keep(q));
+  assert_int_equal(bq_slab_maps(q, big), q / big + 2);
+  fits->next = over;
+  over->next = NULL;
+  bq_rec_free_chain(fits);
+  bq_slab_pool_destroy(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_carve_and_free),
@@ -369,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_trim_unmaps_kept),
       cmocka_unit_test(test_reuse_across_threads),
       cmocka_unit_test(test_keep_for_queue_bytes),
+      cmocka_unit_test(test_maps_for_queue_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
