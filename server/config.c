@@ -216,7 +216,7 @@ static const struct opt opts[] = {
      .help = "SQLite page size of a database burstqd creates: 4096, 8192, "
              "16384, 32768 or 65536 (64K).  An existing database keeps its "
              "own (logged when it differs).  65536 stores messages of about "
-             "1" NBSP "KB faster, but writes about 4x the bytes at a low load "
+             "1" NBSP "KB faster, but writes 3-4x the bytes at a low load "
              "(each commit writes whole pages), see docs/operations.md.  "
              "Refused on PostgreSQL"},
     {.name = "retain-age", .kind = K_DURATION, .section = S_RETAIN,

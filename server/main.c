@@ -50,8 +50,9 @@ static void raise_nofile(const struct bq_log *log, size_t max_conns) {
 /* A full queue's record memory: --queue-bytes, or less when
  * --queue-capacity messages of --max-message bytes cannot fill it.  Say so
  * if it is more than the machine's memory, or needs more memory mappings
- * (2 MiB slabs, slab.h) than vm.max_map_count allows: past that, reads
- * fail for want of memory and connections are closed (conn.c). */
+ * (2 MiB slabs, slab.h) than vm.max_map_count allows: past that, records
+ * come from malloc(), one by one (bq_rec_alloc), and once that fails too,
+ * reads fail and their connections are closed (conn.c). */
 static void check_queue_memory(const struct bq_log *log,
                                const struct bq_config *cfg) {
   const double gib = 1024.0 * 1024 * 1024;
@@ -70,13 +71,14 @@ static void check_queue_memory(const struct bq_log *log,
                 "%.1f GiB of memory: it would be swapped out or killed by the "
                 "OOM killer, losing what was not yet acked",
                 (double)full / gib, (double)pages * (double)pagesize / gib);
-  maps = bq_slab_maps((size_t)full, cfg->max_message);
+  maps = bq_slab_maps((size_t)full, cfg->queue_capacity, cfg->max_message);
   if (bq_max_map_count(&lim) == 0 && maps + BQ_MAPS_RESERVE > lim)
     bq_log_warn(log,
                 "a full queue takes up to %zu memory mappings, and "
-                "vm.max_map_count is %llu: past about %.1f GiB queued, reads "
-                "fail for want of memory and their connections are closed "
-                "(raise it: sysctl vm.max_map_count=%zu)",
+                "vm.max_map_count is %llu: past about %.1f GiB queued, "
+                "messages are stored in memory one malloc() each, slower, "
+                "and reads fail once that fails too (raise it: sysctl "
+                "vm.max_map_count=%zu)",
                 maps, lim,
                 lim > BQ_MAPS_RESERVE
                     ? (double)(lim - BQ_MAPS_RESERVE) * (double)full /

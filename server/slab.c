@@ -58,9 +58,13 @@ size_t bq_slab_keep(size_t queue_bytes) {
   return queue_bytes / BQ_SLAB_ROOM + 2;
 }
 
-size_t bq_slab_maps(size_t queue_bytes, size_t max_len) {
-  if (rec_size(max_len) > BIG) return queue_bytes / BIG + 2;
-  return bq_slab_keep(queue_bytes);
+size_t bq_slab_maps(size_t queue_bytes, size_t max_count, size_t max_len) {
+  size_t big = 0;
+  if (rec_size(max_len) > BIG) {
+    big = queue_bytes / BIG;
+    if (big > max_count) big = max_count;
+  }
+  return bq_slab_keep(queue_bytes) + big;
 }
 
 /* A fresh slab aligned on BQ_SLAB_SIZE, or NULL when out of memory: map
@@ -194,7 +198,14 @@ struct bq_rec *bq_rec_alloc(struct bq_slab_pool *p, size_t len) {
   }
   if (s == NULL || s->used + need > BQ_SLAB_ROOM) {
     struct bq_slab *fresh = slab_take(p);
-    if (fresh == NULL) return NULL;
+    if (fresh == NULL) {
+      /* No slab to be had (out of memory, or of mappings: the kernel's
+       * vm.max_map_count): this record alone from malloc(), which may
+       * still grow the heap; the next one tries for a slab again. */
+      r = malloc(sizeof(*r) + len);
+      if (r != NULL) r->slab = NULL;
+      return r;
+    }
     if (s != NULL) slab_put(s, 1); /* no longer current */
     p->cur = s = fresh;
   }

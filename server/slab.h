@@ -76,16 +76,19 @@ void bq_slab_pool_init(struct bq_slab_pool *p, size_t keep);
  * a worker is still releasing. */
 size_t bq_slab_keep(size_t queue_bytes);
 
-/* The most memory mappings queue_bytes of records of at most max_len data
- * bytes each can take: bq_slab_keep(queue_bytes) slabs, or, when such a
- * record is too big for a slab, one mapping per record at worst (the
- * allocator maps a block that big on its own).  Each counts against the
- * kernel's vm.max_map_count (common/rlimit.h). */
-size_t bq_slab_maps(size_t queue_bytes, size_t max_len);
+/* The most memory mappings a queue of queue_bytes and max_count records of
+ * at most max_len data bytes each can take: bq_slab_keep(queue_bytes)
+ * slabs, in use or kept, plus, when such a record is too big for a slab,
+ * one mapping per big record at worst (malloc() may map a block that big
+ * on its own: glibc does above its mmap threshold).  Each counts against
+ * the kernel's vm.max_map_count (common/rlimit.h). */
+size_t bq_slab_maps(size_t queue_bytes, size_t max_count, size_t max_len);
 
 /* A record with room for len data bytes, its slab field set and every
- * other field uninitialised.  Loop thread.  Returns NULL when out of
- * memory. */
+ * other field uninitialised.  Loop thread.  When no slab can be had (no
+ * memory, or no mapping left under vm.max_map_count) the record comes
+ * from malloc() (slab == NULL), as a big one does.  Returns NULL when
+ * that fails too. */
 struct bq_rec *bq_rec_alloc(struct bq_slab_pool *p, size_t len);
 
 /* Release every record of the chain (any thread). */

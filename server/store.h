@@ -73,7 +73,7 @@ enum bq_sync { BQ_SYNC_OFF = 0, BQ_SYNC_NORMAL = 1, BQ_SYNC_FULL = 2 };
  * and checkpoint writes.  65536 is faster still at 1 KB, as fast at 100
  * bytes and about as fast at 16 KB, but every commit writes each page it
  * touched whole, so at a low load (a message or two per commit) it writes
- * about 4x the bytes 16384 does (docs/operations.md, "Choosing
+ * 3-4x the bytes 16384 does (docs/operations.md, "Choosing
  * --page-size"; docs/architecture.md, "Message sizes"). */
 #define BQ_SQLITE_PAGE_SIZE 16384
 

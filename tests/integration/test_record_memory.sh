@@ -22,7 +22,7 @@
 # the daemon above, with a queue far below the machine's memory, says
 # nothing; one started with --queue-bytes 1024G and a --queue-capacity
 # that lets messages fill it warns that the queue is larger than memory
-# and, where vm.max_map_count is below its 2 MiB slabs (about 524,290),
+# and, where vm.max_map_count is below its 2 MiB slabs (524,288 and more),
 # that it needs more mappings than that, and still stores what it gets.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh" "$@"
@@ -114,7 +114,8 @@ check_eq "rows" "$(msg_count)" $((3 * CLIENTS * LINES))
 check_no_grep "no queue-size warning at --queue-bytes 8M" "$BQ_LOG" \
   'a full queue'
 
-mem_gib=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 1048576))
+# the machine's memory as burstqd reads it (sysconf), in GiB
+mem_gib=$(($(getconf _PHYS_PAGES) * $(getconf PAGESIZE) / 1073741824))
 maps_lim=$(cat /proc/sys/vm/max_map_count)
 if [ "$mem_gib" -ge 1000 ]; then
   note "this machine has $mem_gib GiB: the larger-than-memory warning is not checked"
@@ -122,7 +123,7 @@ else
   start_daemon --sync off --queue-bytes 1024G --queue-capacity 4294967296
   check_grep "warns that a full queue is larger than memory" "$BQ_LOG" \
     "warn: a full queue holds up to 1024.0 GiB of messages .* more than this machine's [0-9.]+ GiB of memory"
-  # 1024G of 2 MiB slabs (each a little less room) is 524,290 and more
+  # 1024G of 2 MiB slabs (each a little less room) is over 524,288
   # mappings, plus 1024 for the rest (rlimit.h BQ_MAPS_RESERVE).
   if [ "$maps_lim" -lt 500000 ]; then
     check_grep "warns that vm.max_map_count $maps_lim is too low" "$BQ_LOG" \

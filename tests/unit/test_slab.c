@@ -16,9 +16,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -358,16 +360,20 @@ static void test_keep_for_queue_bytes(void **state) {
   assert_true(bq_slab_keep(64u << 20) * BQ_SLAB_ROOM >= (64u << 20));
 }
 
-/* bq_slab_maps counts slabs while a record of max_len shares a slab, and
- * one mapping per record once it is too big to (bq_rec_alloc's own
- * choice, checked on both sides of the boundary). */
+/* bq_slab_maps counts the slabs a queue's bytes fill or keep, plus, once
+ * a record of max_len is too big to share a slab (bq_rec_alloc's own
+ * choice, checked on both sides of the boundary), one mapping per big
+ * record. */
 static void test_maps_for_queue_bytes(void **state) {
   const size_t q = 64u << 20, big = BQ_SLAB_SIZE / 8;
   struct bq_slab_pool p;
   struct bq_rec *fits, *over;
   (void)state;
-  assert_int_equal(bq_slab_maps(q, 65536), bq_slab_keep(q));
-  assert_int_equal(bq_slab_maps(q, BQ_SLAB_SIZE), q / big + 2);
+  assert_int_equal(bq_slab_maps(q, 1u << 20, 65536), bq_slab_keep(q));
+  assert_int_equal(bq_slab_maps(q, 1u << 20, BQ_SLAB_SIZE),
+                   bq_slab_keep(q) + q / big);
+  /* fewer big records than the bytes would hold: the count bounds them */
+  assert_int_equal(bq_slab_maps(q, 10, BQ_SLAB_SIZE), bq_slab_keep(q) + 10);
   bq_slab_pool_init(&p, 0);
   fits = bq_rec_alloc(&p, big - 256);
   over = bq_rec_alloc(&p, big);
@@ -375,12 +381,94 @@ static void test_maps_for_queue_bytes(void **state) {
   assert_non_null(over);
   assert_non_null(fits->slab);
   assert_null(over->slab);
-  assert_int_equal(bq_slab_maps(q, big - 256), bq_slab_keep(q));
-  assert_int_equal(bq_slab_maps(q, big), q / big + 2);
+  assert_int_equal(bq_slab_maps(q, 1u << 20, big - 256), bq_slab_keep(q));
+  assert_int_equal(bq_slab_maps(q, 1u << 20, big), bq_slab_keep(q) + q / big);
   fits->next = over;
   over->next = NULL;
   bq_rec_free_chain(fits);
   bq_slab_pool_destroy(&p);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#ifndef SANITIZED
+/* The process's address space in bytes (VmSize), or 0. */
+static size_t vm_size(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long kb = 0;
+  if (f == NULL) return 0;
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "VmSize: %lu kB", &kb) == 1) break;
+  fclose(f);
+  return (size_t)kb * 1024;
+}
+#endif
+
+/* When no slab can be mapped, the record comes from malloc() (slab NULL)
+ * and the current slab stays; the next record tries for a slab again.  An
+ * address-space limit just above what the process has leaves the heap
+ * room to grow but no room for a slab's mapping.  Not under sanitizers,
+ * which reserve far more address space than any such limit. */
+static void test_no_slab_falls_back_to_malloc(void **state) {
+#ifdef SANITIZED
+  (void)state;
+  skip();
+#else
+  struct bq_slab_pool p;
+  struct bq_rec *chain = NULL, **tail = &chain, *r;
+  struct bq_slab *cur;
+  struct rlimit old, lim;
+  size_t vm;
+  (void)state;
+  bq_slab_pool_init(&p, 0);
+  /* fill the first slab to within 4 KiB of its end */
+  do {
+    size_t room = BQ_SLAB_ROOM - (p.cur ? p.cur->used : 0);
+    size_t len = room > 8192 ? room - 8192 : 0;
+    if (len > BQ_SLAB_SIZE / 8 - 4096) len = BQ_SLAB_SIZE / 8 - 4096;
+    r = bq_rec_alloc(&p, len);
+    assert_non_null(r);
+    assert_non_null(r->slab);
+    *tail = r;
+    tail = &r->next;
+    r->next = NULL;
+  } while (BQ_SLAB_ROOM - p.cur->used > 8192 + 4096);
+  cur = p.cur;
+  assert_int_equal(p.slabs, 1);
+
+  vm = vm_size();
+  assert_true(vm > 0);
+  assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+  lim = old;
+  lim.rlim_cur = vm + (1u << 20); /* room for the heap, not for a slab */
+  assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
+  r = bq_rec_alloc(&p, 16000); /* more than the slab has left */
+  assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+  assert_non_null(r);
+  assert_null(r->slab);
+  assert_ptr_equal(p.cur, cur);
+  assert_int_equal(p.slabs, 1);
+  *tail = r;
+  tail = &r->next;
+  r->next = NULL;
+
+  r = bq_rec_alloc(&p, 16000); /* limit lifted: a fresh slab */
+  assert_non_null(r);
+  assert_non_null(r->slab);
+  assert_ptr_not_equal(r->slab, cur);
+  assert_int_equal(p.slabs, 2);
+  *tail = r;
+  r->next = NULL;
+  bq_rec_free_chain(chain);
+  bq_slab_pool_destroy(&p);
+#endif
 }
 
 int main(void) {
@@ -395,6 +483,7 @@ int main(void) {
       cmocka_unit_test(test_reuse_across_threads),
       cmocka_unit_test(test_keep_for_queue_bytes),
       cmocka_unit_test(test_maps_for_queue_bytes),
+      cmocka_unit_test(test_no_slab_falls_back_to_malloc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
