@@ -67,6 +67,13 @@ size_t bq_slab_maps(size_t queue_bytes, size_t max_count, size_t max_len) {
   return bq_slab_keep(queue_bytes) + big;
 }
 
+/* A record of its own from malloc() (slab NULL), or NULL. */
+static struct bq_rec *rec_malloc(size_t len) {
+  struct bq_rec *r = malloc(sizeof(*r) + len);
+  if (r != NULL) r->slab = NULL;
+  return r;
+}
+
 /* A fresh slab aligned on BQ_SLAB_SIZE, or NULL when out of memory: map
  * twice the size and unmap the ends around the aligned middle. */
 static struct bq_slab *slab_map(void) {
@@ -191,21 +198,13 @@ struct bq_rec *bq_rec_alloc(struct bq_slab_pool *p, size_t len) {
   struct bq_slab *s = p->cur;
   struct bq_rec *r;
 
-  if (need > BIG) {
-    r = malloc(sizeof(*r) + len);
-    if (r != NULL) r->slab = NULL;
-    return r;
-  }
+  if (need > BIG) return rec_malloc(len);
   if (s == NULL || s->used + need > BQ_SLAB_ROOM) {
     struct bq_slab *fresh = slab_take(p);
-    if (fresh == NULL) {
-      /* No slab to be had (out of memory, or of mappings: the kernel's
-       * vm.max_map_count): this record alone from malloc(), which may
-       * still grow the heap; the next one tries for a slab again. */
-      r = malloc(sizeof(*r) + len);
-      if (r != NULL) r->slab = NULL;
-      return r;
-    }
+    /* No slab to be had (out of memory, or of mappings: the kernel's
+     * vm.max_map_count): this record alone from malloc(), which may still
+     * grow the heap; the next one tries for a slab again. */
+    if (fresh == NULL) return rec_malloc(len);
     if (s != NULL) slab_put(s, 1); /* no longer current */
     p->cur = s = fresh;
   }

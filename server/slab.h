@@ -23,8 +23,8 @@
  * memory at all.  Once the loop has taken no slab for a while, the server
  * trims the depot (bq_slab_pool_trim), so an idle daemon keeps only its
  * current slab.  A record too big to share a slab (over BQ_SLAB_SIZE / 8
- * bytes) gets its own malloc() (slab == NULL), as do records built outside
- * the daemon (unit tests).
+ * bytes) gets its own malloc() (slab == NULL), as does one for which no
+ * slab can be mapped, and records built outside the daemon (unit tests).
  *
  * The depot is shared by the loop (taking) and the releasing threads
  * (returning), under its mutex, once per slab, never per record.  It lives

@@ -682,6 +682,14 @@ size_cfg() {
     *) echo "$2" ;;
   esac
 }
+# start_paged SYNC PG: start_daemon at SYNC with BENCH_SIZE_PAGES entry PG.
+start_paged() {
+  if [ "$2" = default ]; then
+    start_daemon --sync "$1"
+  else
+    start_daemon --sync "$1" --page-size "$2"
+  fi
+}
 # size_rows: section 11.  Each round runs every raw loop once and burstqd
 # once per page size, one after another, so that a change in the
 # machine's load (it is often shared) falls on all of them alike.
@@ -708,11 +716,7 @@ size_rows() {
         done
         rm -f "$dir"/raw.db*
         for pg in $SIZE_PAGES; do
-          if [ "$pg" = default ]; then
-            start_daemon --sync "$s"
-          else
-            start_daemon --sync "$s" --page-size "$pg"
-          fi
+          start_paged "$s" "$pg"
           bench "$dir/size.json" -c 4 -n "$n" -s "$z"
           stop_daemon
           v=$(jq_ "$dir/size.json" '["commit_msgs_per_s"]')
@@ -779,11 +783,7 @@ trickle_rows() {
       cm=()
       for r in $(seq "$RUNS"); do
         for pg in $SIZE_PAGES; do
-          if [ "$pg" = default ]; then
-            start_daemon --sync "$s"
-          else
-            start_daemon --sync "$s" --page-size "$pg"
-          fi
+          start_paged "$s" "$pg"
           w0=$(write_bytes "$daemon")
           bench "$dir/trickle.json" -c 4 -n "$((rate * TRICKLE_S))" -s 100 --rate "$rate"
           w1=$(write_bytes "$daemon")
