@@ -675,9 +675,9 @@ BQ_UNITS_HELP
 "\n"
 "Example, on the defaults (127.0.0.1:7070, ./burstq.db):\n"
 "  burstqd &\n"
-"  printf 'hello\\nworld\\n' | nc -N 127.0.0.1 7070     # prints OK 2\n"
+"  printf 'hello\\nworld\\n' | nc -N 127.0.0.1 7070 | tail -n 1   # OK 2\n"
 "  sqlite3 burstq.db 'SELECT id, conn_id, seq, payload FROM messages'\n"
-"  kill -TERM %1                                       # drains, exits 0\n",
+"  kill -TERM %1                                        # drains, exits 0\n",
       out);
 }
 

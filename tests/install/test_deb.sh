@@ -105,7 +105,7 @@ if [ -z "$port" ]; then
   fail "the installed burstqd did not start: $(cat "$T/run.log")"
 else
   check_eq "ack from the installed burstqd" \
-    "$(printf 'one\ntwo\n' | timeout 60 nc -N 127.0.0.1 "$port")" "OK 2"
+    "$(printf 'one\ntwo\n' | timeout 60 nc -N 127.0.0.1 "$port" | tail -n 1)" "OK 2"
   if [ -x "$root/usr/bin/burstq" ]; then
     check_eq "installed burstq send" \
       "$(timeout 60 "$root/usr/bin/burstq" send -H "127.0.0.1:$port" three 2>&1)" "sent 1, committed 1"

@@ -532,6 +532,24 @@ check_acks() {
   check_eq "$3: last reply" "$last" "OK $2"
 }
 
+# check_reply WHAT FILE EXPECTED: FILE's reply, each run of "OK n" lines cut
+# to its last and the lines joined by single spaces, is EXPECTED (e.g.
+# "RESUME 0 OK 3" or "ERR too-long OK 2"); the OK values rise.  What a reply
+# may look like beyond that is not promised: the lines of one send can reach
+# the daemon in more than one read (bash's printf writes a pipe line by
+# line), be committed in more than one batch, and so be acked "OK 1" then
+# "OK 2" (docs/protocol.md: acks are cumulative and coalesce).
+check_reply() {
+  local bad got
+  bad=$(awk '/^OK / { if (seen && $2 + 0 <= prev) { print NR ": OK " $2 " after OK " prev; exit }
+                      seen = 1; prev = $2 + 0 }' "$2")
+  [ -z "$bad" ] || fail "$1: ack did not rise at line $bad"
+  got=$(awk '/^OK / { ok = $0; next }
+             { if (ok != "") print ok; ok = ""; print }
+             END { if (ok != "") print ok }' "$2" | tr '\n' ' ')
+  check_eq "$1" "${got% }" "$3"
+}
+
 # last_ack FILE: n of the last "OK n" in FILE, or 0.
 last_ack() {
   local n

@@ -13,7 +13,7 @@ start_daemon --auth-token-file token --log-level debug
 check_grep "start-up says authentication is on" "$BQ_LOG" 'authentication: first line must be AUTH'
 
 printf 'AUTH %s\ngood-1\ngood-2\n' "$TOKEN" | send out.good
-check_eq "right token: acks" "$(cat out.good)" "OK 2"
+check_reply "right token: acks" out.good "OK 2"
 printf 'AUTH %s\r\ngood-crlf\n' "$TOKEN" | send out.crlf
 check_eq "right token with CRLF: acks" "$(cat out.crlf)" "OK 1"
 # The AUTH line split over several TCP segments.

@@ -170,7 +170,7 @@ start_daemon
 check_grep "v4: the migration is logged" "$BQ_LOG" 'migrated from schema version 4 to 5'
 printf 'HELLO v4-producer 5\np5\np6\np7\n' |
   timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.v4
-check_eq "v4: the producer resumes where version 4 left it" "$(tr '\n' ' ' <out.v4)" "RESUME 5 OK 7 "
+check_reply "v4: the producer resumes where version 4 left it" out.v4 "RESUME 5 OK 7"
 printf 'plain-after-v4\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$BQ_PORT" >out.v4p
 check_eq "v4: a plain connection" "$(cat out.v4p)" "OK 1"
 stop_daemon

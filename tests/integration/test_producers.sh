@@ -65,18 +65,18 @@ check_eq "resend 1: RESUME the committed count of the cut-off send" \
   "$(head -n1 out.resend1)" "RESUME $whole"
 check_eq "resend 1: the last ack covers the file" "$(tail -n1 out.resend1)" "OK $N"
 check_eq "resend 2: RESUME N" "$(head -n1 out.resend2)" "RESUME $N"
-check_eq "resend 3: RESUME N, then OK N" "$(tr '\n' ' ' <out.resend3)" "RESUME $N OK $N "
+check_reply "resend 3: RESUME N, then OK N" out.resend3 "RESUME $N OK $N"
 check_rows "nc resend" web1-access "$N"
 
 # --- 2. gap -------------------------------------------------------------------
 nc_send out.g1 'HELLO gp' a b c
-check_eq "gap setup" "$(tr '\n' ' ' <out.g1)" "RESUME 0 OK 3 "
+check_reply "gap setup" out.g1 "RESUME 0 OK 3"
 nc_send out.g2 'HELLO gp 5' e f
 check_eq "first-seq past committed + 1: ERR gap" "$(tr '\n' ' ' <out.g2)" "ERR gap 3 "
 nc_send out.g3 'HELLO gp 4' d e
-check_eq "first-seq = committed + 1: continues" "$(tr '\n' ' ' <out.g3)" "RESUME 3 OK 5 "
+check_reply "first-seq = committed + 1: continues" out.g3 "RESUME 3 OK 5"
 nc_send out.g4 'HELLO gp 2' b c d e f
-check_eq "first-seq inside: duplicates skipped" "$(tr '\n' ' ' <out.g4)" "RESUME 5 OK 6 "
+check_reply "first-seq inside: duplicates skipped" out.g4 "RESUME 5 OK 6"
 check_eq "gap: rows" \
   "$(sql "SELECT group_concat(pseq || CAST(payload AS TEXT), ' ') FROM (SELECT * FROM producer_messages WHERE producer = 'gp' ORDER BY pseq)")" \
   "1a 2b 3c 4d 5e 6f"
@@ -90,7 +90,7 @@ for bad in 'HELLO' 'HELLO ' 'HELLO a b c' 'HELLO a 0' 'HELLO a 01' 'HELLO a/b' \
 done
 check_eq "bad HELLO lines store nothing" "$(msg_count)" "$before"
 nc_send out.plain 'hello world' 'HELLO p9' 'HELLOx'
-check_eq "a plain first line: all messages" "$(cat out.plain)" "OK 3"
+check_reply "a plain first line: all messages" out.plain "OK 3"
 check_eq "a later HELLO line is stored as a message" \
   "$(sql "SELECT count(*) FROM messages WHERE CAST(payload AS TEXT) = 'HELLO p9' AND id NOT IN (SELECT id FROM producer_messages)")" 1
 nc_send out.empty 'HELLO quiet'
@@ -126,13 +126,13 @@ check_num "counters: duplicates skipped" "$(summary duplicates_skipped)" -ge $((
 
 start_daemon --producers off
 nc_send out.off 'HELLO web1-access' 'x'
-check_eq "--producers off: HELLO is a message" "$(cat out.off)" "OK 2"
+check_reply "--producers off: HELLO is a message" out.off "OK 2"
 stop_daemon
 
 (umask 077; echo 'producer-token-1' >token)
 start_daemon --auth-token-file token
 nc_send out.auth 'AUTH producer-token-1' 'HELLO authed' one two
-check_eq "HELLO after AUTH" "$(tr '\n' ' ' <out.auth)" "RESUME 0 OK 2 "
+check_reply "HELLO after AUTH" out.auth "RESUME 0 OK 2"
 nc_send out.auth2 'HELLO authed' 'x'
 check_eq "HELLO before AUTH: ERR auth" "$(tr '\n' ' ' <out.auth2)" "ERR auth "
 stop_daemon

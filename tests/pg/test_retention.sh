@@ -90,7 +90,8 @@ BQ_MPORT=$(metrics_port)
 check_eq "HELLO" "$(printf 'HELLO keeper\nkept-1\n' | nc -N 127.0.0.1 "$BQ_PORT")" \
   "RESUME 0
 OK 1"
-check_eq "old client" "$(printf 'old-1\nold-2\n' | nc -N 127.0.0.1 "$BQ_PORT")" "OK 2"
+printf 'old-1\nold-2\n' | nc -N 127.0.0.1 "$BQ_PORT" >old.out
+check_reply "old client" old.out "OK 2"
 old_conn=$(psqlq "SELECT conn_id FROM messages WHERE payload = 'old-1'")
 rm -f "$BQ_T/stop"
 sample_rows "$BQ_T/samples" &
