@@ -1,8 +1,10 @@
 /*
  * rlimit.h -- kernel limits a program sizes itself against: the open-file
  * limit, for programs that hold many sockets (burstqd's connections,
- * burstq bench's), and the limit on memory mappings, for burstqd's record
- * memory (server/slab.h maps it in 2 MiB slabs).
+ * burstq bench's), the limit on memory mappings, for burstqd's record
+ * memory (server/slab.h maps it in 2 MiB slabs), and the memory the
+ * process can count on (the machine's, its cgroup's limit, ulimit -v), for
+ * the size of burstqd's queue.
  *
  * Design: one call each at start-up, on the main thread, before the
  * sockets are opened or the memory mapped; the caller decides what to say
@@ -11,6 +13,7 @@
 #ifndef BQ_RLIMIT_H
 #define BQ_RLIMIT_H
 
+#include <stdint.h>
 #include <sys/resource.h>
 
 /* Descriptors a program needs besides its sockets (database, WAL, log,
@@ -37,5 +40,29 @@ int bq_nofile_fits(unsigned long long n, rlim_t lim);
  * read from /proc/sys/vm/max_map_count) into *n.  Returns 0, or -errno
  * when it cannot be read (*n untouched). */
 int bq_max_map_count(unsigned long long *n);
+
+/* The smallest memory limit of the cgroup this process is in and of each
+ * of its ancestors up to the hierarchy's mount: memory.limit_in_bytes on
+ * cgroup v1's memory hierarchy, memory.max on cgroup v2 ("max": none),
+ * the smaller of the two when both are mounted.  The cgroup paths come
+ * from /proc/self/cgroup and the mounts from /proc/self/mountinfo; every
+ * file is read under root ("" for this system; tests pass a directory laid
+ * out like one).  Returns 0 with the limit in *bytes, or -ENOENT when no
+ * limit is set or none can be read (*bytes untouched). */
+int bq_cgroup_memory_limit(const char *root, uint64_t *bytes);
+
+/* Which limit bq_memory_limit() found to be the smallest. */
+enum bq_mem_bound {
+  BQ_MEM_PHYSICAL,      /* the machine's memory */
+  BQ_MEM_CGROUP,        /* the cgroup's limit (containers, systemd's
+                           MemoryMax=) */
+  BQ_MEM_ADDRESS_SPACE  /* RLIMIT_AS: ulimit -v, systemd's LimitAS= */
+};
+
+/* The memory this process can count on: the smallest of the machine's
+ * physical memory, bq_cgroup_memory_limit("") and the soft RLIMIT_AS, into
+ * *bytes, and which one it is into *bound.  Returns 0, or -errno when not
+ * even the machine's memory can be read (nothing written). */
+int bq_memory_limit(uint64_t *bytes, enum bq_mem_bound *bound);
 
 #endif /* BQ_RLIMIT_H */

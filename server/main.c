@@ -49,7 +49,8 @@ static void raise_nofile(const struct bq_log *log, size_t max_conns) {
 
 /* A full queue's record memory: --queue-bytes, or less when
  * --queue-capacity messages of --max-message bytes cannot fill it.  Say so
- * if it is more than the machine's memory, or needs more memory mappings
+ * if it is more than the memory burstqd can count on (the machine's, its
+ * cgroup's limit, its address-space limit), or needs more memory mappings
  * (2 MiB slabs, slab.h) than vm.max_map_count allows: past that, records
  * come from malloc(), one by one (bq_rec_alloc), and once that fails too,
  * reads fail and their connections are closed (conn.c). */
@@ -58,19 +59,34 @@ static void check_queue_memory(const struct bq_log *log,
   const double gib = 1024.0 * 1024 * 1024;
   uint64_t full = (uint64_t)cfg->queue_capacity *
                   (sizeof(struct bq_rec) + (uint64_t)cfg->max_message);
-  long pages = sysconf(_SC_PHYS_PAGES), pagesize = sysconf(_SC_PAGESIZE);
+  uint64_t mem;
+  enum bq_mem_bound bound;
   unsigned long long lim;
   size_t maps;
 
   if (full > cfg->queue_bytes) full = cfg->queue_bytes;
-  if (pages > 0 && pagesize > 0 &&
-      full > (uint64_t)pages * (uint64_t)pagesize)
+  if (bq_memory_limit(&mem, &bound) == 0 && full > mem) {
+    /* "more than <before><n> GiB<after>" */
+    static const char *const before[] = {
+        [BQ_MEM_PHYSICAL] = "this machine's ",
+        [BQ_MEM_CGROUP] = "the ",
+        [BQ_MEM_ADDRESS_SPACE] = "its "};
+    static const char *const after[] = {
+        [BQ_MEM_PHYSICAL] = " of memory: it would be swapped out or killed "
+                            "by the OOM killer",
+        [BQ_MEM_CGROUP] = " memory limit of burstqd's cgroup ("
+                          "MemoryMax=, docker --memory): the OOM killer "
+                          "would end it",
+        [BQ_MEM_ADDRESS_SPACE] = " address-space limit (ulimit -v, "
+                                 "LimitAS=): reads would fail and their "
+                                 "connections be closed"};
     bq_log_warn(log,
                 "a full queue holds up to %.1f GiB of messages (--queue-bytes, "
-                "--queue-capacity x --max-message), more than this machine's "
-                "%.1f GiB of memory: it would be swapped out or killed by the "
-                "OOM killer, losing what was not yet acked",
-                (double)full / gib, (double)pages * (double)pagesize / gib);
+                "--queue-capacity x --max-message), more than %s%.1f GiB%s, "
+                "losing what was not yet acked",
+                (double)full / gib, before[bound], (double)mem / gib,
+                after[bound]);
+  }
   maps = bq_slab_maps((size_t)full, cfg->queue_capacity, cfg->max_message);
   if (bq_max_map_count(&lim) == 0 && maps + BQ_MAPS_RESERVE > lim)
     bq_log_warn(log,

@@ -243,6 +243,10 @@ int bq_metrics_render(struct bq_metrics *m,
       "Kept slabs of record memory given back to the system after the "
       "loop took none for a while.",
       s->loop.slabs_trimmed);
+  u64(b, "burstq_record_slab_failures_total", "counter",
+      "Records stored with one malloc() each because no slab could be "
+      "mapped (out of memory, or vm.max_map_count reached).",
+      s->loop.slab_failures);
 
   bq_prom_hist_render(b, "burstq_batch_records", "Records per committed transaction.",
        &m->batch);

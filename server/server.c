@@ -260,6 +260,17 @@ static void on_trim_tick(uv_timer_t *t) {
   size_t takes = srv->slabs.slabs + srv->slabs.reused;
   if (takes == srv->trim_takes) (void)bq_slab_pool_trim(&srv->slabs);
   srv->trim_takes = takes;
+  /* Records that got no slab (bq_rec_alloc): at most one line a tick. */
+  if (srv->slabs.unmapped != srv->trim_unmapped) {
+    bq_log_warn(srv->log,
+                "no record memory could be mapped for %zu messages in the "
+                "last %d s (%zu since start; out of memory, or "
+                "vm.max_map_count reached): each took a malloc() of its "
+                "own; lower --queue-bytes or raise vm.max_map_count",
+                srv->slabs.unmapped - srv->trim_unmapped,
+                BQ_SLAB_TRIM_MS / 1000, srv->slabs.unmapped);
+    srv->trim_unmapped = srv->slabs.unmapped;
+  }
 }
 
 static void on_idle_tick(uv_timer_t *t) {
@@ -397,6 +408,7 @@ void bq_server_snapshot(const struct bq_server *srv,
   s->slabs_mapped = srv->slabs.slabs;
   s->slabs_reused = srv->slabs.reused;
   s->slabs_trimmed = srv->slabs.trimmed;
+  s->slab_failures = srv->slabs.unmapped;
 }
 
 void bq_server_free(struct bq_server *srv) {

@@ -51,6 +51,7 @@ struct bq_server_snapshot {
   uint64_t slabs_mapped;  /* slabs mapped since start */
   uint64_t slabs_reused;  /* slabs taken again from the kept ones */
   uint64_t slabs_trimmed; /* kept slabs unmapped because the loop was idle */
+  uint64_t slab_failures; /* records from malloc() for want of a slab */
 };
 
 /* Told when shutdown begins (draining) and when every connection and

@@ -176,6 +176,7 @@ struct bq_server {
   struct bq_slab_pool slabs; /* where records come from (slab.h) */
   uv_timer_t trim_timer;     /* trims slabs' depot when the loop took none */
   size_t trim_takes;         /* slabs taken (mapped + reused) at its last tick */
+  size_t trim_unmapped;      /* slabs.unmapped at its last tick */
   struct bq_server_stats st;
   const struct bq_auth *auth;  /* NULL or len 0: no AUTH line required */
   uv_timer_t idle_timer;       /* sweeps idle_head when --idle-timeout */

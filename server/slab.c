@@ -191,6 +191,7 @@ void bq_slab_pool_init(struct bq_slab_pool *p, size_t keep) {
   p->slabs = 0;
   p->reused = 0;
   p->trimmed = 0;
+  p->unmapped = 0;
 }
 
 struct bq_rec *bq_rec_alloc(struct bq_slab_pool *p, size_t len) {
@@ -204,7 +205,10 @@ struct bq_rec *bq_rec_alloc(struct bq_slab_pool *p, size_t len) {
     /* No slab to be had (out of memory, or of mappings: the kernel's
      * vm.max_map_count): this record alone from malloc(), which may still
      * grow the heap; the next one tries for a slab again. */
-    if (fresh == NULL) return rec_malloc(len);
+    if (fresh == NULL) {
+      p->unmapped++;
+      return rec_malloc(len);
+    }
     if (s != NULL) slab_put(s, 1); /* no longer current */
     p->cur = s = fresh;
   }

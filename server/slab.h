@@ -65,6 +65,8 @@ struct bq_slab_pool {
   size_t slabs;                /* slabs mapped so far (statistics) */
   size_t reused;               /* slabs taken from the depot (statistics) */
   size_t trimmed;              /* slabs unmapped by a trim (statistics) */
+  size_t unmapped;             /* records from malloc() because no slab
+                                  could be mapped (statistics) */
 };
 
 /* An empty pool whose depot will keep up to keep emptied slabs for reuse

@@ -6,7 +6,8 @@
 #   - makes a private temp dir ($BQ_T, also the cwd) that is removed on exit;
 #   - installs an EXIT trap that ends only the processes this test started
 #     (daemons, nc, sqlite3 lock holders: each one a direct child of this
-#     shell, checked through /proc before it is signalled), scans every
+#     shell, checked through /proc before it is signalled), runs the
+#     commands a test queued in BQ_ON_EXIT, scans every
 #     daemon log for sanitizer reports, and turns recorded failures into
 #     the exit status;
 #   - sets BQ_DIV (divide message counts by it) and BQ_SLOW (multiply upper
@@ -45,6 +46,8 @@ BQ_DB=$BQ_T/bq.db
 BQ_PIDS=()       # background processes started by this shell
 BQ_FDS=()        # fifo write ends this shell holds open
 BQ_LOGS=()       # every daemon log, scanned at exit and shown on failure
+BQ_ON_EXIT=()    # commands run at exit once those processes are gone
+                 # (undoing what a test set up outside $BQ_T)
 BQ_FAILS=0
 BQ_NDAEMON=0
 BQ_PID=          # the current daemon
@@ -649,7 +652,7 @@ check_stream_counts() {
 # --- exit ----------------------------------------------------------------
 
 bq_cleanup() {
-  local rc=$? pid fd log alive=()
+  local rc=$? pid fd log cmd alive=()
   trap - EXIT INT TERM
   for fd in "${BQ_FDS[@]}"; do eval "exec $fd>&-"; done
   for pid in "${BQ_PIDS[@]}"; do
@@ -661,6 +664,7 @@ bq_cleanup() {
   for pid in "${alive[@]}"; do
     reap "$pid" 5 || { kill -KILL "$pid" 2>/dev/null; reap "$pid" 5; }
   done
+  for cmd in "${BQ_ON_EXIT[@]}"; do eval "$cmd" || true; done
   for log in "${BQ_LOGS[@]}"; do
     [ -f "$log" ] && { check_sanitizer_log "$log" || true; }
   done

@@ -24,6 +24,14 @@
 # that lets messages fill it warns that the queue is larger than memory
 # and, where vm.max_map_count is below its 2 MiB slabs (524,288 and more),
 # that it needs more mappings than that, and still stores what it gets.
+# The memory a queue is held against is the smallest of the machine's, the
+# limit of the daemon's cgroup and its address-space limit: a daemon
+# started under `ulimit -v` (not under sanitizers, which reserve terabytes
+# of address space), and one started in a fresh memory cgroup with a 1 GiB
+# limit (where this machine lets the test make one: cgroup v1's memory
+# hierarchy, or v2 with the memory controller on for this shell's cgroup),
+# each warn with that limit, and store.  burstq_record_slab_failures_total
+# is 0 throughout: every record found a slab.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh" "$@"
 . "$HERE/metrics_lib.sh"
@@ -108,6 +116,8 @@ check_num "round 3: fresh slabs mapped after the trim" \
   "$(metric m.3 burstq_record_slabs_mapped_total)" -gt \
   "$(metric m.idle burstq_record_slabs_mapped_total)"
 
+check_eq "round 3: every record found a slab" \
+  "$(metric m.3 burstq_record_slab_failures_total)" 0
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0
 check_eq "rows" "$(msg_count)" $((3 * CLIENTS * LINES))
@@ -138,3 +148,88 @@ else
   check_eq "exit status (1024G queue)" "$BQ_RC" 0
   check_eq "rows (1024G queue)" "$(msg_count)" $((3 * CLIENTS * LINES + 3))
 fi
+rows=$(msg_count)
+
+# a small send that must be stored: LABEL
+store_three() {
+  printf "$1 %d\n" 1 2 3 | send "$1.out"
+  check_eq "$1: acks" "$(tail -n 1 "$1.out")" "OK 3"
+  rows=$((rows + 3))
+}
+
+if [ -n "$BQ_SAN" ]; then
+  note "under $BQ_SAN: the address-space limit is not checked"
+elif [ "$mem_gib" -lt 5 ]; then
+  note "this machine has $mem_gib GiB: the address-space limit is not checked"
+else
+  old_as=$(ulimit -S -v)
+  ulimit -S -v $((4 * 1024 * 1024)) # KiB: 4 GiB
+  start_daemon --sync off --queue-bytes 16G --queue-capacity 1000000 \
+    --metrics 127.0.0.1:0
+  ulimit -S -v "$old_as"
+  check_grep "ulimit -v 4G: warns that a full queue is over it" "$BQ_LOG" \
+    "warn: a full queue holds up to 16.0 GiB of messages .* more than its 4.0 GiB address-space limit \(ulimit -v"
+  store_three as-limited
+  BQ_MPORT=$(metrics_port)
+  check_eq "scrape" "$(scrape m.as)" 200
+  check_eq "ulimit -v 4G: every record found a slab" \
+    "$(metric m.as burstq_record_slab_failures_total)" 0
+  stop_daemon
+  check_eq "exit status (ulimit -v)" "$BQ_RC" 0
+fi
+
+# A fresh memory cgroup under this shell's own: v1's memory hierarchy, else
+# v2's when its memory controller is on for this shell's cgroup.  Prints
+# its directory, or nothing when this machine does not let us make one.
+make_cgroup() {
+  local mnt own dir
+  mnt=$(awk '$0 ~ / - cgroup / && $4 == "/" {
+               n = split($NF, o, ","); for (i = 1; i <= n; i++)
+                 if (o[i] == "memory") { print $5; exit } }' /proc/self/mountinfo)
+  own=$(sed -n 's/^[0-9]*:\([^:]*,\)\{0,1\}memory\(,[^:]*\)\{0,1\}:\(.*\)$/\3/p' /proc/self/cgroup)
+  if [ -n "$mnt" ] && [ -n "$own" ]; then
+    dir=$mnt${own%/}/bq-test-$$
+    if mkdir "$dir" 2>/dev/null; then
+      echo $((1024 * 1024 * 1024)) >"$dir/memory.limit_in_bytes" &&
+        { echo "$dir"; return; }
+      rmdir "$dir"
+    fi
+  fi
+  mnt=$(awk '$0 ~ / - cgroup2 / && $4 == "/" { print $5; exit }' /proc/self/mountinfo)
+  own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+  if [ -n "$mnt" ] && [ -n "$own" ] &&
+     grep -qw memory "$mnt${own%/}/cgroup.subtree_control" 2>/dev/null; then
+    dir=$mnt${own%/}/bq-test-$$
+    if mkdir "$dir" 2>/dev/null; then
+      echo $((1024 * 1024 * 1024)) >"$dir/memory.max" &&
+        { echo "$dir"; return; }
+      rmdir "$dir"
+    fi
+  fi
+}
+CG=$(make_cgroup)
+if [ -z "$CG" ]; then
+  note "no memory cgroup can be made here: the cgroup limit is not checked"
+elif [ "$mem_gib" -lt 3 ]; then
+  rmdir "$CG"
+  note "this machine has $mem_gib GiB: the cgroup limit is not checked"
+else
+  BQ_ON_EXIT+=("rmdir '$CG'")
+  home_cg=$(dirname "$CG")
+  echo $$ >"$CG/cgroup.procs" # the daemon is born in it, then we leave
+  start_daemon --sync off --queue-bytes 2G --queue-capacity 1000000 \
+    --metrics 127.0.0.1:0
+  echo $$ >"$home_cg/cgroup.procs"
+  check_eq "the daemon runs in the test's cgroup" \
+    "$(grep -c "bq-test-$$" "/proc/$BQ_PID/cgroup")" 1
+  check_grep "cgroup limit 1G: warns that a full queue is over it" "$BQ_LOG" \
+    "warn: a full queue holds up to 2.0 GiB of messages .* more than the 1.0 GiB memory limit of burstqd's cgroup"
+  store_three cgroup-limited
+  BQ_MPORT=$(metrics_port)
+  check_eq "scrape" "$(scrape m.cg)" 200
+  check_eq "cgroup limit 1G: every record found a slab" \
+    "$(metric m.cg burstq_record_slab_failures_total)" 0
+  stop_daemon
+  check_eq "exit status (cgroup limit)" "$BQ_RC" 0
+fi
+check_eq "rows (the limited daemons)" "$(msg_count)" "$rows"

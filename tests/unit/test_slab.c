@@ -442,6 +442,7 @@ static void test_no_slab_falls_back_to_malloc(void **state) {
   } while (BQ_SLAB_ROOM - p.cur->used > 8192 + 4096);
   cur = p.cur;
   assert_int_equal(p.slabs, 1);
+  assert_int_equal(p.unmapped, 0);
 
   vm = vm_size();
   assert_true(vm > 0);
@@ -455,6 +456,7 @@ static void test_no_slab_falls_back_to_malloc(void **state) {
   assert_null(r->slab);
   assert_ptr_equal(p.cur, cur);
   assert_int_equal(p.slabs, 1);
+  assert_int_equal(p.unmapped, 1);
   *tail = r;
   tail = &r->next;
   r->next = NULL;
@@ -464,6 +466,7 @@ static void test_no_slab_falls_back_to_malloc(void **state) {
   assert_non_null(r->slab);
   assert_ptr_not_equal(r->slab, cur);
   assert_int_equal(p.slabs, 2);
+  assert_int_equal(p.unmapped, 1);
   *tail = r;
   r->next = NULL;
   bq_rec_free_chain(chain);
