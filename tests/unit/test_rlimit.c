@@ -109,6 +109,13 @@ static int tree_teardown(void **state) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
+/* bq_cgroup_memory_limit on the tree finds want. */
+static void expect_limit(uint64_t want) {
+  uint64_t b = 0;
+  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
+  assert_true(b == want);
+}
+
 #define MOUNT_V1 "30 22 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
 #define MOUNT_CPU "31 22 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
 #define MOUNT_V2 "32 22 0:30 / /sys/fs/cgroup/unified rw shared:5 - cgroup2 cgroup2 rw,nsdelegate\n"
@@ -117,21 +124,17 @@ static int tree_teardown(void **state) {
 /* cgroup v1: the smallest limit on the way up wins; other controllers'
  * hierarchies and an unlimited v2 beside it do not count. */
 static void test_cgroup_v1(void **state) {
-  uint64_t b = 1;
   (void)state;
   put_file("proc/self/cgroup", "5:cpu,cpuacct:/elsewhere\n4:memory:/a/b\n0::/\n");
   put_file("proc/self/mountinfo", "25 1 8:1 / / rw - ext4 /dev/vda1 rw\n" MOUNT_CPU MOUNT_V1 MOUNT_V2);
   put_file("sys/fs/cgroup/memory/memory.limit_in_bytes", UNLIMITED_V1);
   put_file("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", UNLIMITED_V1);
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 9223372036854771712ULL);
+  expect_limit(9223372036854771712ULL);
   put_file("sys/fs/cgroup/memory/a/memory.limit_in_bytes", "536870912\n");
   put_file("sys/fs/cgroup/cpu/elsewhere/memory.limit_in_bytes", "4096\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 536870912);
+  expect_limit(536870912);
   put_file("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "268435456\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 268435456);
+  expect_limit(268435456);
 }
 
 /* cgroup v2: "max" is no limit; the smallest set one up the tree wins; a
@@ -147,11 +150,9 @@ static void test_cgroup_v2(void **state) {
   assert_int_equal(bq_cgroup_memory_limit(tree, &b), -ENOENT);
   assert_true(b == 7);
   put_file("sys/fs/cgroup/system.slice/memory.max", "2147483648\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 2147483648ULL);
+  expect_limit(2147483648ULL);
   put_file("sys/fs/cgroup/system.slice/burstqd.service/memory.max", "1073741824\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 1073741824);
+  expect_limit(1073741824);
 
   /* A container: its cgroup is the mount's root, so the limit is at the
    * mount's top; the host's files above it are out of sight. */
@@ -159,14 +160,12 @@ static void test_cgroup_v2(void **state) {
   put_file("proc/self/mountinfo", "40 30 0:30 /docker/abc /c/cg ro - cgroup2 cgroup2 rw\n");
   put_file("c/cg/memory.max", "805306368\n");
   put_file("c/cg/app/memory.max", "max\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 805306368);
+  expect_limit(805306368);
   /* The process's cgroup outside the mount's root (another namespace's
    * view): the mount's top is read. */
   put_file("proc/self/cgroup", "0::/\n");
   put_file("c/cg/memory.max", "805306369\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 805306369);
+  expect_limit(805306369);
 
   /* Garbage is no limit. */
   put_file("c/cg/memory.max", "lots\n");
@@ -185,11 +184,9 @@ static void test_cgroup_both_and_none(void **state) {
   put_file("proc/self/mountinfo", MOUNT_V1 MOUNT_V2);
   put_file("sys/fs/cgroup/memory/m/memory.limit_in_bytes", "3000000000\n");
   put_file("sys/fs/cgroup/unified/u/memory.max", "2000000000\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 2000000000);
+  expect_limit(2000000000);
   put_file("sys/fs/cgroup/unified/u/memory.max", "4000000000\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), 0);
-  assert_true(b == 3000000000ULL);
+  expect_limit(3000000000ULL);
 
   put_file("proc/self/mountinfo", "25 1 8:1 / / rw - ext4 /dev/vda1 rw\n" MOUNT_CPU);
   b = 3;
