@@ -24,6 +24,8 @@ DEPS += libpq-dev postgresql
 # strace: test_durable_ack.sh traces the order of flushes and acks,
 # test_writeback.sh the writeback hints on the WAL.
 DEPS += strace
+# iproute2 (ss): test_emfile.sh waits for a listener's backlog to empty.
+DEPS += iproute2
 
 .PHONY: all help deps build run stop test test-sanitize test-asan test-tsan \
         bench clean soak fuzz loggen

@@ -175,9 +175,10 @@ close_fd "$hold_fd"
 reap_or_kill "$hold_pid" $((60 * BQ_SLOW)) "holding nc"
 stop_daemon
 
-bq_bench noconn -H "127.0.0.1:$port" -c 2 -n 10 --json
+hold_refused_port
+bq_bench noconn -H "127.0.0.1:$BQ_REFUSED_PORT" -c 2 -n 10 --json
 check_eq "nothing listening: exit status" "$RC" 3
-check_grep "nothing listening: says why" noconn.out "cannot connect to 127\.0\.0\.1:$port"
+check_grep "nothing listening: says why" noconn.out "cannot connect to 127\.0\.0\.1:$BQ_REFUSED_PORT"
 
 # --- the client's own speed, against a sink that stores nothing ---------------------------
 sinkport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

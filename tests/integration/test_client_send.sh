@@ -101,10 +101,11 @@ check_eq "daemon killed: summary" "$(cat lost.out)" "sent 7, committed 0"
 check_grep "daemon killed: says lost" lost.err 'lost before everything was committed: 0 of 7'
 unlock_db
 
-# --- cannot connect (3): nothing listens on the dead daemon's port ----------------
-bq_send noconn -H "127.0.0.1:$port" a </dev/null
+# --- cannot connect (3): nothing listens on the port ------------------------------
+hold_refused_port
+bq_send noconn -H "127.0.0.1:$BQ_REFUSED_PORT" a </dev/null
 check_eq "nothing listening: exit status" "$RC" 3
-check_grep "nothing listening: says why" noconn.err "cannot connect to 127\.0\.0\.1:$port"
+check_grep "nothing listening: says why" noconn.err "cannot connect to 127\.0\.0\.1:$BQ_REFUSED_PORT"
 check_eq "nothing listening: no summary (nothing was sent)" "$(cat noconn.out)" ""
 
 # --- refused (4): the only connection slot is taken -----------------------------

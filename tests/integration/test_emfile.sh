@@ -43,8 +43,13 @@ poll $((60 * BQ_SLOW)) test -e held || die "holders did not connect: $(cat hold.
 check_grep "the daemon warns about the open-file limit at start" "$BQ_LOG" \
   'exceeds the open-file limit 64'
 # Let the daemon answer every held connection (accept it, or close it at
-# EMFILE) before measuring.
-sleep 2
+# EMFILE) before measuring: then the listener's backlog (ss's Recv-Q for a
+# listening socket) is empty.
+need_prog ss iproute2
+backlog() { ss -Htln "sport = :$BQ_PORT" | awk '{ print $2; exit }'; }
+backlog_empty() { [ "$(backlog)" = 0 ]; }
+poll $((60 * BQ_SLOW)) backlog_empty ||
+  fail "the daemon left connections in its backlog: $(backlog)"
 t0=$(cpu_ticks)
 sleep "$WINDOW"
 t1=$(cpu_ticks)

@@ -50,6 +50,13 @@ lock_db
 start_client 2 10 20
 poll $((60 * BQ_SLOW)) body_is /healthz 503 ||
   fail "/healthz did not turn 503 under the second lock"
+# Lines not yet read when SIGTERM comes are not acknowledged
+# (docs/protocol.md): signal once the daemon has read all ten.
+all_read() {
+  [ "$(scrape m.txt)" = 200 ] &&
+    [ "$(metric m.txt burstq_messages_received_total)" = 20 ]
+}
+poll $((60 * BQ_SLOW)) all_read || fail "client 2's lines were not all read"
 kill -TERM "$BQ_PID"
 poll $((60 * BQ_SLOW)) body_is /readyz 503 ||
   fail "/readyz did not turn 503 during the drain"

@@ -115,7 +115,10 @@ check_eq "race: every row holds the line of its number" \
 # --- 5. syslog listener ------------------------------------------------------
 printf 'HELLO slog\n' | timeout $((60 * BQ_SLOW)) nc -N 127.0.0.1 "$SPORT" >out.syslog
 check_eq "syslog listener: nothing written back" "$(wc -c <out.syslog)" 0
-poll $((30 * BQ_SLOW)) test "$(sql "SELECT count(*) FROM messages WHERE CAST(payload AS TEXT) = 'HELLO slog'")" = 1 ||
+hello_stored() {
+  [ "$(sql "SELECT count(*) FROM messages WHERE CAST(payload AS TEXT) = 'HELLO slog'")" = 1 ]
+}
+poll $((30 * BQ_SLOW)) hello_stored ||
   fail "syslog listener: HELLO is not stored as a message"
 stop_daemon
 check_eq "exit status" "$BQ_RC" 0

@@ -21,7 +21,10 @@ for k in 1 2; do start_client "$k" "$N" "$W"; done
 wait_clients 1 2
 for k in 1 2; do check_acks "$BQ_T/out.$k" "$N" "old client $k"; done
 # Connection rows are committed with the CLOSE record: wait for both.
-poll $((60 * BQ_SLOW)) test "$(sql 'SELECT count(*) FROM connections WHERE closed_at IS NOT NULL')" = 2 ||
+both_closed() {
+  [ "$(sql 'SELECT count(*) FROM connections WHERE closed_at IS NOT NULL')" = 2 ]
+}
+poll $((60 * BQ_SLOW)) both_closed ||
   fail "old connections not closed in the database"
 sleep 0.01 # received_at has microsecond resolution: the cutoff is after them
 cutoff=$(date +%s%6N)

@@ -15,7 +15,7 @@ poll $((30 * BQ_SLOW)) test -e "$BQ_T/notify.txt.ready" || die "listener did not
 
 export NOTIFY_SOCKET=$SOCK
 export WATCHDOG_USEC=400000   # a ping every 200 ms
-start_daemon
+start_daemon --log-level debug # debug: "end of input", below
 unset NOTIFY_SOCKET WATCHDOG_USEC
 if grep -q 'built without libsystemd' "$BQ_LOG"; then
   note "SKIP: this burstqd was built without libsystemd (-DBQ_SYSTEMD=OFF)"
@@ -42,6 +42,9 @@ check_grep "the watchdog interval is logged" "$BQ_LOG" 'systemd watchdog: pingin
 lock_db
 start_client 1 3 10
 wait_log 'commit of [0-9]+ records failed' || fail "no failed commit while locked"
+# Lines not yet read when SIGTERM comes are not acknowledged
+# (docs/protocol.md): signal once the daemon has read all three.
+wait_log 'end of input after 3 messages' || fail "client 1's lines were not all read"
 kill -TERM "$BQ_PID"
 has_stopping() { grep -q '^STOPPING=1' notify.txt; }
 poll $((10 * BQ_SLOW)) has_stopping || fail "no STOPPING=1"

@@ -24,8 +24,14 @@ start_client 2 "$LINES" 40
 timeout 60 nc -N 127.0.0.1 "$BQ_PORT" <long.in >long.out
 wait_clients 1 2
 check_acks out.1 "$LINES" "client 1"
-# Let the connections' CLOSE records land.
-drained() { scrape q.txt >/dev/null; [ "$(metric q.txt burstq_connections_open)" = 0 ]; }
+# Let the connections' CLOSE records land: a connection is gone from the
+# open count once it is closed, but its CLOSE record leaves the queue only
+# once it is committed.
+drained() {
+  scrape q.txt >/dev/null &&
+    [ "$(metric q.txt burstq_connections_open)" = 0 ] &&
+    [ "$(metric q.txt burstq_queue_records)" = 0 ]
+}
 poll $((30 * BQ_SLOW)) drained || fail "connections did not close"
 
 stats -H "$M" >s1.txt 2>s1.err
@@ -103,12 +109,13 @@ python3 -m http.server --help >/dev/null 2>&1 && {
   fi
   kill -TERM "$WEB_PID"; reap "$WEB_PID" 10 || true
 }
-stats -H 127.0.0.1:1 >/dev/null 2>e2.txt
+hold_refused_port
+stats -H "127.0.0.1:$BQ_REFUSED_PORT" >/dev/null 2>e2.txt
 check_eq "nothing listening: exit 3" "$?" 3
 check_grep "nothing listening: says so" e2.txt 'Connection refused \(is burstqd running with --metrics at that address\?\)'
 stats --count 2 >/dev/null 2>e3.txt
 check_eq "--count without --watch: exit 2" "$?" 2
-stats -H 127.0.0.1:1 --health >/dev/null 2>e6.txt
+stats -H "127.0.0.1:$BQ_REFUSED_PORT" --health >/dev/null 2>e6.txt
 check_eq "--health, nothing listening: exit 3" "$?" 3
 stats --health --ready >/dev/null 2>e7.txt
 check_eq "--health with --ready: exit 2" "$?" 2

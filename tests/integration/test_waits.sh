@@ -58,10 +58,14 @@ ckpt_ran() {
     [ "$(metric mc.txt burstq_checkpoint_run_seconds_count)" -ge 1 ]
 }
 poll $((60 * BQ_SLOW)) ckpt_ran || fail "no background checkpoint ran"
-# The batches that closed the connections may be committed but not yet
-# taken by the loop: every completion is, in time.
+# The batches that closed the connections may not yet be committed (a
+# connection leaves the open count when it closes, its CLOSE record leaves
+# the queue once committed), or committed but not yet taken by the loop:
+# every one is, in time.
 completions_taken() {
   [ "$(scrape mc.txt)" = 200 ] &&
+    [ "$(metric mc.txt burstq_connections_open)" = 0 ] &&
+    [ "$(metric mc.txt burstq_queue_records)" = 0 ] &&
     [ "$(metric mc.txt burstq_completion_wait_seconds_count)" = \
       "$(metric mc.txt burstq_batch_records_count)" ]
 }
