@@ -72,6 +72,24 @@ static int put(char *dst, const char *s) {
   return 0;
 }
 
+/* As put(), undoing mountinfo's escapes: space, tab, newline and
+ * backslash are written as \ and three octal digits (proc(5)). */
+static int put_unescaped(char *dst, const char *s) {
+  size_t n = 0;
+  while (*s != '\0') {
+    if (n + 1 >= PATH_MAX) return -1;
+    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+        s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+      dst[n++] = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+      s += 4;
+    } else {
+      dst[n++] = *s++;
+    }
+  }
+  dst[n] = '\0';
+  return 0;
+}
+
 /* From /proc/self/cgroup: "ID:CONTROLLERS:PATH" lines; v1's memory
  * hierarchy lists "memory" among its controllers, v2's is "0::PATH". */
 static void read_cgroups(const char *root, struct hier *v1, struct hier *v2) {
@@ -122,14 +140,20 @@ static void read_mounts(const char *root, struct hier *v1, struct hier *v2) {
          tok = strtok_r(NULL, " ", &save))
       field[n++] = tok;
     if (n < 5) continue;
-    if (put(h->mroot, field[3]) == 0 && put(h->mnt, field[4]) == 0)
+    if (put_unescaped(h->mroot, field[3]) == 0 &&
+        put_unescaped(h->mnt, field[4]) == 0)
       h->have_mnt = 1;
   }
   fclose(f);
 }
 
+/* Limits at or above this are "none": cgroup v1 reports an unlimited
+ * cgroup as the largest page-aligned counter (9223372036854771712 with
+ * 4 KiB pages). */
+#define UNLIMITED ((uint64_t)1 << 62)
+
 /* Read one limit file: 0 with the bytes, or -1 (absent, unreadable,
- * "max"). */
+ * "max", v1's unlimited). */
 static int read_limit(const char *path, uint64_t *v) {
   FILE *f = fopen(path, "re");
   char buf[64], *end;
@@ -141,7 +165,8 @@ static int read_limit(const char *path, uint64_t *v) {
   if (!ok || buf[0] < '0' || buf[0] > '9') return -1;
   errno = 0;
   n = strtoull(buf, &end, 10);
-  if (errno != 0 || (*end != '\n' && *end != '\0')) return -1;
+  if (errno != 0 || (*end != '\n' && *end != '\0') || n >= UNLIMITED)
+    return -1;
   *v = n;
   return 0;
 }
@@ -156,8 +181,11 @@ static int hier_limit(const char *root, const struct hier *h, uint64_t *min) {
 
   if (!h->have_mnt || !h->have_cg) return -1;
   /* The cgroup as seen from the mount: strip the mount's root; a cgroup
-   * outside it (another namespace's view) is read at the mount's top. */
-  if (strcmp(h->mroot, "/") == 0)
+   * outside it (another namespace's view, which may climb with "/..") is
+   * read at the mount's top. */
+  if (strstr(rel, "/..") != NULL)
+    rel = "";
+  else if (strcmp(h->mroot, "/") == 0)
     ;
   else if (strncmp(rel, h->mroot, rl) == 0 &&
            (rel[rl] == '/' || rel[rl] == '\0'))

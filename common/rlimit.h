@@ -44,7 +44,8 @@ int bq_max_map_count(unsigned long long *n);
 /* The smallest memory limit of the cgroup this process is in and of each
  * of its ancestors up to the hierarchy's mount: memory.limit_in_bytes on
  * cgroup v1's memory hierarchy, memory.max on cgroup v2 ("max": none),
- * the smaller of the two when both are mounted.  The cgroup paths come
+ * the smaller of the two when both are mounted; a limit of 2^62 bytes or
+ * more (v1's way of saying none) counts as none.  The cgroup paths come
  * from /proc/self/cgroup and the mounts from /proc/self/mountinfo; every
  * file is read under root ("" for this system; tests pass a directory laid
  * out like one).  Returns 0 with the limit in *bytes, or -ENOENT when no

@@ -263,7 +263,7 @@ static void on_trim_tick(uv_timer_t *t) {
   /* Records that got no slab (bq_rec_alloc): at most one line a tick. */
   if (srv->slabs.unmapped != srv->trim_unmapped) {
     bq_log_warn(srv->log,
-                "no record memory could be mapped for %zu messages in the "
+                "no record memory could be mapped for %zu records in the "
                 "last %d s (%zu since start; out of memory, or "
                 "vm.max_map_count reached): each took a malloc() of its "
                 "own; lower --queue-bytes or raise vm.max_map_count",

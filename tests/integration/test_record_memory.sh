@@ -132,7 +132,7 @@ if [ "$mem_gib" -ge 1000 ]; then
 else
   start_daemon --sync off --queue-bytes 1024G --queue-capacity 4294967296
   check_grep "warns that a full queue is larger than memory" "$BQ_LOG" \
-    "warn: a full queue holds up to 1024.0 GiB of messages .* more than this machine's [0-9.]+ GiB of memory"
+    "warn: a full queue holds up to 1024.0 GiB of messages .* more than (this machine's [0-9.]+ GiB of memory|the [0-9.]+ GiB memory limit of burstqd's cgroup|its [0-9.]+ GiB address-space limit)"
   # 1024G of 2 MiB slabs (each a little less room) is over 524,288
   # mappings, plus 1024 for the rest (rlimit.h BQ_MAPS_RESERVE).
   if [ "$maps_lim" -lt 500000 ]; then
@@ -161,6 +161,8 @@ if [ -n "$BQ_SAN" ]; then
   note "under $BQ_SAN: the address-space limit is not checked"
 elif [ "$mem_gib" -lt 5 ]; then
   note "this machine has $mem_gib GiB: the address-space limit is not checked"
+elif [ "$(ulimit -S -v)" != unlimited ]; then
+  note "this shell has an address-space limit already: it is not checked"
 else
   old_as=$(ulimit -S -v)
   ulimit -S -v $((4 * 1024 * 1024)) # KiB: 4 GiB
@@ -178,9 +180,12 @@ else
   check_eq "exit status (ulimit -v)" "$BQ_RC" 0
 fi
 
-# A fresh memory cgroup under this shell's own: v1's memory hierarchy, else
-# v2's when its memory controller is on for this shell's cgroup.  Prints
-# its directory, or nothing when this machine does not let us make one.
+# A fresh memory cgroup under this shell's own, with a 1 GiB limit: v1's
+# memory hierarchy, else v2's when its memory controller is on for this
+# shell's cgroup (the kernel allows that with processes in it only at the
+# root, so on systemd hosts and in containers v2 is left out).  Prints its
+# directory, or nothing when this machine does not let us make one, or
+# move a process into it.
 make_cgroup() {
   local mnt own dir
   mnt=$(awk '$0 ~ / - cgroup / && $4 == "/" {
@@ -191,6 +196,7 @@ make_cgroup() {
     dir=$mnt${own%/}/bq-test-$$
     if mkdir "$dir" 2>/dev/null; then
       echo $((1024 * 1024 * 1024)) >"$dir/memory.limit_in_bytes" &&
+        sh -c 'echo $$ >"$1/cgroup.procs"' _ "$dir" 2>/dev/null &&
         { echo "$dir"; return; }
       rmdir "$dir"
     fi
@@ -202,6 +208,7 @@ make_cgroup() {
     dir=$mnt${own%/}/bq-test-$$
     if mkdir "$dir" 2>/dev/null; then
       echo $((1024 * 1024 * 1024)) >"$dir/memory.max" &&
+        sh -c 'echo $$ >"$1/cgroup.procs"' _ "$dir" 2>/dev/null &&
         { echo "$dir"; return; }
       rmdir "$dir"
     fi
@@ -215,11 +222,18 @@ elif [ "$mem_gib" -lt 3 ]; then
   note "this machine has $mem_gib GiB: the cgroup limit is not checked"
 else
   BQ_ON_EXIT+=("rmdir '$CG'")
-  home_cg=$(dirname "$CG")
-  echo $$ >"$CG/cgroup.procs" # the daemon is born in it, then we leave
+  # The daemon moves itself in before it starts (this shell stays out).
+  cat >in-cgroup.sh <<SH
+#!/bin/sh
+echo \$\$ >"$CG/cgroup.procs" || exit 1
+exec "$BQ_BIN" "\$@"
+SH
+  chmod +x in-cgroup.sh
+  REAL_BIN=$BQ_BIN
+  BQ_BIN=$BQ_T/in-cgroup.sh
   start_daemon --sync off --queue-bytes 2G --queue-capacity 1000000 \
     --metrics 127.0.0.1:0
-  echo $$ >"$home_cg/cgroup.procs"
+  BQ_BIN=$REAL_BIN
   check_eq "the daemon runs in the test's cgroup" \
     "$(grep -c "bq-test-$$" "/proc/$BQ_PID/cgroup")" 1
   check_grep "cgroup limit 1G: warns that a full queue is over it" "$BQ_LOG" \

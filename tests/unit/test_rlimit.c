@@ -121,34 +121,54 @@ static void expect_limit(uint64_t want) {
 #define MOUNT_V2 "32 22 0:30 / /sys/fs/cgroup/unified rw shared:5 - cgroup2 cgroup2 rw,nsdelegate\n"
 #define UNLIMITED_V1 "9223372036854771712\n"
 
-/* cgroup v1: the smallest limit on the way up wins; other controllers'
- * hierarchies and an unlimited v2 beside it do not count. */
+/* bq_cgroup_memory_limit on the tree finds no limit (and leaves its
+ * output alone). */
+static void expect_none(const char *root) {
+  uint64_t b = 3;
+  assert_int_equal(bq_cgroup_memory_limit(root, &b), -ENOENT);
+  assert_true(b == 3);
+}
+
+/* cgroup v1: the smallest limit on the way up wins; v1's "unlimited" is
+ * none; other controllers' hierarchies and an unlimited v2 beside it do
+ * not count. */
 static void test_cgroup_v1(void **state) {
   (void)state;
   put_file("proc/self/cgroup", "5:cpu,cpuacct:/elsewhere\n4:memory:/a/b\n0::/\n");
   put_file("proc/self/mountinfo", "25 1 8:1 / / rw - ext4 /dev/vda1 rw\n" MOUNT_CPU MOUNT_V1 MOUNT_V2);
   put_file("sys/fs/cgroup/memory/memory.limit_in_bytes", UNLIMITED_V1);
   put_file("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", UNLIMITED_V1);
-  expect_limit(9223372036854771712ULL);
+  expect_none(tree);
   put_file("sys/fs/cgroup/memory/a/memory.limit_in_bytes", "536870912\n");
   put_file("sys/fs/cgroup/cpu/elsewhere/memory.limit_in_bytes", "4096\n");
   expect_limit(536870912);
   put_file("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "268435456\n");
   expect_limit(268435456);
+
+  /* memory in a hierarchy with other controllers, mounted where the path
+   * has a space (mountinfo writes it as \040). */
+  put_file("proc/self/cgroup", "3:cpu,memory,pids:/job\n");
+  put_file("proc/self/mountinfo", "33 22 0:31 / /sys/fs/cg\\040v1 rw - cgroup cgroup rw,cpu,memory,pids\n");
+  put_file("sys/fs/cg v1/job/memory.limit_in_bytes", "999999488\n");
+  expect_limit(999999488);
+  /* A path that climbs out of the mount (another namespace's view) is
+   * read at the mount's top, never above it. */
+  put_file("proc/self/cgroup", "3:cpu,memory,pids:/../sibling\n");
+  put_file("sys/fs/memory.limit_in_bytes", "4096\n");
+  put_file("sys/fs/cg v1/memory.limit_in_bytes", "888888320\n");
+  expect_limit(888888320);
 }
 
 /* cgroup v2: "max" is no limit; the smallest set one up the tree wins; a
  * mount whose root is the process's own cgroup (a container's view)
  * strips it; with no limit anywhere the answer is -ENOENT. */
 static void test_cgroup_v2(void **state) {
-  uint64_t b = 7;
   (void)state;
   put_file("proc/self/cgroup", "0::/system.slice/burstqd.service\n");
   put_file("proc/self/mountinfo", "32 22 0:30 / /sys/fs/cgroup rw shared:5 - cgroup2 cgroup2 rw\n");
   put_file("sys/fs/cgroup/system.slice/burstqd.service/memory.max", "max\n");
   put_file("sys/fs/cgroup/system.slice/memory.max", "max\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), -ENOENT);
-  assert_true(b == 7);
+  expect_none(tree);
   put_file("sys/fs/cgroup/system.slice/memory.max", "2147483648\n");
   expect_limit(2147483648ULL);
   put_file("sys/fs/cgroup/system.slice/burstqd.service/memory.max", "1073741824\n");
@@ -169,15 +189,14 @@ static void test_cgroup_v2(void **state) {
 
   /* Garbage is no limit. */
   put_file("c/cg/memory.max", "lots\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), -ENOENT);
+  expect_none(tree);
   put_file("c/cg/memory.max", "12x\n");
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), -ENOENT);
+  expect_none(tree);
 }
 
 /* Both hierarchies limit (a hybrid host): the smaller wins.  Without
  * /proc files, or with no cgroup mount, there is no limit. */
 static void test_cgroup_both_and_none(void **state) {
-  uint64_t b = 3;
   char missing[128];
   (void)state;
   put_file("proc/self/cgroup", "4:memory:/m\n0::/u\n");
@@ -189,12 +208,9 @@ static void test_cgroup_both_and_none(void **state) {
   expect_limit(3000000000ULL);
 
   put_file("proc/self/mountinfo", "25 1 8:1 / / rw - ext4 /dev/vda1 rw\n" MOUNT_CPU);
-  b = 3;
-  assert_int_equal(bq_cgroup_memory_limit(tree, &b), -ENOENT);
-  assert_true(b == 3);
+  expect_none(tree);
   snprintf(missing, sizeof(missing), "%s/nothing-here", tree);
-  assert_int_equal(bq_cgroup_memory_limit(missing, &b), -ENOENT);
-  assert_true(b == 3);
+  expect_none(missing);
 }
 
 /* This process's address space (VmSize), in bytes, or 0. */
