@@ -553,6 +553,14 @@ check_reply() {
   check_eq "$1" "${got% }" "$3"
 }
 
+# check_ratelimited WHAT COUNT SINCE: COUNT log lines of an event the
+# daemon logs at most once per 5 s (bq_ratelimit_init(..., 5000)), over
+# the time since $SECONDS was SINCE (taken before the first such event):
+# the first line, and one more per 5 s begun, at most.
+check_ratelimited() {
+  check_num "$1" "$2" -le $((2 + (SECONDS - $3) / 5))
+}
+
 # last_ack FILE: n of the last "OK n" in FILE, or 0.
 last_ack() {
   local n

@@ -81,11 +81,17 @@ round() {
 }
 
 round 1
-# Round 1 filled more than one slab, so one at least was emptied and kept.
+# Round 1 filled more than one slab, so one at least was emptied and kept
+# (and, on a machine slow enough that the trim timer found the loop idle
+# before the scrape, given back since).
 check_num "round 1: slabs mapped" \
   "$(metric m.1 burstq_record_slabs_mapped_total)" -ge 2
-check_num "round 1: a slab kept" \
-  "$(metric m.1 burstq_record_memory_kept_bytes)" -ge "$SLAB"
+if [ "$(metric m.1 burstq_record_slabs_trimmed_total)" = 0 ]; then
+  check_num "round 1: a slab kept" \
+    "$(metric m.1 burstq_record_memory_kept_bytes)" -ge "$SLAB"
+else
+  note "round 1: the kept slabs were trimmed before the scrape"
+fi
 round 2
 if [ "$(metric m.2 burstq_record_slabs_trimmed_total)" = \
   "$(metric m.1 burstq_record_slabs_trimmed_total)" ]; then
