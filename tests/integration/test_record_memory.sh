@@ -193,32 +193,30 @@ fi
 # directory, or nothing when this machine does not let us make one, or
 # move a process into it.
 make_cgroup() {
-  local mnt own dir
+  local mnt own
   mnt=$(awk '$0 ~ / - cgroup / && $4 == "/" {
                n = split($NF, o, ","); for (i = 1; i <= n; i++)
                  if (o[i] == "memory") { print $5; exit } }' /proc/self/mountinfo)
   own=$(sed -n 's/^[0-9]*:\([^:]*,\)\{0,1\}memory\(,[^:]*\)\{0,1\}:\(.*\)$/\3/p' /proc/self/cgroup)
-  if [ -n "$mnt" ] && [ -n "$own" ]; then
-    dir=$mnt${own%/}/bq-test-$$
-    if mkdir "$dir" 2>/dev/null; then
-      echo $((1024 * 1024 * 1024)) >"$dir/memory.limit_in_bytes" &&
-        sh -c 'echo $$ >"$1/cgroup.procs"' _ "$dir" 2>/dev/null &&
-        { echo "$dir"; return; }
-      rmdir "$dir"
-    fi
-  fi
+  [ -n "$mnt" ] && [ -n "$own" ] &&
+    try_cgroup "$mnt${own%/}/bq-test-$$" memory.limit_in_bytes && return
   mnt=$(awk '$0 ~ / - cgroup2 / && $4 == "/" { print $5; exit }' /proc/self/mountinfo)
   own=$(sed -n 's/^0:://p' /proc/self/cgroup)
-  if [ -n "$mnt" ] && [ -n "$own" ] &&
-     grep -qw memory "$mnt${own%/}/cgroup.subtree_control" 2>/dev/null; then
-    dir=$mnt${own%/}/bq-test-$$
-    if mkdir "$dir" 2>/dev/null; then
-      echo $((1024 * 1024 * 1024)) >"$dir/memory.max" &&
-        sh -c 'echo $$ >"$1/cgroup.procs"' _ "$dir" 2>/dev/null &&
-        { echo "$dir"; return; }
-      rmdir "$dir"
-    fi
+  [ -n "$mnt" ] && [ -n "$own" ] &&
+    grep -qw memory "$mnt${own%/}/cgroup.subtree_control" 2>/dev/null &&
+    try_cgroup "$mnt${own%/}/bq-test-$$" memory.max
+}
+# try_cgroup DIR LIMIT-FILE: make DIR with a 1 GiB limit and print it, if a
+# process can move into it (a throwaway one tries); else leave nothing.
+try_cgroup() {
+  mkdir "$1" 2>/dev/null || return 1
+  if echo $((1024 * 1024 * 1024)) >"$1/$2" &&
+     sh -c 'echo $$ >"$1/cgroup.procs"' _ "$1" 2>/dev/null; then
+    echo "$1"
+    return 0
   fi
+  rmdir "$1"
+  return 1
 }
 CG=$(make_cgroup)
 if [ -z "$CG" ]; then
