@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include <cmocka.h>
 
 #include "rlimit.h"
+#include "tmpdir.h"
 
 static void test_fits(void **state) {
   (void)state;
@@ -78,35 +78,30 @@ static void test_max_map_count(void **state) {
 
 /* ---- the cgroup's memory limit, on a made-up tree ---------------------- */
 
-static char tree[64];
+static char tree[256];
 
-/* Write text to tree/rel, making the directories on the way. */
+/* Write text to tree/rel (tmpdir_put), making the directories on the
+ * way. */
 static void put_file(const char *rel, const char *text) {
   char path[512];
-  FILE *f;
-  snprintf(path, sizeof(path), "%s/%s", tree, rel);
+  assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", tree, rel) <
+              sizeof(path));
   for (char *p = path + strlen(tree) + 1; (p = strchr(p, '/')) != NULL; p++) {
     *p = '\0';
     (void)mkdir(path, 0755);
     *p = '/';
   }
-  f = fopen(path, "w");
-  assert_non_null(f);
-  assert_true(fputs(text, f) >= 0);
-  assert_int_equal(fclose(f), 0);
+  (void)tmpdir_put(tree, rel, text, strlen(text), 0644);
 }
 
 static int tree_setup(void **state) {
   (void)state;
-  strcpy(tree, "/tmp/bq-cgroup.XXXXXX");
-  return mkdtemp(tree) == NULL ? -1 : 0;
+  return tmpdir_make(tree, sizeof(tree), "cgroup");
 }
 
 static int tree_teardown(void **state) {
-  char cmd[128];
   (void)state;
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
-  return system(cmd) == 0 ? 0 : -1;
+  return tmpdir_remove(tree);
 }
 
 /* bq_cgroup_memory_limit on the tree finds want. */
@@ -197,7 +192,7 @@ static void test_cgroup_v2(void **state) {
 /* Both hierarchies limit (a hybrid host): the smaller wins.  Without
  * /proc files, or with no cgroup mount, there is no limit. */
 static void test_cgroup_both_and_none(void **state) {
-  char missing[128];
+  char missing[sizeof(tree) + 16];
   (void)state;
   put_file("proc/self/cgroup", "4:memory:/m\n0::/u\n");
   put_file("proc/self/mountinfo", MOUNT_V1 MOUNT_V2);
